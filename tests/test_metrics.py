@@ -1,0 +1,38 @@
+import itertools
+
+import numpy as np
+import pytest
+
+from medattn.metrics import dilate, expected_calibration_error, mass_inside, pointing_hit, roc_auc
+
+
+def test_auc_equals_the_pairwise_definition_with_ties():
+    rng = np.random.default_rng(0)
+    labels = rng.random(60) < 0.4
+    scores = np.round(rng.random(60), 1)  # many ties
+    pairs = [1.0 if p > n else 0.5 if p == n else 0.0 for p, n in itertools.product(scores[labels], scores[~labels])]
+    assert roc_auc(labels, scores) == pytest.approx(np.mean(pairs))
+
+
+def test_auc_is_nan_without_both_classes():
+    assert np.isnan(roc_auc(np.ones(5), np.arange(5)))
+
+
+def test_ece_is_zero_for_calibrated_and_large_for_overconfident_predictions():
+    rng = np.random.default_rng(1)
+    probabilities = rng.random(200_000)
+    labels = rng.random(200_000) < probabilities
+    assert expected_calibration_error(labels, probabilities) < 0.01
+    assert expected_calibration_error(labels, np.where(probabilities > 0.5, 1.0, 0.0)) > 0.2
+
+
+def test_pointing_and_mass_inside_a_mask():
+    heatmap = np.zeros((10, 10))
+    heatmap[2, 3], heatmap[8, 8] = 3.0, 1.0
+    mask = np.zeros((10, 10), dtype=bool)
+    mask[2, 3] = True
+    assert pointing_hit(heatmap, mask)
+    assert mass_inside(heatmap, mask) == pytest.approx(0.75)
+    assert not pointing_hit(heatmap, ~mask)
+    grown = dilate(mask, 1)  # a disk of radius 1: the pixel and its four neighbours
+    assert grown.sum() == 5 and grown[1, 3] and grown[3, 3] and grown[2, 2] and grown[2, 4]
