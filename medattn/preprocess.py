@@ -1,0 +1,80 @@
+"""The one preprocessing path, shared by training and inference, and its exact inverse for heatmaps.
+
+An image of any size, dtype and channel count becomes a normalised square model input by
+(1) conversion to grey float, (2) a robust intensity stretch, (3) an aspect-preserving resize and
+centred zero padding (letterbox). ``Letterbox.to_original`` maps a map on the model input back
+onto the original pixel grid, so a heatmap lands on the anatomy the model saw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+# Percentiles for the intensity stretch: robust to a few saturated or dead pixels.
+LOW_PERCENTILE, HIGH_PERCENTILE = 0.5, 99.5
+INPUT_MEAN, INPUT_STD = 0.5, 0.25
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """Where the original ``height`` x ``width`` image sits inside the square model input."""
+
+    height: int
+    width: int
+    size: int
+    top: int
+    left: int
+    inner_height: int
+    inner_width: int
+
+    @classmethod
+    def fit(cls, height: int, width: int, size: int) -> Letterbox:
+        scale = size / max(height, width)
+        inner_h = max(1, min(size, round(height * scale)))
+        inner_w = max(1, min(size, round(width * scale)))
+        return cls(height, width, size, (size - inner_h) // 2, (size - inner_w) // 2, inner_h, inner_w)
+
+    def to_original(self, square: np.ndarray) -> np.ndarray:
+        """Map a (size', size') float map on the model input (any size') onto (height, width)."""
+        if square.shape[0] != self.size or square.shape[1] != self.size:
+            square = cv2.resize(square, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
+        inner = square[self.top : self.top + self.inner_height, self.left : self.left + self.inner_width]
+        return cv2.resize(inner, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
+
+
+def to_grey(image: np.ndarray) -> np.ndarray:
+    """H x W, H x W x 1, H x W x 3 (RGB) or H x W x 4 (RGBA) of any dtype -> float32 H x W."""
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[2] in (1, 3, 4):
+        rgb = image[..., :3].astype(np.float32)
+        image = rgb.mean(axis=2) if rgb.shape[2] == 3 else rgb[..., 0]
+    if image.ndim != 2:
+        raise ValueError(f"expected an H x W or H x W x C image, got shape {image.shape}")
+    return np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def stretch_intensity(image: np.ndarray) -> np.ndarray:
+    """Linearly map the 0.5th..99.5th percentile range to [0, 1], clipping outside it."""
+    low, high = np.percentile(image, [LOW_PERCENTILE, HIGH_PERCENTILE])
+    if high <= low:
+        return np.zeros_like(image, dtype=np.float32)
+    return np.clip((image - low) / (high - low), 0.0, 1.0).astype(np.float32)
+
+
+def prepare(image: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
+    """Model input (size, size) float32, normalised, and the letterbox that placed the image."""
+    grey = stretch_intensity(to_grey(image))
+    box = Letterbox.fit(*grey.shape, size)
+    if grey.shape != (box.inner_height, box.inner_width):
+        shrinking = box.inner_height < grey.shape[0]
+        grey = cv2.resize(
+            grey,
+            (box.inner_width, box.inner_height),
+            interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR,
+        )
+    square = np.zeros((size, size), dtype=np.float32)
+    square[box.top : box.top + box.inner_height, box.left : box.left + box.inner_width] = grey
+    return (square - INPUT_MEAN) / INPUT_STD, box

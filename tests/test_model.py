@@ -1,0 +1,57 @@
+import pytest
+import torch
+
+from medattn.checkpoint import ModelError, load_model, save_model
+from medattn.model import AttentionNet, ModelConfig
+
+
+def tiny_model(**overrides) -> AttentionNet:
+    config = ModelConfig(classes=("a", "b"), input_size=32, widths=(4, 8, 8), embed_dim=8, heads=2, **overrides)
+    return AttentionNet(config)
+
+
+def test_forward_returns_logits_and_attention_that_sums_to_one_per_class():
+    model = tiny_model()
+    logits, attention = model(torch.randn(3, 1, 32, 32))
+    assert logits.shape == (3, 2)
+    assert attention.shape == (3, 2, 8, 8)
+    assert (attention >= 0).all()
+    torch.testing.assert_close(attention.sum(dim=(2, 3)), torch.ones(3, 2))
+
+
+def test_attention_moves_with_the_image_content():
+    torch.manual_seed(0)
+    model = tiny_model().eval()
+    image = torch.zeros(1, 1, 32, 32)
+    image[..., 4:8, 4:8] = 5.0
+    _, attention = model(image)
+    _, shifted_attention = model(torch.roll(image, shifts=(16, 16), dims=(2, 3)))
+    assert not torch.allclose(attention, shifted_attention)
+
+
+def test_colour_input_is_supported():
+    logits, _ = tiny_model(in_channels=3)(torch.randn(2, 3, 32, 32))
+    assert logits.shape == (2, 2)
+
+
+def test_checkpoint_round_trip_gives_identical_outputs(tmp_path):
+    model = tiny_model().eval()
+    save_model(model, {"name": "tiny", "classes": ["a", "b"]}, tmp_path)
+    loaded, card = load_model(tmp_path)
+    x = torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x))
+    assert card["config"]["widths"] == [4, 8, 8]
+
+
+def test_pickled_checkpoint_is_refused(tmp_path):
+    torch.save(tiny_model().state_dict(), tmp_path / "model.pt")
+    with pytest.raises(ModelError, match="pickled checkpoints are refused"):
+        load_model(tmp_path)
+
+
+def test_corrupt_weights_are_refused(tmp_path):
+    save_model(tiny_model(), {"name": "tiny"}, tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(ModelError, match="not a readable safetensors file"):
+        load_model(tmp_path)
