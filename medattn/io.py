@@ -1,0 +1,269 @@
+"""Scan ingestion: DICOM and ordinary image files into one ``Scan``, or a ``ScanError`` that says why not.
+
+The file kind is decided from the content (DICOM preamble, image signatures), never the name.
+Grey pixels are kept in modality units (Modality LUT / rescale applied); ``Scan.display``
+applies the VOI window and turns MONOCHROME1 the right way up. ``Scan.meta`` is built from an
+allow-list of technical attributes, so no patient identifier can reach the page or a log.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import pydicom
+from PIL import Image, ImageOps, UnidentifiedImageError
+from pydicom.errors import InvalidDicomError
+from pydicom.pixels import apply_color_lut, apply_modality_lut
+
+DEFAULT_MAX_PIXELS = 50_000_000
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+IMAGE_SIGNATURES = {
+    PNG_SIGNATURE: "PNG",
+    b"\xff\xd8\xff": "JPEG",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+    b"BM": "BMP",
+}
+# Technical attributes shown to the user. An allow-list, so nothing identifying slips through.
+DICOM_DISPLAY_ATTRIBUTES = {
+    "Modality": "Modality",
+    "BodyPartExamined": "Body part",
+    "Manufacturer": "Manufacturer",
+    "PhotometricInterpretation": "Photometric interpretation",
+    "BitsStored": "Bits stored",
+}
+
+
+class ScanError(ValueError):
+    """The upload cannot be shown; the message says what is wrong with this file and what to do."""
+
+
+@dataclass
+class Scan:
+    """Pixels in modality units: ``frames`` float32 (n, H, W) grey or (n, H, W, 3) RGB."""
+
+    frames: np.ndarray
+    photometric: str
+    modality: str
+    default_window: tuple[float, float]
+    pixel_spacing: tuple[float, float] | None = None
+    meta: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_colour(self) -> bool:
+        return self.frames.ndim == 4
+
+    @property
+    def frame_count(self) -> int:
+        return self.frames.shape[0]
+
+    def display(self, frame: int = 0, window: tuple[float, float] | None = None) -> np.ndarray:
+        """uint8 H x W (grey) or H x W x 3 (RGB) ready to show: windowed, dense tissue bright."""
+        pixels = self.frames[frame]
+        if self.is_colour:
+            top = 255.0 if pixels.max(initial=0) <= 255 else float(pixels.max())
+            return np.clip(pixels / top * 255.0, 0, 255).astype(np.uint8)
+        centre, width = window or self.default_window
+        width = max(float(width), 1e-6)
+        scaled = np.clip((pixels - (centre - width / 2)) / width, 0.0, 1.0)
+        if self.photometric == "MONOCHROME1":
+            scaled = 1.0 - scaled
+        return np.round(np.nan_to_num(scaled) * 255.0).astype(np.uint8)
+
+
+def load_scan(
+    source: str | PathLike | bytes | BinaryIO,
+    filename: str | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> Scan:
+    """Read a DICOM, PNG, JPEG, TIFF or BMP file from a path, bytes or a binary file object."""
+    content = _read_bytes(source)
+    if not content:
+        raise ScanError("The file is empty.")
+    kind = detect_kind(content)
+    if kind == "DICOM":
+        return _load_dicom(content, max_pixels)
+    if kind is not None:
+        return _load_image(content, kind, max_pixels)
+    # DICOM written without its 128-byte preamble still starts with a group 0002 or 0008 tag.
+    if content[:2] in (b"\x02\x00", b"\x08\x00"):
+        return _load_dicom(content, max_pixels)
+    name = f" '{filename}'" if filename else ""
+    raise ScanError(
+        f"The file{name} is not a DICOM, PNG, JPEG, TIFF or BMP image. Export the scan in one of these formats."
+    )
+
+
+def detect_kind(content: bytes) -> str | None:
+    if content[128:132] == b"DICM":
+        return "DICOM"
+    for signature, kind in IMAGE_SIGNATURES.items():
+        if content.startswith(signature):
+            return kind
+    return None
+
+
+def _read_bytes(source: str | PathLike | bytes | BinaryIO) -> bytes:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source)
+    if isinstance(source, (str, PathLike)):
+        try:
+            return Path(source).read_bytes()
+        except OSError as error:
+            raise ScanError(f"The file could not be read: {error.strerror}.") from None
+    if hasattr(source, "getvalue"):
+        return bytes(source.getvalue())
+    return source.read()
+
+
+def _check_size(pixels: int, shape: str, max_pixels: int) -> None:
+    if pixels > max_pixels:
+        raise ScanError(
+            f"Image is {shape} pixels, above the {max_pixels / 1e6:g}-megapixel limit. "
+            "Downsample it or raise the limit."
+        )
+
+
+def _load_image(content: bytes, kind: str, max_pixels: int) -> Scan:
+    try:
+        with Image.open(io.BytesIO(content)) as image:
+            frame_count = getattr(image, "n_frames", 1)
+            _check_size(image.width * image.height * frame_count, f"{image.width}×{image.height}", max_pixels)
+            frames = []
+            for index in range(frame_count):
+                image.seek(index)
+                frames.append(_image_to_array(ImageOps.exif_transpose(image)))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ScanError(f"The {kind} file is damaged and cannot be decoded ({error}).") from None
+    if len({f.shape for f in frames}) > 1:
+        frames = frames[:1]  # pages of differing size are separate images: show the first
+    stacked = np.stack(frames).astype(np.float32)
+    photometric = "RGB" if stacked.ndim == 4 else "MONOCHROME2"
+    meta = {"Format": kind, "Size": f"{stacked.shape[2]}×{stacked.shape[1]}", "Frames": str(len(frames))}
+    window = (127.5, 255.0) if stacked.max(initial=0) <= 255 else _percentile_window(stacked)
+    return Scan(stacked, photometric, "OT", window, None, meta)
+
+
+def _image_to_array(image: Image.Image) -> np.ndarray:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        return np.asarray(image, dtype=np.float32)
+    if image.mode in ("L", "1"):
+        return np.asarray(image.convert("L"))
+    if image.mode == "LA":
+        return np.asarray(image.convert("L"))
+    return np.asarray(image.convert("RGB"))
+
+
+def _percentile_window(pixels: np.ndarray) -> tuple[float, float]:
+    finite = pixels[np.isfinite(pixels)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    low, high = np.percentile(finite, [1, 99])
+    return float((low + high) / 2), float(max(high - low, 1e-3))
+
+
+def _load_dicom(content: bytes, max_pixels: int) -> Scan:
+    # pydicom warns with raw attribute values; keep them out of the logs.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ds = pydicom.dcmread(io.BytesIO(content), force=True)
+        except (InvalidDicomError, ValueError, EOFError, OSError, TypeError, KeyError) as error:
+            raise ScanError(f"The DICOM file is damaged and cannot be read ({type(error).__name__}).") from None
+        if not any(tag in ds for tag in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+            raise ScanError(f"This DICOM file holds no image (it is {_describe_sop_class(ds)}).")
+        rows, columns = _int_attribute(ds, "Rows", 0), _int_attribute(ds, "Columns", 0)
+        frame_count = _int_attribute(ds, "NumberOfFrames", 1)
+        samples = _int_attribute(ds, "SamplesPerPixel", 1)
+        _check_size(rows * columns * frame_count * samples, f"{columns}×{rows}×{frame_count}", max_pixels)
+        photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
+        try:
+            pixels = ds.pixel_array
+            if photometric == "PALETTE COLOR":
+                pixels, photometric = apply_color_lut(pixels, ds), "RGB"
+            elif samples == 1:
+                pixels = apply_modality_lut(pixels, ds)
+        except (ValueError, RuntimeError, NotImplementedError, AttributeError, KeyError, TypeError) as error:
+            syntax = _transfer_syntax_name(ds)
+            raise ScanError(f"The image in this DICOM file ({syntax}) cannot be decoded: {error}") from None
+    pixels = np.asarray(pixels, dtype=np.float32)
+    colour = samples > 1 or photometric == "RGB"
+    if (pixels.ndim == 2 and not colour) or (pixels.ndim == 3 and colour):
+        pixels = pixels[None]
+    if colour and photometric.startswith("YBR"):
+        photometric = "RGB"  # pydicom's decoders convert YBR to RGB by default
+    return Scan(
+        frames=pixels,
+        photometric=photometric,
+        modality=str(ds.get("Modality", "OT")),
+        default_window=_dicom_window(ds, pixels),
+        pixel_spacing=_pixel_spacing(ds),
+        meta=_dicom_meta(ds, pixels),
+    )
+
+
+def _int_attribute(ds: pydicom.Dataset, keyword: str, default: int) -> int:
+    """An integer attribute, or ``default`` where it is absent, empty or malformed (an IS of '1A')."""
+    try:
+        value = ds.get(keyword)
+        return int(value) if value not in (None, "") else default
+    except (TypeError, ValueError):
+        return default
+
+
+def _dicom_window(ds: pydicom.Dataset, pixels: np.ndarray) -> tuple[float, float]:
+    centre, width = ds.get("WindowCenter"), ds.get("WindowWidth")
+    try:
+        centre = float(centre[0] if isinstance(centre, pydicom.multival.MultiValue) else centre)
+        width = float(width[0] if isinstance(width, pydicom.multival.MultiValue) else width)
+    except (TypeError, ValueError):
+        return _percentile_window(pixels)
+    return (centre, width) if width > 0 else _percentile_window(pixels)
+
+
+def _pixel_spacing(ds: pydicom.Dataset) -> tuple[float, float] | None:
+    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
+        try:
+            rows, columns = (float(v) for v in ds.get(keyword))
+            return rows, columns
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def _transfer_syntax_name(ds: pydicom.Dataset) -> str:
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    return syntax.name if syntax else "no transfer syntax"
+
+
+def _describe_sop_class(ds: pydicom.Dataset) -> str:
+    sop_class = ds.get("SOPClassUID")
+    name = sop_class.name if isinstance(sop_class, pydicom.uid.UID) and sop_class.is_valid else ""
+    name = name.removesuffix(" Storage") if name else ""
+    if not name:
+        return "not an image object"
+    # "an RT Plan", "an Encapsulated PDF", "a Basic Text SR": acronyms are read letter by letter.
+    first = name.split()[0]
+    vowel_sound = first[0] in "AEIOU" or (first.isupper() and first[0] in "FHLMNRSX")
+    return f"{'an' if vowel_sound else 'a'} {name}"
+
+
+def _dicom_meta(ds: pydicom.Dataset, pixels: np.ndarray) -> dict[str, str]:
+    meta = {}
+    for keyword, label in DICOM_DISPLAY_ATTRIBUTES.items():
+        try:
+            value = ds.get(keyword)
+        except (ValueError, TypeError):
+            continue
+        if value not in (None, ""):
+            meta[label] = str(value)
+    meta["Size"] = f"{pixels.shape[2]}×{pixels.shape[1]}"
+    meta["Frames"] = str(pixels.shape[0])
+    meta["Transfer syntax"] = _transfer_syntax_name(ds)
+    return meta

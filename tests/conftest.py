@@ -1,0 +1,35 @@
+"""Shared fixtures: real DICOM files shipped by pydicom and pydicom-data, and the default model."""
+
+from __future__ import annotations
+
+from importlib.util import find_spec
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from medattn.inference import Predictor
+
+# Read from the installed packages' folders: pydicom.data.get_testdata_file would try the network.
+PYDICOM_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
+PYDICOM_DATA_FILES = Path(find_spec("data_store").origin).parent / "data"
+
+
+def real_dicom_files() -> list[Path]:
+    return sorted(PYDICOM_FILES.rglob("*.dcm")) + sorted(PYDICOM_DATA_FILES.glob("*.dcm"))
+
+
+@pytest.fixture(scope="session")
+def predictor() -> Predictor:
+    return Predictor.default()
+
+
+@pytest.fixture(scope="session")
+def ct_file() -> Path:
+    return PYDICOM_FILES / "CT_small.dcm"
+
+
+@pytest.fixture(scope="session")
+def cr_jpeg2000_file() -> Path:
+    """A real computed radiograph, JPEG 2000 lossless (pydicom-data's RG1_J2KR)."""
+    return PYDICOM_DATA_FILES / "RG1_J2KR.dcm"

@@ -1,0 +1,104 @@
+import io
+from collections import Counter
+
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image
+from pydicom.pixels import apply_modality_lut
+
+from medattn.io import ScanError, load_scan
+from tests.conftest import PYDICOM_DATA_FILES, PYDICOM_FILES, real_dicom_files
+
+
+def png_bytes(array: np.ndarray, **save_args) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG", **save_args)
+    return buffer.getvalue()
+
+
+def test_ct_pixels_are_in_modality_units(ct_file):
+    scan = load_scan(ct_file)
+    ds = pydicom.dcmread(ct_file)
+    np.testing.assert_array_equal(scan.frames[0], apply_modality_lut(ds.pixel_array, ds).astype(np.float32))
+    assert scan.modality == "CT"
+    # No Window Center/Width in this file: the window spans the 1st..99th percentile of the pixels.
+    low, high = np.percentile(scan.frames, [1, 99])
+    assert scan.default_window == pytest.approx(((low + high) / 2, high - low))
+    shown = scan.display()
+    assert shown.dtype == np.uint8 and shown.shape == (128, 128)
+
+
+def test_jpeg2000_radiograph_decodes_like_its_uncompressed_twin(cr_jpeg2000_file):
+    compressed = load_scan(cr_jpeg2000_file)
+    uncompressed = load_scan(PYDICOM_DATA_FILES / "RG1_UNCR.dcm")
+    assert compressed.modality == "CR"
+    assert compressed.frames.shape == uncompressed.frames.shape
+    np.testing.assert_array_equal(compressed.frames, uncompressed.frames)  # J2KR is lossless
+    assert compressed.meta["Transfer syntax"] == "JPEG 2000 Image Compression (Lossless Only)"
+
+
+def test_monochrome1_is_shown_with_dense_tissue_bright():
+    path = PYDICOM_DATA_FILES / "RG3_UNCR.dcm"
+    scan = load_scan(path)
+    assert scan.photometric == "MONOCHROME1"
+    stored = scan.frames[0]
+    shown = scan.display().astype(float)
+    # Higher stored values are darker in MONOCHROME1, so the display must anti-correlate with them.
+    assert np.corrcoef(stored.ravel(), shown.ravel())[0, 1] < -0.5
+
+
+def test_file_kind_comes_from_content_not_name(ct_file):
+    scan = load_scan(ct_file.read_bytes(), filename="looks_like_a_photo.jpg")
+    assert scan.modality == "CT"
+    with pytest.raises(ScanError, match="not a DICOM, PNG, JPEG, TIFF or BMP"):
+        load_scan(b"%PDF-1.7 not an image at all", filename="scan.dcm")
+
+
+def test_dicom_without_image_is_refused_with_its_kind():
+    with pytest.raises(ScanError, match=r"holds no image \(it is an RT Plan\)"):
+        load_scan(PYDICOM_FILES / "rtplan.dcm")
+
+
+def test_sixteen_bit_and_colour_pngs():
+    grey16 = np.arange(64 * 48, dtype=np.uint16).reshape(48, 64) * 20
+    scan = load_scan(png_bytes(grey16))
+    np.testing.assert_array_equal(scan.frames[0], grey16.astype(np.float32))
+    assert scan.display().shape == (48, 64)
+
+    rgba = np.zeros((10, 12, 4), dtype=np.uint8)
+    rgba[..., 0], rgba[..., 3] = 200, 255
+    colour = load_scan(png_bytes(rgba))
+    assert colour.is_colour and colour.display().shape == (10, 12, 3)
+    assert colour.display()[0, 0].tolist() == [200, 0, 0]
+
+
+def test_oversized_image_is_refused_before_decoding():
+    big = png_bytes(np.zeros((300, 400), dtype=np.uint8))
+    with pytest.raises(ScanError, match=r"400×300 pixels, above the 0\.1-megapixel limit"):
+        load_scan(big, max_pixels=100_000)
+
+
+@pytest.mark.parametrize("kept", [0.1, 0.5, 0.9, 0.99])
+def test_truncated_files_raise_scan_error(kept, ct_file):
+    noise = np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8)
+    for content in (png_bytes(noise), ct_file.read_bytes()):
+        with pytest.raises(ScanError):
+            load_scan(content[: int(len(content) * kept)])
+
+
+def test_every_real_dicom_file_opens_or_is_refused_clearly():
+    """pydicom's and pydicom-data's real files: each decodes, or raises ScanError; nothing else escapes."""
+    outcomes = Counter()
+    for path in real_dicom_files():
+        try:
+            scan = load_scan(path)
+        except ScanError as error:
+            assert str(error), path
+            outcomes["refused"] += 1
+            continue
+        shown = scan.display(scan.frame_count - 1)
+        assert shown.dtype == np.uint8 and shown.shape[:2] == scan.frames.shape[1:3], path
+        outcomes["opened"] += 1
+    print(f"real DICOM files: {dict(outcomes)}")
+    assert outcomes["opened"] >= 100
