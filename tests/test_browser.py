@@ -97,7 +97,9 @@ def upload_and_wait_for_overlay(page: Page, path: Path) -> None:
     images = page.locator("[data-testid=stImage] img")
     expect(images).to_have_count(2, timeout=WAIT_MS)
     for index in range(2):
-        assert images.nth(index).evaluate("img => img.complete && img.naturalWidth > 0")
+        image = images.nth(index)
+        expect(image).to_have_js_property("complete", True, timeout=WAIT_MS)  # retried until loaded
+        assert image.evaluate("img => img.naturalWidth") > 0
 
 
 def test_png_upload_shows_overlay_label_and_confidence(page):
