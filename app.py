@@ -6,13 +6,12 @@ import hashlib
 
 import streamlit as st
 
+from medattn import RESEARCH_NOTICE
 from medattn.inference import Prediction, Predictor
 from medattn.io import Scan, ScanError, load_scan
 from medattn.overlay import COLORMAPS, blend
 from medattn.samples import list_samples
 from medattn.text import escape_markdown
-
-NOTICE = "Research and demonstration use only — not a medical device, not for diagnosis."
 
 st.set_page_config(page_title="medattn · Review", page_icon="🩻", layout="wide")
 
@@ -30,7 +29,7 @@ def analyse(content: bytes) -> tuple[Scan, Prediction]:
 
 
 st.title("Attention review")
-st.warning(NOTICE, icon="⚠️")
+st.warning(RESEARCH_NOTICE, icon="⚠️")
 
 predictor = default_predictor()
 with st.sidebar:
@@ -90,7 +89,7 @@ st.dataframe(
     {
         "Finding": [predictor.display_name(c) for c in ranked],
         "Probability": [prediction.probabilities[c] for c in ranked],
-        "Threshold": [prediction.thresholds[c] for c in ranked],
+        "Threshold": [prediction.thresholds.get(c) for c in ranked],
         "Call": ["positive" if c in prediction.labels else "negative" for c in ranked],
     },
     column_config={

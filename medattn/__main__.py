@@ -1,4 +1,8 @@
-"""Command line: ``python -m medattn train|evaluate|samples``."""
+"""Command line: ``python -m medattn train|evaluate|samples``.
+
+``--data`` is ``synthetic`` (the built-in benchmark) or a MedMNIST .npz file, a folder of class
+folders, or a CSV manifest (see medattn.datasets).
+"""
 
 from __future__ import annotations
 
@@ -10,67 +14,88 @@ from pathlib import Path
 
 from medattn.paths import DEFAULT_MODEL_DIR, SAMPLES_DIR
 
+SYNTHETIC = "synthetic"
+# Benchmark seeds: training uses --seed, validation --seed + 1; held-out evaluation uses this one.
+HELD_OUT_SEED = 1000
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m medattn", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train_cmd = commands.add_parser("train", help="train a model on the synthetic benchmark")
+    train_cmd = commands.add_parser("train", help="train a model and write its directory")
+    train_cmd.add_argument("--data", default=SYNTHETIC, help="'synthetic', a .npz, a class-folder tree or a .csv")
     train_cmd.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR)
     train_cmd.add_argument("--seed", type=int, default=0)
-    train_cmd.add_argument("--train-size", type=int, default=12000)
-    train_cmd.add_argument("--val-size", type=int, default=1500)
-    train_cmd.add_argument("--epochs", type=int, default=10)
-    train_cmd.add_argument("--eval-seed", type=int, default=1000, help="held-out benchmark seed for the card")
-    train_cmd.add_argument("--eval-size", type=int, default=2000)
+    train_cmd.add_argument("--epochs", type=int, default=8)
+    train_cmd.add_argument("--input-size", type=int, default=128)
+    train_cmd.add_argument("--channels", type=int, choices=(1, 3), default=1)
+    train_cmd.add_argument(
+        "--warmup-classes",
+        nargs="*",
+        default=None,
+        help="classes trained alone first (default: nodule, on the synthetic benchmark)",
+    )
+    train_cmd.add_argument("--warmup-epochs", type=int, default=2)
+    train_cmd.add_argument("--train-size", type=int, default=12000, help="synthetic cases to train on")
+    train_cmd.add_argument("--val-size", type=int, default=1500, help="synthetic cases to validate on")
+    train_cmd.add_argument("--eval-size", type=int, default=2000, help="held-out synthetic cases for the card")
 
-    eval_cmd = commands.add_parser("evaluate", help="evaluate a model on a held-out benchmark seed")
+    eval_cmd = commands.add_parser("evaluate", help="evaluate a model on held-out data")
     eval_cmd.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
-    eval_cmd.add_argument("--seed", type=int, default=1000)
-    eval_cmd.add_argument("--size", type=int, default=2000)
-
-    calibrate_cmd = commands.add_parser("calibrate", help="refit temperatures and thresholds on the validation split")
-    calibrate_cmd.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
-    calibrate_cmd.add_argument("--eval-seed", type=int, default=1000)
-    calibrate_cmd.add_argument("--eval-size", type=int, default=2000)
+    eval_cmd.add_argument("--data", default=SYNTHETIC)
+    eval_cmd.add_argument("--seed", type=int, default=HELD_OUT_SEED, help="synthetic benchmark seed")
+    eval_cmd.add_argument("--size", type=int, default=2000, help="synthetic cases")
+    eval_cmd.add_argument("--split", default="test", help="split of a dataset file")
 
     samples_cmd = commands.add_parser("samples", help="write the built-in sample cases")
     samples_cmd.add_argument("--out", type=Path, default=SAMPLES_DIR)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    # Imported here so that --help answers without loading torch.
+    from medattn import datasets
+    from medattn.checkpoint import load_model, save_model
+    from medattn.train import TrainConfig, evaluate, train
 
-    if args.command == "train":
-        from medattn.checkpoint import save_model
-        from medattn.train import TrainConfig, evaluate, train
+    def synthetic_or_file(location: str, split: str, seed: int, count: int, size: int) -> datasets.LabelledImages:
+        if location == SYNTHETIC:
+            return datasets.synthetic(seed, count, size)
+        return datasets.open_dataset(location, split)
 
-        config = TrainConfig(seed=args.seed, train_size=args.train_size, val_size=args.val_size, epochs=args.epochs)
-        model, card = train(config)
-        card["metrics"] = evaluate(model, card, args.eval_seed, args.eval_size)
-        save_model(model, card, args.out)
-        print(json.dumps(card["metrics"], indent=2))
-    elif args.command == "evaluate":
-        from medattn.checkpoint import load_model
-        from medattn.train import evaluate
+    try:
+        if args.command == "train":
+            from medattn.model import ModelConfig
 
-        model, card = load_model(args.model)
-        print(json.dumps(evaluate(model, card, args.seed, args.size), indent=2))
-    elif args.command == "calibrate":
-        from medattn.checkpoint import load_model, save_model
-        from medattn.train import benchmark_inputs, calibrate, evaluate
+            train_set = synthetic_or_file(args.data, "train", args.seed, args.train_size, args.input_size)
+            val_set = synthetic_or_file(args.data, "val", args.seed + 1, args.val_size, args.input_size)
+            model_config = ModelConfig(train_set.classes, in_channels=args.channels, input_size=args.input_size)
+            warmup = args.warmup_classes
+            if warmup is None:
+                warmup = ["nodule"] if args.data == SYNTHETIC else []
+            config = TrainConfig(
+                seed=args.seed,
+                epochs=args.epochs,
+                warmup_classes=tuple(warmup),
+                warmup_epochs=args.warmup_epochs if warmup else 0,
+            )
+            model, card = train(config, train_set, val_set, model_config)
+            held_out = synthetic_or_file(args.data, "test", HELD_OUT_SEED, args.eval_size, args.input_size)
+            card["metrics"] = evaluate(model, card, held_out)
+            save_model(model, card, args.out)
+            print(json.dumps(card["metrics"], indent=2))
+        elif args.command == "evaluate":
+            model, card = load_model(args.model)
+            held_out = synthetic_or_file(args.data, args.split, args.seed, args.size, model.config.input_size)
+            print(json.dumps(evaluate(model, card, held_out), indent=2))
+        elif args.command == "samples":
+            from medattn.samples import write_samples
 
-        model, card = load_model(args.model)
-        training = card["training"]
-        val_x, val_y, _ = benchmark_inputs(training["validation_seed"], training["val_size"], model.config.input_size)
-        card = calibrate(model, card, val_x, val_y)
-        card["metrics"] = evaluate(model, card, args.eval_seed, args.eval_size)
-        save_model(model, card, args.model)
-        print(json.dumps(card["metrics"], indent=2))
-    elif args.command == "samples":
-        from medattn.samples import write_samples
-
-        for path in write_samples(args.out):
-            print(path)
+            for path in write_samples(args.out):
+                print(path)
+    except datasets.DatasetError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -60,7 +60,14 @@ def load_model(directory: Path | str) -> tuple[AttentionNet, dict]:
         state = load_file(weights)
     except SafetensorError as error:
         raise ModelError(f"{weights} is not a readable safetensors file ({error}).") from None
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        first = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
+        raise ModelError(
+            f"The weights in {weights} do not fit the network its card describes ({first}); "
+            "the model was probably written by another version of medattn. Retrain or re-export it."
+        ) from None
     model.eval()
     return model, card
 

@@ -1,7 +1,7 @@
 """The one preprocessing path, shared by training and inference, and its exact inverse for heatmaps.
 
 An image of any size, dtype and channel count becomes a normalised square model input by
-(1) conversion to grey float, (2) a robust intensity stretch, (3) an aspect-preserving resize and
+(1) conversion to grey (or RGB) float, (2) a robust intensity stretch, (3) an aspect-preserving resize and
 centred zero padding (letterbox). ``Letterbox.to_original`` maps a map on the model input back
 onto the original pixel grid, so a heatmap lands on the anatomy the model saw.
 """
@@ -45,13 +45,21 @@ class Letterbox:
         return cv2.resize(inner, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
 
 
-def to_grey(image: np.ndarray) -> np.ndarray:
-    """H x W, H x W x 1, H x W x 3 (RGB) or H x W x 4 (RGBA) of any dtype -> float32 H x W."""
+def to_channels(image: np.ndarray, channels: int = 1) -> np.ndarray:
+    """H x W, H x W x 1, H x W x 3 (RGB) or H x W x 4 (RGBA), any dtype -> float32 H x W (grey) or H x W x 3.
+
+    NaN and infinite pixels become 0, so they cannot poison the intensity stretch.
+    """
     image = np.asarray(image)
     if image.ndim == 3 and image.shape[2] in (1, 3, 4):
         rgb = image[..., :3].astype(np.float32)
-        image = rgb.mean(axis=2) if rgb.shape[2] == 3 else rgb[..., 0]
-    if image.ndim != 2:
+        if channels == 1:
+            image = rgb.mean(axis=2) if rgb.shape[2] == 3 else rgb[..., 0]
+        else:
+            image = rgb if rgb.shape[2] == 3 else np.repeat(rgb, 3, axis=2)
+    elif image.ndim == 2 and channels == 3:
+        image = np.repeat(image[..., None], 3, axis=2)
+    if image.ndim != (2 if channels == 1 else 3):
         raise ValueError(f"expected an H x W or H x W x C image, got shape {image.shape}")
     return np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
 
@@ -64,17 +72,18 @@ def stretch_intensity(image: np.ndarray) -> np.ndarray:
     return np.clip((image - low) / (high - low), 0.0, 1.0).astype(np.float32)
 
 
-def prepare(image: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
-    """Model input (size, size) float32, normalised, and the letterbox that placed the image."""
-    grey = stretch_intensity(to_grey(image))
-    box = Letterbox.fit(*grey.shape, size)
-    if grey.shape != (box.inner_height, box.inner_width):
-        shrinking = box.inner_height < grey.shape[0]
-        grey = cv2.resize(
-            grey,
+def prepare(image: np.ndarray, size: int, channels: int = 1) -> tuple[np.ndarray, Letterbox]:
+    """Model input (channels, size, size) float32, normalised, and the letterbox that placed the image."""
+    pixels = stretch_intensity(to_channels(image, channels))
+    box = Letterbox.fit(pixels.shape[0], pixels.shape[1], size)
+    if pixels.shape[:2] != (box.inner_height, box.inner_width):
+        shrinking = box.inner_height < pixels.shape[0]
+        pixels = cv2.resize(
+            pixels,
             (box.inner_width, box.inner_height),
             interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR,
         )
-    square = np.zeros((size, size), dtype=np.float32)
-    square[box.top : box.top + box.inner_height, box.left : box.left + box.inner_width] = grey
+    pixels = pixels.reshape(box.inner_height, box.inner_width, channels)
+    square = np.zeros((channels, size, size), dtype=np.float32)
+    square[:, box.top : box.top + box.inner_height, box.left : box.left + box.inner_width] = pixels.transpose(2, 0, 1)
     return (square - INPUT_MEAN) / INPUT_STD, box

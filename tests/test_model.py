@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 
@@ -6,7 +8,8 @@ from medattn.model import AttentionNet, ModelConfig
 
 
 def tiny_model(**overrides) -> AttentionNet:
-    config = ModelConfig(classes=("a", "b"), input_size=32, widths=(4, 8, 8), embed_dim=8, heads=2, **overrides)
+    values = {"classes": ("a", "b"), "input_size": 32, "widths": (4, 8, 8), "embed_dim": 8, "heads": 2, **overrides}
+    config = ModelConfig(**values)
     return AttentionNet(config)
 
 
@@ -17,6 +20,32 @@ def test_forward_returns_logits_and_attention_that_sums_to_one_per_class():
     assert attention.shape == (3, 2, 8, 8)
     assert (attention >= 0).all()
     torch.testing.assert_close(attention.sum(dim=(2, 3)), torch.ones(3, 2))
+
+
+def test_logit_is_the_attention_weighted_sum_of_token_scores():
+    model = tiny_model(heads=1).eval()
+    with torch.no_grad():
+        logits, attention, scores = model(torch.randn(4, 1, 32, 32), token_scores=True)
+    assert scores.shape == attention.shape == (4, 2, 8, 8)
+    torch.testing.assert_close(logits, (attention * scores).sum(dim=(2, 3)))
+
+
+def test_encoder_peaks_in_the_token_that_contains_a_bright_pixel():
+    """With every filter a box sum, an impulse's strongest response must sit in its own token cell.
+
+    A 3x3 stride-2 convolution with padding 1 fails this for pixels in the lower half of a cell
+    (it shifts tokens up-left); interior points avoid the zero padding's pull at the border.
+    """
+    model = AttentionNet(ModelConfig(classes=("a",))).eval()
+    cell = model.config.input_size // model.config.grid_size
+    with torch.no_grad():
+        for conv in (m for m in model.encoder.modules() if isinstance(m, torch.nn.Conv2d)):
+            conv.weight.fill_(1.0)
+        for row, col in [(23, 31), (71, 103), (47, 63), (87, 55)]:
+            image = torch.zeros(1, 1, 128, 128)
+            image[..., row, col] = 1.0
+            response = model.encoder(image)[0].sum(dim=0)
+            assert divmod(int(response.argmax()), response.shape[-1]) == (row // cell, col // cell)
 
 
 def test_attention_moves_with_the_image_content():
@@ -47,6 +76,15 @@ def test_checkpoint_round_trip_gives_identical_outputs(tmp_path):
 def test_pickled_checkpoint_is_refused(tmp_path):
     torch.save(tiny_model().state_dict(), tmp_path / "model.pt")
     with pytest.raises(ModelError, match="pickled checkpoints are refused"):
+        load_model(tmp_path)
+
+
+def test_weights_of_another_architecture_are_refused(tmp_path):
+    save_model(tiny_model(), {"name": "tiny"}, tmp_path)
+    card = json.loads((tmp_path / "model.json").read_text())
+    card["config"]["widths"] = [4, 8, 16]
+    (tmp_path / "model.json").write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="do not fit the network its card describes"):
         load_model(tmp_path)
 
 

@@ -12,8 +12,8 @@ def test_a_map_on_the_model_input_lands_on_the_same_anatomy(height, width):
     bottom, right = top + max(4, height // 5), left + max(4, width // 5)
     image[top:bottom, left:right] = 4000
     model_input, box = prepare(image, 128)
-    assert model_input.shape == (128, 128)
-    heat = (model_input * INPUT_STD + INPUT_MEAN > 0.5).astype(np.float32)  # the square, seen by the model
+    assert model_input.shape == (1, 128, 128)
+    heat = (model_input[0] * INPUT_STD + INPUT_MEAN > 0.5).astype(np.float32)  # the square, seen by the model
     back = box.to_original(heat) > 0.5
     truth = image > 0
     assert back.shape == truth.shape
@@ -41,9 +41,17 @@ def test_letterbox_pads_the_short_side_symmetrically():
     ],
 )
 def test_any_dtype_and_channel_count_becomes_a_finite_square_input(image):
-    model_input, _ = prepare(image, 64)
-    assert model_input.shape == (64, 64) and model_input.dtype == np.float32
-    assert np.isfinite(model_input).all()
+    for channels in (1, 3):
+        model_input, _ = prepare(image, 64, channels)
+        assert model_input.shape == (channels, 64, 64) and model_input.dtype == np.float32
+        assert np.isfinite(model_input).all()
+
+
+def test_colour_input_keeps_its_channels_apart():
+    image = np.zeros((20, 20, 3), dtype=np.uint8)
+    image[..., 0] = 255
+    model_input, _ = prepare(image, 20, channels=3)
+    assert model_input[0].mean() > model_input[1].mean() == model_input[2].mean()
 
 
 def test_nan_and_inf_pixels_do_not_poison_the_input():
