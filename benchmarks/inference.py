@@ -33,7 +33,7 @@ def main() -> None:
     size = predictor.input_size
     small = generate_case(0, 0, size).image
     large = (generate_case(0, 0, 2048).image * 4095).astype(np.uint16)  # a 2k x 2k 12-bit radiograph
-    tensor = torch.from_numpy(prepare(small, size)[0])[None, None]
+    tensor = torch.from_numpy(prepare(small, size)[0])[None]
 
     timings: dict[str, list[float]] = {"forward": [], f"predict {size}px": [], "predict 2048px": []}
     for _ in range(REPEATS):
