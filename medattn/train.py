@@ -79,6 +79,9 @@ def train(
     config: TrainConfig, train_set: LabelledImages, val_set: LabelledImages, model_config: ModelConfig
 ) -> tuple[AttentionNet, dict]:
     """Train, keep the best validation epoch, calibrate on validation; return the model and its card."""
+    unknown = set(config.warmup_classes) - set(model_config.classes)
+    if unknown or (config.warmup_classes and train_set.task == MULTI_CLASS):
+        raise ValueError(f"warm-up needs multi-label classes of this model; got {sorted(config.warmup_classes)}")
     torch.manual_seed(config.seed)
     started = time.perf_counter()
     size, channels = model_config.input_size, model_config.in_channels
@@ -93,9 +96,6 @@ def train(
         optimiser, config.learning_rate, total_steps=config.epochs * steps_per_epoch, pct_start=0.15
     )
     generator = torch.Generator().manual_seed(config.seed)
-    unknown = set(config.warmup_classes) - set(model_config.classes)
-    if unknown or (config.warmup_classes and task == MULTI_CLASS):
-        raise ValueError(f"warm-up needs multi-label classes of this model; got {sorted(config.warmup_classes)}")
     warmup_weights = torch.tensor([float(c in config.warmup_classes) for c in model_config.classes])
     best_auc, best_state, history = -1.0, None, []
     for epoch in range(config.epochs):
