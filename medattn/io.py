@@ -18,7 +18,6 @@ from typing import BinaryIO
 import numpy as np
 import pydicom
 from PIL import Image, ImageOps, UnidentifiedImageError
-from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_color_lut, apply_modality_lut
 
 DEFAULT_MAX_PIXELS = 50_000_000
@@ -131,6 +130,18 @@ def _check_size(pixels: int, shape: str, max_pixels: int) -> None:
 
 
 def _load_image(content: bytes, kind: str, max_pixels: int) -> Scan:
+    """The trust boundary for image files: a damaged file's decoder error becomes a ScanError."""
+    try:
+        return _decode_image(content, kind, max_pixels)
+    except ScanError:
+        raise
+    except BaseException as error:  # Pillow's error types for corrupt data are many; each means "damaged"
+        if not _is_decoder_failure(error):
+            raise
+        raise ScanError(f"The {kind} file is damaged and cannot be decoded ({error}).") from None
+
+
+def _decode_image(content: bytes, kind: str, max_pixels: int) -> Scan:
     try:
         with Image.open(io.BytesIO(content)) as image:
             frame_count = getattr(image, "n_frames", 1)
@@ -169,29 +180,54 @@ def _percentile_window(pixels: np.ndarray) -> tuple[float, float]:
 
 
 def _load_dicom(content: bytes, max_pixels: int) -> Scan:
-    # pydicom warns with raw attribute values; keep them out of the logs.
+    """The trust boundary for DICOM: whatever a damaged file makes pydicom raise becomes a ScanError.
+
+    pydicom parses lazily, so a corrupt file can raise nearly any exception type wherever an attribute
+    is first touched (BytesLengthException, NotImplementedError for an unknown VR, struct errors…);
+    here each of them means "this file is damaged". Only the type is reported: pydicom's messages can
+    echo raw element bytes, which may be a patient's name. Its warnings do the same, so they are
+    silenced rather than logged.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            ds = pydicom.dcmread(io.BytesIO(content), force=True)
-        except (InvalidDicomError, ValueError, EOFError, OSError, TypeError, KeyError) as error:
+            return _decode_dicom(content, max_pixels)
+        except ScanError:
+            raise
+        except BaseException as error:
+            if not _is_decoder_failure(error):
+                raise
             raise ScanError(f"The DICOM file is damaged and cannot be read ({type(error).__name__}).") from None
-        if not any(tag in ds for tag in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
-            raise ScanError(f"This DICOM file holds no image (it is {_describe_sop_class(ds)}).")
-        rows, columns = _int_attribute(ds, "Rows", 0), _int_attribute(ds, "Columns", 0)
-        frame_count = _int_attribute(ds, "NumberOfFrames", 1)
-        samples = _int_attribute(ds, "SamplesPerPixel", 1)
-        _check_size(rows * columns * frame_count * samples, f"{columns}×{rows}×{frame_count}", max_pixels)
-        photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
-        try:
-            pixels = ds.pixel_array
-            if photometric == "PALETTE COLOR":
-                pixels, photometric = apply_color_lut(pixels, ds), "RGB"
-            elif samples == 1:
-                pixels = apply_modality_lut(pixels, ds)
-        except (ValueError, RuntimeError, NotImplementedError, AttributeError, KeyError, TypeError) as error:
-            syntax = _transfer_syntax_name(ds)
-            raise ScanError(f"The image in this DICOM file ({syntax}) cannot be decoded: {error}") from None
+
+
+def _is_decoder_failure(error: BaseException) -> bool:
+    """Any Exception, and a Rust decoder's panic (pyo3's PanicException derives from BaseException)."""
+    return isinstance(error, Exception) or type(error).__name__ == "PanicException"
+
+
+def _decode_dicom(content: bytes, max_pixels: int) -> Scan:
+    ds = pydicom.dcmread(io.BytesIO(content), force=True)
+    if not any(tag in ds for tag in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+        kind = _describe_sop_class(ds)
+        if kind.endswith("Image"):
+            raise ScanError(f"This DICOM file says it is {kind} but holds no pixel data: it is probably damaged.")
+        raise ScanError(f"This DICOM file holds no image (it is {kind}).")
+    rows, columns = _int_attribute(ds, "Rows", 0), _int_attribute(ds, "Columns", 0)
+    frame_count = _int_attribute(ds, "NumberOfFrames", 1)
+    samples = _int_attribute(ds, "SamplesPerPixel", 1)
+    _check_size(rows * columns * frame_count * samples, f"{columns}×{rows}×{frame_count}", max_pixels)
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
+    _check_not_truncated(ds, rows * columns * frame_count * samples)
+    try:
+        pixels = ds.pixel_array
+        if photometric == "PALETTE COLOR":
+            pixels, photometric = apply_color_lut(pixels, ds), "RGB"
+        elif samples == 1:
+            pixels = apply_modality_lut(pixels, ds)
+    except (ValueError, RuntimeError, NotImplementedError, AttributeError, KeyError, TypeError) as error:
+        syntax = _transfer_syntax_name(ds)
+        reason = type(error).__name__
+        raise ScanError(f"The image in this DICOM file ({syntax}) cannot be decoded ({reason}).") from None
     pixels = np.asarray(pixels, dtype=np.float32)
     colour = samples > 1 or photometric == "RGB"
     if (pixels.ndim == 2 and not colour) or (pixels.ndim == 3 and colour):
@@ -206,6 +242,17 @@ def _load_dicom(content: bytes, max_pixels: int) -> Scan:
         pixel_spacing=_pixel_spacing(ds),
         meta=_dicom_meta(ds, pixels),
     )
+
+
+def _check_not_truncated(ds: pydicom.Dataset, values: int) -> None:
+    """Uncompressed pixel data shorter than Rows x Columns x Frames x Samples says the file was cut off."""
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if "PixelData" not in ds or (syntax is not None and syntax.is_compressed):
+        return
+    expected = values * _int_attribute(ds, "BitsAllocated", 16) // 8
+    present = len(ds["PixelData"].value or b"")
+    if present < expected:
+        raise ScanError(f"The file is truncated: pixel data has {present} of {expected} bytes.")
 
 
 def _int_attribute(ds: pydicom.Dataset, keyword: str, default: int) -> int:

@@ -60,6 +60,21 @@ def test_dicom_without_image_is_refused_with_its_kind():
         load_scan(PYDICOM_FILES / "rtplan.dcm")
 
 
+def test_image_object_without_pixel_data_is_called_damaged(ct_file):
+    ds = pydicom.dcmread(ct_file)
+    del ds.PixelData
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    with pytest.raises(ScanError, match="says it is a CT Image but holds no pixel data"):
+        load_scan(buffer.getvalue())
+
+
+def test_truncated_pixel_data_is_reported_with_its_size(ct_file):
+    content = ct_file.read_bytes()
+    with pytest.raises(ScanError, match=r"truncated: pixel data has \d+ of 32768 bytes"):
+        load_scan(content[:-1000])
+
+
 def test_sixteen_bit_and_colour_pngs():
     grey16 = np.arange(64 * 48, dtype=np.uint16).reshape(48, 64) * 20
     scan = load_scan(png_bytes(grey16))
