@@ -15,12 +15,15 @@ from os import PathLike
 from pathlib import Path
 from typing import BinaryIO
 
+import cv2
 import numpy as np
 import pydicom
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pydicom.pixels import apply_color_lut, apply_modality_lut
+from pydicom.pixels.utils import get_expected_length
 
-DEFAULT_MAX_PIXELS = 50_000_000
+# Pixel values (rows x columns x frames x samples) accepted before decoding: memory grows with them.
+DEFAULT_MAX_VALUES = 50_000_000
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 IMAGE_SIGNATURES = {
     PNG_SIGNATURE: "PNG",
@@ -68,18 +71,22 @@ class Scan:
         if self.is_colour:
             top = 255.0 if pixels.max(initial=0) <= 255 else float(pixels.max())
             return np.clip(pixels / top * 255.0, 0, 255).astype(np.uint8)
-        centre, width = window or self.default_window
-        width = max(float(width), 1e-6)
-        scaled = np.clip((pixels - (centre - width / 2)) / width, 0.0, 1.0)
+        centre, width = (float(v) for v in (window or self.default_window))
+        width = max(width, 1e-6)
+        low = centre - width / 2
+        # Clip to the window, then one fused OpenCV pass scales, offsets, rounds and saturates to uint8.
+        # Its absolute value is harmless: after clipping, every scaled value lies in [0, 255].
+        clipped = np.clip(np.nan_to_num(pixels, nan=low), low, low + width)
+        scale = 255.0 / width
         if self.photometric == "MONOCHROME1":
-            scaled = 1.0 - scaled
-        return np.round(np.nan_to_num(scaled) * 255.0).astype(np.uint8)
+            return cv2.convertScaleAbs(clipped, alpha=-scale, beta=255.0 + low * scale)
+        return cv2.convertScaleAbs(clipped, alpha=scale, beta=-low * scale)
 
 
 def load_scan(
     source: str | PathLike | bytes | BinaryIO,
     filename: str | None = None,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_values: int = DEFAULT_MAX_VALUES,
 ) -> Scan:
     """Read a DICOM, PNG, JPEG, TIFF or BMP file from a path, bytes or a binary file object."""
     content = _read_bytes(source)
@@ -87,12 +94,12 @@ def load_scan(
         raise ScanError("The file is empty.")
     kind = detect_kind(content)
     if kind == "DICOM":
-        return _load_dicom(content, max_pixels)
+        return _load_dicom(content, max_values)
     if kind is not None:
-        return _load_image(content, kind, max_pixels)
+        return _load_image(content, kind, max_values)
     # DICOM written without its 128-byte preamble still starts with a group 0002 or 0008 tag.
     if content[:2] in (b"\x02\x00", b"\x08\x00"):
-        return _load_dicom(content, max_pixels)
+        return _load_dicom(content, max_values)
     name = f" '{filename}'" if filename else ""
     raise ScanError(
         f"The file{name} is not a DICOM, PNG, JPEG, TIFF or BMP image. Export the scan in one of these formats."
@@ -121,18 +128,21 @@ def _read_bytes(source: str | PathLike | bytes | BinaryIO) -> bytes:
     return source.read()
 
 
-def _check_size(pixels: int, shape: str, max_pixels: int) -> None:
-    if pixels > max_pixels:
+def _check_size(columns: int, rows: int, frames: int, samples: int, max_values: int) -> None:
+    values = columns * rows * frames * samples
+    if values > max_values:
+        shape = f"{columns}×{rows} pixels" + (f" × {frames} frames" if frames > 1 else "")
+        shape += f" × {samples} samples" if samples > 1 else ""
         raise ScanError(
-            f"Image is {shape} pixels, above the {max_pixels / 1e6:g}-megapixel limit. "
+            f"Image is {shape} ({values / 1e6:.1f} million values), above the {max_values / 1e6:g}-million limit. "
             "Downsample it or raise the limit."
         )
 
 
-def _load_image(content: bytes, kind: str, max_pixels: int) -> Scan:
+def _load_image(content: bytes, kind: str, max_values: int) -> Scan:
     """The trust boundary for image files: a damaged file's decoder error becomes a ScanError."""
     try:
-        return _decode_image(content, kind, max_pixels)
+        return _decode_image(content, kind, max_values)
     except ScanError:
         raise
     except BaseException as error:  # Pillow's error types for corrupt data are many; each means "damaged"
@@ -141,11 +151,11 @@ def _load_image(content: bytes, kind: str, max_pixels: int) -> Scan:
         raise ScanError(f"The {kind} file is damaged and cannot be decoded ({error}).") from None
 
 
-def _decode_image(content: bytes, kind: str, max_pixels: int) -> Scan:
+def _decode_image(content: bytes, kind: str, max_values: int) -> Scan:
     try:
         with Image.open(io.BytesIO(content)) as image:
             frame_count = getattr(image, "n_frames", 1)
-            _check_size(image.width * image.height * frame_count, f"{image.width}×{image.height}", max_pixels)
+            _check_size(image.width, image.height, frame_count, len(image.getbands()), max_values)
             frames = []
             for index in range(frame_count):
                 image.seek(index)
@@ -172,14 +182,16 @@ def _image_to_array(image: Image.Image) -> np.ndarray:
 
 
 def _percentile_window(pixels: np.ndarray) -> tuple[float, float]:
-    finite = pixels[np.isfinite(pixels)]
+    """1st..99th percentile window, from at most about a million evenly spaced pixels (plenty for a window)."""
+    sample = pixels.ravel()[:: max(1, pixels.size // 1_000_000)]
+    finite = sample[np.isfinite(sample)]
     if finite.size == 0:
         return 0.0, 1.0
     low, high = np.percentile(finite, [1, 99])
     return float((low + high) / 2), float(max(high - low, 1e-3))
 
 
-def _load_dicom(content: bytes, max_pixels: int) -> Scan:
+def _load_dicom(content: bytes, max_values: int) -> Scan:
     """The trust boundary for DICOM: whatever a damaged file makes pydicom raise becomes a ScanError.
 
     pydicom parses lazily, so a corrupt file can raise nearly any exception type wherever an attribute
@@ -191,7 +203,7 @@ def _load_dicom(content: bytes, max_pixels: int) -> Scan:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return _decode_dicom(content, max_pixels)
+            return _decode_dicom(content, max_values)
         except ScanError:
             raise
         except BaseException as error:
@@ -205,7 +217,7 @@ def _is_decoder_failure(error: BaseException) -> bool:
     return isinstance(error, Exception) or type(error).__name__ == "PanicException"
 
 
-def _decode_dicom(content: bytes, max_pixels: int) -> Scan:
+def _decode_dicom(content: bytes, max_values: int) -> Scan:
     ds = pydicom.dcmread(io.BytesIO(content), force=True)
     if not any(tag in ds for tag in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
         kind = _describe_sop_class(ds)
@@ -215,9 +227,9 @@ def _decode_dicom(content: bytes, max_pixels: int) -> Scan:
     rows, columns = _int_attribute(ds, "Rows", 0), _int_attribute(ds, "Columns", 0)
     frame_count = _int_attribute(ds, "NumberOfFrames", 1)
     samples = _int_attribute(ds, "SamplesPerPixel", 1)
-    _check_size(rows * columns * frame_count * samples, f"{columns}×{rows}×{frame_count}", max_pixels)
+    _check_size(columns, rows, frame_count, samples, max_values)
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
-    _check_not_truncated(ds, rows * columns * frame_count * samples)
+    _check_not_truncated(ds)
     try:
         pixels = ds.pixel_array
         if photometric == "PALETTE COLOR":
@@ -244,12 +256,12 @@ def _decode_dicom(content: bytes, max_pixels: int) -> Scan:
     )
 
 
-def _check_not_truncated(ds: pydicom.Dataset, values: int) -> None:
-    """Uncompressed pixel data shorter than Rows x Columns x Frames x Samples says the file was cut off."""
+def _check_not_truncated(ds: pydicom.Dataset) -> None:
+    """Uncompressed pixel data shorter than its attributes say (YBR 4:2:2 and 1-bit included) was cut off."""
     syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     if "PixelData" not in ds or (syntax is not None and syntax.is_compressed):
         return
-    expected = values * _int_attribute(ds, "BitsAllocated", 16) // 8
+    expected = get_expected_length(ds, unit="bytes")
     present = len(ds["PixelData"].value or b"")
     if present < expected:
         raise ScanError(f"The file is truncated: pixel data has {present} of {expected} bytes.")
