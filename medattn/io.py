@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -19,11 +20,15 @@ import cv2
 import numpy as np
 import pydicom
 from PIL import Image, ImageOps, UnidentifiedImageError
+from pydicom.filereader import _read_file_meta_info, read_preamble
 from pydicom.pixels import apply_color_lut, apply_modality_lut
 from pydicom.pixels.utils import get_expected_length
 
 # Pixel values (rows x columns x frames x samples) accepted before decoding: memory grows with them.
 DEFAULT_MAX_VALUES = 50_000_000
+DEFLATED = pydicom.uid.DeflatedExplicitVRLittleEndian
+UNDEFINED_LENGTH = 0xFFFFFFFF
+PIXEL_DATA = 0x7FE00010
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 IMAGE_SIGNATURES = {
     PNG_SIGNATURE: "PNG",
@@ -206,6 +211,8 @@ def _load_dicom(content: bytes, max_values: int) -> Scan:
             return _decode_dicom(content, max_values)
         except ScanError:
             raise
+        except RecursionError:
+            raise ScanError("This DICOM file nests sequences too deeply to read; it is damaged or hostile.") from None
         except BaseException as error:
             if not _is_decoder_failure(error):
                 raise
@@ -218,7 +225,9 @@ def _is_decoder_failure(error: BaseException) -> bool:
 
 
 def _decode_dicom(content: bytes, max_values: int) -> Scan:
+    _check_inflated_size(content, max_values)
     ds = pydicom.dcmread(io.BytesIO(content), force=True)
+    _check_declared_lengths(ds)
     if not any(tag in ds for tag in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
         kind = _describe_sop_class(ds)
         if kind.endswith("Image"):
@@ -254,6 +263,35 @@ def _decode_dicom(content: bytes, max_values: int) -> Scan:
         pixel_spacing=_pixel_spacing(ds),
         meta=_dicom_meta(ds, pixels),
     )
+
+
+def _check_inflated_size(content: bytes, max_values: int) -> None:
+    """pydicom inflates a deflated dataset whole; measure it first, 1 MB at a time, against the size limit."""
+    if DEFLATED.encode() not in content[:4096]:  # the transfer syntax UID sits in the file meta
+        return
+    stream = io.BytesIO(content)
+    read_preamble(stream, force=True)
+    if _read_file_meta_info(stream).get("TransferSyntaxUID") != DEFLATED:
+        return
+    limit = 4 * max_values + 64 * 2**20  # 32-bit values, plus room for non-pixel attributes
+    inflater, pending, inflated = zlib.decompressobj(-zlib.MAX_WBITS), content[stream.tell() :], 0
+    while pending and not inflater.eof:
+        inflated += len(inflater.decompress(pending, 2**20))
+        pending = inflater.unconsumed_tail
+        if inflated > limit:
+            raise ScanError(
+                f"This deflated DICOM file inflates to more than {limit / 2**20:.0f} MB, above the size limit; "
+                "it is refused unread."
+            )
+
+
+def _check_declared_lengths(ds: pydicom.Dataset) -> None:
+    """A top-level value shorter than its declared length means the file ends early (or lies about it)."""
+    for element in ds.elements():  # raw elements: nothing is converted yet
+        declared, value = getattr(element, "length", None), getattr(element, "value", None)
+        if isinstance(value, bytes) and declared not in (None, UNDEFINED_LENGTH) and len(value) < declared:
+            what = "pixel data has" if element.tag == PIXEL_DATA else "an element declares"
+            raise ScanError(f"The file is truncated: {what} {len(value)} of {declared} bytes.")
 
 
 def _check_not_truncated(ds: pydicom.Dataset) -> None:
