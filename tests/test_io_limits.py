@@ -1,8 +1,10 @@
-"""Hostile DICOM files are refused quickly with bounded memory: deflate bombs, lying lengths, deep nesting."""
+"""Hostile DICOM files are refused with bounded memory: deflate bombs, lying lengths, deep nesting.
+
+How long each refusal takes is recorded in the README from measured runs, not asserted here.
+"""
 
 import io
 import struct
-import time
 import tracemalloc
 
 import pytest
@@ -32,14 +34,13 @@ def dicom_bytes(syntax=ExplicitVRLittleEndian, **extra) -> bytes:
     return buffer.getvalue()
 
 
-def refuse(content: bytes) -> tuple[str, float, int]:
-    """The ScanError message, the seconds it took and the peak traced memory in bytes."""
+def refuse(content: bytes) -> tuple[str, int]:
+    """The ScanError message and the peak traced memory in bytes."""
     tracemalloc.start()
-    start = time.perf_counter()
     try:
         with pytest.raises(ScanError) as caught:
             load_scan(content)
-        return str(caught.value), time.perf_counter() - start, tracemalloc.get_traced_memory()[1]
+        return str(caught.value), tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
 
@@ -52,17 +53,17 @@ def test_the_intact_files_open():
 def test_deflate_bomb_is_refused_unread():
     bomb = dicom_bytes(DeflatedExplicitVRLittleEndian, **{"00091010": ("OB", bytes(300 * 2**20))})
     assert len(bomb) < 2**20  # under a megabyte on disk, 300 MB inflated
-    message, seconds, peak = refuse(bomb)
+    message, peak = refuse(bomb)
     assert "inflates to more than" in message
-    assert seconds < 1.0 and peak < 32 * 2**20
+    assert peak < 32 * 2**20  # inflated 1 MB at a time, never held
 
 
 def test_value_length_beyond_the_end_of_the_file_is_refused():
     content = bytearray(dicom_bytes())
     at = content.index(PIXEL_DATA_TAG)
     content[at + 8 : at + 12] = struct.pack("<I", 0x7FFFFFF0)
-    message, seconds, _ = refuse(bytes(content))
-    assert "pixel data has 64 of 2147483632 bytes" in message and seconds < 1.0
+    message, _ = refuse(bytes(content))
+    assert "pixel data has 64 of 2147483632 bytes" in message
 
 
 @pytest.mark.parametrize("depth", [300, 3000])
@@ -75,5 +76,5 @@ def test_sequences_nested_hundreds_deep_are_refused(depth):
         nested = b"\x08\x00\x40\x11SQ\x00\x00\xff\xff\xff\xff" + item_start + nested + item_end + sequence_end
     content = dicom_bytes()
     at = content.index(PIXEL_DATA_TAG)
-    message, seconds, _ = refuse(content[:at] + nested + content[at:])  # (0008,1140) sorts before pixel data
-    assert "nests sequences too deeply" in message and seconds < 1.0
+    message, _ = refuse(content[:at] + nested + content[at:])  # (0008,1140) sorts before pixel data
+    assert "nests sequences too deeply" in message
