@@ -11,10 +11,14 @@ from medattn.io import ScanError, load_scan
 from tests.conftest import PYDICOM_DATA_FILES, PYDICOM_FILES, real_dicom_files
 
 
-def png_bytes(array: np.ndarray, **save_args) -> bytes:
+def image_bytes(image: Image.Image, kind: str, **save_args) -> bytes:
     buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG", **save_args)
+    image.save(buffer, format=kind, **save_args)
     return buffer.getvalue()
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    return image_bytes(Image.fromarray(array), "PNG")
 
 
 def test_ct_pixels_are_in_modality_units(ct_file):
@@ -142,3 +146,55 @@ def test_every_real_dicom_file_decodes_like_pydicom_or_is_refused_clearly():
         outcomes["opened, pixels equal to pydicom's"] += 1
     print(f"real DICOM files: {dict(outcomes)}")
     assert outcomes["opened, pixels equal to pydicom's"] >= 120
+
+
+def test_jpeg_exif_orientation_is_applied():
+    """A phone photo stored landscape with 'rotate 90' in its EXIF must come out portrait."""
+    stored = np.zeros((40, 60, 3), dtype=np.uint8)
+    stored[:, :10] = 255  # a white band down the left edge of the stored pixels
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
+    scan = load_scan(image_bytes(Image.fromarray(stored), "JPEG", exif=exif, quality=95))
+    shown = scan.display()
+    assert shown.shape == (60, 40, 3)
+    assert shown[:10].mean() > 200 and shown[-10:].mean() < 50  # the band is now along the top
+
+
+def test_tiff_pages_become_frames_and_bmp_opens():
+    pages = [Image.fromarray(np.full((16, 24), value, dtype=np.uint8)) for value in (10, 20, 30)]
+    scan = load_scan(image_bytes(pages[0], "TIFF", save_all=True, append_images=pages[1:]))
+    assert scan.frames.shape == (3, 16, 24)
+    assert scan.frames[:, 0, 0].tolist() == [10, 20, 30]
+    bmp = load_scan(image_bytes(Image.fromarray(np.full((5, 7, 3), 90, dtype=np.uint8)), "BMP"))
+    assert bmp.is_colour and bmp.frames.shape == (1, 5, 7, 3)
+
+
+def test_palette_png_is_shown_in_its_colours():
+    palette_image = Image.fromarray(np.array([[0, 1], [1, 0]], dtype=np.uint8), mode="P")
+    palette_image.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
+    shown = load_scan(image_bytes(palette_image, "PNG")).display()
+    assert shown[0, 0].tolist() == [255, 0, 0] and shown[0, 1].tolist() == [0, 0, 255]
+
+
+def test_no_patient_identifier_reaches_metadata_errors_or_logs(ct_file, caplog, capfd, recwarn):
+    ds = pydicom.dcmread(ct_file)
+    ds.PatientName = "ZZMARK^NAME"
+    ds.PatientID = "ZZMARK-ID"
+    ds.PatientBirthDate = "ZZMARK-DOB"  # invalid for DA: pydicom's warning would echo it
+    ds.InstitutionName = "ZZMARK HOSPITAL"
+    ds.OperatorsName = "ZZMARK^OPERATOR"
+    ds.ReferringPhysicianName = "ZZMARK^REFERRER"
+    ds.AccessionNumber = "ZZMARK-ACC"
+    ds.add_new(0x00204000, "LT", "ZZMARK free-text comment")  # Image Comments
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    content = buffer.getvalue()
+    caplog.clear(), recwarn.clear(), capfd.readouterr()  # building the file warns too; only load_scan counts
+
+    texts = [repr(load_scan(content).meta)]
+    cut = content[: content.index(b"\xe0\x7f\x10\x00") + 100]  # the same file, truncated in its pixel data
+    with pytest.raises(ScanError) as caught:
+        load_scan(cut)
+    texts.append(str(caught.value))
+    texts += [caplog.text, *capfd.readouterr(), *(str(w.message) for w in recwarn)]
+    assert not [text for text in texts if "ZZMARK" in text]
