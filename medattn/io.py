@@ -20,15 +20,18 @@ import cv2
 import numpy as np
 import pydicom
 from PIL import Image, ImageOps, UnidentifiedImageError
+from pydicom.dataset import FileMetaDataset
 from pydicom.filereader import _read_file_meta_info, read_preamble
 from pydicom.pixels import apply_color_lut, apply_modality_lut
 from pydicom.pixels.utils import get_expected_length
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 # Pixel values (rows x columns x frames x samples) accepted before decoding: memory grows with them.
 DEFAULT_MAX_VALUES = 50_000_000
 DEFLATED = pydicom.uid.DeflatedExplicitVRLittleEndian
 UNDEFINED_LENGTH = 0xFFFFFFFF
 PIXEL_DATA = 0x7FE00010
+ENCAPSULATED_ITEM = b"\xfe\xff\x00\xe0"  # the item tag that opens compressed pixel data
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 IMAGE_SIGNATURES = {
     PNG_SIGNATURE: "PNG",
@@ -228,6 +231,7 @@ def _decode_dicom(content: bytes, max_values: int) -> Scan:
     _check_inflated_size(content, max_values)
     ds = pydicom.dcmread(io.BytesIO(content), force=True)
     _check_declared_lengths(ds)
+    _infer_missing_transfer_syntax(ds)
     if not any(tag in ds for tag in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
         kind = _describe_sop_class(ds)
         if kind.endswith("Image"):
@@ -236,6 +240,8 @@ def _decode_dicom(content: bytes, max_values: int) -> Scan:
     rows, columns = _int_attribute(ds, "Rows", 0), _int_attribute(ds, "Columns", 0)
     frame_count = _int_attribute(ds, "NumberOfFrames", 1)
     samples = _int_attribute(ds, "SamplesPerPixel", 1)
+    if not rows or not columns:
+        raise ScanError("This DICOM file has pixel data but no image size (Rows and Columns): it is damaged.")
     _check_size(columns, rows, frame_count, samples, max_values)
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
     _check_not_truncated(ds)
@@ -283,6 +289,23 @@ def _check_inflated_size(content: bytes, max_values: int) -> None:
                 f"This deflated DICOM file inflates to more than {limit / 2**20:.0f} MB, above the size limit; "
                 "it is refused unread."
             )
+
+
+def _infer_missing_transfer_syntax(ds: pydicom.Dataset) -> None:
+    """No Transfer Syntax UID: use the encoding the dataset was parsed with, for native pixel data only.
+
+    Compressed (encapsulated) pixel data could be any of a dozen codecs, so it is refused, never guessed.
+    """
+    meta = ds.get("file_meta") or FileMetaDataset()
+    if "TransferSyntaxUID" in meta or "PixelData" not in ds:
+        return
+    if bytes(ds.PixelData[:4]) == ENCAPSULATED_ITEM:
+        raise ScanError("The image is compressed, but the file does not say how (it has no Transfer Syntax UID).")
+    implicit, little_endian = ds.original_encoding
+    meta.TransferSyntaxUID = (
+        ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little_endian else ExplicitVRBigEndian
+    )
+    ds.file_meta = meta
 
 
 def _check_declared_lengths(ds: pydicom.Dataset) -> None:

@@ -59,6 +59,23 @@ def test_file_kind_comes_from_content_not_name(ct_file):
         load_scan(b"%PDF-1.7 not an image at all", filename="scan.dcm")
 
 
+def test_missing_transfer_syntax_is_inferred_for_uncompressed_pixels():
+    scan = load_scan(PYDICOM_DATA_FILES / "OT-PAL-8-face.dcm")  # palette colour, no Transfer Syntax UID
+    assert scan.frames.shape == (1, 480, 640, 3) and scan.photometric == "RGB"
+    assert scan.meta["Transfer syntax"] == "Implicit VR Little Endian"
+    with pytest.raises(ScanError, match=r"pixel data but no image size \(Rows and Columns\)"):
+        load_scan(PYDICOM_FILES / "meta_missing_tsyntax.dcm")
+
+
+def test_compressed_pixels_without_a_transfer_syntax_are_refused_not_guessed():
+    ds = pydicom.dcmread(PYDICOM_FILES / "MR_small_RLE.dcm")
+    del ds.file_meta.TransferSyntaxUID
+    buffer = io.BytesIO()
+    ds.save_as(buffer, implicit_vr=False, little_endian=True)
+    with pytest.raises(ScanError, match="compressed, but the file does not say how"):
+        load_scan(buffer.getvalue())
+
+
 def test_dicom_without_image_is_refused_with_its_kind():
     with pytest.raises(ScanError, match=r"holds no image \(it is an RT Plan\)"):
         load_scan(PYDICOM_FILES / "rtplan.dcm")
@@ -114,6 +131,15 @@ def pydicom_reference(path) -> np.ndarray | None:
     """pydicom's own decoding after the Modality LUT (palette colour through its LUT), or None if it cannot."""
     try:
         ds = pydicom.dcmread(path, force=True)
+        if "TransferSyntaxUID" not in ds.file_meta:  # as load_scan does: the encoding it was parsed with
+            implicit, little = ds.original_encoding
+            ds.file_meta.TransferSyntaxUID = (
+                pydicom.uid.ImplicitVRLittleEndian
+                if implicit
+                else pydicom.uid.ExplicitVRLittleEndian
+                if little
+                else pydicom.uid.ExplicitVRBigEndian
+            )
         pixels = ds.pixel_array
         if str(ds.get("PhotometricInterpretation", "")).strip() == "PALETTE COLOR":
             return apply_color_lut(pixels, ds).astype(np.float32)
