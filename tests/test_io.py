@@ -224,3 +224,26 @@ def test_no_patient_identifier_reaches_metadata_errors_or_logs(ct_file, caplog, 
     texts.append(str(caught.value))
     texts += [caplog.text, *capfd.readouterr(), *(str(w.message) for w in recwarn)]
     assert not [text for text in texts if "ZZMARK" in text]
+
+
+def test_float_pixels_with_nan_and_inf_and_a_zero_window_width_are_handled():
+    ds = pydicom.dcmread(PYDICOM_FILES / "CT_small.dcm")
+    values = np.linspace(-100, 100, 64, dtype=np.float32).reshape(8, 8)
+    values[0, :3] = [np.nan, np.inf, -np.inf]
+    del ds.PixelData
+    ds.Rows = ds.Columns = 8
+    ds.BitsAllocated, ds.SamplesPerPixel = 32, 1
+    for keyword in ("BitsStored", "HighBit", "PixelRepresentation", "RescaleSlope", "RescaleIntercept"):
+        if keyword in ds:
+            delattr(ds, keyword)
+    ds.FloatPixelData = values.tobytes()
+    ds.WindowCenter, ds.WindowWidth = 0, 0  # a width of 0 is meaningless: a window is taken from the data
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    scan = load_scan(buffer.getvalue())
+    centre, width = scan.default_window
+    assert np.isfinite(centre) and np.isfinite(width) and width > 0
+    shown = scan.display()
+    assert shown.dtype == np.uint8 and shown.shape == (8, 8)
+    assert shown[0, 1] == 255 and shown[0, 2] == 0  # +inf brightest, -inf darkest
+    assert shown[-1, -1] > shown[1, 0]  # the ramp survives
