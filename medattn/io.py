@@ -30,6 +30,7 @@ from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRL
 DEFAULT_MAX_VALUES = 50_000_000
 DEFLATED = pydicom.uid.DeflatedExplicitVRLittleEndian
 UNDEFINED_LENGTH = 0xFFFFFFFF
+DISPLAY_BLOCK_ROWS = 128
 PIXEL_DATA = 0x7FE00010
 ENCAPSULATED_ITEM = b"\xfe\xff\x00\xe0"  # the item tag that opens compressed pixel data
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -81,14 +82,17 @@ class Scan:
             return np.clip(pixels / top * 255.0, 0, 255).astype(np.uint8)
         centre, width = (float(v) for v in (window or self.default_window))
         width = max(width, 1e-6)
-        low = centre - width / 2
-        # Clip to the window, then one fused OpenCV pass scales, offsets, rounds and saturates to uint8.
-        # Its absolute value is harmless: after clipping, every scaled value lies in [0, 255].
-        clipped = np.clip(np.nan_to_num(pixels, nan=low), low, low + width)
-        scale = 255.0 / width
-        if self.photometric == "MONOCHROME1":
-            return cv2.convertScaleAbs(clipped, alpha=-scale, beta=255.0 + low * scale)
-        return cv2.convertScaleAbs(clipped, alpha=scale, beta=-low * scale)
+        low, scale = centre - width / 2, 255.0 / width
+        alpha, beta = (-scale, 255.0 + low * scale) if self.photometric == "MONOCHROME1" else (scale, -low * scale)
+        shown = np.empty(pixels.shape, dtype=np.uint8)
+        # In blocks of rows, so no full-size float copy is ever made. Each block is clipped to the window,
+        # then one fused OpenCV pass scales, offsets, rounds and saturates it to uint8 (its absolute
+        # value is harmless: after clipping, every scaled value lies in [0, 255]).
+        for start in range(0, pixels.shape[0], DISPLAY_BLOCK_ROWS):
+            block = np.clip(pixels[start : start + DISPLAY_BLOCK_ROWS], low, low + width)
+            np.nan_to_num(block, copy=False, nan=low)
+            shown[start : start + DISPLAY_BLOCK_ROWS] = cv2.convertScaleAbs(block, alpha=alpha, beta=beta)
+        return shown
 
 
 def load_scan(
@@ -247,6 +251,7 @@ def _decode_dicom(content: bytes, max_values: int) -> Scan:
     _check_not_truncated(ds)
     try:
         pixels = ds.pixel_array
+        del ds.PixelData  # decoded: drop the raw bytes before the float32 copy, to bound peak memory
         if photometric == "PALETTE COLOR":
             pixels, photometric = apply_color_lut(pixels, ds), "RGB"
         elif samples == 1:
