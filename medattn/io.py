@@ -31,6 +31,7 @@ DEFAULT_MAX_VALUES = 50_000_000
 DEFLATED = pydicom.uid.DeflatedExplicitVRLittleEndian
 UNDEFINED_LENGTH = 0xFFFFFFFF
 DISPLAY_BLOCK_ROWS = 128
+PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 PIXEL_DATA = 0x7FE00010
 ENCAPSULATED_ITEM = b"\xfe\xff\x00\xe0"  # the item tag that opens compressed pixel data
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -236,7 +237,7 @@ def _decode_dicom(content: bytes, max_values: int) -> Scan:
     ds = pydicom.dcmread(io.BytesIO(content), force=True)
     _check_declared_lengths(ds)
     _infer_missing_transfer_syntax(ds)
-    if not any(tag in ds for tag in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+    if not any(keyword in ds for keyword in PIXEL_KEYWORDS):
         kind = _describe_sop_class(ds)
         if kind.endswith("Image"):
             raise ScanError(f"This DICOM file says it is {kind} but holds no pixel data: it is probably damaged.")
@@ -251,7 +252,8 @@ def _decode_dicom(content: bytes, max_values: int) -> Scan:
     _check_not_truncated(ds)
     try:
         pixels = ds.pixel_array
-        del ds.PixelData  # decoded: drop the raw bytes before the float32 copy, to bound peak memory
+        for keyword in PIXEL_KEYWORDS:  # decoded: drop the raw bytes before the float32 copy (peak memory)
+            ds.pop(keyword, None)
         if photometric == "PALETTE COLOR":
             pixels, photometric = apply_color_lut(pixels, ds), "RGB"
         elif samples == 1:
