@@ -21,6 +21,8 @@ import numpy as np
 import pydicom
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pydicom.dataset import FileMetaDataset
+
+# The reader behind pydicom's public read_file_meta_info, which only takes a path; we hold bytes.
 from pydicom.filereader import _read_file_meta_info, read_preamble
 from pydicom.pixels import apply_color_lut, apply_modality_lut
 from pydicom.pixels.utils import get_expected_length
@@ -187,9 +189,7 @@ def _decode_image(content: bytes, kind: str, max_values: int) -> Scan:
 def _image_to_array(image: Image.Image) -> np.ndarray:
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         return np.asarray(image, dtype=np.float32)
-    if image.mode in ("L", "1"):
-        return np.asarray(image.convert("L"))
-    if image.mode == "LA":
+    if image.mode in ("L", "LA", "1"):
         return np.asarray(image.convert("L"))
     return np.asarray(image.convert("RGB"))
 
@@ -320,8 +320,8 @@ def _check_declared_lengths(ds: pydicom.Dataset) -> None:
     for element in ds.elements():  # raw elements: nothing is converted yet
         declared, value = getattr(element, "length", None), getattr(element, "value", None)
         if isinstance(value, bytes) and declared not in (None, UNDEFINED_LENGTH) and len(value) < declared:
-            what = "pixel data has" if element.tag == PIXEL_DATA else "an element declares"
-            raise ScanError(f"The file is truncated: {what} {len(value)} of {declared} bytes.")
+            what = "pixel data" if element.tag == PIXEL_DATA else "an element"
+            raise ScanError(f"The file is truncated: {what} has {len(value)} of {declared} bytes.")
 
 
 def _check_not_truncated(ds: pydicom.Dataset) -> None:
