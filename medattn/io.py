@@ -19,7 +19,7 @@ from typing import BinaryIO
 import cv2
 import numpy as np
 import pydicom
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 from pydicom.dataset import FileMetaDataset
 
 # The reader behind pydicom's public read_file_meta_info, which only takes a path; we hold bytes.
@@ -167,16 +167,13 @@ def _load_image(content: bytes, kind: str, max_values: int) -> Scan:
 
 
 def _decode_image(content: bytes, kind: str, max_values: int) -> Scan:
-    try:
-        with Image.open(io.BytesIO(content)) as image:
-            frame_count = getattr(image, "n_frames", 1)
-            _check_size(image.width, image.height, frame_count, len(image.getbands()), max_values)
-            frames = []
-            for index in range(frame_count):
-                image.seek(index)
-                frames.append(_image_to_array(ImageOps.exif_transpose(image)))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise ScanError(f"The {kind} file is damaged and cannot be decoded ({error}).") from None
+    with Image.open(io.BytesIO(content)) as image:
+        frame_count = getattr(image, "n_frames", 1)
+        _check_size(image.width, image.height, frame_count, len(image.getbands()), max_values)
+        frames = []
+        for index in range(frame_count):
+            image.seek(index)
+            frames.append(_image_to_array(ImageOps.exif_transpose(image)))
     if len({f.shape for f in frames}) > 1:
         frames = frames[:1]  # pages of differing size are separate images: show the first
     stacked = np.stack(frames).astype(np.float32)
