@@ -1,7 +1,8 @@
 """Scan ingestion cost: load_scan + display against bare pydicom.dcmread(...).pixel_array on the same files.
 
 Run: python benchmarks/ingestion.py
-Targets: our time <= 1.2x the bare decode; our peak memory <= 3x the decoded array.
+Targets: our time <= 1.2x the bare decode; our peak memory <= 3x the decoded array. The bare decode's
+own peak is printed beside ours: a decoder's working buffers bound what any caller of it can reach.
 Both paths are timed interleaved in one run, so the ratio holds on a noisy machine.
 """
 
@@ -55,7 +56,8 @@ def peak_bytes(function, content: bytes) -> int:
 
 def main() -> None:
     print(
-        f"{'file':<28}{'bare ms':>9}{'ours ms':>9}{'time x':>8}{'array MB':>10}{'our peak MB':>13}{'peak x array':>14}"
+        f"{'file':<28}{'bare ms':>9}{'ours ms':>9}{'time x':>8}{'array MB':>10}"
+        f"{'bare peak x':>13}{'our peak MB':>13}{'our peak x':>12}"
     )
     for name, path in FILES.items():
         content = path.read_bytes()
@@ -64,11 +66,11 @@ def main() -> None:
             bare_times.append(seconds(bare, content))
             our_times.append(seconds(ours, content))
         array_bytes = bare(content).nbytes
-        peak = peak_bytes(ours, content)
+        bare_peak, peak = peak_bytes(bare, content), peak_bytes(ours, content)
         bare_ms, our_ms = statistics.median(bare_times) * 1000, statistics.median(our_times) * 1000
         print(
-            f"{name:<28}{bare_ms:>9.1f}{our_ms:>9.1f}{our_ms / bare_ms:>8.2f}"
-            f"{array_bytes / 2**20:>10.1f}{peak / 2**20:>13.1f}{peak / array_bytes:>14.2f}"
+            f"{name:<28}{bare_ms:>9.1f}{our_ms:>9.1f}{our_ms / bare_ms:>8.2f}{array_bytes / 2**20:>10.1f}"
+            f"{bare_peak / array_bytes:>13.2f}{peak / 2**20:>13.1f}{peak / array_bytes:>12.2f}"
         )
 
 

@@ -9,6 +9,7 @@ allow-list of technical attributes, so no patient identifier can reach the page 
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 import zlib
 from dataclasses import dataclass, field
@@ -28,6 +29,15 @@ from pydicom.pixels import apply_color_lut, apply_modality_lut
 from pydicom.pixels.utils import get_expected_length
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+# pydicom's validation warnings echo raw attribute values (a patient's name, say), and it logs each
+# warning too. Warning filters are process-wide state that ``catch_warnings`` cannot scope to one
+# thread (Streamlit runs each session on its own), so this is set once for the process: no value
+# validation on read, pydicom's own warnings and log records dropped. Lost data is detected from the
+# parsed dataset instead (see ``_check_pixel_data_read``), never from a warning.
+pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
+logging.getLogger("pydicom").propagate = False
+
 # Pixel values (rows x columns x frames x samples) accepted before decoding: memory grows with them.
 DEFAULT_MAX_VALUES = 50_000_000
 DEFLATED = pydicom.uid.DeflatedExplicitVRLittleEndian
@@ -36,6 +46,7 @@ DISPLAY_BLOCK_ROWS = 128
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 PIXEL_DATA = 0x7FE00010
 ENCAPSULATED_ITEM = b"\xfe\xff\x00\xe0"  # the item tag that opens compressed pixel data
+SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0"  # and the tag that closes it
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 IMAGE_SIGNATURES = {
     PNG_SIGNATURE: "PNG",
@@ -93,7 +104,7 @@ class Scan:
         # value is harmless: after clipping, every scaled value lies in [0, 255]).
         for start in range(0, pixels.shape[0], DISPLAY_BLOCK_ROWS):
             block = np.clip(pixels[start : start + DISPLAY_BLOCK_ROWS], low, low + width)
-            np.nan_to_num(block, copy=False, nan=low)
+            np.copyto(block, low, where=np.isnan(block))  # NaN shows as the window's floor
             shown[start : start + DISPLAY_BLOCK_ROWS] = cv2.convertScaleAbs(block, alpha=alpha, beta=beta)
         return shown
 
@@ -112,8 +123,9 @@ def load_scan(
         return _load_dicom(content, max_values)
     if kind is not None:
         return _load_image(content, kind, max_values)
-    # DICOM written without its 128-byte preamble still starts with a group 0002 or 0008 tag.
-    if content[:2] in (b"\x02\x00", b"\x08\x00"):
+    # DICOM written without its 128-byte preamble still starts with a group 0002 or 0008 tag,
+    # little- or big-endian.
+    if content[:2] in (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08"):
         return _load_dicom(content, max_values)
     name = f" '{filename}'" if filename else ""
     raise ScanError(
@@ -207,21 +219,18 @@ def _load_dicom(content: bytes, max_values: int) -> Scan:
     pydicom parses lazily, so a corrupt file can raise nearly any exception type wherever an attribute
     is first touched (BytesLengthException, NotImplementedError for an unknown VR, struct errors…);
     here each of them means "this file is damaged". Only the type is reported: pydicom's messages can
-    echo raw element bytes, which may be a patient's name. Its warnings do the same, so they are
-    silenced rather than logged.
+    echo raw element bytes, which may be a patient's name.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            return _decode_dicom(content, max_values)
-        except ScanError:
+    try:
+        return _decode_dicom(content, max_values)
+    except ScanError:
+        raise
+    except RecursionError:
+        raise ScanError("This DICOM file nests sequences too deeply to read; it is damaged or hostile.") from None
+    except BaseException as error:
+        if not _is_decoder_failure(error):
             raise
-        except RecursionError:
-            raise ScanError("This DICOM file nests sequences too deeply to read; it is damaged or hostile.") from None
-        except BaseException as error:
-            if not _is_decoder_failure(error):
-                raise
-            raise ScanError(f"The DICOM file is damaged and cannot be read ({type(error).__name__}).") from None
+        raise ScanError(f"The DICOM file is damaged and cannot be read ({type(error).__name__}).") from None
 
 
 def _is_decoder_failure(error: BaseException) -> bool:
@@ -235,12 +244,18 @@ def _decode_dicom(content: bytes, max_values: int) -> Scan:
     _check_declared_lengths(ds)
     _infer_missing_transfer_syntax(ds)
     if not any(keyword in ds for keyword in PIXEL_KEYWORDS):
+        _check_pixel_data_not_cut_off(content)
         kind = _describe_sop_class(ds)
         if kind.endswith("Image"):
             raise ScanError(f"This DICOM file says it is {kind} but holds no pixel data: it is probably damaged.")
         raise ScanError(f"This DICOM file holds no image (it is {kind}).")
     rows, columns = _int_attribute(ds, "Rows", 0), _int_attribute(ds, "Columns", 0)
-    frame_count = _int_attribute(ds, "NumberOfFrames", 1)
+    frame_count = _int_attribute(ds, "NumberOfFrames", 0)
+    if not frame_count and ds.get("NumberOfFrames") not in (None, ""):  # an IS of '1A' here is not unrelated
+        raise ScanError(
+            "This DICOM file's Number of Frames is not a positive whole number, so its frames cannot be laid out."
+        )
+    frame_count = frame_count or 1
     samples = _int_attribute(ds, "SamplesPerPixel", 1)
     if not rows or not columns:
         raise ScanError("This DICOM file has pixel data but no image size (Rows and Columns): it is damaged.")
@@ -254,7 +269,7 @@ def _decode_dicom(content: bytes, max_values: int) -> Scan:
         if photometric == "PALETTE COLOR":
             pixels, photometric = apply_color_lut(pixels, ds), "RGB"
         elif samples == 1:
-            pixels = apply_modality_lut(pixels, ds)
+            pixels = _modality_units(pixels, ds)
     except (ValueError, RuntimeError, NotImplementedError, AttributeError, KeyError, TypeError) as error:
         syntax = _transfer_syntax_name(ds)
         reason = type(error).__name__
@@ -293,6 +308,37 @@ def _check_inflated_size(content: bytes, max_values: int) -> None:
                 f"This deflated DICOM file inflates to more than {limit / 2**20:.0f} MB, above the size limit; "
                 "it is refused unread."
             )
+
+
+def _modality_units(pixels: np.ndarray, ds: pydicom.Dataset) -> np.ndarray:
+    """Rescale slope and intercept applied; in float32 in place where that is exact, else by pydicom.
+
+    pydicom rescales in float64, four times the size of 16-bit pixels. Whole-number slopes and
+    intercepts on pixels of 16 bits or fewer (CT's usual 1 and -1024) give the same values in float32,
+    without that copy. Anything else (fractional slopes, a Modality LUT Sequence) goes through pydicom.
+    """
+    slope, intercept = ds.get("RescaleSlope", 1), ds.get("RescaleIntercept", 0)
+    exact = (
+        "ModalityLUTSequence" not in ds
+        and pixels.dtype.itemsize <= 2
+        and all(isinstance(v, (int, float)) and float(v).is_integer() for v in (slope, intercept))
+    )
+    if not exact:
+        return apply_modality_lut(pixels, ds)
+    rescaled = pixels.astype(np.float32)
+    if slope != 1:
+        rescaled *= slope
+    if intercept:
+        rescaled += intercept
+    return rescaled
+
+
+def _check_pixel_data_not_cut_off(content: bytes) -> None:
+    """pydicom drops compressed pixel data (and any attribute around it) whose closing delimiter is missing."""
+    for vr in (b"OB", b"OW"):  # explicit VR, as every compressed transfer syntax is
+        start = content.find(b"\xe0\x7f\x10\x00" + vr + b"\x00\x00\xff\xff\xff\xff")
+        if start >= 0 and SEQUENCE_DELIMITER not in content[start:]:
+            raise ScanError("The file is truncated: its compressed pixel data ends before its closing delimiter.")
 
 
 def _infer_missing_transfer_syntax(ds: pydicom.Dataset) -> None:
@@ -367,7 +413,7 @@ def _transfer_syntax_name(ds: pydicom.Dataset) -> str:
 
 
 def _describe_sop_class(ds: pydicom.Dataset) -> str:
-    sop_class = ds.get("SOPClassUID")
+    sop_class = ds.get("SOPClassUID") or getattr(ds.get("file_meta"), "MediaStorageSOPClassUID", None)
     name = sop_class.name if isinstance(sop_class, pydicom.uid.UID) and sop_class.is_valid else ""
     name = name.removesuffix(" Storage") if name else ""
     if not name:

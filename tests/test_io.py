@@ -79,6 +79,42 @@ def test_compressed_pixels_without_a_transfer_syntax_are_refused_not_guessed():
 def test_dicom_without_image_is_refused_with_its_kind():
     with pytest.raises(ScanError, match=r"holds no image \(it is an RT Plan\)"):
         load_scan(PYDICOM_FILES / "rtplan.dcm")
+    # No preamble, no file meta, big-endian: still recognised as DICOM from its first tag.
+    with pytest.raises(ScanError, match=r"holds no image \(it is an RT Ion Plan\)"):
+        load_scan(PYDICOM_FILES / "ExplVR_BigEndNoMeta.dcm")
+
+
+def test_invalid_value_in_an_unrelated_attribute_does_not_stop_the_image(ct_file):
+    ds = pydicom.dcmread(ct_file)
+    ds.InstanceNumber = "11"
+    buffer = io.BytesIO()
+    ds.save_as(buffer, implicit_vr=False, little_endian=True)
+    element = b"\x20\x00\x13\x00IS\x02\x0011"  # (0020,0013) Instance Number, explicit VR, "11"
+    content = buffer.getvalue().replace(element, element[:-2] + b"1A")  # pydicom will not write an invalid IS
+    assert content != buffer.getvalue()
+    scan = load_scan(content)
+    np.testing.assert_array_equal(scan.frames, load_scan(ct_file).frames)
+
+
+def test_malformed_frame_count_is_named():
+    with pytest.raises(ScanError, match="Number of Frames is not a positive whole number"):
+        load_scan(PYDICOM_FILES / "badVR.dcm")  # a real file whose Number of Frames is '1A'
+
+
+def test_compressed_pixel_data_cut_before_its_delimiter_is_called_truncated():
+    """pydicom silently drops the whole dataset here, with only a warning: that must not read as 'no image'."""
+    content = (PYDICOM_FILES / "MR_small_RLE.dcm").read_bytes()
+    with pytest.raises(ScanError, match="truncated: its compressed pixel data ends before its closing delimiter"):
+        load_scan(content[: content.rindex(b"\xfe\xff\xdd\xe0")])
+
+
+def test_whole_number_rescale_in_float32_equals_pydicoms_float64(ct_file):
+    ds = pydicom.dcmread(ct_file)
+    ds.RescaleSlope, ds.RescaleIntercept = 3, -1024
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    expected = apply_modality_lut(ds.pixel_array, ds).astype(np.float32)
+    np.testing.assert_array_equal(load_scan(buffer.getvalue()).frames[0], expected)
 
 
 def test_image_object_without_pixel_data_is_called_damaged(ct_file):
@@ -159,6 +195,9 @@ def test_every_real_dicom_file_decodes_like_pydicom_or_is_refused_clearly():
         try:
             scan = load_scan(path)
         except ScanError as error:
+            # The catch-all "damaged and cannot be read (SomeError)" is for hostile input; each real
+            # file is refused for a reason the message names.
+            assert "cannot be read (" not in str(error), (path.name, str(error))
             if reference is not None:  # pydicom decodes it: only our size limit may refuse it
                 assert "million limit" in str(error), (path.name, str(error))
                 outcomes["refused: above the size limit"] += 1
