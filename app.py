@@ -7,9 +7,10 @@ import hashlib
 import streamlit as st
 
 from medattn import RESEARCH_NOTICE
+from medattn.explain import EXPLAINERS, Heatmap
 from medattn.inference import Prediction, Predictor
 from medattn.io import Scan, ScanError, load_scan
-from medattn.overlay import COLORMAPS, blend
+from medattn.overlay import COLORMAPS, blend, colour_bar
 from medattn.samples import list_samples
 from medattn.text import escape_markdown
 
@@ -28,6 +29,15 @@ def analyse(content: bytes) -> tuple[Scan, Prediction]:
     return scan, default_predictor().predict(scan)
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def explain(content: bytes, class_name: str, method: str) -> Heatmap:
+    """Grad-CAM and occlusion on demand; attention came with the prediction. Keyed by the file's bytes."""
+    scan, prediction = analyse(content)
+    if method == "attention":
+        return prediction.attention[class_name]
+    return default_predictor().explain(scan, class_name, method)
+
+
 st.title("Attention review")
 st.warning(RESEARCH_NOTICE, icon="⚠️")
 
@@ -37,8 +47,13 @@ with st.sidebar:
     samples = list_samples()
     sample = st.selectbox("…or open a sample case", ["—", *samples], key="sample")
     st.divider()
+    method = st.selectbox(
+        "Explanation", list(EXPLAINERS), format_func=lambda name: EXPLAINERS[name].title, key="method"
+    )
     opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.45, 0.05, key="opacity")
     colormap = st.selectbox("Colour map", list(COLORMAPS), key="colormap")
+    threshold = st.slider("Hide heat below", 0.0, 0.9, 0.0, 0.05, key="threshold", help="Share of the map's peak")
+    outline = st.slider("Outline the hottest % of the image", 0, 30, 0, 1, key="outline", help="0 draws no outline")
     st.caption(f"Model: {predictor.name}")
     st.caption(predictor.card.get("intended_use", ""))
 
@@ -76,13 +91,16 @@ else:
     )
 
 image = scan.display(0)
+with st.spinner(f"Computing {EXPLAINERS[method].title}…"):
+    heatmap = explain(content, shown, method)
 original, overlaid = st.columns(2)
 original.image(image, caption="Original", width="stretch")
 overlaid.image(
-    blend(image, prediction.attention[shown], opacity, colormap),
-    caption=f"Attention overlay — {predictor.display_name(shown)}",
+    blend(image, heatmap.values, opacity, colormap, threshold, outline / 100),
+    caption=f"{EXPLAINERS[method].title} overlay — {predictor.display_name(shown)} ({heatmap.seconds:.2f} s)",
     width="stretch",
 )
+overlaid.image(colour_bar(colormap), caption="Weight relative to the map's peak", width="stretch")
 
 st.markdown("#### Probabilities")
 st.dataframe(

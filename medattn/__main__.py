@@ -17,6 +17,8 @@ from medattn.paths import DEFAULT_MODEL_DIR, SAMPLES_DIR
 SYNTHETIC = "synthetic"
 # Benchmark seeds: training uses --seed, validation --seed + 1; held-out evaluation uses this one.
 HELD_OUT_SEED = 1000
+# Cases per class on which each explanation method is measured (occlusion runs 100 forward passes a case).
+EXPLAIN_CASES = 100
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,6 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     eval_cmd.add_argument("--seed", type=int, default=HELD_OUT_SEED, help="synthetic benchmark seed")
     eval_cmd.add_argument("--size", type=int, default=2000, help="synthetic cases")
     eval_cmd.add_argument("--split", default="test", help="split of a dataset file")
+    eval_cmd.add_argument(
+        "--explain",
+        action="store_true",
+        help="also measure every explanation method and write the figures into the model's card",
+    )
+    eval_cmd.add_argument("--explain-cases", type=int, default=EXPLAIN_CASES, help="cases per class to explain")
 
     samples_cmd = commands.add_parser("samples", help="write the built-in sample cases")
     samples_cmd.add_argument("--out", type=Path, default=SAMPLES_DIR)
@@ -55,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     # Imported here so that --help answers without loading torch.
     from medattn import datasets
-    from medattn.checkpoint import load_model, save_model
+    from medattn.checkpoint import load_model, save_model, write_card
     from medattn.train import TrainConfig, evaluate, train
 
     def synthetic_or_file(location: str, split: str, seed: int, count: int, size: int) -> datasets.LabelledImages:
@@ -81,13 +89,17 @@ def main(argv: list[str] | None = None) -> int:
             )
             model, card = train(config, train_set, val_set, model_config)
             held_out = synthetic_or_file(args.data, "test", HELD_OUT_SEED, args.eval_size, args.input_size)
-            card["metrics"] = evaluate(model, card, held_out)
+            card["metrics"] = evaluate(model, card, held_out, explain_cases=EXPLAIN_CASES)
             save_model(model, card, args.out)
             print(json.dumps(card["metrics"], indent=2))
         elif args.command == "evaluate":
             model, card = load_model(args.model)
             held_out = synthetic_or_file(args.data, args.split, args.seed, args.size, model.config.input_size)
-            print(json.dumps(evaluate(model, card, held_out), indent=2))
+            metrics = evaluate(model, card, held_out, explain_cases=args.explain_cases if args.explain else 0)
+            if args.explain:
+                card.setdefault("metrics", {})["explanations"] = metrics["explanations"]
+                write_card(card, args.model)
+            print(json.dumps(metrics, indent=2))
         elif args.command == "samples":
             from medattn.samples import write_samples
 

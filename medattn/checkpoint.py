@@ -28,8 +28,13 @@ def save_model(model: AttentionNet, card: dict, directory: Path | str) -> Path:
     card = {**card, "config": model.config.to_dict()}
     state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
     save_file(state, directory / WEIGHTS_FILE)
-    (directory / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
+    write_card(card, directory)
     return directory
+
+
+def write_card(card: dict, directory: Path | str) -> None:
+    """Replace the card of a model directory (its weights are left alone)."""
+    (Path(directory) / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
 
 
 def read_card(directory: Path | str) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,20 +12,22 @@ import torch
 from medattn import calibration
 from medattn.calibration import MULTI_LABEL
 from medattn.checkpoint import load_model
+from medattn.explain import EXPLAINERS, Heatmap
 from medattn.io import Scan
 from medattn.model import AttentionNet
+from medattn.overlay import normalise
 from medattn.paths import DEFAULT_MODEL_DIR
-from medattn.preprocess import prepare
+from medattn.preprocess import Letterbox, prepare
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """Calibrated probabilities, the classes above their thresholds, and attention on the input's grid."""
+    """Calibrated probabilities, the classes above their thresholds, and each class's attention heatmap."""
 
     probabilities: dict[str, float]
     thresholds: dict[str, float]  # empty for multi-class models, which pick the most probable class
     labels: list[str]
-    attention: dict[str, np.ndarray]  # class -> float32 (H, W), sums to 1 over the image
+    attention: dict[str, Heatmap]  # on the original image's geometry
 
     @property
     def top_class(self) -> str:
@@ -61,20 +64,40 @@ class Predictor:
         return self.card.get("display_names", {}).get(class_name, class_name)
 
     def predict(self, image: Scan | np.ndarray, frame: int = 0) -> Prediction:
-        """``image``: a Scan (that frame as displayed) or an H x W or H x W x C array of any dtype."""
-        pixels = image.display(frame) if isinstance(image, Scan) else np.asarray(image)
-        model_input, letterbox = prepare(pixels, self.input_size, self.channels)
+        """``image``: a Scan (that frame as displayed) or an H x W or H x W x C array of any dtype.
+
+        The attention heatmaps come from the same forward pass as the probabilities.
+        """
+        started = time.perf_counter()
+        model_input, letterbox = self._prepare(image, frame)
         with torch.inference_mode():
-            logits, attention = self.model(torch.from_numpy(model_input)[None])
+            logits, attention = self.model(model_input)
         probs = calibration.probabilities(logits.numpy(), self.temperature, self.task)
         decided = calibration.decisions(probs, list(self.thresholds.values()), self.task)[0]
-        maps = {}
-        for c, name in enumerate(self.classes):
-            on_image = np.clip(letterbox.to_original(attention[0, c].numpy()), 0, None)
-            maps[name] = (on_image / max(float(on_image.sum()), 1e-12)).astype(np.float32)
+        seconds = time.perf_counter() - started
         return Prediction(
             probabilities={name: float(p) for name, p in zip(self.classes, probs[0], strict=True)},
             thresholds=dict(self.thresholds),
             labels=[name for name, chosen in zip(self.classes, decided, strict=True) if chosen],
-            attention=maps,
+            attention={
+                name: _on_image(attention[0, c].numpy(), letterbox, "attention", name, seconds)
+                for c, name in enumerate(self.classes)
+            },
         )
+
+    def explain(self, image: Scan | np.ndarray, class_name: str, method: str, frame: int = 0) -> Heatmap:
+        """One method's heatmap for one class (see ``medattn.explain.EXPLAINERS``)."""
+        started = time.perf_counter()
+        model_input, letterbox = self._prepare(image, frame)
+        maps = EXPLAINERS[method].maps(self.model, model_input, self.classes.index(class_name))
+        return _on_image(maps[0], letterbox, method, class_name, time.perf_counter() - started)
+
+    def _prepare(self, image: Scan | np.ndarray, frame: int) -> tuple[torch.Tensor, Letterbox]:
+        pixels = image.display(frame) if isinstance(image, Scan) else np.asarray(image)
+        model_input, letterbox = prepare(pixels, self.input_size, self.channels)
+        return torch.from_numpy(model_input)[None], letterbox
+
+
+def _on_image(square_map: np.ndarray, letterbox: Letterbox, method: str, class_name: str, seconds: float) -> Heatmap:
+    values = normalise(np.clip(letterbox.to_original(square_map), 0, None))
+    return Heatmap(values.astype(np.float32), method, class_name, seconds)

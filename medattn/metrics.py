@@ -1,8 +1,10 @@
-"""Classification, calibration and localisation metrics, in numpy, with no model dependency."""
+"""Classification and calibration metrics, in numpy, with no model dependency.
+
+Explanation metrics live in ``medattn.explain.metrics``.
+"""
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 
@@ -33,23 +35,3 @@ def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray, bi
         if chosen.any():
             error += chosen.mean() * abs(probabilities[chosen].mean() - labels[chosen].mean())
     return float(error)
-
-
-def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
-    if pixels <= 0:
-        return mask.astype(bool)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
-    return cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
-
-
-def pointing_hit(heatmap: np.ndarray, mask: np.ndarray) -> bool:
-    """Whether the heatmap's maximum falls inside ``mask`` (pass an already dilated mask)."""
-    peak = np.unravel_index(np.argmax(heatmap), heatmap.shape)
-    return bool(mask[peak])
-
-
-def mass_inside(heatmap: np.ndarray, mask: np.ndarray) -> float:
-    """Share of the (non-negative) heatmap's total inside ``mask``."""
-    heatmap = np.clip(heatmap, 0, None)
-    total = heatmap.sum()
-    return float(heatmap[mask].sum() / total) if total > 0 else 0.0

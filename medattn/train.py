@@ -7,7 +7,6 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -17,8 +16,8 @@ from medattn import calibration
 from medattn.calibration import MULTI_CLASS
 from medattn.checkpoint import count_parameters
 from medattn.datasets import LabelledImages
-from medattn.explain import EXPLAINERS
-from medattn.metrics import dilate, expected_calibration_error, mass_inside, pointing_hit, roc_auc
+from medattn.explain.metrics import explanation_quality
+from medattn.metrics import expected_calibration_error, roc_auc
 from medattn.model import AttentionNet, ModelConfig
 from medattn.preprocess import HIGH_PERCENTILE, INPUT_MEAN, INPUT_STD, LOW_PERCENTILE, prepare
 
@@ -171,8 +170,9 @@ def calibrate(model: AttentionNet, card: dict, val_x: torch.Tensor, val_y: np.nd
     return card
 
 
-def evaluate(model: AttentionNet, card: dict, dataset: LabelledImages) -> dict:
-    """Classification and calibration figures, and explanation localisation where masks exist."""
+def evaluate(model: AttentionNet, card: dict, dataset: LabelledImages, explain_cases: int = 0) -> dict:
+    """Classification and calibration figures; with ``explain_cases``, every explanation method's quality
+    on up to that many cases per class (``medattn.explain.metrics``)."""
     task, classes = card["task"], card["classes"]
     inputs = model_inputs(dataset, model.config.input_size, model.config.in_channels)
     labels = dataset.labels
@@ -204,32 +204,6 @@ def evaluate(model: AttentionNet, card: dict, dataset: LabelledImages) -> dict:
     }
     if task == MULTI_CLASS:
         metrics["accuracy"] = float((decided.argmax(axis=1) == labels.argmax(axis=1)).mean())
-    if dataset.masks is not None:
-        metrics["localisation"] = localisation(model, inputs, dataset)
+    if explain_cases:
+        metrics["explanations"] = explanation_quality(model, inputs, dataset, task, explain_cases)
     return metrics
-
-
-def localisation(model: AttentionNet, inputs: torch.Tensor, dataset: LabelledImages) -> dict:
-    """Per explanation method: pointing game and mass inside the finding's mask, per class and overall.
-
-    A mask is dilated by one feature cell, the resolution of the token grid the maps live on.
-    """
-    size = model.config.input_size
-    cell = size // model.config.grid_size
-    results = {}
-    for method, explainer in EXPLAINERS.items():
-        per_class, all_hits = {}, []
-        for c, name in enumerate(dataset.classes):
-            positives = np.flatnonzero(dataset.labels[:, c])
-            hits, masses = [], []
-            for start in range(0, len(positives), 256):
-                chunk = positives[start : start + 256]
-                for i, heatmap in zip(chunk, explainer.maps(model, inputs[chunk], c), strict=True):
-                    heatmap = cv2.resize(heatmap, (size, size), interpolation=cv2.INTER_LINEAR)
-                    region = dilate(dataset.masks[i, c], cell)
-                    hits.append(pointing_hit(heatmap, region))
-                    masses.append(mass_inside(heatmap, region))
-            per_class[name] = {"pointing_game": float(np.mean(hits)), "mass_in_mask": float(np.mean(masses))}
-            all_hits += hits
-        results[method] = {"pointing_game_overall": float(np.mean(all_hits)), "per_class": per_class}
-    return results

@@ -4,9 +4,17 @@ import streamlit as st
 
 from medattn import RESEARCH_NOTICE
 from medattn.checkpoint import read_card
+from medattn.explain import EXPLAINERS
 from medattn.paths import DEFAULT_MODEL_DIR
 
 CONFUSION = ("true_positive", "false_positive", "false_negative", "true_negative")
+EXPLANATION_COLUMNS = {
+    "pointing_game": "Pointing game ↑",
+    "mass_in_mask": "Mass in mask ↑",
+    "top_region_iou": "Top-region IoU ↑",
+    "deletion_auc": "Deletion AUC ↓",
+    "insertion_auc": "Insertion AUC ↑",
+}
 
 st.set_page_config(page_title="medattn · Model", page_icon="🩻", layout="wide")
 st.title("Model card")
@@ -25,25 +33,24 @@ st.write(
 
 st.info(card.get("intended_use", "No intended use is recorded for this model."))
 
+explanations = metrics.get("explanations", {}).get("methods", {})
 if metrics:
-    localisation = metrics.get("localisation", {})
     left, middle, right = st.columns(3)
     left.metric("Macro AUC", f"{metrics['macro_auc']:.3f}")
     middle.metric("ECE after calibration", f"{metrics['ece_after_calibration']:.3f}")
-    if "attention" in localisation:
-        right.metric("Attention pointing game", f"{localisation['attention']['pointing_game_overall']:.2f}")
+    if "pointing_game" in explanations.get("attention", {}).get("overall", {}):
+        right.metric("Attention pointing game", f"{explanations['attention']['overall']['pointing_game']:.2f}")
     names = card.get("display_names", {})
     per_class = metrics["per_class"]
-    table = {
-        "Finding": [names.get(c, c) for c in per_class],
-        "AUC": [v["auc"] for v in per_class.values()],
-        "F1": [v["f1"] for v in per_class.values()],
-        "Accuracy": [v["accuracy"] for v in per_class.values()],
-    }
-    for method, results in localisation.items():
-        table[f"{method}: pointing game"] = [results["per_class"][c]["pointing_game"] for c in per_class]
-        table[f"{method}: mass in mask"] = [results["per_class"][c]["mass_in_mask"] for c in per_class]
-    st.dataframe(table, hide_index=True)
+    st.dataframe(
+        {
+            "Finding": [names.get(c, c) for c in per_class],
+            "AUC": [v["auc"] for v in per_class.values()],
+            "F1": [v["f1"] for v in per_class.values()],
+            "Accuracy": [v["accuracy"] for v in per_class.values()],
+        },
+        hide_index=True,
+    )
     st.caption(f"Measured on {metrics['cases']:,} cases of {metrics['data']}, never used in training.")
     with st.expander("Confusion counts at the decision thresholds"):
         st.dataframe(
@@ -51,6 +58,55 @@ if metrics:
             | {key.replace("_", " "): [v["confusion"][key] for v in per_class.values()] for key in CONFUSION},
             hide_index=True,
         )
+
+if explanations:
+    st.markdown("#### Explanation quality")
+    methods = [m for m in explanations if m in EXPLAINERS]
+    overall = [explanations[m]["overall"] for m in methods]
+    st.dataframe(
+        {"Method": [EXPLAINERS[m].title for m in methods]}
+        | {title: [o.get(key) for o in overall] for key, title in EXPLANATION_COLUMNS.items()}
+        | {
+            "Seconds per image": [explanations[m]["seconds_per_image"] for m in methods],
+            "Rank correlation, model randomised": [
+                explanations[m]["randomisation"][-1]["rank_correlation"] for m in methods
+            ],
+        },
+        hide_index=True,
+    )
+    quality = metrics["explanations"]
+    st.caption(
+        f"Up to {quality['cases_per_class']} cases per finding of {quality['data']}. Masks grown by one token cell. "
+        "Deletion and insertion hide pixels as mean grey, hottest first. The last column should be near 0: "
+        "a map that survives re-initialising the whole model does not explain the model."
+    )
+    with st.expander("Per finding"):
+        st.dataframe(
+            {
+                "Method": [EXPLAINERS[m].title for m in methods for _ in explanations[m]["per_class"]],
+                "Finding": [names.get(c, c) for m in methods for c in explanations[m]["per_class"]],
+            }
+            | {
+                title: [v.get(key) for m in methods for v in explanations[m]["per_class"].values()]
+                for key, title in EXPLANATION_COLUMNS.items()
+            },
+            hide_index=True,
+        )
+    with st.expander("Model-randomisation sanity check"):
+        st.dataframe(
+            {
+                "Re-initialised, from the top down to": [
+                    step["layer"] for step in explanations[methods[0]]["randomisation"]
+                ]
+            }
+            | {
+                EXPLAINERS[m].title: [step["rank_correlation"] for step in explanations[m]["randomisation"]]
+                for m in methods
+            },
+            hide_index=True,
+        )
+        st.caption("Mean rank correlation of each map with the trained model's map, as layers are re-initialised.")
+
 
 if training.get("history"):
     st.markdown("#### Training")

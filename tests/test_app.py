@@ -25,11 +25,28 @@ def test_sample_case_shows_image_overlay_and_probabilities():
     at.selectbox(key="sample").set_value("nodule").run()
     assert not at.exception
     assert "Pulmonary nodule" in at.subheader[0].value
-    captions = [caption for image in at.get("image") for caption in image.captions]
-    assert captions == ["Original", "Attention overlay — Pulmonary nodule"]
+    captions = image_captions(at)
+    assert captions[0] == "Original" and captions[1].startswith("Attention overlay — Pulmonary nodule (")
+    assert captions[2] == "Weight relative to the map's peak"
     table = at.dataframe[0].value
     assert table["Finding"].iloc[0] == "Pulmonary nodule"
     assert table["Probability"].between(0, 1).all()
+
+
+def image_captions(at: AppTest) -> list[str]:
+    return [caption for image in at.get("image") for caption in image.captions]
+
+
+def test_every_explanation_method_can_be_shown():
+    at = review()
+    at.selectbox(key="sample").set_value("effusion").run()
+    for method, title in (("gradcam", "Grad-CAM"), ("occlusion", "Occlusion")):
+        at.selectbox(key="method").set_value(method).run()
+        assert not at.exception
+        assert image_captions(at)[1].startswith(f"{title} overlay — Pleural effusion (")
+    at.slider(key="threshold").set_value(0.5).run()
+    at.slider(key="outline").set_value(5).run()
+    assert not at.exception
 
 
 def test_uploaded_dicom_is_analysed(cr_jpeg2000_file):
@@ -56,3 +73,6 @@ def test_model_page_shows_the_card():
     assert not at.exception
     assert [m.label for m in at.metric] == ["Macro AUC", "ECE after calibration", "Attention pointing game"]
     assert "never used in training" in at.caption[0].value
+    quality = next(table.value for table in at.dataframe if "Method" in table.value)  # read from the card
+    assert list(quality["Method"]) == ["Attention", "Grad-CAM", "Occlusion"]
+    assert quality["Deletion AUC ↓"].between(0, 1).all()

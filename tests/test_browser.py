@@ -95,8 +95,8 @@ def upload_and_wait_for_overlay(page: Page, path: Path) -> None:
     expect(page.get_by_text(path.name)).to_be_visible(timeout=WAIT_MS)
     expect(page.get_by_text("Attention overlay —")).to_be_visible(timeout=WAIT_MS)
     images = page.locator("[data-testid=stImage] img")
-    expect(images).to_have_count(2, timeout=WAIT_MS)
-    for index in range(2):
+    expect(images).to_have_count(3, timeout=WAIT_MS)  # original, overlay, colour bar
+    for index in range(3):
         image = images.nth(index)
         expect(image).to_have_js_property("complete", True, timeout=WAIT_MS)  # retried until loaded
         assert image.evaluate("img => img.naturalWidth") > 0
@@ -108,6 +108,10 @@ def test_png_upload_shows_overlay_label_and_confidence(page):
     expect(page.get_by_text("Findings above threshold: Pulmonary nodule")).to_be_visible()
     expect(page.get_by_text("Probabilities")).to_be_visible()
     page.screenshot(path=ARTIFACTS / "review-png.png", full_page=True)
+    page.get_by_role("combobox", name="Explanation").click()
+    page.get_by_role("option", name="Occlusion").click()
+    expect(page.get_by_text("Occlusion overlay — Pulmonary nodule")).to_be_visible(timeout=WAIT_MS)
+    page.screenshot(path=ARTIFACTS / "review-occlusion.png", full_page=True)
 
 
 def test_compressed_dicom_upload_shows_overlay_label_and_confidence(page, cr_jpeg2000_file):

@@ -1,9 +1,12 @@
+import cv2
 import numpy as np
 import pytest
 
 from medattn.data import FINDINGS, generate_case
+from medattn.explain import EXPLAINERS
+from medattn.explain.metrics import dilate, pointing_hit
 from medattn.io import load_scan
-from medattn.metrics import dilate, pointing_hit, roc_auc
+from medattn.metrics import roc_auc
 from medattn.samples import list_samples
 
 FRESH_SEED = 7777  # a benchmark seed used by no training, validation or evaluation run
@@ -30,7 +33,7 @@ def test_attention_points_at_the_findings(predictor, fresh_cases):
         prediction = predictor.predict(case.image)
         for c, name in enumerate(FINDINGS):
             if case.labels[c]:
-                hits[name].append(pointing_hit(prediction.attention[name], dilate(case.masks[c], cell)))
+                hits[name].append(pointing_hit(prediction.attention[name].values, dilate(case.masks[c], cell)))
     assert np.mean(hits["nodule"]) >= 0.9
     assert np.mean([hit for per_class in hits.values() for hit in per_class]) >= 0.85
 
@@ -40,9 +43,10 @@ def test_attention_is_returned_on_the_input_geometry(predictor, cr_jpeg2000_file
     prediction = predictor.predict(scan)
     height, width = scan.frames.shape[1:3]
     assert height != width
-    for heatmap in prediction.attention.values():
-        assert heatmap.shape == (height, width) and heatmap.dtype == np.float32
-        assert heatmap.min() >= 0 and heatmap.sum() == pytest.approx(1.0, rel=1e-3)
+    for name, heatmap in prediction.attention.items():
+        assert heatmap.values.shape == (height, width) and heatmap.values.dtype == np.float32
+        assert heatmap.values.min() >= 0 and heatmap.values.max() == pytest.approx(1.0)
+        assert (heatmap.method, heatmap.class_name) == ("attention", name) and heatmap.seconds > 0
     assert set(prediction.probabilities) == set(FINDINGS)
     assert all(0.0 <= p <= 1.0 for p in prediction.probabilities.values())
     assert set(prediction.labels) == {c for c, p in prediction.probabilities.items() if p >= prediction.thresholds[c]}
@@ -60,3 +64,36 @@ def test_shipped_samples_show_their_named_findings(predictor):
         assert set(prediction.labels) <= named, name
         for finding in named:
             assert prediction.probabilities[finding] > 10 * baseline[finding], (name, finding)
+
+
+def embed_in_radiograph(case_image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The case scaled to 1841 px wide and padded to 1955 rows, as a tall 16-bit radiograph; and its mask."""
+    side, height = 1841, 1955
+    top = (height - side) // 3  # off-centre, so a centred-padding assumption would show
+    image = np.zeros((height, side), dtype=np.uint16)
+    image[top : top + side] = np.round(cv2.resize(case_image, (side, side)) * 4000).astype(np.uint16)
+    big_mask = np.zeros((height, side), dtype=bool)
+    big_mask[top : top + side] = cv2.resize(mask.astype(np.uint8), (side, side), interpolation=cv2.INTER_NEAREST) > 0
+    return image, big_mask
+
+
+def test_every_method_returns_a_heatmap_on_the_original_geometry(predictor):
+    case = generate_case(FRESH_SEED, 3)
+    image, _ = embed_in_radiograph(case.image, case.masks[0])
+    for method in EXPLAINERS:
+        heatmap = predictor.explain(image, "nodule", method)
+        assert heatmap.values.shape == image.shape and heatmap.values.dtype == np.float32, method
+        assert heatmap.values.min() >= 0 and heatmap.values.max() == pytest.approx(1.0), method
+        assert (heatmap.method, heatmap.class_name) == (method, "nodule") and heatmap.seconds > 0
+
+
+def test_attention_on_a_large_radiograph_sits_on_the_nodule(predictor, fresh_cases):
+    """Known answer: the nodule's mask, carried to the 1955 x 1841 image the same way as its pixels."""
+    nodule_cases = [case for case in fresh_cases if case.labels[0]][:10]
+    token_cell = 1955 / predictor.model.config.grid_size  # one token of the grid, in original pixels
+    hits = []
+    for case in nodule_cases:
+        image, mask = embed_in_radiograph(case.image, case.masks[0])
+        heatmap = predictor.predict(image).attention["nodule"]
+        hits.append(pointing_hit(heatmap.values, dilate(mask, round(token_cell))))
+    assert np.mean(hits) >= 0.9

@@ -3,7 +3,8 @@ import itertools
 import numpy as np
 import pytest
 
-from medattn.metrics import dilate, expected_calibration_error, mass_inside, pointing_hit, roc_auc
+from medattn.explain.metrics import dilate, mass_inside, pointing_hit, rank_correlation, top_region_iou
+from medattn.metrics import expected_calibration_error, roc_auc
 
 
 def test_auc_equals_the_pairwise_definition_with_ties():
@@ -36,3 +37,22 @@ def test_pointing_and_mass_inside_a_mask():
     assert not pointing_hit(heatmap, ~mask)
     grown = dilate(mask, 1)  # a disk of radius 1: the pixel and its four neighbours
     assert grown.sum() == 5 and grown[1, 3] and grown[3, 3] and grown[2, 2] and grown[2, 4]
+
+
+def test_top_region_iou_is_one_for_a_map_of_the_mask_and_zero_for_its_complement():
+    mask = np.zeros((20, 20), dtype=bool)
+    mask[3:7, 10:15] = True
+    smooth = mask + 0.01 * np.random.default_rng(0).random(mask.shape)
+    assert top_region_iou(smooth, mask) == pytest.approx(1.0)
+    assert top_region_iou(1.0 - smooth, mask) == 0.0
+
+
+def test_rank_correlation_ranks_ties_fairly():
+    ramp = np.arange(100.0).reshape(10, 10)
+    assert rank_correlation(ramp, ramp**3) == pytest.approx(1.0)
+    assert rank_correlation(ramp, -ramp) == pytest.approx(-1.0)
+    # Two maps that are each half zeros, in opposite halves: raster-order tie-breaking would correlate them.
+    first, second = ramp.copy(), ramp.copy()
+    first[:5], second[5:] = 0, 0
+    assert rank_correlation(first, second) < 0
+    assert rank_correlation(ramp, np.zeros_like(ramp)) == 0.0

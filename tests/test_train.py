@@ -1,12 +1,15 @@
+import shutil
+
 import numpy as np
 import pytest
 import torch
 
 from medattn.__main__ import main
-from medattn.checkpoint import save_model
+from medattn.checkpoint import read_card, save_model
 from medattn.datasets import open_dataset, synthetic
 from medattn.inference import Predictor
 from medattn.model import AttentionNet, ModelConfig
+from medattn.paths import DEFAULT_MODEL_DIR
 from medattn.train import TrainConfig, evaluate, train
 from tests.test_datasets import write_medmnist
 
@@ -20,17 +23,20 @@ def test_tiny_synthetic_run_produces_a_loadable_calibrated_model(tmp_path):
     assert len(card["thresholds"]) == len(card["temperature"]) == 3
     assert card["training"]["history"][0]["epoch"] == 1 and card["task"] == "multi-label"
 
-    metrics = evaluate(model, card, synthetic(2, 40, 64))
-    assert set(metrics["localisation"]) == {"attention", "gradcam"}
-    for method in metrics["localisation"].values():
-        assert 0.0 <= method["pointing_game_overall"] <= 1.0
+    metrics = evaluate(model, card, synthetic(2, 40, 64), explain_cases=3)
+    methods = metrics["explanations"]["methods"]
+    assert set(methods) == {"attention", "gradcam", "occlusion"}
+    for quality in methods.values():
+        for key in ("pointing_game", "mass_in_mask", "top_region_iou", "deletion_auc", "insertion_auc"):
+            assert 0.0 <= quality["overall"][key] <= 1.0
+        assert quality["randomisation"][0]["layer"] == "classifier head"
     confusion = metrics["per_class"]["nodule"]["confusion"]
     assert sum(confusion.values()) == 40
 
     save_model(model, card, tmp_path)
     prediction = Predictor.load(tmp_path).predict(np.zeros((70, 90), dtype=np.uint8))
     assert set(prediction.probabilities) == {"nodule", "effusion", "cardiomegaly"}
-    assert prediction.attention["nodule"].shape == (70, 90)
+    assert prediction.attention["nodule"].values.shape == (70, 90)
 
 
 def test_warmup_trains_only_the_named_classes_first():
@@ -92,3 +98,19 @@ def test_cli_trains_on_a_dataset_file_and_reports_a_bad_one(tmp_path, capsys):
 def test_cli_evaluates_the_default_model(capsys):
     assert main(["evaluate", "--size", "60", "--seed", "4242"]) == 0
     assert '"macro_auc"' in capsys.readouterr().out
+
+
+def test_cli_evaluate_explain_writes_the_figures_into_the_card(tmp_path, capsys):
+    model_dir = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL_DIR, model_dir)
+    weights = (model_dir / "model.safetensors").read_bytes()
+    args = ["evaluate", "--model", str(model_dir), "--size", "24", "--seed", "4242"]
+    args += ["--explain", "--explain-cases", "2"]
+    assert main(args) == 0
+    card = read_card(model_dir)
+    explanations = card["metrics"]["explanations"]
+    assert explanations["data"] == "synthetic seed 4242" and explanations["cases_per_class"] == 2
+    assert set(explanations["methods"]) == {"attention", "gradcam", "occlusion"}
+    assert card["metrics"]["macro_auc"] == read_card(DEFAULT_MODEL_DIR)["metrics"]["macro_auc"]  # the rest is kept
+    assert (model_dir / "model.safetensors").read_bytes() == weights
+    assert '"insertion_auc"' in capsys.readouterr().out
