@@ -49,10 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     eval_cmd.add_argument("--seed", type=int, default=HELD_OUT_SEED, help="synthetic benchmark seed")
     eval_cmd.add_argument("--size", type=int, default=2000, help="synthetic cases")
     eval_cmd.add_argument("--split", default="test", help="split of a dataset file")
+    eval_cmd.add_argument("--explain", action="store_true", help="also measure every explanation method")
     eval_cmd.add_argument(
-        "--explain",
-        action="store_true",
-        help="also measure every explanation method and write the figures into the model's card",
+        "--write-card", action="store_true", help="replace the metrics in the model's card with these"
     )
     eval_cmd.add_argument("--explain-cases", type=int, default=EXPLAIN_CASES, help="cases per class to explain")
 
@@ -96,9 +95,8 @@ def main(argv: list[str] | None = None) -> int:
             model, card = load_model(args.model)
             held_out = synthetic_or_file(args.data, args.split, args.seed, args.size, model.config.input_size)
             metrics = evaluate(model, card, held_out, explain_cases=args.explain_cases if args.explain else 0)
-            if args.explain:
-                card.setdefault("metrics", {})["explanations"] = metrics["explanations"]
-                write_card(card, args.model)
+            if args.write_card:
+                write_card({**card, "metrics": metrics}, args.model)
             print(json.dumps(metrics, indent=2))
         elif args.command == "samples":
             from medattn.samples import write_samples

@@ -79,6 +79,8 @@ class Scan:
     default_window: tuple[float, float]
     pixel_spacing: tuple[float, float] | None = None
     meta: dict[str, str] = field(default_factory=dict)
+    # Only ever hashed into a study key (medattn.store.study_key); never shown, logged or stored.
+    instance_uid: str | None = field(default=None, repr=False)
 
     @property
     def is_colour(self) -> bool:
@@ -287,6 +289,7 @@ def _decode_dicom(content: bytes, max_values: int) -> Scan:
         default_window=_dicom_window(ds, pixels),
         pixel_spacing=_pixel_spacing(ds),
         meta=_dicom_meta(ds, pixels),
+        instance_uid=str(ds.get("SOPInstanceUID", "")).strip() or None,
     )
 
 

@@ -16,6 +16,22 @@ def normalise(heatmap: np.ndarray) -> np.ndarray:
     return heatmap / top if top > 0 else np.zeros_like(heatmap)
 
 
+def fit(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """``image`` resized to height x width (area averaging down, linear up)."""
+    if image.shape[:2] == (height, width):
+        return image
+    shrinking = height * width < image.shape[0] * image.shape[1]
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def shrink(image: np.ndarray, max_side: int) -> np.ndarray:
+    """``image`` at most ``max_side`` pixels on its long side, same aspect: what a screen can show anyway."""
+    scale = max_side / max(image.shape[:2])
+    if scale >= 1:
+        return image
+    return fit(image, max(1, round(image.shape[0] * scale)), max(1, round(image.shape[1] * scale)))
+
+
 def top_region(heatmap: np.ndarray, fraction: float) -> np.ndarray:
     """The hottest ``fraction`` of the pixels (at least one), as a boolean mask."""
     count = max(1, round(fraction * heatmap.size))

@@ -1,7 +1,10 @@
-"""Built-in sample cases: synthetic radiographs with known findings, shipped under ``assets/samples``."""
+"""Sample cases: synthetic radiographs with known findings (``assets/samples``), and real DICOM images
+from the installed pydicom-data package, read from where that package puts them.
+"""
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +45,25 @@ def write_samples(directory: Path | str = SAMPLES_DIR) -> list[Path]:
     return written
 
 
-def list_samples(directory: Path | str = SAMPLES_DIR) -> dict[str, Path]:
-    """Sample label -> path, for a picker: "Pulmonary nodule" style labels from the file names."""
+# Real files no one here wrote: label -> file name in pydicom-data.
+REAL_SAMPLES = {
+    "real CR chest, JPEG 2000": "RG1_J2KR.dcm",
+    "real CR hand, JPEG 2000, MONOCHROME1": "RG3_J2KR.dcm",
+    "real CT, JPEG 2000": "693_J2KR.dcm",
+    "real MR, 10 frames, JPEG-LS": "emri_small_jpeg_ls_lossless.dcm",
+    "real ultrasound, 2 frames, RLE": "OBXXXX1A_rle_2frame.dcm",
+}
+
+
+def synthetic_samples(directory: Path | str = SAMPLES_DIR) -> dict[str, Path]:
+    """Label -> path: "nodule", "nodule-effusion", "normal"… from the file names."""
     return {path.stem.removeprefix("synthetic-"): path for path in sorted(Path(directory).glob("*.png"))}
+
+
+def real_samples() -> dict[str, Path]:
+    """Label -> path of the real DICOM samples, or nothing where pydicom-data is not installed."""
+    spec = find_spec("data_store")
+    if spec is None or spec.origin is None:
+        return {}
+    data = Path(spec.origin).parent / "data"
+    return {label: data / name for label, name in REAL_SAMPLES.items() if (data / name).exists()}

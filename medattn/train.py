@@ -17,7 +17,7 @@ from medattn.calibration import MULTI_CLASS
 from medattn.checkpoint import count_parameters
 from medattn.datasets import LabelledImages
 from medattn.explain.metrics import explanation_quality
-from medattn.metrics import expected_calibration_error, roc_auc
+from medattn.metrics import expected_calibration_error, reliability, roc_auc, roc_curve
 from medattn.model import AttentionNet, ModelConfig
 from medattn.preprocess import HIGH_PERCENTILE, INPUT_MEAN, INPUT_STD, LOW_PERCENTILE, prepare
 
@@ -201,6 +201,8 @@ def evaluate(model: AttentionNet, card: dict, dataset: LabelledImages, explain_c
         "ece_before_calibration": expected_calibration_error(labels, raw),
         "ece_after_calibration": expected_calibration_error(labels, calibrated),
         "per_class": per_class,
+        "roc": {name: roc_curve(labels[:, c] > 0, calibrated[:, c]) for c, name in enumerate(classes)},
+        "reliability": {"before": reliability(labels, raw), "after": reliability(labels, calibrated)},
     }
     if task == MULTI_CLASS:
         metrics["accuracy"] = float((decided.argmax(axis=1) == labels.argmax(axis=1)).mean())

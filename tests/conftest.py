@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -17,6 +18,16 @@ PYDICOM_DATA_FILES = Path(find_spec("data_store").origin).parent / "data"
 
 def real_dicom_files() -> list[Path]:
     return sorted(PYDICOM_FILES.rglob("*.dcm")) + sorted(PYDICOM_DATA_FILES.glob("*.dcm"))
+
+
+def dicom_with(path: Path, **attributes) -> bytes:
+    """The DICOM file at ``path`` with these attributes (keyword=value) set, as bytes."""
+    ds = pydicom.dcmread(path)
+    for keyword, value in attributes.items():
+        setattr(ds, keyword, value)
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    return buffer.getvalue()
 
 
 @pytest.fixture(scope="session")

@@ -1,19 +1,52 @@
-"""The pages' logic through Streamlit's AppTest, with the real default model."""
+"""Every page's logic through Streamlit's AppTest, with the real default model and a real SQLite store."""
 
+from __future__ import annotations
+
+import hashlib
+import shutil
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
+
+from medattn.paths import DEFAULT_MODEL_DIR
+from medattn.samples import synthetic_samples
+from medattn.store import ReviewStore
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120
 
 
-def review() -> AppTest:
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path, monkeypatch) -> Path:
+    """Each test gets its own review store and installation secret."""
+    directory = tmp_path / "data"
+    monkeypatch.setenv("MEDATTN_DATA_DIR", str(directory))
+    monkeypatch.delenv("MEDATTN_DB_URL", raising=False)
+    return directory
+
+
+def app() -> AppTest:
     return AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
 
 
+def short_key(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()[:12]
+
+
+def image_captions(at: AppTest) -> list[str]:
+    return [caption for image in at.get("image") for caption in image.captions]
+
+
+def open_sample(name: str = "synthetic nodule") -> AppTest:
+    at = app()
+    at.selectbox(key="sample").set_value(name).run()
+    assert not at.exception
+    return at
+
+
 def test_review_starts_with_the_notice_and_a_prompt(predictor):
-    at = review()
+    at = app()
     assert not at.exception
     assert any("not for diagnosis" in w.value for w in at.warning)
     assert predictor.card["intended_use"] in [c.value for c in at.caption]
@@ -21,9 +54,7 @@ def test_review_starts_with_the_notice_and_a_prompt(predictor):
 
 
 def test_sample_case_shows_image_overlay_and_probabilities():
-    at = review()
-    at.selectbox(key="sample").set_value("nodule").run()
-    assert not at.exception
+    at = open_sample()
     assert "Pulmonary nodule" in at.subheader[0].value
     captions = image_captions(at)
     assert captions[0] == "Original" and captions[1].startswith("Attention overlay — Pulmonary nodule (")
@@ -31,48 +62,149 @@ def test_sample_case_shows_image_overlay_and_probabilities():
     table = at.dataframe[0].value
     assert table["Finding"].iloc[0] == "Pulmonary nodule"
     assert table["Probability"].between(0, 1).all()
+    assert at.get("vega_lite_chart")  # the probability bars with their thresholds
+    assert "medattn-cxr-synthetic" in " ".join(c.value for c in at.caption)  # model name and version
 
 
-def image_captions(at: AppTest) -> list[str]:
-    return [caption for image in at.get("image") for caption in image.captions]
-
-
-def test_every_explanation_method_can_be_shown():
-    at = review()
-    at.selectbox(key="sample").set_value("effusion").run()
+def test_every_explanation_method_and_overlay_control_can_be_used():
+    at = open_sample("synthetic effusion")
     for method, title in (("gradcam", "Grad-CAM"), ("occlusion", "Occlusion")):
         at.selectbox(key="method").set_value(method).run()
         assert not at.exception
         assert image_captions(at)[1].startswith(f"{title} overlay — Pleural effusion (")
     at.slider(key="threshold").set_value(0.5).run()
     at.slider(key="outline").set_value(5).run()
+    at.slider(key="opacity").set_value(0.8).run()
+    at.selectbox(key="colormap").set_value("viridis").run()
     assert not at.exception
 
 
-def test_uploaded_dicom_is_analysed(cr_jpeg2000_file):
-    at = review()
-    at.file_uploader(key="upload").set_value(("radiograph.dcm", cr_jpeg2000_file.read_bytes(), "application/dicom"))
-    at.run()
+def test_uploaded_compressed_dicom_gets_window_presets(cr_jpeg2000_file):
+    at = app()
+    content = cr_jpeg2000_file.read_bytes()
+    at.file_uploader(key="upload").set_value([("radiograph.dcm", content, "application/dicom")]).run()
     assert not at.exception and not at.error
     assert at.subheader[0].value.startswith(("Findings above threshold", "No finding above threshold"))
-    details = at.dataframe[1].value
+    details = at.table[0].value
     assert dict(zip(details["Attribute"], details["Value"], strict=True))["Modality"] == "CR"
+    window = at.selectbox(key=f"window-{short_key(content)}")
+    assert {"File default", "Full range", "Lung", "Soft tissue", "Bone"} <= set(window.options)
+    before = at.get("image")[0].proto.imgs[0].url
+    window.set_value("Bone").run()
+    assert not at.exception
+    assert at.get("image")[0].proto.imgs[0].url != before  # the image was redrawn in the new window
+
+
+def test_multi_frame_scan_has_a_frame_slider():
+    at = open_sample("real MR, 10 frames, JPEG-LS")
+    case = at.session_state["workspace"].current_case
+    frame = at.slider(key=f"frame-{case.key[:12]}")
+    assert (frame.min, frame.max) == (1, 10)
+    frame.set_value(7).run()
+    assert not at.exception and at.subheader
 
 
 def test_bad_upload_shows_a_message_and_keeps_the_page_running():
-    at = review()
-    at.file_uploader(key="upload").set_value(("notes.txt", b"[click](javascript:alert(1)) not a scan", "text/plain"))
-    at.run()
+    at = app()
+    bad = ("notes.txt", b"[click](javascript:alert(1)) not a scan", "text/plain")
+    at.file_uploader(key="upload").set_value([bad]).run()
     assert not at.exception
     assert "cannot be shown" in at.error[0].value
     assert "not a DICOM, PNG, JPEG, TIFF or BMP image" in at.error[0].value
+    at.selectbox(key="sample").set_value("synthetic normal").run()  # and the next file still opens
+    assert not at.exception and at.subheader
 
 
-def test_model_page_shows_the_card():
-    at = AppTest.from_file(str(ROOT / "pages" / "1_Model.py"), default_timeout=TIMEOUT).run()
+def save_review(at: AppTest, reviewer: str = "Dr Test", disagree: bool = True) -> AppTest:
+    at.text_input(key="reviewer").set_value(reviewer).run()
+    if disagree:
+        at.radio[0].set_value("disagree")
+    at.text_area[0].set_value("Reviewed in a test.")
+    (submit,) = [button for button in at.button if button.label == "Save review"]
+    return submit.click().run()
+
+
+def test_feedback_is_saved_once_and_listed_on_history(data_dir):
+    at = open_sample()
+    save_review(at)
+    assert at.success[0].value.startswith("Review saved (number 1)")
+    save_review(at)  # the same answers again, as a double click or a rerun would send them
+    assert at.success[0].value.startswith("Review saved (number 1)")
+    at.switch_page("pages/history.py").run()
+    assert not at.exception
+    history = at.dataframe[0].value
+    assert list(history["Reviewer"]) == ["Dr Test"] and history["Disagreed on"].iloc[0] == "nodule"
+    store = ReviewStore.open(data_dir)
+    assert len(store.reviews()) == 1 and len(store.audit_entries()) == 1
+    store.close()
+
+
+def test_a_review_without_a_reviewer_is_refused_and_nothing_is_stored(data_dir):
+    at = open_sample()
+    save_review(at, reviewer="  ")
+    assert "Enter your name as the reviewer" in at.error[0].value
+    store = ReviewStore.open(data_dir)
+    assert store.reviews() == [] and store.audit_entries() == []
+    store.close()
+
+
+def test_history_filters_disagreements():
+    at = open_sample()
+    save_review(at, reviewer="Dr Agree", disagree=False)
+    at.selectbox(key="sample").set_value("synthetic effusion").run()
+    save_review(at, reviewer="Dr Disagree", disagree=True)
+    at.switch_page("pages/history.py").run()
+    assert "2 of 2 reviews" in at.caption[0].value
+    at.checkbox(key="history-disagree").check().run()
+    assert list(at.dataframe[0].value["Reviewer"]) == ["Dr Disagree"]
+    at.multiselect(key="history-reviewer").set_value(["Dr Agree"]).run()
+    assert "0 of 2 reviews" in at.caption[0].value
+
+
+def test_worklist_scores_a_batch_most_suspicious_first_and_opens_one_in_review():
+    at = app()
+    at.switch_page("pages/worklist.py").run()
+    assert "Add scans" in at.info[0].value
+    at.button(key="add-samples").click().run()
+    assert not at.exception
+    names = [t.value for t in at.text][0::3]
+    samples = synthetic_samples()
+    assert len(names) >= len(samples)
+    findings = [t.value for t in at.text][1::3]
+    top = [float(text.rsplit(" ", 1)[1].rstrip("%")) for text in findings]
+    assert top == sorted(top, reverse=True)
+    assert names.index("synthetic-normal.png") > names.index("synthetic-nodule.png")
+    normal = hashlib.sha256(samples["normal"].read_bytes()).hexdigest()[:12]
+    at.button(key=f"open-{normal}").click().run()
+    assert not at.exception
+    assert at.session_state["workspace"].current_case.name == "synthetic-normal.png"
+
+
+def test_model_page_shows_the_card_curves_and_explanation_quality():
+    at = app()
+    at.switch_page("pages/model.py").run()
     assert not at.exception
     assert [m.label for m in at.metric] == ["Macro AUC", "ECE after calibration", "Attention pointing game"]
     assert "never used in training" in at.caption[0].value
-    quality = next(table.value for table in at.dataframe if "Method" in table.value)  # read from the card
+    assert len(at.get("vega_lite_chart")) >= 2  # ROC curves and the reliability diagram
+    quality = next(table.value for table in at.dataframe if "Method" in table.value)
     assert list(quality["Method"]) == ["Attention", "Grad-CAM", "Occlusion"]
     assert quality["Deletion AUC ↓"].between(0, 1).all()
+
+
+def test_model_picker_offers_every_model_and_review_uses_the_choice(tmp_path, monkeypatch):
+    models = tmp_path / "models"
+    shutil.copytree(DEFAULT_MODEL_DIR, models / "default")
+    shutil.copytree(DEFAULT_MODEL_DIR, models / "retrained")
+    card = (models / "retrained" / "model.json").read_text()
+    (models / "retrained" / "model.json").write_text(card.replace('"version": "', '"version": "retrained-', 1))
+    monkeypatch.setattr("medattn.paths.MODELS_DIR", models)
+    monkeypatch.setattr("pages.shared.MODELS_DIR", models)
+    at = app()
+    at.switch_page("pages/model.py").run()
+    picker = at.selectbox(key="model-picker")
+    assert picker.options == ["default", "retrained"]
+    picker.set_value("retrained").run()
+    assert "retrained-" in at.subheader[0].value
+    at.switch_page("pages/review.py").run()
+    assert any("retrained-" in c.value for c in at.caption)

@@ -7,7 +7,7 @@ from medattn.explain import EXPLAINERS
 from medattn.explain.metrics import dilate, pointing_hit
 from medattn.io import load_scan
 from medattn.metrics import roc_auc
-from medattn.samples import list_samples
+from medattn.samples import synthetic_samples
 
 FRESH_SEED = 7777  # a benchmark seed used by no training, validation or evaluation run
 
@@ -54,7 +54,7 @@ def test_attention_is_returned_on_the_input_geometry(predictor, cr_jpeg2000_file
 
 def test_shipped_samples_show_their_named_findings(predictor):
     """Each sample's named findings score far above the normal sample's; nothing unnamed is called."""
-    samples = list_samples()
+    samples = synthetic_samples()
     assert len(samples) >= 5
     baseline = predictor.predict(load_scan(samples["normal"])).probabilities
     assert predictor.predict(load_scan(samples["normal"])).labels == []

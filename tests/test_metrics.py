@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from medattn.explain.metrics import dilate, mass_inside, pointing_hit, rank_correlation, top_region_iou
-from medattn.metrics import expected_calibration_error, roc_auc
+from medattn.metrics import expected_calibration_error, reliability, roc_auc, roc_curve
 
 
 def test_auc_equals_the_pairwise_definition_with_ties():
@@ -56,3 +56,22 @@ def test_rank_correlation_ranks_ties_fairly():
     first[:5], second[5:] = 0, 0
     assert rank_correlation(first, second) < 0
     assert rank_correlation(ramp, np.zeros_like(ramp)) == 0.0
+
+
+def test_roc_curve_runs_corner_to_corner_and_matches_the_auc():
+    rng = np.random.default_rng(0)
+    labels = rng.random(400) < 0.3
+    scores = labels + rng.normal(0, 0.8, 400)
+    curve = roc_curve(labels, scores, points=401)
+    assert (curve["fpr"][0], curve["tpr"][0], curve["fpr"][-1], curve["tpr"][-1]) == (0.0, 0.0, 1.0, 1.0)
+    assert np.all(np.diff(curve["fpr"]) >= 0) and np.all(np.diff(curve["tpr"]) >= 0)
+    assert np.trapezoid(curve["tpr"], curve["fpr"]) == pytest.approx(roc_auc(labels, scores), abs=0.01)
+
+
+def test_reliability_bins_account_for_every_prediction():
+    probabilities = np.array([0.05, 0.05, 0.95, 0.95, 0.5])
+    labels = np.array([0, 0, 1, 0, 1])
+    bins = reliability(labels, probabilities, bins=10)
+    assert sum(b["share"] for b in bins) == pytest.approx(1.0)
+    top = bins[-1]
+    assert top["predicted"] == pytest.approx(0.95) and top["observed"] == pytest.approx(0.5)

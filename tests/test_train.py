@@ -100,17 +100,16 @@ def test_cli_evaluates_the_default_model(capsys):
     assert '"macro_auc"' in capsys.readouterr().out
 
 
-def test_cli_evaluate_explain_writes_the_figures_into_the_card(tmp_path, capsys):
+def test_cli_evaluate_writes_the_figures_into_the_card(tmp_path, capsys):
     model_dir = tmp_path / "model"
     shutil.copytree(DEFAULT_MODEL_DIR, model_dir)
     weights = (model_dir / "model.safetensors").read_bytes()
     args = ["evaluate", "--model", str(model_dir), "--size", "24", "--seed", "4242"]
-    args += ["--explain", "--explain-cases", "2"]
-    assert main(args) == 0
-    card = read_card(model_dir)
-    explanations = card["metrics"]["explanations"]
-    assert explanations["data"] == "synthetic seed 4242" and explanations["cases_per_class"] == 2
-    assert set(explanations["methods"]) == {"attention", "gradcam", "occlusion"}
-    assert card["metrics"]["macro_auc"] == read_card(DEFAULT_MODEL_DIR)["metrics"]["macro_auc"]  # the rest is kept
+    assert main([*args, "--explain", "--explain-cases", "2", "--write-card"]) == 0
+    metrics = read_card(model_dir)["metrics"]
+    assert metrics["data"] == "synthetic seed 4242" and metrics["cases"] == 24
+    assert metrics["explanations"]["cases_per_class"] == 2
+    assert set(metrics["explanations"]["methods"]) == {"attention", "gradcam", "occlusion"}
+    assert set(metrics["roc"]) == {"nodule", "effusion", "cardiomegaly"} and metrics["reliability"]["after"]
     assert (model_dir / "model.safetensors").read_bytes() == weights
     assert '"insertion_auc"' in capsys.readouterr().out

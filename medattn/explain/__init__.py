@@ -13,13 +13,14 @@ the class-query pooling that ``attention`` already shows.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
 import torch
 
 from medattn.model import AttentionNet
+from medattn.overlay import shrink
 
 # What a hidden pixel becomes, in occlusion and in deletion and insertion: 0 in the normalised model
 # input, the mean grey of the training images. One constant for every method, so none is favoured.
@@ -34,6 +35,13 @@ class Heatmap:
     method: str
     class_name: str
     seconds: float
+
+    def shrunk(self, max_side: int) -> Heatmap:
+        """The same map at most ``max_side`` pixels on its long side, same aspect: light to cache and send.
+
+        Attention and Grad-CAM maps are 32 x 32 and occlusion 128 x 128 at source, so nothing is lost.
+        """
+        return replace(self, values=shrink(self.values, max_side))
 
 
 class Explainer(ABC):

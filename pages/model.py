@@ -1,13 +1,11 @@
-"""Model: the default model's card — what it was trained on and how well it does."""
+"""Model: the chosen model's card — what it was trained on and how well it does."""
 
+import altair as alt
 import streamlit as st
 
-from medattn import RESEARCH_NOTICE
-from medattn.checkpoint import read_card
 from medattn.explain import EXPLAINERS
-from medattn.paths import DEFAULT_MODEL_DIR
+from pages import shared
 
-CONFUSION = ("true_positive", "false_positive", "false_negative", "true_negative")
 EXPLANATION_COLUMNS = {
     "pointing_game": "Pointing game ↑",
     "mass_in_mask": "Mass in mask ↑",
@@ -16,11 +14,17 @@ EXPLANATION_COLUMNS = {
     "insertion_auc": "Insertion AUC ↑",
 }
 
-st.set_page_config(page_title="medattn · Model", page_icon="🩻", layout="wide")
 st.title("Model card")
-st.warning(RESEARCH_NOTICE, icon="⚠️")
+shared.notice()
 
-card = read_card(DEFAULT_MODEL_DIR)
+models = shared.available_models()
+if len(models) > 1:  # the choice is kept for the other pages (widget state is dropped when leaving a page)
+    names = list(models)
+    current = st.session_state.get("model") if st.session_state.get("model") in models else "default"
+    st.session_state.model = st.selectbox(
+        "Model", names, index=names.index(current) if current in names else 0, key="model-picker"
+    )
+card = shared.chosen_card()
 metrics = card.get("metrics", {})
 training = card.get("training", {})
 
@@ -52,10 +56,48 @@ if metrics:
         hide_index=True,
     )
     st.caption(f"Measured on {metrics['cases']:,} cases of {metrics['data']}, never used in training.")
-    with st.expander("Confusion counts at the decision thresholds"):
-        st.dataframe(
-            {"Finding": [names.get(c, c) for c in per_class]}
-            | {key.replace("_", " "): [v["confusion"][key] for v in per_class.values()] for key in CONFUSION},
+    roc, calibration = st.columns(2)
+    if "roc" in metrics:
+        roc.markdown("##### ROC curves")
+        points = [
+            {"Finding": names.get(c, c), "False-positive rate": fpr, "True-positive rate": tpr}
+            for c, curve in metrics["roc"].items()
+            for fpr, tpr in zip(curve["fpr"], curve["tpr"], strict=True)
+        ]
+        roc.altair_chart(
+            alt.Chart(alt.Data(values=points))
+            .mark_line(interpolate="step-after")
+            .encode(x="False-positive rate:Q", y="True-positive rate:Q", color="Finding:N"),
+            width="stretch",
+        )
+    if "reliability" in metrics:
+        calibration.markdown("##### Reliability, before and after calibration")
+        bins = [
+            {"Calibration": when, "Predicted probability": b["predicted"], "Observed frequency": b["observed"]}
+            for when, curve in metrics["reliability"].items()
+            for b in curve
+        ]
+        diagonal = alt.Chart(alt.Data(values=[{"x": 0, "y": 0}, {"x": 1, "y": 1}])).mark_line(
+            color="grey", strokeDash=[4, 4]
+        )
+        calibration.altair_chart(
+            diagonal.encode(x="x:Q", y="y:Q")
+            + alt.Chart(alt.Data(values=bins))
+            .mark_line(point=True)
+            .encode(x="Predicted probability:Q", y="Observed frequency:Q", color="Calibration:N"),
+            width="stretch",
+        )
+        calibration.caption("Every (case, finding) pair in 15 equal-width bins; the dashed line is perfect.")
+    st.markdown("##### Confusion matrices at the decision thresholds")
+    for column, (c, values) in zip(st.columns(len(per_class)), per_class.items(), strict=True):
+        counts = values["confusion"]
+        column.markdown(f"**{names.get(c, c)}**")
+        column.dataframe(
+            {
+                "": ["Present", "Absent"],
+                "Called present": [counts["true_positive"], counts["false_positive"]],
+                "Called absent": [counts["false_negative"], counts["true_negative"]],
+            },
             hide_index=True,
         )
 

@@ -1,0 +1,76 @@
+"""A one-page report of a reviewed scan, as PNG or PDF: image, overlay, probabilities, model, notice.
+
+It names the scan only by its study key (a keyed hash), never by a file name or any DICOM attribute,
+so a report can be shared without carrying a patient identifier. Drawn on a matplotlib ``Figure``
+object rather than through pyplot, whose global state is not safe across Streamlit's threads.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from medattn import RESEARCH_NOTICE
+
+FORMATS = {"png": "image/png", "pdf": "application/pdf"}
+
+
+@dataclass(frozen=True)
+class ReportContent:
+    image: np.ndarray  # uint8 H x W or H x W x 3, as displayed
+    overlay: np.ndarray  # uint8 H x W x 3
+    probabilities: dict[str, float]  # display name -> probability
+    thresholds: dict[str, float]  # display name -> decision threshold (empty for multi-class models)
+    model: str  # name and version
+    explanation: str  # e.g. "Attention overlay — Pulmonary nodule"
+    study_key: str
+    created: datetime
+
+
+def render_report(content: ReportContent, file_format: str) -> bytes:
+    if file_format not in FORMATS:
+        raise ValueError(f"unknown report format {file_format!r}; choose from {sorted(FORMATS)}")
+    figure = Figure(figsize=(8.27, 11.69), dpi=110)  # A4 portrait
+    figure.suptitle("medattn — scan review", fontsize=16, x=0.06, ha="left", y=0.975)
+    figure.text(0.06, 0.945, RESEARCH_NOTICE, fontsize=10, color="#9a3412", wrap=True)
+    figure.text(
+        0.06,
+        0.925,
+        f"Model: {content.model}    Study key: {content.study_key[:16]}    "
+        f"Generated {content.created:%Y-%m-%d %H:%M} UTC",
+        fontsize=8.5,
+        color="#444444",
+    )
+    for position, picture, title in (
+        ((0.05, 0.5, 0.43, 0.4), content.image, "Image"),
+        ((0.52, 0.5, 0.43, 0.4), content.overlay, content.explanation),
+    ):
+        axes = figure.add_axes(position)
+        axes.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0, vmax=255)
+        axes.set_title(title, fontsize=10)
+        axes.set_axis_off()
+    _probability_chart(figure.add_axes((0.3, 0.12, 0.62, 0.3)), content)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=file_format)
+    return buffer.getvalue()
+
+
+def _probability_chart(axes, content: ReportContent) -> None:
+    names = list(content.probabilities)[::-1]  # highest first, from the top
+    values = [content.probabilities[name] for name in names]
+    axes.barh(names, values, color="#2563eb", height=0.5)
+    for row, name in enumerate(names):
+        inside = values[row] > 0.85  # a long bar carries its label inside, in white
+        x = values[row] - 0.02 if inside else values[row] + 0.02
+        axes.text(x, row, f"{values[row]:.0%}", va="center", ha="right" if inside else "left", fontsize=9,
+                  color="white" if inside else "black")  # fmt: skip
+        if name in content.thresholds:
+            axes.plot([content.thresholds[name]] * 2, [row - 0.35, row + 0.35], color="#111111", linewidth=2)
+    axes.set_xlim(0, 1)
+    axes.set_xlabel("Calibrated probability (black mark: decision threshold)", fontsize=9)
+    axes.set_title("Findings", fontsize=11, loc="left")
+    axes.tick_params(labelsize=9)

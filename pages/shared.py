@@ -1,0 +1,101 @@
+"""Streamlit glue the pages share: caches, this session's workspace and review store. Not a page itself.
+
+What is cached across sessions is keyed by the file's own bytes (its sha256) and the model, so a
+session can only ever be served results for a file it holds. Everything else (the workspace, the
+review store and its connection) lives in the session's own state.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import replace
+from pathlib import Path
+
+import streamlit as st
+
+from medattn import RESEARCH_NOTICE
+from medattn.checkpoint import read_card
+from medattn.explain import Heatmap
+from medattn.inference import Prediction, Predictor
+from medattn.io import Scan
+from medattn.paths import DEFAULT_MODEL_DIR, MODELS_DIR
+from medattn.store import ReviewStore, StoreError, installation_secret, study_key
+from medattn.workspace import Case, Workspace
+
+# Heatmaps are cached and sent at most this size (their sources are 32 or 128 px); images at most this.
+HEATMAP_SIDE, DISPLAY_SIDE = 256, 1024
+
+
+def notice() -> None:
+    st.warning(RESEARCH_NOTICE, icon="⚠️")
+
+
+@st.cache_resource(show_spinner=False)
+def predictor(model_dir: str) -> Predictor:
+    """One model per directory for every session: it is only read, so it is safe to share."""
+    return Predictor.load(model_dir)
+
+
+def available_models() -> dict[str, str]:
+    """Model directory name -> path, for every folder under the models directory that holds a card."""
+    return {path.parent.name: str(path.parent) for path in sorted(Path(MODELS_DIR).glob("*/model.json"))}
+
+
+def chosen_model_dir() -> str:
+    models = available_models()
+    chosen = st.session_state.get("model")
+    return models.get(chosen) or str(DEFAULT_MODEL_DIR)
+
+
+def chosen_card() -> dict:
+    return read_card(chosen_model_dir())
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def prediction(case_key: str, model_dir: str, frame: int, _scan: Scan) -> Prediction:
+    """Keyed by the file's hash, the model and the frame: moving a slider never reruns the model."""
+    result = predictor(model_dir).predict(_scan, frame)
+    return replace(result, attention={name: h.shrunk(HEATMAP_SIDE) for name, h in result.attention.items()})
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def explanation(case_key: str, model_dir: str, frame: int, method: str, finding: str, _scan: Scan) -> Heatmap:
+    if method == "attention":  # a by-product of the prediction
+        return prediction(case_key, model_dir, frame, _scan).attention[finding]
+    return predictor(model_dir).explain(_scan, finding, method, frame).shrunk(HEATMAP_SIDE)
+
+
+def workspace() -> Workspace:
+    if "workspace" not in st.session_state:
+        st.session_state.workspace = Workspace()
+        st.session_state.session_salt = secrets.token_hex(16)
+    return st.session_state.workspace
+
+
+def add_uploads(files: list) -> None:
+    """Open each newly uploaded file into the workspace (in memory; nothing is written to disk)."""
+    seen = st.session_state.setdefault("uploaded_ids", set())
+    for file in files or []:
+        if file.file_id not in seen:
+            seen.add(file.file_id)
+            workspace().add(file.name, file.getvalue())
+
+
+def review_store() -> ReviewStore | None:
+    """This session's own store (and connection pool), opened on first use; None if it cannot be opened."""
+    if "review_store" not in st.session_state:
+        try:
+            st.session_state.review_store = ReviewStore.open()
+        except StoreError as error:
+            st.error(f"Reviews cannot be saved or shown: {error}")
+            return None
+    return st.session_state.review_store
+
+
+@st.cache_resource(show_spinner=False)
+def _secret() -> bytes:
+    return installation_secret()
+
+
+def study_key_of(case: Case) -> str:
+    return study_key(_secret(), case.scan.instance_uid if case.scan else None, case.content)
