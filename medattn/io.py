@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import struct
 import warnings
 import zlib
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ import numpy as np
 import pydicom
 from PIL import Image, ImageOps
 from pydicom.dataset import FileMetaDataset
+from pydicom.encaps import generate_fragments
 
 # The reader behind pydicom's public read_file_meta_info, which only takes a path; we hold bytes.
 from pydicom.filereader import _read_file_meta_info, read_preamble
@@ -47,6 +49,9 @@ PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 PIXEL_DATA = 0x7FE00010
 ENCAPSULATED_ITEM = b"\xfe\xff\x00\xe0"  # the item tag that opens compressed pixel data
 SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0"  # and the tag that closes it
+J2K_START = b"\xff\x4f\xff\x51"  # JPEG 2000: start of codestream, then the image and tile size marker
+# JPEG start-of-frame markers (baseline to lossless, and JPEG-LS's 0xF7); 0xC4, 0xC8 and 0xCC are not frames.
+JPEG_FRAME_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC} | {0xF7}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 IMAGE_SIGNATURES = {
     PNG_SIGNATURE: "PNG",
@@ -264,6 +269,7 @@ def _decode_dicom(content: bytes, max_values: int) -> Scan:
     _check_size(columns, rows, frame_count, samples, max_values)
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
     _check_not_truncated(ds)
+    _check_codestream_sizes(ds, rows, columns)
     try:
         pixels = ds.pixel_array
         for keyword in PIXEL_KEYWORDS:  # decoded: drop the raw bytes before the float32 copy (peak memory)
@@ -379,6 +385,44 @@ def _check_not_truncated(ds: pydicom.Dataset) -> None:
     present = len(ds["PixelData"].value or b"")
     if present < expected:
         raise ScanError(f"The file is truncated: pixel data has {present} of {expected} bytes.")
+
+
+def _check_codestream_sizes(ds: pydicom.Dataset, rows: int, columns: int) -> None:
+    """A compressed frame whose own header declares more pixels than the file's Rows x Columns is refused.
+
+    Decoders allocate what the codestream's header says, not what the DICOM header says: a 1 kB file
+    declaring a 60000 x 60000 JPEG 2000 image made OpenJPEG take 6 GB (found by fuzzing).
+    """
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if "PixelData" not in ds or syntax is None or not syntax.is_encapsulated:
+        return
+    for fragment in generate_fragments(ds.PixelData):
+        declared = _codestream_size(fragment)
+        if declared and declared[0] * declared[1] > rows * columns:
+            raise ScanError(
+                f"The compressed image declares {declared[0]}×{declared[1]} pixels, but the file says "
+                f"{columns}×{rows}: it is damaged or hostile, and is refused undecoded."
+            )
+
+
+def _codestream_size(fragment: bytes) -> tuple[int, int] | None:
+    """(width, height) from the header of a JPEG 2000 codestream or a JPEG / JPEG-LS stream, if it starts one."""
+    start = fragment.find(J2K_START, 0, 4096)  # a raw codestream, or one inside a JP2 box
+    if start >= 0 and len(fragment) >= start + 24:
+        x, y, x_offset, y_offset = struct.unpack(">4I", fragment[start + 8 : start + 24])
+        return max(x - x_offset, 0), max(y - y_offset, 0)
+    if not fragment.startswith(b"\xff\xd8"):
+        return None
+    position = 2
+    while position + 9 <= len(fragment):  # walk the marker segments to the frame header (SOF)
+        if fragment[position] != 0xFF:
+            return None
+        marker = fragment[position + 1]
+        if marker in JPEG_FRAME_MARKERS:
+            height, width = struct.unpack(">2H", fragment[position + 5 : position + 9])
+            return width, height
+        position += 2 + int.from_bytes(fragment[position + 2 : position + 4], "big")
+    return None
 
 
 def _int_attribute(ds: pydicom.Dataset, keyword: str, default: int) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from medattn.paths import DEFAULT_MODEL_DIR
 from medattn.samples import synthetic_samples
 from medattn.store import ReviewStore
+from tests.conftest import PYDICOM_FILES
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120
@@ -104,13 +106,25 @@ def test_multi_frame_scan_has_a_frame_slider():
     assert not at.exception and at.subheader
 
 
-def test_bad_upload_shows_a_message_and_keeps_the_page_running():
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("notes.txt", b"[click](javascript:alert(1)) not a scan", "not a DICOM, PNG, JPEG, TIFF or BMP image"),
+        ("plan.dcm", (PYDICOM_FILES / "rtplan.dcm").read_bytes(), "holds no image (it is an RT Plan)"),
+        ("cut.dcm", (PYDICOM_FILES / "CT_small.dcm").read_bytes()[:-3000], "truncated"),
+    ],
+)
+def test_a_rejected_upload_gets_one_message_no_traceback_and_changes_nothing(
+    name, content, message, data_dir, caplog, capfd
+):
     at = app()
-    bad = ("notes.txt", b"[click](javascript:alert(1)) not a scan", "text/plain")
-    at.file_uploader(key="upload").set_value([bad]).run()
+    at.file_uploader(key="upload").set_value([(name, content, "application/octet-stream")]).run()
     assert not at.exception
-    assert "cannot be shown" in at.error[0].value
-    assert "not a DICOM, PNG, JPEG, TIFF or BMP image" in at.error[0].value
+    (error,) = at.error
+    assert error.value.startswith("This file cannot be shown.") and message in error.value.replace("\\", "")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]  # nothing logged as a failure
+    assert "ScanError" not in "".join(capfd.readouterr())  # and no traceback of it printed
+    assert not (data_dir / "reviews.sqlite3").exists() or ReviewStore.open(data_dir).reviews() == []
     at.selectbox(key="sample").set_value("synthetic normal").run()  # and the next file still opens
     assert not at.exception and at.subheader
 

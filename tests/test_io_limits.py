@@ -12,6 +12,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, generate_uid
 
 from medattn.io import ScanError, load_scan
+from tests.conftest import PYDICOM_FILES
 
 PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
 
@@ -78,3 +79,21 @@ def test_sequences_nested_hundreds_deep_are_refused(depth):
     at = content.index(PIXEL_DATA_TAG)
     message, _ = refuse(content[:at] + nested + content[at:])  # (0008,1140) sorts before pixel data
     assert "nests sequences too deeply" in message
+
+
+@pytest.mark.parametrize(
+    "name, header, size_at",
+    [
+        ("JPEG2000.dcm", b"\xff\x4f\xff\x51", 8),  # JPEG 2000: Xsiz, Ysiz in the SIZ marker
+        ("SC_rgb_jpeg_dcmtk.dcm", b"\xff\xc0", 5),  # baseline JPEG: height, width in the SOF0 marker
+        ("JPEGLSNearLossless_16.dcm", b"\xff\xf7", 5),  # JPEG-LS: SOF55
+    ],
+)
+def test_a_codestream_declaring_a_huge_image_is_refused_undecoded(name, header, size_at):
+    """Found by fuzzing: 1.3 kB declaring a 256 x 4 million JPEG 2000 image took OpenJPEG 6 GB and 14 s."""
+    content = bytearray((PYDICOM_FILES / name).read_bytes())
+    start = content.index(header, content.index(PIXEL_DATA_TAG))
+    content[start + size_at : start + size_at + 4] = b"\xff\xf0\xff\xf0"  # both sides over 60,000 pixels
+    message, peak = refuse(bytes(content))
+    assert "The compressed image declares" in message and "refused undecoded" in message
+    assert peak < 50 * 2**20
