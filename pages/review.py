@@ -9,12 +9,12 @@ import altair as alt
 import streamlit as st
 
 from medattn.explain import EXPLAINERS
-from medattn.overlay import COLORMAPS, blend, colour_bar, fit, shrink
+from medattn.overlay import COLORMAPS, blend, colour_bar, fit
 from medattn.report import FORMATS, ReportContent, render_report
 from medattn.samples import real_samples, synthetic_samples
 from medattn.store import Review, ReviewError, StoreError
 from medattn.text import escape_markdown
-from medattn.workspace import submission_id, window_presets
+from medattn.workspace import submission_id
 from pages import shared
 
 st.title("Attention review")
@@ -62,7 +62,7 @@ if scan.frame_count > 1:
     frame = st.slider("Frame", 1, scan.frame_count, 1, key=f"frame-{case.key[:12]}") - 1
 window = None
 if not scan.is_colour:
-    presets = window_presets(scan, frame)
+    presets = shared.presets(case.key, frame, scan)
     with st.sidebar:
         preset = st.selectbox("Window", list(presets), key=f"window-{case.key[:12]}")
         centre, width = presets[preset]
@@ -84,13 +84,13 @@ else:
         f"No finding above threshold (highest: {predictor.display_name(top)}, {prediction.probabilities[top]:.0%})"
     )
 
-image = shrink(scan.display(frame, window), shared.DISPLAY_SIDE)
+image, image_png = shared.displayed(case.key, frame, window, scan)
 with st.spinner(f"Computing {EXPLAINERS[method].title}…"):
     heatmap = shared.explanation(case.key, model_dir, frame, method, shown, scan)
 overlay = blend(image, fit(heatmap.values, *image.shape[:2]), opacity, colormap, threshold, outline / 100)
 explained = f"{EXPLAINERS[method].title} overlay — {predictor.display_name(shown)}"
 original, overlaid = st.columns(2)
-original.image(image, caption="Original", width="stretch")
+original.image(image_png, caption="Original", width="stretch")  # lossless; the overlay may be JPEG
 overlaid.image(overlay, caption=f"{explained} ({heatmap.seconds:.2f} s)", width="stretch")
 overlaid.image(colour_bar(colormap), caption="Weight relative to the map's peak", width="stretch")
 

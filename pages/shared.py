@@ -18,9 +18,10 @@ from medattn.checkpoint import read_card
 from medattn.explain import Heatmap
 from medattn.inference import Prediction, Predictor
 from medattn.io import Scan
+from medattn.overlay import png_bytes, shrink
 from medattn.paths import DEFAULT_MODEL_DIR, MODELS_DIR
 from medattn.store import ReviewStore, StoreError, installation_secret, study_key
-from medattn.workspace import Case, Workspace
+from medattn.workspace import Case, Workspace, window_presets
 
 # Heatmaps are cached and sent at most this size (their sources are 32 or 128 px); images at most this.
 HEATMAP_SIDE, DISPLAY_SIDE = 256, 1024
@@ -63,6 +64,18 @@ def explanation(case_key: str, model_dir: str, frame: int, method: str, finding:
     if method == "attention":  # a by-product of the prediction
         return prediction(case_key, model_dir, frame, _scan).attention[finding]
     return predictor(model_dir).explain(_scan, finding, method, frame).shrunk(HEATMAP_SIDE)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def presets(case_key: str, frame: int, _scan: Scan) -> dict[str, tuple[float, float]]:
+    return window_presets(_scan, frame)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def displayed(case_key: str, frame: int, window: tuple[float, float] | None, _scan: Scan) -> tuple:
+    """The frame as shown (at most DISPLAY_SIDE px) and its lossless PNG, made once per window."""
+    image = shrink(_scan.display(frame, window), DISPLAY_SIDE)
+    return image, png_bytes(image)
 
 
 def workspace() -> Workspace:
