@@ -222,3 +222,32 @@ def test_model_picker_offers_every_model_and_review_uses_the_choice(tmp_path, mo
     assert "retrained-" in at.subheader[0].value
     at.switch_page("pages/review.py").run()
     assert any("retrained-" in c.value for c in at.caption)
+
+
+def test_moving_the_overlay_controls_never_reruns_the_model(monkeypatch):
+    """The model and the explainers run once per file, frame, method and finding; the sliders only redraw."""
+    from medattn.inference import Predictor
+
+    calls = []
+
+    def counted(name: str):
+        original = getattr(Predictor, name)
+
+        def run(self, *args, **kwargs):
+            calls.append(name)
+            return original(self, *args, **kwargs)
+
+        return run
+
+    for name in ("predict", "explain"):
+        monkeypatch.setattr(Predictor, name, counted(name))
+    at = open_sample("synthetic cardiomegaly")
+    at.selectbox(key="method").set_value("occlusion").run()
+    settled = len(calls)
+    for key, value in (("opacity", 0.9), ("threshold", 0.3), ("outline", 10), ("opacity", 0.2)):
+        at.slider(key=key).set_value(value).run()
+    at.selectbox(key="colormap").set_value("inferno").run()
+    at.selectbox(key="method").set_value("attention").run()
+    at.selectbox(key="method").set_value("occlusion").run()
+    assert not at.exception
+    assert len(calls) == settled
