@@ -1,4 +1,6 @@
-"""Command line: ``python -m medattn train|evaluate|samples``.
+"""Command line: ``python -m medattn train|evaluate|score|samples``.
+
+``train`` also runs data-parallel under ``torchrun --nproc_per_node=N -m medattn train ...``.
 
 ``--data`` is ``synthetic`` (the built-in benchmark) or a MedMNIST .npz file, a folder of class
 folders, or a CSV manifest (see medattn.datasets).
@@ -42,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     train_cmd.add_argument("--train-size", type=int, default=12000, help="synthetic cases to train on")
     train_cmd.add_argument("--val-size", type=int, default=1500, help="synthetic cases to validate on")
     train_cmd.add_argument("--eval-size", type=int, default=2000, help="held-out synthetic cases for the card")
+    train_cmd.add_argument("--batch-size", type=int, default=64, help="global batch, split over torchrun's processes")
+    train_cmd.add_argument(
+        "--explain-cases", type=int, default=EXPLAIN_CASES, help="cases per class to measure explanations on"
+    )
 
     eval_cmd = commands.add_parser("evaluate", help="evaluate a model on held-out data")
     eval_cmd.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
@@ -61,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     # Imported here so that --help answers without loading torch.
-    from medattn import datasets
+    from medattn import datasets, distributed
     from medattn.checkpoint import load_model, save_model, write_card
     from medattn.train import TrainConfig, evaluate, train
 
@@ -83,14 +89,18 @@ def main(argv: list[str] | None = None) -> int:
             config = TrainConfig(
                 seed=args.seed,
                 epochs=args.epochs,
+                batch_size=args.batch_size,
                 warmup_classes=tuple(warmup),
                 warmup_epochs=args.warmup_epochs if warmup else 0,
             )
-            model, card = train(config, train_set, val_set, model_config)
-            held_out = synthetic_or_file(args.data, "test", HELD_OUT_SEED, args.eval_size, args.input_size)
-            card["metrics"] = evaluate(model, card, held_out, explain_cases=EXPLAIN_CASES)
-            save_model(model, card, args.out)
-            print(json.dumps(card["metrics"], indent=2))
+            context = distributed.start()  # a process group under torchrun; nothing otherwise
+            model, card = train(config, train_set, val_set, model_config, context)
+            if context.is_main:
+                held_out = synthetic_or_file(args.data, "test", HELD_OUT_SEED, args.eval_size, args.input_size)
+                card["metrics"] = evaluate(model, card, held_out, explain_cases=args.explain_cases)
+                save_model(model, card, args.out)
+                print(json.dumps(card["metrics"], indent=2))
+            distributed.stop(context)
         elif args.command == "evaluate":
             model, card = load_model(args.model)
             held_out = synthetic_or_file(args.data, args.split, args.seed, args.size, model.config.input_size)

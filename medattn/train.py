@@ -10,12 +10,15 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
 from medattn import calibration
 from medattn.calibration import MULTI_CLASS
 from medattn.checkpoint import count_parameters
 from medattn.datasets import LabelledImages
+from medattn.distributed import Context, mean_over_ranks, share_buffers
 from medattn.explain.metrics import explanation_quality
 from medattn.metrics import expected_calibration_error, reliability, roc_auc, roc_curve
 from medattn.model import AttentionNet, ModelConfig
@@ -53,9 +56,10 @@ def model_inputs(dataset: LabelledImages, size: int, channels: int = 1) -> torch
 
 @torch.inference_mode()
 def run_model(model: AttentionNet, inputs: torch.Tensor, batch_size: int = 256) -> np.ndarray:
-    """Raw logits (N, C) for a stack of prepared inputs."""
+    """Raw logits (N, C) for a stack of prepared inputs, on whatever device the model is on."""
     model.eval()
-    return torch.cat([model(chunk)[0] for chunk in inputs.split(batch_size)]).numpy()
+    device = next(model.parameters()).device
+    return torch.cat([model(chunk.to(device))[0].cpu() for chunk in inputs.split(batch_size)]).numpy()
 
 
 def classification_loss(
@@ -74,10 +78,38 @@ def macro_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(np.nanmean([roc_auc(labels[:, c], scores[:, c]) for c in range(labels.shape[1])]))
 
 
+def epoch_order(epoch: int, count: int, config: TrainConfig, context: Context, generator: torch.Generator):
+    """This process's sample order for one epoch.
+
+    Under torchrun a DistributedSampler gives rank r the positions r, r + N, r + 2N… of one shared
+    permutation, so at every step the N ranks' batches together are exactly the batch one process would
+    take from that permutation. A plain single-process run keeps its original sampler, so the committed
+    default model still reproduces bit for bit.
+    """
+    if not context.distributed:
+        return torch.randperm(count, generator=generator)
+    sampler = DistributedSampler(
+        range(count), context.world_size, context.rank, shuffle=True, seed=config.seed, drop_last=True
+    )
+    sampler.set_epoch(epoch)
+    return torch.tensor(list(sampler))
+
+
 def train(
-    config: TrainConfig, train_set: LabelledImages, val_set: LabelledImages, model_config: ModelConfig
+    config: TrainConfig,
+    train_set: LabelledImages,
+    val_set: LabelledImages,
+    model_config: ModelConfig,
+    context: Context | None = None,
 ) -> tuple[AttentionNet, dict]:
-    """Train, keep the best validation epoch, calibrate on validation; return the model and its card."""
+    """Train, keep the best validation epoch, calibrate on validation; return the model and its card.
+
+    With a distributed ``context`` (torchrun), each process trains on its shard of every batch under
+    DistributedDataParallel; ``config.batch_size`` stays the global batch size.
+    """
+    context = context or Context()
+    if config.batch_size % context.world_size:
+        raise ValueError(f"batch size {config.batch_size} does not split over {context.world_size} processes")
     unknown = set(config.warmup_classes) - set(model_config.classes)
     if unknown or (config.warmup_classes and train_set.task == MULTI_CLASS):
         raise ValueError(f"warm-up needs multi-label classes of this model; got {sorted(config.warmup_classes)}")
@@ -88,8 +120,10 @@ def train(
     train_y = torch.from_numpy(train_set.labels)
     task = train_set.task
 
-    model = AttentionNet(model_config)
+    model = AttentionNet(model_config).to(context.device)  # same seed, so the same start on every rank
+    trained = DistributedDataParallel(model) if context.distributed else model
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    local_batch = config.batch_size // context.world_size
     steps_per_epoch = max(1, len(train_x) // config.batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, config.learning_rate, total_steps=config.epochs * steps_per_epoch, pct_start=0.15
@@ -100,31 +134,35 @@ def train(
     for epoch in range(config.epochs):
         class_weights = warmup_weights if epoch < config.warmup_epochs and config.warmup_classes else None
         model.train()
-        order = torch.randperm(len(train_x), generator=generator)
+        order = epoch_order(epoch, len(train_x), config, context, generator)
         running = 0.0
         steps = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch",
-                     file=sys.stderr, disable=None, leave=False)  # fmt: skip
+                     file=sys.stderr, disable=None if context.is_main else True, leave=False)  # fmt: skip
         for step in steps:
-            batch = order[step * config.batch_size : (step + 1) * config.batch_size]
-            logits, _, token_scores = model(train_x[batch], token_scores=True)
+            batch = order[step * local_batch : (step + 1) * local_batch]
+            images, labels = train_x[batch].to(context.device), train_y[batch].to(context.device)
+            logits, _, token_scores = trained(images, token_scores=True)
             best_token = token_scores.flatten(2).amax(dim=2)  # (B, C)
-            loss = classification_loss(logits, train_y[batch], task, class_weights)
-            loss = loss + config.max_token_weight * classification_loss(best_token, train_y[batch], task, class_weights)
+            loss = classification_loss(logits, labels, task, class_weights)
+            loss = loss + config.max_token_weight * classification_loss(best_token, labels, task, class_weights)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
             schedule.step()
             running += loss.item()
             steps.set_postfix(loss=f"{running / (step + 1):.4f}")
+        running = mean_over_ranks(running, context)  # the global batch's loss, as one process would see it
+        share_buffers(model, context)
         val_auc = macro_auc(val_set.labels, run_model(model, val_x))
         history.append({"epoch": epoch + 1, "train_loss": running / steps_per_epoch, "val_macro_auc": val_auc})
-        log.info("epoch %d/%d  loss %.4f  val macro AUC %.4f  (%.0f s)", epoch + 1, config.epochs,
-                 running / steps_per_epoch, val_auc, time.perf_counter() - started)  # fmt: skip
+        if context.is_main:
+            log.info("epoch %d/%d  loss %.4f  val macro AUC %.4f  (%.0f s)", epoch + 1, config.epochs,
+                     running / steps_per_epoch, val_auc, time.perf_counter() - started)  # fmt: skip
         if val_auc > best_auc and epoch >= config.warmup_epochs:
             best_auc, best_state = val_auc, {k: v.clone() for k, v in model.state_dict().items()}
     if best_state is not None:  # else every epoch was warm-up: keep the last
         model.load_state_dict(best_state)
-    model.eval()
+    model = model.cpu().eval()
 
     synthetic = train_set.source.startswith("synthetic")
     card = {
@@ -152,6 +190,7 @@ def train(
             "seconds": round(time.perf_counter() - started, 1),
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
+            "processes": context.world_size,
         },
         "parameters": count_parameters(model),
     }
