@@ -61,6 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     eval_cmd.add_argument("--explain-cases", type=int, default=EXPLAIN_CASES, help="cases per class to explain")
 
+    score_cmd = commands.add_parser("score", help="score an archive of scans into a CSV or Parquet file")
+    score_cmd.add_argument("sources", nargs="+", help="folders (searched recursively), glob patterns, CSV manifests")
+    score_cmd.add_argument("--out", type=Path, required=True, help="results.csv or results.parquet; resumes")
+    score_cmd.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
+    score_cmd.add_argument("--overlays", type=Path, help="folder for an attention overlay PNG per file")
+    score_cmd.add_argument("--batch-size", type=int, default=64)
+    score_cmd.add_argument("--workers", type=int, default=2, help="decoding processes")
+
     samples_cmd = commands.add_parser("samples", help="write the built-in sample cases")
     samples_cmd.add_argument("--out", type=Path, default=SAMPLES_DIR)
 
@@ -69,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     # Imported here so that --help answers without loading torch.
     from medattn import datasets, distributed
     from medattn.checkpoint import load_model, save_model, write_card
+    from medattn.score import ScoreError
     from medattn.train import TrainConfig, evaluate, train
 
     def synthetic_or_file(location: str, split: str, seed: int, count: int, size: int) -> datasets.LabelledImages:
@@ -108,12 +117,24 @@ def main(argv: list[str] | None = None) -> int:
             if args.write_card:
                 write_card({**card, "metrics": metrics}, args.model)
             print(json.dumps(metrics, indent=2))
+        elif args.command == "score":
+            from medattn.inference import Predictor
+            from medattn.score import score
+
+            timings = score(
+                Predictor.load(args.model), args.sources, args.out, args.overlays, args.batch_size, args.workers
+            )
+            print(
+                f"{timings.files} files scored into {args.out} ({timings.failed} could not be read; "
+                f"{timings.skipped} were already there) in {timings.seconds:.1f} s, "
+                f"{timings.files / max(timings.seconds, 1e-9):.0f} files/s"
+            )
         elif args.command == "samples":
             from medattn.samples import write_samples
 
             for path in write_samples(args.out):
                 print(path)
-    except datasets.DatasetError as error:
+    except (datasets.DatasetError, ScoreError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -70,20 +70,25 @@ class Predictor:
         """
         started = time.perf_counter()
         model_input, letterbox = self._prepare(image, frame)
-        with torch.inference_mode():
-            logits, attention = self.model(model_input)
-        probs = calibration.probabilities(logits.numpy(), self.temperature, self.task)
-        decided = calibration.decisions(probs, list(self.thresholds.values()), self.task)[0]
+        probs, decided, attention = self.run(model_input)
         seconds = time.perf_counter() - started
         return Prediction(
             probabilities={name: float(p) for name, p in zip(self.classes, probs[0], strict=True)},
             thresholds=dict(self.thresholds),
-            labels=[name for name, chosen in zip(self.classes, decided, strict=True) if chosen],
+            labels=[name for name, chosen in zip(self.classes, decided[0], strict=True) if chosen],
             attention={
                 name: _on_image(attention[0, c].numpy(), letterbox, "attention", name, seconds)
                 for c, name in enumerate(self.classes)
             },
         )
+
+    def run(self, model_inputs: torch.Tensor) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
+        """For a batch of prepared inputs (B, channels, S, S): calibrated probabilities (B, C), decisions
+        (B, C) and attention (B, C, h, w)."""
+        with torch.inference_mode():
+            logits, attention = self.model(model_inputs)
+        probs = calibration.probabilities(logits.numpy(), self.temperature, self.task)
+        return probs, calibration.decisions(probs, list(self.thresholds.values()), self.task), attention
 
     def explain(self, image: Scan | np.ndarray, class_name: str, method: str, frame: int = 0) -> Heatmap:
         """One method's heatmap for one class (see ``medattn.explain.EXPLAINERS``)."""

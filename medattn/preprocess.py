@@ -37,12 +37,14 @@ class Letterbox:
         inner_w = max(1, min(size, round(width * scale)))
         return cls(height, width, size, (size - inner_h) // 2, (size - inner_w) // 2, inner_h, inner_w)
 
-    def to_original(self, square: np.ndarray) -> np.ndarray:
-        """Map a (size', size') float map on the model input (any size') onto (height, width)."""
+    def to_original(self, square: np.ndarray, shape: tuple[int, int] | None = None) -> np.ndarray:
+        """Map a (size', size') float map on the model input (any size') onto (height, width), or onto
+        ``shape``: the original image at another scale (a preview), same aspect."""
         if square.shape[0] != self.size or square.shape[1] != self.size:
             square = cv2.resize(square, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
         inner = square[self.top : self.top + self.inner_height, self.left : self.left + self.inner_width]
-        return cv2.resize(inner, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
+        height, width = shape or (self.height, self.width)
+        return cv2.resize(inner, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def to_channels(image: np.ndarray, channels: int = 1) -> np.ndarray:
