@@ -1,0 +1,108 @@
+"""Batch-scoring throughput: synthetic 128 px PNGs through `medattn.score`, decode included, on this CPU.
+
+Run: python benchmarks/score.py
+Target: >= 150 images/s on 2 cores. Prints where the main process spent its time (waiting for decoded
+batches, in the model, writing), the decode cost per image in one process, and how close the model
+runs to the FLOP-bound limit of this CPU (the model's FLOPs over the rate a large float32 matmul
+reaches here).
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from medattn.data import generate
+from medattn.inference import Predictor
+from medattn.io import load_scan
+from medattn.preprocess import prepare
+from medattn.score import score
+from tests.conftest import PYDICOM_DATA_FILES
+
+FILES, SIZE, SEED = 3000, 128, 4343
+RADIOGRAPH_COPIES = 16  # heavy decodes: a 1955 x 1841 JPEG 2000 radiograph takes ~0.43 s to decode
+
+
+def write_pngs(folder: Path) -> list[Path]:
+    paths = []
+    images, _ = generate(SEED, FILES, SIZE)
+    for index, image in enumerate(images):
+        path = folder / f"case-{index:05d}.png"
+        Image.fromarray(np.round(image * 65535).astype(np.uint16)).save(path)
+        paths.append(path)
+    return paths
+
+
+def decode_seconds(paths: list[Path], size: int) -> float:
+    started = time.perf_counter()
+    for path in paths:
+        prepare(load_scan(path).display(0), size)
+    return (time.perf_counter() - started) / len(paths)
+
+
+def flop_bound_seconds(predictor: Predictor) -> tuple[float, float, float]:
+    """(model FLOPs per image, this CPU's float32 matmul FLOP/s, the seconds per image at that rate)."""
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        predictor.model(torch.zeros(1, predictor.channels, predictor.input_size, predictor.input_size))
+    flops = counter.get_total_flops()
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    torch.mm(a, b)
+    rates = []
+    for _ in range(5):
+        started = time.perf_counter()
+        torch.mm(a, b)
+        rates.append(2 * 2048**3 / (time.perf_counter() - started))
+    peak = max(rates)
+    return flops, peak, flops / peak
+
+
+def main() -> None:
+    predictor = Predictor.default()
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch) / "archive"
+        folder.mkdir()
+        paths = write_pngs(folder)
+        print(f"{FILES} synthetic {SIZE} px 16-bit PNGs; {torch.get_num_threads()} torch threads")
+        print(f"{'workers':>8}{'images/s':>10}{'waiting %':>11}{'model %':>9}{'writing %':>11}")
+        for workers in (0, 1, 2):
+            out = Path(scratch) / f"results-{workers}.csv"
+            timings = score(predictor, [str(folder)], out, workers=workers, batch_size=64, progress=False)
+            total = timings.seconds
+            print(
+                f"{workers:>8}{timings.files / total:>10.0f}{100 * timings.waiting / total:>11.0f}"
+                f"{100 * timings.model / total:>9.0f}{100 * timings.writing / total:>11.0f}"
+            )
+            model_per_image = timings.model / timings.files
+        decode = statistics.median(decode_seconds(paths[i : i + 200], SIZE) for i in (0, 200, 400))
+        heavy = Path(scratch) / "radiographs"
+        heavy.mkdir()
+        for index in range(RADIOGRAPH_COPIES):
+            shutil.copy(PYDICOM_DATA_FILES / "RG1_J2KR.dcm", heavy / f"cr-{index:02d}.dcm")
+        print(f"{RADIOGRAPH_COPIES} copies of a 1955 x 1841 JPEG 2000 radiograph")
+        for workers in (0, 2):
+            out = Path(scratch) / f"radiographs-{workers}.csv"
+            timings = score(predictor, [str(heavy)], out, workers=workers, batch_size=8, progress=False)
+            rate, waiting = timings.files / timings.seconds, 100 * timings.waiting / timings.seconds
+            print(f"{workers:>8}{rate:>10.1f}{waiting:>11.0f}")
+    flops, peak, bound = flop_bound_seconds(predictor)
+    print(f"decode + prepare, one process: {decode * 1000:.2f} ms/image")
+    print(f"model, batches of 64: {model_per_image * 1000:.2f} ms/image")
+    print(
+        f"model FLOPs {flops / 1e6:.0f} M/image; float32 matmul here {peak / 1e9:.0f} GFLOP/s; "
+        f"FLOP-bound limit {bound * 1000:.3f} ms/image; model time / limit = {model_per_image / bound:.1f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
