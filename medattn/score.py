@@ -148,6 +148,9 @@ def score(
         collate_fn=_as_list,
         worker_init_fn=_single_threaded_worker if workers else None,
         prefetch_factor=2 if workers else None,
+        # Workers forked from a process already running threads (torch's, or a web server's) can inherit
+        # a lock held mid-call and hang: they are forked from a clean server process instead.
+        multiprocessing_context="forkserver" if workers else None,
     )
     new_journal = not journal.exists()
     with journal.open("a", newline="") as handle:
