@@ -14,7 +14,7 @@ import glob
 import hashlib
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -58,7 +58,7 @@ class Timings:
     files: int = 0
     failed: int = 0
     skipped: int = 0
-    seconds: float = field(default=0.0)
+    seconds: float = 0.0
 
 
 def find_inputs(sources: list[str]) -> list[Path]:
@@ -197,11 +197,9 @@ def _score_batch(
 
 
 def _row(path: Path, probabilities: dict | None = None, labels: list | None = None, error: str | None = None) -> dict:
-    row = {"path": str(path), "status": "error" if error else "ok", "error": error or "", "labels": ""}
-    for name, value in (probabilities or {}).items():
-        row[f"probability_{name}"] = f"{value:.6f}"
-    row["labels"] = ";".join(labels or [])
-    return row
+    row = {"path": str(path), "status": "error" if error else "ok", "error": error or ""}
+    row |= {f"probability_{name}": f"{value:.6f}" for name, value in (probabilities or {}).items()}
+    return row | {"labels": ";".join(labels or [])}
 
 
 def _write_overlay(folder: Path, source: Path, overlay: np.ndarray) -> None:

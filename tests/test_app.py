@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from medattn.paths import DEFAULT_MODEL_DIR
-from medattn.samples import synthetic_samples
+from medattn.samples import real_samples, synthetic_samples
 from medattn.store import ReviewStore
 from tests.conftest import PYDICOM_FILES
 
@@ -66,6 +66,12 @@ def test_sample_case_shows_image_overlay_and_probabilities():
     assert table["Probability"].between(0, 1).all()
     assert at.get("vega_lite_chart")  # the probability bars with their thresholds
     assert "medattn-cxr-synthetic" in " ".join(c.value for c in at.caption)  # model name and version
+
+
+@pytest.mark.parametrize("sample", [*(f"synthetic {name}" for name in synthetic_samples()), *real_samples()])
+def test_every_sample_case_opens(sample):
+    at = open_sample(sample)
+    assert not at.error and at.subheader and len(at.get("image")) == 3
 
 
 def test_every_explanation_method_and_overlay_control_can_be_used():
