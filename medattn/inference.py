@@ -15,7 +15,6 @@ from medattn.checkpoint import load_model
 from medattn.explain import EXPLAINERS, Heatmap
 from medattn.io import Scan
 from medattn.model import AttentionNet
-from medattn.overlay import normalise
 from medattn.paths import DEFAULT_MODEL_DIR
 from medattn.preprocess import Letterbox, prepare
 
@@ -104,5 +103,9 @@ class Predictor:
 
 
 def _on_image(square_map: np.ndarray, letterbox: Letterbox, method: str, class_name: str, seconds: float) -> Heatmap:
-    values = normalise(np.clip(letterbox.to_original(square_map), 0, None))
-    return Heatmap(values.astype(np.float32), method, class_name, seconds)
+    """The map on the original image, scaled to [0, 1] in place: at 4 megapixels every copy costs."""
+    values = letterbox.to_original(np.clip(square_map, 0, None).astype(np.float32))  # small map: cheap to clip
+    top = float(values.max(initial=0.0))
+    if top > 0:
+        values *= 1 / top
+    return Heatmap(values, method, class_name, seconds)
