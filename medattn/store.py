@@ -29,6 +29,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import NullPool
 
 SCHEMA_VERSION = 1
 DATA_DIR_ENV, DB_URL_ENV, SECRET_ENV = "MEDATTN_DATA_DIR", "MEDATTN_DB_URL", "MEDATTN_SECRET"
@@ -166,7 +167,8 @@ def database_url(data_dir: Path | None = None) -> str:
 
 
 class ReviewStore:
-    """One per user session: the app never shares a store, or a connection, between sessions."""
+    """One per user session: the app never shares a store, or a connection, between sessions, and holds
+    no connection between transactions."""
 
     def __init__(self, url: str):
         self.engine = _engine(url)
@@ -284,7 +286,10 @@ class ReviewStore:
 
 
 def _engine(url: str) -> Engine:
-    engine = sa.create_engine(url)
+    # No pool: every store is one session's, and a pooled connection per idle session would add up to
+    # PostgreSQL's connection limit. Opening a connection per transaction costs milliseconds; reviews
+    # are saved by hand.
+    engine = sa.create_engine(url, poolclass=NullPool)
     if engine.dialect.name != "sqlite":
         return engine
 
