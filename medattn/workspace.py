@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from medattn.io import Scan, ScanError, load_scan
+from medattn.overlay import shrink
 
 # Window (centre, width) in Hounsfield units for CT.
 CT_WINDOWS = {
@@ -31,24 +32,45 @@ RADIOGRAPH_WINDOWS = {
 RADIOGRAPHY = ("CR", "DX", "DR", "RG", "MG", "OT")
 
 
+THUMBNAIL_SIDE = 96
+
+
 @dataclass
 class Case:
-    """One opened file. ``name`` is the user's file name: shown as text, never stored or reported."""
+    """One opened file. ``name`` is the user's file name: shown as text, never stored or reported.
+
+    Only the file's bytes, a thumbnail and the UID are kept for every case; the decoded pixels (a 2k
+    radiograph is 14 MB of float32) are kept for the case on screen and decoded again when needed.
+    """
 
     key: str  # sha256 of the bytes: the cache key for everything computed from them
     name: str
     content: bytes = field(repr=False)
-    scan: Scan | None = field(default=None, repr=False)
     error: str | None = None
+    thumbnail: np.ndarray | None = field(default=None, repr=False)
+    instance_uid: str | None = field(default=None, repr=False)  # hashed into a study key, never shown
+    _scan: Scan | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, name: str, content: bytes) -> Case:
         case = cls(hashlib.sha256(content).hexdigest(), name, content)
         try:
-            case.scan = load_scan(content, filename=name)
+            case._scan = load_scan(content, filename=name)
         except ScanError as error:
             case.error = str(error)
+            return case
+        case.thumbnail = shrink(case._scan.display(0), THUMBNAIL_SIDE)
+        case.instance_uid = case._scan.instance_uid
         return case
+
+    @property
+    def scan(self) -> Scan | None:
+        if self._scan is None and self.error is None:
+            self._scan = load_scan(self.content, filename=self.name)
+        return self._scan
+
+    def unload(self) -> None:
+        self._scan = None
 
 
 @dataclass
@@ -61,8 +83,18 @@ class Workspace:
         key = hashlib.sha256(content).hexdigest()
         if key not in self.cases:
             self.cases[key] = Case.open(name, content)
-        self.current = key
+        self.select(key)
         return self.cases[key]
+
+    def select(self, key: str) -> None:
+        self.current = key
+        self.trim()
+
+    def trim(self) -> None:
+        """Keep decoded pixels for the current case only, so a session's memory does not grow per file."""
+        for key, case in self.cases.items():
+            if key != self.current:
+                case.unload()
 
     @property
     def current_case(self) -> Case | None:
@@ -70,7 +102,7 @@ class Workspace:
 
     @property
     def readable(self) -> list[Case]:
-        return [case for case in self.cases.values() if case.scan is not None]
+        return [case for case in self.cases.values() if case.error is None]
 
 
 def window_presets(scan: Scan, frame: int = 0) -> dict[str, tuple[float, float]]:

@@ -34,9 +34,8 @@ with st.sidebar:
         workspace.add(samples[sample].name, samples[sample].read_bytes())
     if len(workspace.cases) > 1:
         keys = list(workspace.cases)
-        workspace.current = st.selectbox(
-            "Scan", keys, index=keys.index(workspace.current), format_func=lambda k: workspace.cases[k].name
-        )
+        names = {key: case.name for key, case in workspace.cases.items()}
+        workspace.select(st.selectbox("Scan", keys, index=keys.index(workspace.current), format_func=names.get))
     st.divider()
     method = st.selectbox(
         "Explanation", list(EXPLAINERS), format_func=lambda name: EXPLAINERS[name].title, key="method"
@@ -62,7 +61,7 @@ if scan.frame_count > 1:
     frame = st.slider("Frame", 1, scan.frame_count, 1, key=f"frame-{case.key[:12]}") - 1
 window = None
 if not scan.is_colour:
-    presets = shared.presets(case.key, frame, scan)
+    presets = shared.presets(case.key, frame, case)
     with st.sidebar:
         preset = st.selectbox("Window", list(presets), key=f"window-{case.key[:12]}")
         centre, width = presets[preset]
@@ -71,7 +70,7 @@ if not scan.is_colour:
             width = st.number_input("Width", value=float(width), min_value=1e-3, key=f"width-{case.key[:12]}-{preset}")
         window = (centre, width)
 
-prediction = shared.prediction(case.key, model_dir, frame, scan)
+prediction = shared.prediction(case.key, model_dir, frame, case)
 ranked = sorted(prediction.probabilities, key=prediction.probabilities.get, reverse=True)
 shown = st.selectbox("Heatmap for finding", ranked, format_func=predictor.display_name, key=f"shown-{case.key[:12]}")
 
@@ -84,9 +83,9 @@ else:
         f"No finding above threshold (highest: {predictor.display_name(top)}, {prediction.probabilities[top]:.0%})"
     )
 
-image, image_png = shared.displayed(case.key, frame, window, scan)
+image, image_png = shared.displayed(case.key, frame, window, case)
 with st.spinner(f"Computing {EXPLAINERS[method].title}…"):
-    heatmap = shared.explanation(case.key, model_dir, frame, method, shown, scan)
+    heatmap = shared.explanation(case.key, model_dir, frame, method, shown, case)
 overlay = blend(image, fit(heatmap.values, *image.shape[:2]), opacity, colormap, threshold, outline / 100)
 explained = f"{EXPLAINERS[method].title} overlay — {predictor.display_name(shown)}"
 original, overlaid = st.columns(2)

@@ -17,7 +17,6 @@ from medattn import RESEARCH_NOTICE
 from medattn.checkpoint import read_card
 from medattn.explain import Heatmap
 from medattn.inference import Prediction, Predictor
-from medattn.io import Scan
 from medattn.overlay import png_bytes, shrink
 from medattn.paths import DEFAULT_MODEL_DIR, MODELS_DIR
 from medattn.store import ReviewStore, StoreError, installation_secret, study_key
@@ -53,28 +52,31 @@ def chosen_card() -> dict:
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def prediction(case_key: str, model_dir: str, frame: int, _scan: Scan) -> Prediction:
-    """Keyed by the file's hash, the model and the frame: moving a slider never reruns the model."""
-    result = predictor(model_dir).predict(_scan, frame)
+def prediction(case_key: str, model_dir: str, frame: int, _case: Case) -> Prediction:
+    """Keyed by the file's hash, the model and the frame: moving a slider never reruns the model.
+
+    The case (unhashed) is decoded only on a cache miss.
+    """
+    result = predictor(model_dir).predict(_case.scan, frame)
     return replace(result, attention={name: h.shrunk(HEATMAP_SIDE) for name, h in result.attention.items()})
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def explanation(case_key: str, model_dir: str, frame: int, method: str, finding: str, _scan: Scan) -> Heatmap:
+def explanation(case_key: str, model_dir: str, frame: int, method: str, finding: str, _case: Case) -> Heatmap:
     if method == "attention":  # a by-product of the prediction
-        return prediction(case_key, model_dir, frame, _scan).attention[finding]
-    return predictor(model_dir).explain(_scan, finding, method, frame).shrunk(HEATMAP_SIDE)
+        return prediction(case_key, model_dir, frame, _case).attention[finding]
+    return predictor(model_dir).explain(_case.scan, finding, method, frame).shrunk(HEATMAP_SIDE)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def presets(case_key: str, frame: int, _scan: Scan) -> dict[str, tuple[float, float]]:
-    return window_presets(_scan, frame)
+def presets(case_key: str, frame: int, _case: Case) -> dict[str, tuple[float, float]]:
+    return window_presets(_case.scan, frame)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def displayed(case_key: str, frame: int, window: tuple[float, float] | None, _scan: Scan) -> tuple:
+def displayed(case_key: str, frame: int, window: tuple[float, float] | None, _case: Case) -> tuple:
     """The frame as shown (at most DISPLAY_SIDE px) and its lossless PNG, made once per window."""
-    image = shrink(_scan.display(frame, window), DISPLAY_SIDE)
+    image = shrink(_case.scan.display(frame, window), DISPLAY_SIDE)
     return image, png_bytes(image)
 
 
@@ -111,4 +113,4 @@ def _secret() -> bytes:
 
 
 def study_key_of(case: Case) -> str:
-    return study_key(_secret(), case.scan.instance_uid if case.scan else None, case.content)
+    return study_key(_secret(), case.instance_uid, case.content)

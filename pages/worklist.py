@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from medattn.overlay import shrink
 from medattn.samples import real_samples, synthetic_samples
 from medattn.text import escape_markdown
 from pages import shared
-
-THUMBNAIL_SIDE = 96
 
 st.title("Worklist")
 shared.notice()
@@ -32,8 +29,9 @@ readable = workspace.readable
 progress = st.progress(0.0, text="Scoring…")
 predictions = {}
 for done, case in enumerate(readable, start=1):
-    predictions[case.key] = shared.prediction(case.key, model_dir, 0, case.scan)
+    predictions[case.key] = shared.prediction(case.key, model_dir, 0, case)
     progress.progress(done / len(readable), text=f"Scored {done} of {len(readable)}")
+workspace.trim()  # scoring decoded what it had to; keep pixels for the case on screen only
 
 store = shared.review_store()
 study_keys = {case.key: shared.study_key_of(case) for case in readable}
@@ -44,12 +42,12 @@ for case in sorted(readable, key=lambda c: max(predictions[c.key].probabilities.
     prediction = predictions[case.key]
     top = prediction.top_class
     thumbnail, name, finding, status, action = st.columns([1, 3, 3, 2, 2], vertical_alignment="center")
-    thumbnail.image(shrink(case.scan.display(0), THUMBNAIL_SIDE))
+    thumbnail.image(case.thumbnail)
     name.text(case.name)  # the user's file name: shown as plain text
     finding.text(f"{predictor.display_name(top)} {prediction.probabilities[top]:.0%}")
     status.text("Reviewed" if study_keys[case.key] in reviewed else "Not reviewed")
     if action.button("Open in Review", key=f"open-{case.key[:12]}"):
-        workspace.current = case.key
+        workspace.select(case.key)
         st.switch_page("pages/review.py")
 
 for case in workspace.cases.values():
