@@ -1,4 +1,4 @@
-"""Command line: ``python -m medattn train|evaluate|score|samples``.
+"""Command line: ``python -m medattn train|evaluate|fit-ood|score|samples``.
 
 ``train`` also runs data-parallel under ``torchrun --nproc_per_node=N -m medattn train ...``.
 
@@ -21,6 +21,8 @@ SYNTHETIC = "synthetic"
 HELD_OUT_SEED = 1000
 # Cases per class on which each explanation method is measured (occlusion runs 100 forward passes a case).
 EXPLAIN_CASES = 100
+# Held-out benchmark cases drawn at each larger size when fitting the unlikeness limit.
+RENDERED_CASES = 300
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,6 +63,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     eval_cmd.add_argument("--explain-cases", type=int, default=EXPLAIN_CASES, help="cases per class to explain")
 
+    ood_cmd = commands.add_parser(
+        "fit-ood", help="measure the training data's features and write the unlikeness limit into the card"
+    )
+    ood_cmd.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
+    ood_cmd.add_argument("--data", default=SYNTHETIC, help="the data the model was trained on")
+    ood_cmd.add_argument("--seed", type=int, default=0, help="the training seed (validation uses seed + 1)")
+    ood_cmd.add_argument("--train-size", type=int, default=12000)
+    ood_cmd.add_argument("--val-size", type=int, default=1500)
+
     score_cmd = commands.add_parser("score", help="score an archive of scans into a CSV or Parquet file")
     score_cmd.add_argument("sources", nargs="+", help="folders (searched recursively), glob patterns, CSV manifests")
     score_cmd.add_argument("--out", type=Path, required=True, help="results.csv or results.parquet; resumes")
@@ -79,6 +90,24 @@ def main(argv: list[str] | None = None) -> int:
     from medattn.checkpoint import load_model, save_model, write_card
     from medattn.score import ScoreError
     from medattn.train import TrainConfig, evaluate, train
+
+    def fit_unlikeness(model, train_set, val_set, data: str, val_seed: int) -> dict:
+        """The card's ``ood`` entry: the training features' Gaussian, and a limit set on held-out images.
+
+        On the benchmark, the held-out images include cases drawn at 256 and 512 px (as the sample cases
+        are), so a larger rendering of the same kind of image is not called unlike.
+        """
+        from medattn import ood
+        from medattn.train import model_inputs
+
+        size, channels = model.config.input_size, model.config.in_channels
+        held_out = [val_set]
+        if data == SYNTHETIC:
+            held_out += [datasets.synthetic(val_seed, RENDERED_CASES, rendered) for rendered in (256, 512)]
+        return ood.fit(
+            ood.features(model, model_inputs(train_set, size, channels)),
+            [ood.features(model, model_inputs(images, size, channels)) for images in held_out],
+        )
 
     def synthetic_or_file(location: str, split: str, seed: int, count: int, size: int) -> datasets.LabelledImages:
         if location == SYNTHETIC:
@@ -105,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             context = distributed.start()  # a process group under torchrun; nothing otherwise
             model, card = train(config, train_set, val_set, model_config, context)
             if context.is_main:
+                card["ood"] = fit_unlikeness(model, train_set, val_set, args.data, args.seed + 1)
                 held_out = synthetic_or_file(args.data, "test", HELD_OUT_SEED, args.eval_size, args.input_size)
                 card["metrics"] = evaluate(model, card, held_out, explain_cases=args.explain_cases)
                 save_model(model, card, args.out)
@@ -117,6 +147,14 @@ def main(argv: list[str] | None = None) -> int:
             if args.write_card:
                 write_card({**card, "metrics": metrics}, args.model)
             print(json.dumps(metrics, indent=2))
+        elif args.command == "fit-ood":
+            model, card = load_model(args.model)
+            size = model.config.input_size
+            train_set = synthetic_or_file(args.data, "train", args.seed, args.train_size, size)
+            val_set = synthetic_or_file(args.data, "val", args.seed + 1, args.val_size, size)
+            card["ood"] = fit_unlikeness(model, train_set, val_set, args.data, args.seed + 1)
+            write_card(card, args.model)
+            print(f"unlikeness limit {card['ood']['threshold']:.2f} written to {args.model}")
         elif args.command == "score":
             from medattn.inference import Predictor
             from medattn.score import score

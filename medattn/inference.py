@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from medattn import calibration
+from medattn import calibration, ood
 from medattn.calibration import MULTI_LABEL
 from medattn.checkpoint import load_model
 from medattn.explain import EXPLAINERS, Heatmap
@@ -27,10 +27,26 @@ class Prediction:
     thresholds: dict[str, float]  # empty for multi-class models, which pick the most probable class
     labels: list[str]
     attention: dict[str, Heatmap]  # on the original image's geometry
+    # How far the image's features lie from the training data's (medattn.ood), and the alarm limit;
+    # None for a model whose card carries no such statistics.
+    unlikeness: float | None = None
+    unlikeness_limit: float | None = None
 
     @property
     def top_class(self) -> str:
         return max(self.probabilities, key=self.probabilities.get)
+
+    @property
+    def unlike_training_data(self) -> bool:
+        return self.unlikeness is not None and self.unlikeness > self.unlikeness_limit
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    probabilities: np.ndarray  # (B, C), calibrated
+    decisions: np.ndarray  # (B, C) bool
+    attention: torch.Tensor  # (B, C, h, w)
+    unlikeness: np.ndarray | None  # (B,), or None without the card's statistics
 
 
 class Predictor:
@@ -69,25 +85,32 @@ class Predictor:
         """
         started = time.perf_counter()
         model_input, letterbox = self._prepare(image, frame)
-        probs, decided, attention = self.run(model_input)
+        result = self.run(model_input)
         seconds = time.perf_counter() - started
         return Prediction(
-            probabilities={name: float(p) for name, p in zip(self.classes, probs[0], strict=True)},
+            probabilities={name: float(p) for name, p in zip(self.classes, result.probabilities[0], strict=True)},
             thresholds=dict(self.thresholds),
-            labels=[name for name, chosen in zip(self.classes, decided[0], strict=True) if chosen],
+            labels=[name for name, chosen in zip(self.classes, result.decisions[0], strict=True) if chosen],
             attention={
-                name: _on_image(attention[0, c].numpy(), letterbox, "attention", name, seconds)
+                name: _on_image(result.attention[0, c].numpy(), letterbox, "attention", name, seconds)
                 for c, name in enumerate(self.classes)
             },
+            unlikeness=None if result.unlikeness is None else float(result.unlikeness[0]),
+            unlikeness_limit=self.card["ood"]["threshold"] if "ood" in self.card else None,
         )
 
-    def run(self, model_inputs: torch.Tensor) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
-        """For a batch of prepared inputs (B, channels, S, S): calibrated probabilities (B, C), decisions
-        (B, C) and attention (B, C, h, w)."""
+    def run(self, model_inputs: torch.Tensor) -> BatchResult:
+        """A batch of prepared inputs (B, channels, S, S) through the model, once."""
         with torch.inference_mode():
-            logits, attention = self.model(model_inputs)
+            features = self.model.encoder(model_inputs)  # (B, Cf, h, w), kept for the unlikeness
+            logits, attention = self.model.classify(features)
         probs = calibration.probabilities(logits.numpy(), self.temperature, self.task)
-        return probs, calibration.decisions(probs, list(self.thresholds.values()), self.task), attention
+        unlikeness = None
+        if "ood" in self.card:
+            unlikeness = ood.distances(features.mean(dim=(2, 3)).numpy(), self.card["ood"])
+        return BatchResult(
+            probs, calibration.decisions(probs, list(self.thresholds.values()), self.task), attention, unlikeness
+        )
 
     def explain(self, image: Scan | np.ndarray, class_name: str, method: str, frame: int = 0) -> Heatmap:
         """One method's heatmap for one class (see ``medattn.explain.EXPLAINERS``)."""

@@ -136,7 +136,7 @@ def score(
     started = time.perf_counter()
     paths = find_inputs(sources)
     journal = out if out.suffix.lower() == ".csv" else out.with_name(out.name + ".partial.csv")
-    fields = ["path", "status", "error", *(f"probability_{c}" for c in predictor.classes), "labels"]
+    fields = ["path", "status", "error", *(f"probability_{c}" for c in predictor.classes), "labels", "unlikeness"]
     _drop_unfinished_row(journal)
     done = _already_scored(journal, out)
     todo = [path for path in paths if str(path) not in done]
@@ -182,11 +182,16 @@ def _score_batch(
     rows = {item.index: _row(paths[item.index], error=item.error) for item in batch if item.error}
     if readable:
         model_started = time.perf_counter()
-        probs, decided, attention = predictor.run(torch.stack([item.model_input for item in readable]))
+        result = predictor.run(torch.stack([item.model_input for item in readable]))
         timings.model += time.perf_counter() - model_started
-        for item, p, chosen, maps in zip(readable, probs, decided, attention.numpy(), strict=True):
+        unlikeness = result.unlikeness if result.unlikeness is not None else [None] * len(readable)
+        maps_per_item = result.attention.numpy()
+        outputs = zip(readable, result.probabilities, result.decisions, maps_per_item, unlikeness, strict=True)
+        for item, p, chosen, maps, distance in outputs:
             labels = [c for c, yes in zip(predictor.classes, chosen, strict=True) if yes]
             rows[item.index] = _row(paths[item.index], dict(zip(predictor.classes, p, strict=True)), labels)
+            if distance is not None:
+                rows[item.index]["unlikeness"] = f"{distance:.3f}"
             if overlays is not None:
                 top = int(np.argmax(p))
                 heat = item.letterbox.to_original(maps[top], item.preview.shape[:2])
@@ -237,7 +242,8 @@ def _journal_to_parquet(journal: Path, out: Path, fields: list[str]) -> None:
     import pyarrow.parquet as pq
     from pyarrow import csv as pa_csv
 
-    types = {name: pa.float64() if name.startswith("probability_") else pa.string() for name in fields}
+    numeric = [name for name in fields if name.startswith("probability_") or name == "unlikeness"]
+    types = {name: pa.float64() if name in numeric else pa.string() for name in fields}
     options = pa_csv.ConvertOptions(column_types=types, strings_can_be_null=False)
     table = pa_csv.read_csv(journal, convert_options=options)
     if out.exists():  # a previous run's results: kept, then extended

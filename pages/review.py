@@ -71,6 +71,13 @@ if not scan.is_colour:
         window = (centre, width)
 
 prediction = shared.prediction(case.key, model_dir, frame, case)
+if prediction.unlike_training_data:
+    st.error(
+        f"This scan does not look like the images this model was trained on (unlikeness "
+        f"{prediction.unlikeness:.0f}; the limit is {prediction.unlikeness_limit:.0f}). Its findings and "
+        "heatmaps are not meaningful here, however confident they look.",
+        icon="🚫",
+    )
 ranked = sorted(prediction.probabilities, key=prediction.probabilities.get, reverse=True)
 shown = st.selectbox("Heatmap for finding", ranked, format_func=predictor.display_name, key=f"shown-{case.key[:12]}")
 

@@ -37,14 +37,26 @@ store = shared.review_store()
 study_keys = {case.key: shared.study_key_of(case) for case in readable}
 reviewed = store.reviewed(list(study_keys.values())) if store else set()
 
-st.caption("Most suspicious first: ordered by each scan's highest finding probability.")
-for case in sorted(readable, key=lambda c: max(predictions[c.key].probabilities.values()), reverse=True):
+st.caption(
+    "Most suspicious first: ordered by each scan's highest finding probability. Scans unlike the model's "
+    "training data come last: their probabilities mean nothing."
+)
+ranked = sorted(
+    readable,
+    key=lambda c: (not predictions[c.key].unlike_training_data, max(predictions[c.key].probabilities.values())),
+    reverse=True,
+)
+for case in ranked:
     prediction = predictions[case.key]
     top = prediction.top_class
     thumbnail, name, finding, status, action = st.columns([1, 3, 3, 2, 2], vertical_alignment="center")
     thumbnail.image(case.thumbnail)
     name.text(case.name)  # the user's file name: shown as plain text
-    finding.text(f"{predictor.display_name(top)} {prediction.probabilities[top]:.0%}")
+    finding.text(
+        "Unlike the training data"
+        if prediction.unlike_training_data
+        else f"{predictor.display_name(top)} {prediction.probabilities[top]:.0%}"
+    )
     status.text("Reviewed" if study_keys[case.key] in reviewed else "Not reviewed")
     if action.button("Open in Review", key=f"open-{case.key[:12]}"):
         workspace.select(case.key)

@@ -69,9 +69,15 @@ def test_sample_case_shows_image_overlay_and_probabilities():
 
 
 @pytest.mark.parametrize("sample", [*(f"synthetic {name}" for name in synthetic_samples()), *real_samples()])
-def test_every_sample_case_opens(sample):
+def test_every_sample_case_opens_and_real_scans_are_called_unlike_the_training_data(sample):
     at = open_sample(sample)
-    assert not at.error and at.subheader and len(at.get("image")) == 3
+    assert at.subheader and len(at.get("image")) == 3
+    warnings = [e.value for e in at.error]
+    if sample.startswith("real"):  # the default model saw only synthetic radiographs
+        (warning,) = warnings
+        assert warning.startswith("This scan does not look like the images this model was trained on")
+    else:
+        assert warnings == []
 
 
 def test_every_explanation_method_and_overlay_control_can_be_used():
@@ -91,7 +97,8 @@ def test_uploaded_compressed_dicom_gets_window_presets(cr_jpeg2000_file):
     at = app()
     content = cr_jpeg2000_file.read_bytes()
     at.file_uploader(key="upload").set_value([("radiograph.dcm", content, "application/dicom")]).run()
-    assert not at.exception and not at.error
+    assert not at.exception
+    assert [e.value[:44] for e in at.error] == ["This scan does not look like the images this"]  # a real CR
     assert at.subheader[0].value.startswith(("Findings above threshold", "No finding above threshold"))
     details = at.table[0].value
     assert dict(zip(details["Attribute"], details["Value"], strict=True))["Modality"] == "CR"
@@ -187,12 +194,14 @@ def test_worklist_scores_a_batch_most_suspicious_first_and_opens_one_in_review()
     assert "Add scans" in at.info[0].value
     at.button(key="add-samples").click().run()
     assert not at.exception
-    names = [t.value for t in at.text][0::3]
+    texts = [t.value for t in at.text]
+    names, findings = texts[0::3], texts[1::3]
     samples = synthetic_samples()
-    assert len(names) >= len(samples)
-    findings = [t.value for t in at.text][1::3]
-    top = [float(text.rsplit(" ", 1)[1].rstrip("%")) for text in findings]
-    assert top == sorted(top, reverse=True)
+    assert len(names) == len(samples) + len(real_samples())
+    # Synthetic cases first, most suspicious first; the real scans, unlike the training data, last.
+    synthetic = [float(text.rsplit(" ", 1)[1].rstrip("%")) for text in findings[: len(samples)]]
+    assert synthetic == sorted(synthetic, reverse=True)
+    assert findings[len(samples) :] == ["Unlike the training data"] * len(real_samples())
     assert names.index("synthetic-normal.png") > names.index("synthetic-nodule.png")
     normal = hashlib.sha256(samples["normal"].read_bytes()).hexdigest()[:12]
     at.button(key=f"open-{normal}").click().run()

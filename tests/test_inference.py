@@ -8,6 +8,7 @@ from medattn.explain.metrics import dilate, pointing_hit
 from medattn.io import load_scan
 from medattn.metrics import roc_auc
 from medattn.samples import synthetic_samples
+from tests.conftest import PYDICOM_DATA_FILES
 
 FRESH_SEED = 7777  # a benchmark seed used by no training, validation or evaluation run
 
@@ -97,3 +98,15 @@ def test_attention_on_a_large_radiograph_sits_on_the_nodule(predictor, fresh_cas
         heatmap = predictor.predict(image).attention["nodule"]
         hits.append(pointing_hit(heatmap.values, dilate(mask, round(token_cell))))
     assert np.mean(hits) >= 0.9
+
+
+def test_real_scans_are_unlike_the_training_data_and_synthetic_ones_are_not(predictor, fresh_cases):
+    limit = predictor.card["ood"]["threshold"]
+    fresh = [predictor.predict(case.image) for case in fresh_cases[:100]]
+    assert all(p.unlikeness_limit == limit for p in fresh)
+    assert np.mean([p.unlike_training_data for p in fresh]) <= 0.02  # ~0.5% by construction
+    larger = [predictor.predict(generate_case(FRESH_SEED, i, 512).image) for i in range(10)]
+    assert not any(p.unlike_training_data for p in larger)  # the same kind of image, drawn at 512 px
+    for name in ("RG1_J2KR.dcm", "US1_J2KR.dcm", "MR2_J2KR.dcm", "693_J2KR.dcm"):  # chest CR, US, MR, CT
+        real = predictor.predict(load_scan(PYDICOM_DATA_FILES / name))
+        assert real.unlike_training_data, name

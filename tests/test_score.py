@@ -59,6 +59,11 @@ def test_an_archive_is_scored_like_one_file_at_a_time_and_bad_files_are_listed(p
     assert len(results) == 8 and (timings.files, timings.failed) == (8, 2)
     assert "holds no image (it is an RT Plan)" in results["plan.dcm"]["error"]
     assert results["notes.txt"]["status"] == "error" and results["notes.txt"]["probability_nodule"] == ""
+    assert (
+        float(results["ct.dcm"]["unlikeness"])
+        > predictor.card["ood"]["threshold"]
+        > float(results["case-0000.png"]["unlikeness"])
+    )
     for name in ("case-0000.png", "case-0003.png", "ct.dcm"):  # batched in workers = one at a time here
         alone = predictor.predict(load_scan(archive / ("ward-a") / name))
         for finding, probability in alone.probabilities.items():
