@@ -67,3 +67,8 @@ def real_samples() -> dict[str, Path]:
         return {}
     data = Path(spec.origin).parent / "data"
     return {label: data / name for label, name in REAL_SAMPLES.items() if (data / name).exists()}
+
+
+def all_samples() -> dict[str, Path]:
+    """Every sample for a picker: "synthetic nodule"…, then the real files' labels."""
+    return {f"synthetic {name}": path for name, path in synthetic_samples().items()} | real_samples()

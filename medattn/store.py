@@ -188,13 +188,8 @@ class ReviewStore:
     def save(self, review: Review) -> int:
         """Store the review and its audit entry together; a repeated ``submission_id`` stores nothing new."""
         review = review.validated()
-        row = {
-            key: getattr(review, key)
-            for key in (
-                "submission_id", "reviewer", "study_key", "model_name", "model_version",
-                "probabilities", "verdicts", "corrected_labels", "note",
-            )
-        }  # fmt: skip
+        # Every column but the two the store fills in: the row id and the time.
+        row = {c.name: getattr(review, c.name) for c in reviews.columns if c.name not in ("id", "created_at")}
         now = datetime.now(UTC)
         try:
             with self.engine.begin() as connection:

@@ -52,8 +52,8 @@ class Case:
     _scan: Scan | None = field(default=None, repr=False)
 
     @classmethod
-    def open(cls, name: str, content: bytes) -> Case:
-        case = cls(hashlib.sha256(content).hexdigest(), name, content)
+    def open(cls, key: str, name: str, content: bytes) -> Case:
+        case = cls(key, name, content)
         try:
             case._scan = load_scan(content, filename=name)
         except ScanError as error:
@@ -82,7 +82,7 @@ class Workspace:
         """Open a file (once: the same bytes under any name are the same case) and make it current."""
         key = hashlib.sha256(content).hexdigest()
         if key not in self.cases:
-            self.cases[key] = Case.open(name, content)
+            self.cases[key] = Case.open(key, name, content)
         self.select(key)
         return self.cases[key]
 

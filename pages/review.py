@@ -11,7 +11,7 @@ import streamlit as st
 from medattn.explain import EXPLAINERS
 from medattn.overlay import COLORMAPS, blend, colour_bar, fit
 from medattn.report import FORMATS, ReportContent, render_report
-from medattn.samples import real_samples, synthetic_samples
+from medattn.samples import all_samples
 from medattn.store import Review, ReviewError, StoreError
 from medattn.text import escape_markdown
 from medattn.workspace import submission_id
@@ -22,7 +22,7 @@ shared.notice()
 workspace = shared.workspace()
 model_dir = shared.chosen_model_dir()
 predictor = shared.predictor(model_dir)
-samples = {f"synthetic {name}": path for name, path in synthetic_samples().items()} | real_samples()
+samples = all_samples()
 
 with st.sidebar:
     shared.add_uploads(

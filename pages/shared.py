@@ -97,7 +97,7 @@ def add_uploads(files: list) -> None:
 
 
 def review_store() -> ReviewStore | None:
-    """This session's own store (and connection pool), opened on first use; None if it cannot be opened."""
+    """This session's own store, opened on first use; None if it cannot be opened."""
     if "review_store" not in st.session_state:
         try:
             st.session_state.review_store = ReviewStore.open()
@@ -113,4 +113,10 @@ def _secret() -> bytes:
 
 
 def study_key_of(case: Case) -> str:
-    return study_key(_secret(), case.instance_uid, case.content)
+    return _study_key(case.key, case.instance_uid, case.content)
+
+
+@st.cache_data(max_entries=1024, show_spinner=False)
+def _study_key(case_key: str, instance_uid: str | None, _content: bytes) -> str:
+    """Once per file, not per rerun: for a non-DICOM file the key is an HMAC over all its bytes."""
+    return study_key(_secret(), instance_uid, _content)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from medattn.samples import real_samples, synthetic_samples
+from medattn.samples import all_samples
 from medattn.text import escape_markdown
 from pages import shared
 
@@ -18,7 +18,7 @@ shared.add_uploads(
     st.file_uploader("Add scans (DICOM, PNG, JPEG, TIFF, BMP)", accept_multiple_files=True, key="worklist-upload")
 )
 if st.button("Add the sample cases", key="add-samples"):
-    for path in [*synthetic_samples().values(), *real_samples().values()]:
+    for path in all_samples().values():
         workspace.add(path.name, path.read_bytes())
 
 if not workspace.cases:
@@ -30,8 +30,8 @@ progress = st.progress(0.0, text="Scoring…")
 predictions = {}
 for done, case in enumerate(readable, start=1):
     predictions[case.key] = shared.prediction(case.key, model_dir, 0, case)
+    workspace.trim()  # a case decoded to score it is released at once: one batch never holds every image
     progress.progress(done / len(readable), text=f"Scored {done} of {len(readable)}")
-workspace.trim()  # scoring decoded what it had to; keep pixels for the case on screen only
 
 store = shared.review_store()
 study_keys = {case.key: shared.study_key_of(case) for case in readable}

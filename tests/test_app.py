@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from medattn.paths import DEFAULT_MODEL_DIR
-from medattn.samples import real_samples, synthetic_samples
+from medattn.samples import all_samples, real_samples, synthetic_samples
 from medattn.store import ReviewStore
 from tests.conftest import PYDICOM_FILES
 
@@ -68,7 +68,7 @@ def test_sample_case_shows_image_overlay_and_probabilities():
     assert "medattn-cxr-synthetic" in " ".join(c.value for c in at.caption)  # model name and version
 
 
-@pytest.mark.parametrize("sample", [*(f"synthetic {name}" for name in synthetic_samples()), *real_samples()])
+@pytest.mark.parametrize("sample", list(all_samples()))
 def test_every_sample_case_opens_and_real_scans_are_called_unlike_the_training_data(sample):
     at = open_sample(sample)
     assert at.subheader and len(at.get("image")) == 3
