@@ -22,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from playwright.sync_api import sync_playwright
 
-from medattn.inference import Predictor
-from medattn.io import load_scan
-from medattn.overlay import blend, fit, shrink
-from tests.browser_support import launch_chromium, serving_app
+from medattn import Predictor, load_scan
+from medattn.explain.overlay import blend
+from medattn.scan.resizing import resize, shrink
+from tests.app.browser_support import launch_chromium, serving_app
 from tests.conftest import PYDICOM_DATA_FILES
 
 RADIOGRAPH = PYDICOM_DATA_FILES / "RG1_J2KR.dcm"  # 1955 x 1841 CR, JPEG 2000 lossless
@@ -50,7 +50,7 @@ def in_process_upload() -> float:
 def in_process_opacity(image, heatmap) -> float:
     """What an opacity change must redo: the blend, and Streamlit's JPEG (quality 100) of the overlay."""
     started = time.perf_counter()
-    overlay = blend(image, fit(heatmap, *image.shape[:2]), 0.5)
+    overlay = blend(image, resize(heatmap, *image.shape[:2]), 0.5)
     Image.fromarray(overlay).save(io.BytesIO(), format="JPEG", quality=100)
     return time.perf_counter() - started
 

@@ -19,11 +19,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from medattn.data import FINDINGS, generate_case
+from medattn import Predictor
 from medattn.explain import EXPLAINERS
-from medattn.explain.metrics import dilate, mass_inside, pointing_hit
-from medattn.inference import Predictor
-from medattn.preprocess import prepare
+from medattn.explain.quality import dilate, mass_inside, pointing_hit
+from medattn.model.preprocessing import Preprocessing
+from medattn.training.synthetic import FINDINGS, generate_case
 
 SEED, CASES = 4242, 40  # a benchmark seed no training or evaluation run uses
 REPEATS = 3
@@ -34,7 +34,7 @@ def main() -> None:
     size, cell = model.config.input_size, model.config.input_size // model.config.grid_size
     cases = [generate_case(SEED, i, size) for i in range(CASES)]
     jobs = [
-        (torch.from_numpy(prepare(case.image, size)[0])[None], case, int(c))
+        (torch.from_numpy(Preprocessing(size).prepare(case.image)[0])[None], case, int(c))
         for case in cases
         for c in np.flatnonzero(case.labels)
     ]

@@ -20,7 +20,7 @@ import atheris
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 with atheris.instrument_imports(include=["medattn"]):
-    from medattn.io import ScanError, load_scan
+    from medattn import ScanError, load_scan
 
 import pydicom
 

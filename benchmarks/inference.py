@@ -16,9 +16,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from medattn.data import generate_case
-from medattn.inference import Predictor
-from medattn.preprocess import prepare
+from medattn import Predictor
+from medattn.training.synthetic import generate_case
 
 REPEATS = 200
 
@@ -30,10 +29,10 @@ def median_ms(samples: list[float]) -> float:
 def main() -> None:
     torch.set_num_threads(2)
     predictor = Predictor.default()
-    size = predictor.input_size
+    size = predictor.preprocessing.input_size
     small = generate_case(0, 0, size).image
     large = (generate_case(0, 0, 2048).image * 4095).astype(np.uint16)  # a 2k x 2k 12-bit radiograph
-    tensor = torch.from_numpy(prepare(small, size)[0])[None]
+    tensor, _ = predictor.prepare(small)
 
     timings: dict[str, list[float]] = {"forward": [], f"predict {size}px": [], "predict 2048px": []}
     for _ in range(REPEATS):

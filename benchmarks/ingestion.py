@@ -20,7 +20,7 @@ import pydicom
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from medattn.io import load_scan
+from medattn import load_scan
 
 DATA = Path(find_spec("data_store").origin).parent / "data"  # pydicom-data's real files
 FILES = {

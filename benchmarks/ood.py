@@ -17,10 +17,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from medattn.data import generate_case
-from medattn.inference import Predictor
-from medattn.io import ScanError, load_scan
-from medattn.metrics import roc_auc
+from medattn import Predictor, ScanError, load_scan
+from medattn.training.evaluate import roc_auc
+from medattn.training.synthetic import generate_case
 from tests.conftest import real_dicom_files
 
 HELD_OUT_SEED, HELD_OUT = 1000, 1000
@@ -28,7 +27,7 @@ HELD_OUT_SEED, HELD_OUT = 1000, 1000
 
 def main() -> None:
     predictor = Predictor.default()
-    limit = predictor.card["ood"]["threshold"]
+    limit = predictor.card.unlikeness.threshold
     synthetic = np.array([predictor.predict(generate_case(HELD_OUT_SEED, i).image).unlikeness for i in range(HELD_OUT)])
     larger = np.array([predictor.predict(generate_case(HELD_OUT_SEED, i, 512).image).unlikeness for i in range(200)])
     real, by_modality = [], collections.defaultdict(list)

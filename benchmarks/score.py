@@ -23,11 +23,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from medattn.data import generate
-from medattn.inference import Predictor
-from medattn.io import load_scan
-from medattn.preprocess import prepare
-from medattn.score import score
+
+from medattn import Predictor, load_scan
+from medattn.batch import score
+from medattn.training.synthetic import generate
 from tests.conftest import PYDICOM_DATA_FILES
 
 FILES, SIZE, SEED = 3000, 128, 4343
@@ -44,17 +43,18 @@ def write_pngs(folder: Path) -> list[Path]:
     return paths
 
 
-def decode_seconds(paths: list[Path], size: int) -> float:
+def decode_seconds(paths: list[Path], predictor: Predictor) -> float:
     started = time.perf_counter()
     for path in paths:
-        prepare(load_scan(path).display(0), size)
+        predictor.prepare(load_scan(path))
     return (time.perf_counter() - started) / len(paths)
 
 
 def flop_bound_seconds(predictor: Predictor) -> tuple[float, float, float]:
     """(model FLOPs per image, this CPU's float32 matmul FLOP/s, the seconds per image at that rate)."""
     with FlopCounterMode(display=False) as counter, torch.inference_mode():
-        predictor.model(torch.zeros(1, predictor.channels, predictor.input_size, predictor.input_size))
+        recipe = predictor.preprocessing
+        predictor.model(torch.zeros(1, recipe.channels, recipe.input_size, recipe.input_size))
     flops = counter.get_total_flops()
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
     torch.mm(a, b)
@@ -84,7 +84,7 @@ def main() -> None:
                 f"{100 * timings.model / total:>9.0f}{100 * timings.writing / total:>11.0f}"
             )
             model_per_image = timings.model / timings.files
-        decode = statistics.median(decode_seconds(paths[i : i + 200], SIZE) for i in (0, 200, 400))
+        decode = statistics.median(decode_seconds(paths[i : i + 200], predictor) for i in (0, 200, 400))
         heavy = Path(scratch) / "radiographs"
         heavy.mkdir()
         for index in range(RADIOGRAPH_COPIES):

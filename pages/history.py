@@ -6,56 +6,53 @@ from functools import partial
 
 import streamlit as st
 
+from medattn.review.store import select_reviews
 from pages import shared
 
-st.title("Review history")
-shared.notice()
-store = shared.review_store()
-if store is None:
-    st.stop()
+with shared.page("Review history"):
+    store = shared.review_store()
+    if store is None:
+        st.stop()
 
-saved = store.reviews()
-if not saved:
-    st.info("No review has been saved yet. Reviews are saved from the Review page.")
-    st.stop()
+    saved = store.reviews()
+    if not saved:
+        st.info("No review has been saved yet. Reviews are saved from the Review page.")
+        st.stop()
 
-left, middle, right = st.columns(3)
-reviewers = left.multiselect("Reviewer", sorted({r.reviewer for r in saved}), key="history-reviewer")
-findings = middle.multiselect(
-    "Finding present (in the reviewer's reading)",
-    sorted({f for r in saved for f in r.probabilities}),
-    key="history-finding",
-)
-disagreements = right.checkbox("Only reviews that disagree with the model", key="history-disagree")
+    left, middle, right = st.columns(3)
+    reviewers = left.multiselect("Reviewer", sorted({r.reviewer for r in saved}), key="history-reviewer")
+    findings = middle.multiselect(
+        "Finding present (in the reviewer's reading)",
+        sorted({f for r in saved for f in r.probabilities}),
+        key="history-finding",
+    )
+    disagreements = right.checkbox("Only reviews that disagree with the model", key="history-disagree")
 
-selected = [
-    r
-    for r in saved
-    if (not reviewers or r.reviewer in reviewers)
-    and (not findings or set(findings) & set(r.corrected_labels))
-    and (not disagreements or "disagree" in r.verdicts.values())
-]
-st.caption(f"{len(selected)} of {len(saved)} reviews")
-st.dataframe(
-    {
-        "Saved (UTC)": [r.created_at.strftime("%Y-%m-%d %H:%M") for r in selected],
-        "Reviewer": [r.reviewer for r in selected],
-        "Study key": [r.study_key[:12] for r in selected],
-        "Model": [f"{r.model_name} {r.model_version}" for r in selected],
-        "Model's findings": [
-            ", ".join(f"{f} {p:.0%}" for f, p in sorted(r.probabilities.items(), key=lambda i: -i[1])) for r in selected
-        ],
-        "Disagreed on": [", ".join(f for f, v in r.verdicts.items() if v == "disagree") for r in selected],
-        "Present, per reviewer": [", ".join(r.corrected_labels) for r in selected],
-        "Note": [r.note for r in selected],
-    },
-    hide_index=True,
-)
-st.download_button(
-    "Export these reviews as CSV",
-    data=partial(store.export_csv, st.session_state.get("reviewer_name") or "unnamed", selected),  # audited on click
-    file_name="medattn-reviews.csv",
-    mime="text/csv",
-    on_click="ignore",
-    key="export",
-)
+    selected = select_reviews(saved, reviewers, findings, disagreements)
+    st.caption(f"{len(selected)} of {len(saved)} reviews")
+    st.dataframe(
+        {
+            "Saved (UTC)": [r.created_at.strftime("%Y-%m-%d %H:%M") for r in selected],
+            "Reviewer": [r.reviewer for r in selected],
+            "Study key": [r.study_key[:12] for r in selected],
+            "Model": [f"{r.model_name} {r.model_version}" for r in selected],
+            "Model's findings": [
+                ", ".join(f"{f} {p:.0%}" for f, p in sorted(r.probabilities.items(), key=lambda i: -i[1]))
+                for r in selected
+            ],
+            "Disagreed on": [", ".join(f for f, v in r.verdicts.items() if v == "disagree") for r in selected],
+            "Present, per reviewer": [", ".join(r.corrected_labels) for r in selected],
+            "Note": [r.note for r in selected],
+        },
+        hide_index=True,
+    )
+    st.download_button(
+        "Export these reviews as CSV",
+        data=partial(
+            store.export_csv, st.session_state.get("reviewer_name") or "unnamed", selected
+        ),  # audited on click
+        file_name="medattn-reviews.csv",
+        mime="text/csv",
+        on_click="ignore",
+        key="export",
+    )

@@ -1,9 +1,12 @@
 """Model: the chosen model's card — what it was trained on and how well it does."""
 
+from dataclasses import asdict
+
 import altair as alt
 import streamlit as st
 
 from medattn.explain import EXPLAINERS
+from medattn.model.card import held_out_wording
 from pages import shared
 
 EXPLANATION_COLUMNS = {
@@ -14,145 +17,142 @@ EXPLANATION_COLUMNS = {
     "insertion_auc": "Insertion AUC ↑",
 }
 
-st.title("Model card")
-shared.notice()
-
-models = shared.available_models()
-if len(models) > 1:  # the choice is kept for the other pages (widget state is dropped when leaving a page)
-    names = list(models)
-    current = st.session_state.get("model") if st.session_state.get("model") in models else "default"
-    st.session_state.model = st.selectbox(
-        "Model", names, index=names.index(current) if current in names else 0, key="model-picker"
-    )
-card = shared.chosen_card()
-metrics = card.get("metrics", {})
-training = card.get("training", {})
-
-st.subheader(f"{card['name']} · version {card['version']}")
-st.write(
-    f"{card['task'].capitalize()} classifier of {len(card['classes'])} findings, "
-    f"{card['parameters']:,} parameters, trained in {training.get('seconds', 0) / 60:.1f} min "
-    f"on {training.get('train_size', '?'):,} cases ({training.get('data', 'unknown data')})."
-)
-
-st.info(card.get("intended_use", "No intended use is recorded for this model."))
-
-explanations = metrics.get("explanations", {}).get("methods", {})
-if metrics:
-    left, middle, right = st.columns(3)
-    left.metric("Macro AUC", f"{metrics['macro_auc']:.3f}")
-    middle.metric("ECE after calibration", f"{metrics['ece_after_calibration']:.3f}")
-    if "pointing_game" in explanations.get("attention", {}).get("overall", {}):
-        right.metric("Attention pointing game", f"{explanations['attention']['overall']['pointing_game']:.2f}")
-    names = card.get("display_names", {})
-    per_class = metrics["per_class"]
-    st.dataframe(
-        {
-            "Finding": [names.get(c, c) for c in per_class],
-            "AUC": [v["auc"] for v in per_class.values()],
-            "F1": [v["f1"] for v in per_class.values()],
-            "Accuracy": [v["accuracy"] for v in per_class.values()],
-        },
-        hide_index=True,
-    )
-    st.caption(f"Measured on {metrics['cases']:,} cases of {metrics['data']}, never used in training.")
-    roc, calibration = st.columns(2)
-    if "roc" in metrics:
-        roc.markdown("##### ROC curves")
-        points = [
-            {"Finding": names.get(c, c), "False-positive rate": fpr, "True-positive rate": tpr}
-            for c, curve in metrics["roc"].items()
-            for fpr, tpr in zip(curve["fpr"], curve["tpr"], strict=True)
-        ]
-        roc.altair_chart(
-            alt.Chart(alt.Data(values=points))
-            .mark_line(interpolate="step-after")
-            .encode(x="False-positive rate:Q", y="True-positive rate:Q", color="Finding:N"),
-            width="stretch",
+with shared.page("Model card"):
+    models = shared.available_models()
+    if len(models) > 1:  # the choice is kept for the other pages (widget state is dropped when leaving a page)
+        names = list(models)
+        current = st.session_state.get("model") if st.session_state.get("model") in models else "default"
+        st.session_state.model = st.selectbox(
+            "Model", names, index=names.index(current) if current in names else 0, key="model-picker"
         )
-    if "reliability" in metrics:
-        calibration.markdown("##### Reliability, before and after calibration")
-        bins = [
-            {"Calibration": when, "Predicted probability": b["predicted"], "Observed frequency": b["observed"]}
-            for when, curve in metrics["reliability"].items()
-            for b in curve
-        ]
-        diagonal = alt.Chart(alt.Data(values=[{"x": 0, "y": 0}, {"x": 1, "y": 1}])).mark_line(
-            color="grey", strokeDash=[4, 4]
-        )
-        calibration.altair_chart(
-            diagonal.encode(x="x:Q", y="y:Q")
-            + alt.Chart(alt.Data(values=bins))
-            .mark_line(point=True)
-            .encode(x="Predicted probability:Q", y="Observed frequency:Q", color="Calibration:N"),
-            width="stretch",
-        )
-        calibration.caption("Every (case, finding) pair in 15 equal-width bins; the dashed line is perfect.")
-    st.markdown("##### Confusion matrices at the decision thresholds")
-    for column, (c, values) in zip(st.columns(len(per_class)), per_class.items(), strict=True):
-        counts = values["confusion"]
-        column.markdown(f"**{names.get(c, c)}**")
-        column.dataframe(
-            {
-                "": ["Present", "Absent"],
-                "Called present": [counts["true_positive"], counts["false_positive"]],
-                "Called absent": [counts["false_negative"], counts["true_negative"]],
-            },
-            hide_index=True,
-        )
+    card = shared.chosen_card()
+    metrics, training = card.metrics, card.training
 
-if explanations:
-    st.markdown("#### Explanation quality")
-    methods = [m for m in explanations if m in EXPLAINERS]
-    overall = [explanations[m]["overall"] for m in methods]
-    st.dataframe(
-        {"Method": [EXPLAINERS[m].title for m in methods]}
-        | {title: [o.get(key) for o in overall] for key, title in EXPLANATION_COLUMNS.items()}
-        | {
-            "Seconds per image": [explanations[m]["seconds_per_image"] for m in methods],
-            "Rank correlation, model randomised": [
-                explanations[m]["randomisation"][-1]["rank_correlation"] for m in methods
-            ],
-        },
-        hide_index=True,
+    st.subheader(f"{card.name} · version {card.version}")
+    st.write(
+        f"{card.task.capitalize()} classifier of {len(card.classes)} findings, {card.parameters:,} parameters, "
+        f"trained in {training.get('seconds', 0) / 60:.1f} min on "
+        f"{training.get('train_size', 'an unrecorded number of')} cases ({training.get('data', 'unrecorded data')})."
     )
-    quality = metrics["explanations"]
-    st.caption(
-        f"Up to {quality['cases_per_class']} cases per finding of {quality['data']}. Masks grown by one token cell. "
-        "Deletion and insertion hide pixels as mean grey, hottest first. The last column should be near 0: "
-        "a map that survives re-initialising the whole model does not explain the model."
-    )
-    with st.expander("Per finding"):
+
+    st.info(card.intended_use)
+
+    explanations = metrics.get("explanations", {}).get("methods", {})
+    if metrics:
+        left, middle, right = st.columns(3)
+        left.metric("Macro AUC", f"{metrics['macro_auc']:.3f}")
+        middle.metric("ECE after calibration", f"{metrics['ece_after_calibration']:.3f}")
+        if "pointing_game" in explanations.get("attention", {}).get("overall", {}):
+            right.metric("Attention pointing game", f"{explanations['attention']['overall']['pointing_game']:.2f}")
+        names = card.display_names
+        per_class = metrics["per_class"]
         st.dataframe(
             {
-                "Method": [EXPLAINERS[m].title for m in methods for _ in explanations[m]["per_class"]],
-                "Finding": [names.get(c, c) for m in methods for c in explanations[m]["per_class"]],
-            }
-            | {
-                title: [v.get(key) for m in methods for v in explanations[m]["per_class"].values()]
-                for key, title in EXPLANATION_COLUMNS.items()
+                "Finding": [names.get(c, c) for c in per_class],
+                "AUC": [v["auc"] for v in per_class.values()],
+                "F1": [v["f1"] for v in per_class.values()],
+                "Accuracy": [v["accuracy"] for v in per_class.values()],
             },
             hide_index=True,
         )
-    with st.expander("Model-randomisation sanity check"):
+        st.caption(held_out_wording(metrics))
+        roc, calibration = st.columns(2)
+        if "roc" in metrics:
+            roc.markdown("##### ROC curves")
+            points = [
+                {"Finding": names.get(c, c), "False-positive rate": fpr, "True-positive rate": tpr}
+                for c, curve in metrics["roc"].items()
+                for fpr, tpr in zip(curve["fpr"], curve["tpr"], strict=True)
+            ]
+            roc.altair_chart(
+                alt.Chart(alt.Data(values=points))
+                .mark_line(interpolate="step-after")
+                .encode(x="False-positive rate:Q", y="True-positive rate:Q", color="Finding:N"),
+                width="stretch",
+            )
+        if "reliability" in metrics:
+            calibration.markdown("##### Reliability, before and after calibration")
+            bins = [
+                {"Calibration": when, "Predicted probability": b["predicted"], "Observed frequency": b["observed"]}
+                for when, curve in metrics["reliability"].items()
+                for b in curve
+            ]
+            diagonal = alt.Chart(alt.Data(values=[{"x": 0, "y": 0}, {"x": 1, "y": 1}])).mark_line(
+                color="grey", strokeDash=[4, 4]
+            )
+            calibration.altair_chart(
+                diagonal.encode(x="x:Q", y="y:Q")
+                + alt.Chart(alt.Data(values=bins))
+                .mark_line(point=True)
+                .encode(x="Predicted probability:Q", y="Observed frequency:Q", color="Calibration:N"),
+                width="stretch",
+            )
+            calibration.caption("Every (case, finding) pair in 15 equal-width bins; the dashed line is perfect.")
+        st.markdown("##### Confusion matrices at the decision thresholds")
+        for column, (c, values) in zip(st.columns(len(per_class)), per_class.items(), strict=True):
+            counts = values["confusion"]
+            column.markdown(f"**{names.get(c, c)}**")
+            column.dataframe(
+                {
+                    "": ["Present", "Absent"],
+                    "Called present": [counts["true_positive"], counts["false_positive"]],
+                    "Called absent": [counts["false_negative"], counts["true_negative"]],
+                },
+                hide_index=True,
+            )
+
+    if explanations:
+        st.markdown("#### Explanation quality")
+        methods = [m for m in explanations if m in EXPLAINERS]
+        overall = [explanations[m]["overall"] for m in methods]
         st.dataframe(
-            {
-                "Re-initialised, from the top down to": [
-                    step["layer"] for step in explanations[methods[0]]["randomisation"]
-                ]
-            }
+            {"Method": [EXPLAINERS[m].title for m in methods]}
+            | {title: [o.get(key) for o in overall] for key, title in EXPLANATION_COLUMNS.items()}
             | {
-                EXPLAINERS[m].title: [step["rank_correlation"] for step in explanations[m]["randomisation"]]
-                for m in methods
+                "Seconds per image": [explanations[m]["seconds_per_image"] for m in methods],
+                "Rank correlation, model randomised": [
+                    explanations[m]["randomisation"][-1]["rank_correlation"] for m in methods
+                ],
             },
             hide_index=True,
         )
-        st.caption("Mean rank correlation of each map with the trained model's map, as layers are re-initialised.")
+        quality = metrics["explanations"]
+        st.caption(
+            f"Up to {quality['cases_per_class']} cases per finding of {quality['data']}. "
+            "Masks grown by one token cell. Deletion and insertion hide pixels as mean grey, hottest first. "
+            "The last column should be near 0: "
+            "a map that survives re-initialising the whole model does not explain the model."
+        )
+        with st.expander("Per finding"):
+            st.dataframe(
+                {
+                    "Method": [EXPLAINERS[m].title for m in methods for _ in explanations[m]["per_class"]],
+                    "Finding": [names.get(c, c) for m in methods for c in explanations[m]["per_class"]],
+                }
+                | {
+                    title: [v.get(key) for m in methods for v in explanations[m]["per_class"].values()]
+                    for key, title in EXPLANATION_COLUMNS.items()
+                },
+                hide_index=True,
+            )
+        with st.expander("Model-randomisation sanity check"):
+            st.dataframe(
+                {
+                    "Re-initialised, from the top down to": [
+                        step["layer"] for step in explanations[methods[0]]["randomisation"]
+                    ]
+                }
+                | {
+                    EXPLAINERS[m].title: [step["rank_correlation"] for step in explanations[m]["randomisation"]]
+                    for m in methods
+                },
+                hide_index=True,
+            )
+            st.caption("Mean rank correlation of each map with the trained model's map, as layers are re-initialised.")
 
+    if training.get("history"):
+        st.markdown("#### Training")
+        st.line_chart({"validation macro AUC": [h["val_macro_auc"] for h in training["history"]]})
 
-if training.get("history"):
-    st.markdown("#### Training")
-    st.line_chart({"validation macro AUC": [h["val_macro_auc"] for h in training["history"]]})
-
-with st.expander("Preprocessing"):
-    st.json(card.get("preprocessing", {}))
+    with st.expander("Preprocessing"):
+        st.json(asdict(card.preprocessing))

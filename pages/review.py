@@ -8,195 +8,204 @@ from functools import partial
 import altair as alt
 import streamlit as st
 
+from medattn.assets import all_samples
+from medattn.errors import ReviewError, StoreError
 from medattn.explain import EXPLAINERS
-from medattn.overlay import COLORMAPS, blend, colour_bar, fit
-from medattn.report import FORMATS, ReportContent, render_report
-from medattn.samples import all_samples
-from medattn.store import Review, ReviewError, StoreError
-from medattn.text import escape_markdown
-from medattn.workspace import submission_id
+from medattn.explain.overlay import COLORMAPS, blend, colour_bar
+from medattn.review.report import FORMATS, ReportContent, render_report
+from medattn.review.store import Review
+from medattn.review.text import escape_markdown
+from medattn.scan.resizing import resize
 from pages import shared
 
-st.title("Attention review")
-shared.notice()
-workspace = shared.workspace()
-model_dir = shared.chosen_model_dir()
-predictor = shared.predictor(model_dir)
-samples = all_samples()
+with shared.page("Attention review"):
+    workspace = shared.workspace()
+    model_dir = shared.chosen_model_dir()
+    predictor = shared.predictor(model_dir)
+    samples = all_samples()
 
-with st.sidebar:
-    shared.add_uploads(
-        st.file_uploader("Upload scans (DICOM, PNG, JPEG, TIFF, BMP)", accept_multiple_files=True, key="upload")
-    )
-    sample = st.selectbox("…or open a sample case", ["—", *samples], key="sample")
-    if sample != "—" and st.session_state.get("opened_sample") != sample:
-        st.session_state.opened_sample = sample
-        workspace.add(samples[sample].name, samples[sample].read_bytes())
-    if len(workspace.cases) > 1:
-        keys = list(workspace.cases)
-        names = {key: case.name for key, case in workspace.cases.items()}
-        workspace.select(st.selectbox("Scan", keys, index=keys.index(workspace.current), format_func=names.get))
-    st.divider()
-    method = st.selectbox(
-        "Explanation", list(EXPLAINERS), format_func=lambda name: EXPLAINERS[name].title, key="method"
-    )
-    opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.45, 0.05, key="opacity")
-    colormap = st.selectbox("Colour map", list(COLORMAPS), key="colormap")
-    threshold = st.slider("Hide heat below", 0.0, 0.9, 0.0, 0.05, key="threshold", help="Share of the map's peak")
-    outline = st.slider("Outline the hottest % of the image", 0, 30, 0, 1, key="outline", help="0 draws none")
-    st.caption(f"Model: {predictor.name}")
-    st.caption(predictor.card.get("intended_use", ""))
-
-case = workspace.current_case
-if case is None:
-    st.info("Upload a scan or open a sample case to begin.")
-    st.stop()
-if case.error:
-    st.error(f"This file cannot be shown. {escape_markdown(case.error)}")
-    st.stop()
-scan = case.scan
-
-frame = 0
-if scan.frame_count > 1:
-    frame = st.slider("Frame", 1, scan.frame_count, 1, key=f"frame-{case.key[:12]}") - 1
-window = None
-if not scan.is_colour:
-    presets = shared.presets(case.key, frame, case)
     with st.sidebar:
-        preset = st.selectbox("Window", list(presets), key=f"window-{case.key[:12]}")
-        centre, width = presets[preset]
-        with st.expander("Window level and width"):
-            centre = st.number_input("Level (centre)", value=float(centre), key=f"centre-{case.key[:12]}-{preset}")
-            width = st.number_input("Width", value=float(width), min_value=1e-3, key=f"width-{case.key[:12]}-{preset}")
-        window = (centre, width)
-
-prediction = shared.prediction(case.key, model_dir, frame, case)
-if prediction.unlike_training_data:
-    st.error(
-        f"This scan does not look like the images this model was trained on (unlikeness "
-        f"{prediction.unlikeness:.0f}; the limit is {prediction.unlikeness_limit:.0f}). Its findings and "
-        "heatmaps are not meaningful here, however confident they look.",
-        icon="🚫",
-    )
-ranked = sorted(prediction.probabilities, key=prediction.probabilities.get, reverse=True)
-shown = st.selectbox("Heatmap for finding", ranked, format_func=predictor.display_name, key=f"shown-{case.key[:12]}")
-
-if prediction.labels:
-    found = ", ".join(f"{predictor.display_name(c)} ({prediction.probabilities[c]:.0%})" for c in prediction.labels)
-    st.subheader(f"Findings above threshold: {found}")
-else:
-    top = prediction.top_class
-    st.subheader(
-        f"No finding above threshold (highest: {predictor.display_name(top)}, {prediction.probabilities[top]:.0%})"
-    )
-
-image, image_png = shared.displayed(case.key, frame, window, case)
-with st.spinner(f"Computing {EXPLAINERS[method].title}…"):
-    heatmap = shared.explanation(case.key, model_dir, frame, method, shown, case)
-overlay = blend(image, fit(heatmap.values, *image.shape[:2]), opacity, colormap, threshold, outline / 100)
-explained = f"{EXPLAINERS[method].title} overlay — {predictor.display_name(shown)}"
-original, overlaid = st.columns(2)
-original.image(image_png, caption="Original", width="stretch")  # lossless; the overlay may be JPEG
-overlaid.image(overlay, caption=f"{explained} ({heatmap.seconds:.2f} s)", width="stretch")
-overlaid.image(colour_bar(colormap), caption="Weight relative to the map's peak", width="stretch")
-
-st.markdown("#### Probabilities")
-rows = [
-    {
-        "Finding": predictor.display_name(c),
-        "Probability": prediction.probabilities[c],
-        "Threshold": prediction.thresholds.get(c),
-        "Call": "positive" if c in prediction.labels else "negative",
-    }
-    for c in ranked
-]
-bars = alt.Chart(alt.Data(values=rows)).encode(y=alt.Y("Finding:N", sort=None, title=None))
-st.altair_chart(
-    bars.mark_bar(color="#2563eb").encode(
-        x=alt.X("Probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
-        tooltip=["Finding:N", alt.Tooltip("Probability:Q", format=".1%"), "Call:N"],
-    )
-    + bars.mark_tick(color="black", thickness=3, size=26).encode(x="Threshold:Q"),
-    width="stretch",
-)
-st.caption("Calibrated probability per finding; the black mark is the finding's decision threshold.")
-st.dataframe(
-    rows,
-    column_config={
-        "Probability": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0),
-        "Threshold": st.column_config.NumberColumn(format="percent"),
-    },
-    hide_index=True,
-)
-
-with st.expander("Scan details (de-identified)"):
-    # st.table reads its cells as Markdown: file-derived strings are escaped so they show literally.
-    st.table({"Attribute": list(scan.meta), "Value": [escape_markdown(v) for v in scan.meta.values()]}, hide_index=True)
-
-st.markdown("#### Your review")
-store = shared.review_store()
-key = shared.study_key_of(case)
-if "reviewer" not in st.session_state:  # widget state is dropped on other pages; the name is kept apart
-    st.session_state.reviewer = st.session_state.get("reviewer_name", "")
-reviewer = st.session_state.reviewer_name = st.text_input(
-    "Reviewer", key="reviewer", max_chars=200, placeholder="Your name"
-)
-with st.form(f"feedback-{case.key[:12]}-{frame}"):
-    verdicts = {
-        c: st.radio(
-            f"{predictor.display_name(c)}: the model says {'present' if c in prediction.labels else 'absent'} "
-            f"({prediction.probabilities[c]:.0%})",
-            ["agree", "disagree"],
-            horizontal=True,
-            key=f"verdict-{c}-{case.key[:12]}",
+        shared.add_uploads(
+            st.file_uploader("Upload scans (DICOM, PNG, JPEG, TIFF, BMP)", accept_multiple_files=True, key="upload")
         )
-        for c in ranked
-    }
-    corrected = st.multiselect(
-        "Findings present, in your reading",
-        ranked,
-        default=prediction.labels,
-        format_func=predictor.display_name,
-        key=f"corrected-{case.key[:12]}",
-    )
-    note = st.text_area("Note", max_chars=5000, key=f"note-{case.key[:12]}", help="Do not enter patient identifiers.")
-    submitted = st.form_submit_button("Save review", disabled=store is None)
-if submitted and store is not None:
-    answers = {"reviewer": reviewer, "verdicts": verdicts, "corrected": corrected, "note": note}
-    review = Review(
-        reviewer=reviewer,
-        study_key=key,
-        model_name=predictor.card.get("name", "model"),
-        model_version=str(predictor.card.get("version", "")),
-        probabilities=prediction.probabilities,
-        verdicts=verdicts,
-        corrected_labels=corrected,
-        note=note,
-        submission_id=submission_id(st.session_state.session_salt, case.key, predictor.name, frame, answers),
-    )
-    try:
-        st.success(f"Review saved (number {store.save(review)}). It is listed on the History page.")
-    except (ReviewError, StoreError) as error:
-        st.error(str(error))
+        sample = st.selectbox("…or open a sample case", ["—", *samples], key="sample")
+        if sample != "—" and st.session_state.get("opened_sample") != sample:
+            st.session_state.opened_sample = sample
+            workspace.add(samples[sample].name, samples[sample].read_bytes())
+        if len(workspace.cases) > 1:
+            keys = list(workspace.cases)
+            names = {key: case.name for key, case in workspace.cases.items()}
+            workspace.select(st.selectbox("Scan", keys, index=keys.index(workspace.current), format_func=names.get))
+        st.divider()
+        method = st.selectbox(
+            "Explanation", list(EXPLAINERS), format_func=lambda name: EXPLAINERS[name].title, key="method"
+        )
+        opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.45, 0.05, key="opacity")
+        colormap = st.selectbox("Colour map", list(COLORMAPS), key="colormap")
+        threshold = st.slider("Hide heat below", 0.0, 0.9, 0.0, 0.05, key="threshold", help="Share of the map's peak")
+        outline = st.slider("Outline the hottest % of the image", 0, 30, 0, 1, key="outline", help="0 draws none")
+        st.caption(f"Model: {predictor.name}")
+        st.caption(predictor.card.intended_use)
 
-report = ReportContent(
-    image=image,
-    overlay=overlay,
-    probabilities={predictor.display_name(c): prediction.probabilities[c] for c in ranked},
-    thresholds={predictor.display_name(c): t for c, t in prediction.thresholds.items()},
-    model=predictor.name,
-    explanation=explained,
-    study_key=key,
-    created=datetime.now(UTC),
-)
-st.session_state.report = report  # what the downloads draw, kept in this session's memory only
-left, right = st.columns(2)
-for column, file_format in zip((left, right), FORMATS, strict=True):
-    column.download_button(
-        f"Download report ({file_format.upper()})",
-        data=partial(render_report, report, file_format),  # drawn only when clicked
-        file_name=f"medattn-report-{key[:12]}.{file_format}",
-        mime=FORMATS[file_format],
-        on_click="ignore",
-        key=f"report-{file_format}",
+    case = workspace.current_case
+    if case is None:
+        st.info("Upload a scan or open a sample case to begin.")
+        st.stop()
+    if case.error:
+        st.error(f"This file cannot be shown. {escape_markdown(case.error)}")
+        st.stop()
+    scan = case.scan
+
+    frame = 0
+    if scan.frame_count > 1:
+        frame = st.slider("Frame", 1, scan.frame_count, 1, key=f"frame-{case.key[:12]}") - 1
+    window = None
+    if not scan.is_colour:
+        presets = shared.presets(case.key, frame, case)
+        with st.sidebar:
+            preset = st.selectbox("Window", list(presets), key=f"window-{case.key[:12]}")
+            centre, width = presets[preset]
+            with st.expander("Window level and width"):
+                centre = st.number_input("Level (centre)", value=float(centre), key=f"centre-{case.key[:12]}-{preset}")
+                width = st.number_input(
+                    "Width", value=float(width), min_value=1e-3, key=f"width-{case.key[:12]}-{preset}"
+                )
+            window = (centre, width)
+
+    prediction = shared.prediction(case.key, model_dir, frame, case)
+    if prediction.unlike_training_data:
+        st.error(
+            f"This scan does not look like the images this model was trained on (unlikeness "
+            f"{prediction.unlikeness:.0f}; the limit is {prediction.unlikeness_limit:.0f}). Its findings and "
+            "heatmaps are not meaningful here, however confident they look.",
+            icon="🚫",
+        )
+    ranked = sorted(prediction.probabilities, key=prediction.probabilities.get, reverse=True)
+    shown = st.selectbox(
+        "Heatmap for finding", ranked, format_func=predictor.display_name, key=f"shown-{case.key[:12]}"
     )
+
+    if prediction.labels:
+        found = ", ".join(f"{predictor.display_name(c)} ({prediction.probabilities[c]:.0%})" for c in prediction.labels)
+        st.subheader(f"Findings above threshold: {found}")
+    else:
+        top = prediction.top_class
+        st.subheader(
+            f"No finding above threshold (highest: {predictor.display_name(top)}, {prediction.probabilities[top]:.0%})"
+        )
+
+    image, image_png = shared.displayed(case.key, frame, window, case)
+    with st.spinner(f"Computing {EXPLAINERS[method].title}…"):
+        heatmap = shared.explanation(case.key, model_dir, frame, method, shown, case)
+    overlay = blend(image, resize(heatmap.values, *image.shape[:2]), opacity, colormap, threshold, outline / 100)
+    explained = f"{EXPLAINERS[method].title} overlay — {predictor.display_name(shown)}"
+    original, overlaid = st.columns(2)
+    original.image(image_png, caption="Original", width="stretch")  # lossless; the overlay may be JPEG
+    overlaid.image(overlay, caption=f"{explained} ({heatmap.seconds:.2f} s)", width="stretch")
+    overlaid.image(colour_bar(colormap), caption="Weight relative to the map's peak", width="stretch")
+
+    st.markdown("#### Probabilities")
+    rows = [
+        {
+            "Finding": predictor.display_name(c),
+            "Probability": prediction.probabilities[c],
+            "Threshold": prediction.thresholds.get(c),
+            "Call": "positive" if c in prediction.labels else "negative",
+        }
+        for c in ranked
+    ]
+    bars = alt.Chart(alt.Data(values=rows)).encode(y=alt.Y("Finding:N", sort=None, title=None))
+    st.altair_chart(
+        bars.mark_bar(color="#2563eb").encode(
+            x=alt.X("Probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+            tooltip=["Finding:N", alt.Tooltip("Probability:Q", format=".1%"), "Call:N"],
+        )
+        + bars.mark_tick(color="black", thickness=3, size=26).encode(x="Threshold:Q"),
+        width="stretch",
+    )
+    st.caption("Calibrated probability per finding; the black mark is the finding's decision threshold.")
+    st.dataframe(
+        rows,
+        column_config={
+            "Probability": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0),
+            "Threshold": st.column_config.NumberColumn(format="percent"),
+        },
+        hide_index=True,
+    )
+
+    with st.expander("Scan details (de-identified)"):
+        # st.table reads its cells as Markdown: file-derived strings are escaped so they show literally.
+        st.table(
+            {"Attribute": list(scan.meta), "Value": [escape_markdown(v) for v in scan.meta.values()]}, hide_index=True
+        )
+
+    st.markdown("#### Your review")
+    store = shared.review_store()
+    key = shared.study_key_of(case)
+    if "reviewer" not in st.session_state:  # widget state is dropped on other pages; the name is kept apart
+        st.session_state.reviewer = st.session_state.get("reviewer_name", "")
+    reviewer = st.session_state.reviewer_name = st.text_input(
+        "Reviewer", key="reviewer", max_chars=200, placeholder="Your name"
+    )
+    with st.form(f"feedback-{case.key[:12]}-{frame}"):
+        verdicts = {
+            c: st.radio(
+                f"{predictor.display_name(c)}: the model says {'present' if c in prediction.labels else 'absent'} "
+                f"({prediction.probabilities[c]:.0%})",
+                ["agree", "disagree"],
+                horizontal=True,
+                key=f"verdict-{c}-{case.key[:12]}",
+            )
+            for c in ranked
+        }
+        corrected = st.multiselect(
+            "Findings present, in your reading",
+            ranked,
+            default=prediction.labels,
+            format_func=predictor.display_name,
+            key=f"corrected-{case.key[:12]}",
+        )
+        note = st.text_area(
+            "Note", max_chars=5000, key=f"note-{case.key[:12]}", help="Do not enter patient identifiers."
+        )
+        submitted = st.form_submit_button("Save review", disabled=store is None)
+    if submitted and store is not None:
+        review = Review.from_form(
+            reviewer=reviewer,
+            study_key=key,
+            model_name=predictor.card.name,
+            model_version=predictor.card.version,
+            probabilities=prediction.probabilities,
+            verdicts=verdicts,
+            corrected_labels=corrected,
+            note=note,
+            session_salt=st.session_state.session_salt,
+            case_key=case.key,
+            frame=frame,
+        )
+        try:
+            st.success(f"Review saved (number {store.save(review)}). It is listed on the History page.")
+        except (ReviewError, StoreError) as error:
+            shared.show_error(error)
+
+    report = ReportContent(
+        image=image,
+        overlay=overlay,
+        probabilities={predictor.display_name(c): prediction.probabilities[c] for c in ranked},
+        thresholds={predictor.display_name(c): t for c, t in prediction.thresholds.items()},
+        model=predictor.name,
+        explanation=explained,
+        study_key=key,
+        created=datetime.now(UTC),
+    )
+    st.session_state.report = report  # what the downloads draw, kept in this session's memory only
+    left, right = st.columns(2)
+    for column, file_format in zip((left, right), FORMATS, strict=True):
+        column.download_button(
+            f"Download report ({file_format.upper()})",
+            data=partial(render_report, report, file_format),  # drawn only when clicked
+            file_name=f"medattn-report-{key[:12]}.{file_format}",
+            mime=FORMATS[file_format],
+            on_click="ignore",
+            key=f"report-{file_format}",
+        )

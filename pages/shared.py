@@ -1,5 +1,9 @@
 """Streamlit glue the pages share: caches, this session's workspace and review store. Not a page itself.
 
+It lives beside the pages because it is Streamlit code (``medattn`` never imports streamlit) and only the
+pages use it. ``app.py`` names the pages through ``st.navigation``; see ``page`` for why a ``pages/``
+folder beside it needs care.
+
 What is cached across sessions is keyed by the file's own bytes (its sha256) and the model, so a
 session can only ever be served results for a file it holds. Everything else (the workspace, the
 review store and its connection) lives in the session's own state.
@@ -8,26 +12,52 @@ review store and its connection) lives in the session's own state.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
-from medattn import RESEARCH_NOTICE
-from medattn.checkpoint import read_card
-from medattn.explain import Heatmap
-from medattn.inference import Prediction, Predictor
-from medattn.overlay import png_bytes, shrink
-from medattn.paths import DEFAULT_MODEL_DIR, MODELS_DIR
-from medattn.store import ReviewStore, StoreError, installation_secret, study_key
-from medattn.workspace import Case, Workspace, window_presets
+from medattn import RESEARCH_NOTICE, Heatmap, Prediction, Predictor
+from medattn.assets import DEFAULT_MODEL_DIR, MODELS_DIR
+from medattn.errors import MedattnError, StoreError
+from medattn.explain import EXPLAINERS
+from medattn.explain.overlay import png_bytes
+from medattn.model.card import ModelCard, read_card
+from medattn.review.store import ReviewStore, installation_secret, study_key
+from medattn.review.text import escape_markdown
+from medattn.review.workspace import Case, Workspace
+from medattn.scan.resizing import shrink
 
 # Heatmaps are cached and sent at most this size (their sources are 32 or 128 px); images at most this.
 HEATMAP_SIDE, DISPLAY_SIDE = 256, 1024
 
 
-def notice() -> None:
+@contextmanager
+def page(title: str) -> Iterator[None]:
+    """Every page's frame: its title and the research notice, and its error boundary.
+
+    A ``MedattnError`` raised while the page runs (a broken model folder, an unusable review store) is
+    shown as its message, never as a traceback. The boundary is here, not in app.py, because a
+    ``pages/`` folder beside app.py makes Streamlit start each server process in its legacy mode, in
+    which a requested page file runs on its own, without app.py (a tab reconnecting after a restart
+    does this). A page run that way switches the process to ``st.navigation`` for every later run.
+    """
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+    st.title(title)
     st.warning(RESEARCH_NOTICE, icon="⚠️")
+    try:
+        yield
+    except MedattnError as error:
+        show_error(error)
+
+
+def show_error(error: Exception) -> None:
+    """A user-facing error (a ``MedattnError``) as the page shows it: its cause and fix, as literal text."""
+    st.error(escape_markdown(error), icon="🚫")
 
 
 @st.cache_resource(show_spinner=False)
@@ -47,7 +77,7 @@ def chosen_model_dir() -> str:
     return models.get(chosen) or str(DEFAULT_MODEL_DIR)
 
 
-def chosen_card() -> dict:
+def chosen_card() -> ModelCard:
     return read_card(chosen_model_dir())
 
 
@@ -65,12 +95,12 @@ def prediction(case_key: str, model_dir: str, frame: int, _case: Case) -> Predic
 def explanation(case_key: str, model_dir: str, frame: int, method: str, finding: str, _case: Case) -> Heatmap:
     if method == "attention":  # a by-product of the prediction
         return prediction(case_key, model_dir, frame, _case).attention[finding]
-    return predictor(model_dir).explain(_case.scan, finding, method, frame).shrunk(HEATMAP_SIDE)
+    return predictor(model_dir).explain(_case.scan, finding, EXPLAINERS[method], frame).shrunk(HEATMAP_SIDE)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def presets(case_key: str, frame: int, _case: Case) -> dict[str, tuple[float, float]]:
-    return window_presets(_case.scan, frame)
+    return _case.scan.window_presets(frame)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -102,7 +132,7 @@ def review_store() -> ReviewStore | None:
         try:
             st.session_state.review_store = ReviewStore.open()
         except StoreError as error:
-            st.error(f"Reviews cannot be saved or shown: {error}")
+            st.error(f"Reviews cannot be saved or shown: {escape_markdown(error)}")
             return None
     return st.session_state.review_store
 

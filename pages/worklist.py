@@ -4,64 +4,58 @@ from __future__ import annotations
 
 import streamlit as st
 
-from medattn.samples import all_samples
-from medattn.text import escape_markdown
+from medattn.assets import all_samples
+from medattn.review.text import escape_markdown
 from pages import shared
 
-st.title("Worklist")
-shared.notice()
-workspace = shared.workspace()
-model_dir = shared.chosen_model_dir()
-predictor = shared.predictor(model_dir)
+with shared.page("Worklist"):
+    workspace = shared.workspace()
+    model_dir = shared.chosen_model_dir()
+    predictor = shared.predictor(model_dir)
 
-shared.add_uploads(
-    st.file_uploader("Add scans (DICOM, PNG, JPEG, TIFF, BMP)", accept_multiple_files=True, key="worklist-upload")
-)
-if st.button("Add the sample cases", key="add-samples"):
-    for path in all_samples().values():
-        workspace.add(path.name, path.read_bytes())
-
-if not workspace.cases:
-    st.info("Add scans to score them as one batch.")
-    st.stop()
-
-readable = workspace.readable
-progress = st.progress(0.0, text="Scoring…")
-predictions = {}
-for done, case in enumerate(readable, start=1):
-    predictions[case.key] = shared.prediction(case.key, model_dir, 0, case)
-    workspace.trim()  # a case decoded to score it is released at once: one batch never holds every image
-    progress.progress(done / len(readable), text=f"Scored {done} of {len(readable)}")
-
-store = shared.review_store()
-study_keys = {case.key: shared.study_key_of(case) for case in readable}
-reviewed = store.reviewed(list(study_keys.values())) if store else set()
-
-st.caption(
-    "Most suspicious first: ordered by each scan's highest finding probability. Scans unlike the model's "
-    "training data come last: their probabilities mean nothing."
-)
-ranked = sorted(
-    readable,
-    key=lambda c: (not predictions[c.key].unlike_training_data, max(predictions[c.key].probabilities.values())),
-    reverse=True,
-)
-for case in ranked:
-    prediction = predictions[case.key]
-    top = prediction.top_class
-    thumbnail, name, finding, status, action = st.columns([1, 3, 3, 2, 2], vertical_alignment="center")
-    thumbnail.image(case.thumbnail)
-    name.text(case.name)  # the user's file name: shown as plain text
-    finding.text(
-        "Unlike the training data"
-        if prediction.unlike_training_data
-        else f"{predictor.display_name(top)} {prediction.probabilities[top]:.0%}"
+    shared.add_uploads(
+        st.file_uploader("Add scans (DICOM, PNG, JPEG, TIFF, BMP)", accept_multiple_files=True, key="worklist-upload")
     )
-    status.text("Reviewed" if study_keys[case.key] in reviewed else "Not reviewed")
-    if action.button("Open in Review", key=f"open-{case.key[:12]}"):
-        workspace.select(case.key)
-        st.switch_page("pages/review.py")
+    if st.button("Add the sample cases", key="add-samples"):
+        for path in all_samples().values():
+            workspace.add(path.name, path.read_bytes())
 
-for case in workspace.cases.values():
-    if case.error:
-        st.error(f"{escape_markdown(case.name)}: {escape_markdown(case.error)}")
+    if not workspace.cases:
+        st.info("Add scans to score them as one batch.")
+        st.stop()
+
+    readable = workspace.readable
+    progress = st.progress(0.0, text="Scoring…")
+    predictions = {}
+    for done, case in enumerate(readable, start=1):
+        predictions[case.key] = shared.prediction(case.key, model_dir, 0, case)
+        workspace.trim()  # a case decoded to score it is released at once: one batch never holds every image
+        progress.progress(done / len(readable), text=f"Scored {done} of {len(readable)}")
+
+    store = shared.review_store()
+    study_keys = {case.key: shared.study_key_of(case) for case in readable}
+    reviewed = store.reviewed(list(study_keys.values())) if store else set()
+
+    st.caption(
+        "Most suspicious first: ordered by each scan's highest finding probability. Scans unlike the model's "
+        "training data come last: their probabilities mean nothing."
+    )
+    for case in workspace.ranked(predictions):
+        prediction = predictions[case.key]
+        top = prediction.top_class
+        thumbnail, name, finding, status, action = st.columns([1, 3, 3, 2, 2], vertical_alignment="center")
+        thumbnail.image(case.thumbnail)
+        name.text(case.name)  # the user's file name: shown as plain text
+        finding.text(
+            "Unlike the training data"
+            if prediction.unlike_training_data
+            else f"{predictor.display_name(top)} {prediction.probabilities[top]:.0%}"
+        )
+        status.text("Reviewed" if study_keys[case.key] in reviewed else "Not reviewed")
+        if action.button("Open in Review", key=f"open-{case.key[:12]}"):
+            workspace.select(case.key)
+            st.switch_page("pages/review.py")
+
+    for case in workspace.cases.values():
+        if case.error:
+            st.error(f"{escape_markdown(case.name)}: {escape_markdown(case.error)}")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from medattn.inference import Predictor
+from medattn import Predictor
 
 # Read from the installed packages' folders: pydicom.data.get_testdata_file would try the network.
 PYDICOM_FILES = Path(pydicom.__file__).parent / "data" / "test_files"

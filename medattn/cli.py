@@ -1,0 +1,223 @@
+"""Command line: ``python -m medattn train|evaluate|fit-ood|score|samples``, one function per command.
+
+``train`` also runs data-parallel under ``torchrun --nproc_per_node=N -m medattn train ...``.
+
+``--data`` is ``synthetic`` (the built-in benchmark) or a MedMNIST .npz file, a folder of class
+folders, or a CSV manifest (see medattn.training.datasets). A bad input gets one line on stderr and
+exit status 2; nothing a user can type gets a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from medattn.assets import DEFAULT_MODEL_DIR, SAMPLES_DIR
+from medattn.errors import MedattnError
+
+if TYPE_CHECKING:
+    from medattn.model.card import ModelCard, UnlikenessStatistics
+    from medattn.model.network import AttentionNet
+    from medattn.training.datasets import LabelledImages
+
+SYNTHETIC = "synthetic"
+# Benchmark seeds: training uses --seed, validation --seed + 1; held-out evaluation uses this one.
+HELD_OUT_SEED = 1000
+# Cases per class on which each explanation method is measured (occlusion runs 100 forward passes a case).
+EXPLAIN_CASES = 100
+# Held-out benchmark cases drawn at each larger size when fitting the unlikeness limit.
+RENDERED_CASES = 300
+USAGE_ERROR = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    try:
+        return args.command(args) or 0
+    except MedattnError as error:
+        print(f"error: {error}", file=sys.stderr)
+    except OSError as error:  # a path that cannot be read or written: the user's to fix, not a bug
+        print(f"error: {error.filename or 'a file'}: {error.strerror}", file=sys.stderr)
+    return USAGE_ERROR
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m medattn", description=__doc__)
+    commands = root.add_subparsers(dest="name", required=True)
+
+    train_cmd = commands.add_parser("train", help="train a model and write its directory")
+    train_cmd.set_defaults(command=train)
+    train_cmd.add_argument("--data", default=SYNTHETIC, help="'synthetic', a .npz, a class-folder tree or a .csv")
+    train_cmd.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR)
+    train_cmd.add_argument("--seed", type=int, default=0)
+    train_cmd.add_argument("--epochs", type=int, default=8)
+    train_cmd.add_argument("--input-size", type=int, default=128)
+    train_cmd.add_argument("--channels", type=int, choices=(1, 3), default=1)
+    train_cmd.add_argument(
+        "--warmup-classes",
+        nargs="*",
+        default=None,
+        help="classes trained alone first (default: nodule, on the synthetic benchmark)",
+    )
+    train_cmd.add_argument("--warmup-epochs", type=int, default=2)
+    train_cmd.add_argument("--train-size", type=int, default=12000, help="synthetic cases to train on")
+    train_cmd.add_argument("--val-size", type=int, default=1500, help="synthetic cases to validate on")
+    train_cmd.add_argument("--eval-size", type=int, default=2000, help="held-out synthetic cases for the card")
+    train_cmd.add_argument("--batch-size", type=int, default=64, help="global batch, split over torchrun's processes")
+    train_cmd.add_argument(
+        "--explain-cases", type=int, default=EXPLAIN_CASES, help="cases per class to measure explanations on"
+    )
+
+    eval_cmd = commands.add_parser("evaluate", help="evaluate a model on held-out data")
+    eval_cmd.set_defaults(command=evaluate)
+    eval_cmd.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
+    eval_cmd.add_argument("--data", default=SYNTHETIC)
+    eval_cmd.add_argument("--seed", type=int, default=HELD_OUT_SEED, help="synthetic benchmark seed")
+    eval_cmd.add_argument("--size", type=int, default=2000, help="synthetic cases")
+    eval_cmd.add_argument("--split", default="test", help="split of a dataset file (train, val or test)")
+    eval_cmd.add_argument("--explain", action="store_true", help="also measure every explanation method")
+    eval_cmd.add_argument(
+        "--write-card", action="store_true", help="replace the metrics in the model's card with these"
+    )
+    eval_cmd.add_argument("--explain-cases", type=int, default=EXPLAIN_CASES, help="cases per class to explain")
+
+    ood_cmd = commands.add_parser(
+        "fit-ood", help="measure the training data's features and write the unlikeness limit into the card"
+    )
+    ood_cmd.set_defaults(command=fit_ood)
+    ood_cmd.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
+    ood_cmd.add_argument("--data", default=SYNTHETIC, help="the data the model was trained on")
+    ood_cmd.add_argument("--seed", type=int, default=0, help="the training seed (validation uses seed + 1)")
+    ood_cmd.add_argument("--train-size", type=int, default=12000)
+    ood_cmd.add_argument("--val-size", type=int, default=1500)
+
+    score_cmd = commands.add_parser("score", help="score an archive of scans into a CSV or Parquet file")
+    score_cmd.set_defaults(command=score)
+    score_cmd.add_argument("sources", nargs="+", help="folders (searched recursively), glob patterns, CSV manifests")
+    score_cmd.add_argument("--out", type=Path, required=True, help="results.csv or results.parquet; resumes")
+    score_cmd.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
+    score_cmd.add_argument("--overlays", type=Path, help="folder for an attention overlay PNG per file")
+    score_cmd.add_argument("--batch-size", type=int, default=64)
+    score_cmd.add_argument("--workers", type=int, default=2, help="decoding processes")
+
+    samples_cmd = commands.add_parser("samples", help="write the built-in sample cases")
+    samples_cmd.set_defaults(command=samples)
+    samples_cmd.add_argument("--out", type=Path, default=SAMPLES_DIR)
+    return root
+
+
+# Each command imports what it needs when it runs, so that --help answers without loading torch.
+
+
+def train(args: argparse.Namespace) -> None:
+    from medattn.model.checkpoint import save_model
+    from medattn.model.network import ModelConfig
+    from medattn.training import distributed
+    from medattn.training.evaluate import evaluate
+    from medattn.training.train import TrainConfig
+    from medattn.training.train import train as train_model
+
+    train_set = _labelled(args.data, "train", args.seed, args.train_size, args.input_size)
+    val_set = _labelled(args.data, "val", args.seed + 1, args.val_size, args.input_size)
+    model_config = ModelConfig(train_set.classes, in_channels=args.channels, input_size=args.input_size)
+    warmup = args.warmup_classes
+    if warmup is None:
+        warmup = ["nodule"] if args.data == SYNTHETIC else []
+    config = TrainConfig(
+        seed=args.seed,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        warmup_classes=tuple(warmup),
+        warmup_epochs=args.warmup_epochs if warmup else 0,
+    )
+    context = distributed.start()  # a process group under torchrun; nothing otherwise
+    model, card = train_model(config, train_set, val_set, model_config, context)
+    if context.is_main:
+        card = card.with_changes(unlikeness=_fit_unlikeness(model, card, train_set, val_set, args.data, args.seed + 1))
+        held_out = _labelled(args.data, "test", HELD_OUT_SEED, args.eval_size, args.input_size)
+        card = card.with_changes(metrics=evaluate(model, card, held_out, explain_cases=args.explain_cases))
+        save_model(model, card, args.out)
+        print(json.dumps(card.metrics, indent=2))
+    distributed.stop(context)
+
+
+def evaluate(args: argparse.Namespace) -> None:
+    from medattn.model.card import write_card
+    from medattn.model.checkpoint import load_model
+    from medattn.training.evaluate import evaluate as evaluate_model
+
+    model, card = load_model(args.model)
+    held_out = _labelled(args.data, args.split, args.seed, args.size, card.preprocessing.input_size)
+    metrics = evaluate_model(model, card, held_out, explain_cases=args.explain_cases if args.explain else 0)
+    if args.write_card:
+        write_card(card.with_changes(metrics=metrics), args.model)
+    print(json.dumps(metrics, indent=2))
+
+
+def fit_ood(args: argparse.Namespace) -> None:
+    from medattn.model.card import write_card
+    from medattn.model.checkpoint import load_model
+
+    model, card = load_model(args.model)
+    size = card.preprocessing.input_size
+    train_set = _labelled(args.data, "train", args.seed, args.train_size, size)
+    val_set = _labelled(args.data, "val", args.seed + 1, args.val_size, size)
+    statistics = _fit_unlikeness(model, card, train_set, val_set, args.data, args.seed + 1)
+    write_card(card.with_changes(unlikeness=statistics), args.model)
+    print(f"unlikeness limit {statistics.threshold:.2f} written to {args.model}")
+
+
+def score(args: argparse.Namespace) -> None:
+    from medattn.batch import score as score_archive
+    from medattn.model.predictor import Predictor
+
+    predictor = Predictor.load(args.model)
+    timings = score_archive(predictor, args.sources, args.out, args.overlays, args.batch_size, args.workers)
+    print(
+        f"{timings.files} files scored into {args.out} ({timings.failed} could not be read; "
+        f"{timings.skipped} were already there) in {timings.seconds:.1f} s, "
+        f"{timings.files / max(timings.seconds, 1e-9):.0f} files/s"
+    )
+
+
+def samples(args: argparse.Namespace) -> None:
+    from medattn.training.synthetic import write_samples
+
+    for path in write_samples(args.out):
+        print(path)
+
+
+def _labelled(location: str, split: str, seed: int, count: int, size: int) -> LabelledImages:
+    """The benchmark (``seed`` picks its cases) or one split of a dataset file or folder."""
+    from medattn.training import datasets
+
+    if location == SYNTHETIC:
+        return datasets.synthetic(seed, count, size, split)
+    return datasets.open_dataset(location, split)
+
+
+def _fit_unlikeness(
+    model: AttentionNet, card: ModelCard, train_set: LabelledImages, val_set: LabelledImages, data: str, val_seed: int
+) -> UnlikenessStatistics:
+    """The training features' Gaussian, and a limit set on held-out images.
+
+    On the benchmark, the held-out images include cases drawn at 256 and 512 px (as the sample cases
+    are), so a larger rendering of the same kind of image is not called unlike.
+    """
+    from medattn.model import unlikeness
+    from medattn.training import datasets
+    from medattn.training.evaluate import model_inputs
+
+    held_out = [val_set]
+    if data == SYNTHETIC:
+        held_out += [datasets.synthetic(val_seed, RENDERED_CASES, rendered, "val") for rendered in (256, 512)]
+    recipe = card.preprocessing
+    return unlikeness.fit_statistics(
+        unlikeness.features(model, model_inputs(train_set, recipe)),
+        [unlikeness.features(model, model_inputs(images, recipe)) for images in held_out],
+    )

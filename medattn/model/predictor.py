@@ -1,0 +1,158 @@
+"""Predictor: a loaded model with its card, turning a Scan or an image into a Prediction."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from medattn.assets import DEFAULT_MODEL_DIR
+from medattn.model import calibration, unlikeness
+from medattn.model.card import ModelCard
+from medattn.model.checkpoint import load_model
+from medattn.model.network import AttentionNet
+from medattn.model.preprocessing import Letterbox
+from medattn.scan import Scan
+from medattn.scan.resizing import shrink
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    """float32 (H, W) in [0, 1] on the original image's pixel grid, scaled by its maximum."""
+
+    values: np.ndarray
+    method: str
+    class_name: str
+    seconds: float
+
+    def shrunk(self, max_side: int) -> Heatmap:
+        """The same map at most ``max_side`` pixels on its long side, same aspect: light to cache and send.
+
+        Attention and Grad-CAM maps are 32 x 32 and occlusion 128 x 128 at source, so nothing is lost.
+        """
+        return replace(self, values=shrink(self.values, max_side))
+
+
+class SaliencyMethod(Protocol):
+    """What ``Predictor.explain`` needs of a method; every ``medattn.explain.Explainer`` is one."""
+
+    name: str
+
+    def maps(self, model: AttentionNet, inputs: torch.Tensor, class_index: int) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Calibrated probabilities, the classes above their thresholds, and each class's attention heatmap."""
+
+    probabilities: dict[str, float]
+    thresholds: dict[str, float]  # empty for multi-class models, which pick the most probable class
+    labels: list[str]
+    attention: dict[str, Heatmap]  # on the original image's geometry
+    # How far the image's features lie from the training data's (medattn.model.unlikeness), and the alarm
+    # limit; None for a model whose card carries no such statistics.
+    unlikeness: float | None = None
+    unlikeness_limit: float | None = None
+
+    @property
+    def top_class(self) -> str:
+        return max(self.probabilities, key=self.probabilities.get)
+
+    @property
+    def unlike_training_data(self) -> bool:
+        return self.unlikeness is not None and self.unlikeness > self.unlikeness_limit
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    probabilities: np.ndarray  # (B, C), calibrated
+    decisions: np.ndarray  # (B, C) bool
+    attention: torch.Tensor  # (B, C, h, w)
+    unlikeness: np.ndarray | None  # (B,), or None without the card's statistics
+
+
+class Predictor:
+    """Thread-safe for prediction: the model is only read, under ``torch.inference_mode``."""
+
+    def __init__(self, model: AttentionNet, card: ModelCard):
+        self.model, self.card = model, card
+        self.classes: list[str] = list(card.classes)
+        self.preprocessing = card.preprocessing
+        self.temperature = np.asarray(card.temperature, dtype=np.float64)
+        # Multi-class models decide by the most probable class and carry no thresholds.
+        self.thresholds: dict[str, float] = (
+            dict(zip(self.classes, card.thresholds, strict=True)) if card.thresholds else {}
+        )
+
+    @classmethod
+    def load(cls, model_dir: Path | str) -> Predictor:
+        return cls(*load_model(model_dir))
+
+    @classmethod
+    def default(cls) -> Predictor:
+        return cls.load(DEFAULT_MODEL_DIR)
+
+    @property
+    def name(self) -> str:
+        return self.card.title
+
+    def display_name(self, class_name: str) -> str:
+        return self.card.display_name(class_name)
+
+    def prepare(self, image: Scan | np.ndarray, frame: int = 0) -> tuple[torch.Tensor, Letterbox]:
+        """The model input (1, channels, S, S) for a Scan's frame (its model pixels: never the display
+        window) or an H x W or H x W x C array of any dtype, and the letterbox that placed it."""
+        pixels = image.model_pixels(frame) if isinstance(image, Scan) else np.asarray(image)
+        model_input, letterbox = self.preprocessing.prepare(pixels)
+        return torch.from_numpy(model_input)[None], letterbox
+
+    def predict(self, image: Scan | np.ndarray, frame: int = 0) -> Prediction:
+        """The attention heatmaps come from the same forward pass as the probabilities."""
+        started = time.perf_counter()
+        model_input, letterbox = self.prepare(image, frame)
+        result = self.run(model_input)
+        seconds = time.perf_counter() - started
+        return Prediction(
+            probabilities={name: float(p) for name, p in zip(self.classes, result.probabilities[0], strict=True)},
+            thresholds=dict(self.thresholds),
+            labels=[name for name, chosen in zip(self.classes, result.decisions[0], strict=True) if chosen],
+            attention={
+                name: _on_image(result.attention[0, c].numpy(), letterbox, "attention", name, seconds)
+                for c, name in enumerate(self.classes)
+            },
+            unlikeness=None if result.unlikeness is None else float(result.unlikeness[0]),
+            unlikeness_limit=self.card.unlikeness.threshold if self.card.unlikeness else None,
+        )
+
+    def run(self, model_inputs: torch.Tensor) -> BatchResult:
+        """A batch of prepared inputs (B, channels, S, S) through the model, once."""
+        with torch.inference_mode():
+            features = self.model.encoder(model_inputs)  # (B, Cf, h, w), kept for the unlikeness
+            logits, attention = self.model.classify(features)
+        probs = calibration.probabilities(logits.numpy(), self.temperature, self.card.task)
+        distances = None
+        if self.card.unlikeness:
+            distances = unlikeness.distances(features.mean(dim=(2, 3)).numpy(), self.card.unlikeness)
+        return BatchResult(
+            probs, calibration.decisions(probs, list(self.thresholds.values()), self.card.task), attention, distances
+        )
+
+    def explain(self, image: Scan | np.ndarray, class_name: str, method: SaliencyMethod, frame: int = 0) -> Heatmap:
+        """One method's heatmap for one class (see ``medattn.explain.EXPLAINERS``)."""
+        started = time.perf_counter()
+        model_input, letterbox = self.prepare(image, frame)
+        maps = method.maps(self.model, model_input, self.classes.index(class_name))
+        return _on_image(maps[0], letterbox, method.name, class_name, time.perf_counter() - started)
+
+
+def _on_image(square_map: np.ndarray, letterbox: Letterbox, method: str, class_name: str, seconds: float) -> Heatmap:
+    """The map on the original image, scaled to [0, 1] in place: at 4 megapixels every copy costs."""
+    values = letterbox.to_original(np.clip(square_map, 0, None).astype(np.float32))  # small map: cheap to clip
+    top = float(values.max(initial=0.0))
+    if top > 0:
+        values *= 1 / top
+    return Heatmap(values, method, class_name, seconds)

@@ -1,0 +1,392 @@
+"""The review store: clinicians' verdicts on the model's findings, and an append-only audit log.
+
+SQLAlchemy Core over SQLite by default (a file in the data directory, WAL journal, a busy timeout,
+and every write transaction opened with ``BEGIN IMMEDIATE`` so writers queue instead of failing),
+or PostgreSQL when ``MEDATTN_DB_URL`` names one. Both run the same statements.
+
+Nothing identifying a patient is stored. A scan is known only by its study key: an HMAC, under a
+per-installation secret, of its SOP Instance UID (DICOM) or of its bytes (other files). The same scan
+always maps to the same key; without the secret the key cannot be traced back to the UID.
+
+Schema upgrades: ``SCHEMA_VERSION`` is the version this code writes; ``MIGRATIONS[n]`` upgrades a
+store from version n - 1 to n. Opening a store runs the missing migrations in one transaction;
+a store written by a newer medattn is refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import csv
+import hmac
+import io
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from hashlib import sha256
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import NullPool
+
+from medattn.errors import ReviewError, StoreError
+
+SCHEMA_VERSION = 1
+DATA_DIR_ENV, DB_URL_ENV, SECRET_ENV = "MEDATTN_DATA_DIR", "MEDATTN_DB_URL", "MEDATTN_SECRET"
+DEFAULT_DATA_DIR = Path.home() / ".medattn"
+DATABASE_FILE, SECRET_FILE = "reviews.sqlite3", "secret.key"
+BUSY_TIMEOUT_MS = 30_000
+VERDICTS = ("agree", "disagree")
+MAX_NAME, MAX_NOTE = 200, 5_000
+# A spreadsheet runs a cell that starts with one of these as a formula; exported text is defused.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+metadata = sa.MetaData()
+schema_info = sa.Table("schema_info", metadata, sa.Column("version", sa.Integer, nullable=False))
+reviews = sa.Table(
+    "reviews",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("submission_id", sa.String(64), nullable=False, unique=True),  # the idempotency key
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("reviewer", sa.String(MAX_NAME), nullable=False),
+    sa.Column("study_key", sa.String(64), nullable=False, index=True),
+    sa.Column("model_name", sa.String(MAX_NAME), nullable=False),
+    sa.Column("model_version", sa.String(64), nullable=False),
+    sa.Column("probabilities", sa.JSON, nullable=False),  # finding -> probability
+    sa.Column("verdicts", sa.JSON, nullable=False),  # finding -> "agree" | "disagree"
+    sa.Column("corrected_labels", sa.JSON, nullable=False),  # the findings the reviewer says are present
+    sa.Column("note", sa.Text, nullable=False),
+)
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor", sa.String(MAX_NAME), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("study_key", sa.String(64)),
+    sa.Column("review_id", sa.Integer, sa.ForeignKey("reviews.id")),
+)
+# Append-only is enforced by the database, not only by this module offering no way to edit.
+for statement in (
+    "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'append-only'); END",
+    "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'append-only'); END",
+):
+    event.listen(audit_log, "after_create", sa.DDL(statement).execute_if(dialect="sqlite"))
+for statement in (
+    "CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RAISE EXCEPTION 'append-only'; END $$",
+    "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
+    "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
+):
+    event.listen(audit_log, "after_create", sa.DDL(statement).execute_if(dialect="postgresql"))
+
+# version n -> the upgrade from n - 1; empty while version 1 is the only one.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+
+
+@dataclass(frozen=True)
+class Review:
+    """One reviewer's verdicts on one prediction. ``submission_id`` makes saving it idempotent."""
+
+    reviewer: str
+    study_key: str
+    model_name: str
+    model_version: str
+    probabilities: dict[str, float]
+    verdicts: dict[str, str]
+    corrected_labels: list[str]
+    note: str = ""
+    submission_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    id: int | None = None
+    created_at: datetime | None = None
+
+    @classmethod
+    def from_form(
+        cls,
+        *,
+        reviewer: str,
+        study_key: str,
+        model_name: str,
+        model_version: str,
+        probabilities: dict[str, float],
+        verdicts: dict[str, str],
+        corrected_labels: list[str],
+        note: str,
+        session_salt: str,
+        case_key: str,
+        frame: int,
+    ) -> Review:
+        """The review a submitted form describes, keyed so that submitting the same answers again is a no-op."""
+        answers = {"reviewer": reviewer, "verdicts": verdicts, "corrected": corrected_labels, "note": note}
+        model = f"{model_name} {model_version}".strip()
+        return cls(
+            reviewer, study_key, model_name, model_version, probabilities, verdicts, corrected_labels, note,
+            submission_id(session_salt, case_key, model, frame, answers),
+        )  # fmt: skip
+
+    def validated(self) -> Review:
+        reviewer, note = self.reviewer.strip(), self.note.strip()
+        if not reviewer:
+            raise ReviewError("Enter your name as the reviewer.")
+        if len(reviewer) > MAX_NAME:
+            raise ReviewError(f"The reviewer name is longer than {MAX_NAME} characters.")
+        if len(note) > MAX_NOTE:
+            raise ReviewError(f"The note is longer than {MAX_NOTE:,} characters.")
+        findings = set(self.probabilities)
+        if set(self.verdicts) - findings or set(self.corrected_labels) - findings:
+            raise ReviewError("A verdict or corrected label names a finding the model does not report.")
+        if any(v not in VERDICTS for v in self.verdicts.values()):
+            raise ReviewError(f"A verdict must be one of {', '.join(VERDICTS)}.")
+        return replace(self, reviewer=reviewer, note=note)
+
+
+def submission_id(session_salt: str, case_key: str, model: str, frame: int, answers: dict) -> str:
+    """The idempotency key of one submitted review form.
+
+    Derived from what was submitted, so a double click or a rerun that submits the same answers again
+    maps to the same key and is stored once; the session's salt keeps two sessions' reviews apart.
+    """
+    payload = json.dumps([session_salt, case_key, model, frame, answers], sort_keys=True)
+    return sha256(payload.encode()).hexdigest()[:32]
+
+
+def select_reviews(
+    saved: list[Review], reviewers: list[str], findings: list[str], disagreements_only: bool
+) -> list[Review]:
+    """The History page's filters: any of these reviewers, any of these findings present in the reviewer's
+    reading, and (optionally) only reviews that disagree with the model somewhere. Empty filters keep all."""
+    return [
+        review
+        for review in saved
+        if (not reviewers or review.reviewer in reviewers)
+        and (not findings or set(findings) & set(review.corrected_labels))
+        and (not disagreements_only or "disagree" in review.verdicts.values())
+    ]
+
+
+def study_key(secret: bytes, instance_uid: str | None, content: bytes) -> str:
+    """HMAC-SHA256 of the SOP Instance UID, or of the file's bytes where there is none."""
+    source = b"uid:" + instance_uid.encode() if instance_uid else b"bytes:" + content
+    return hmac.new(secret, source, sha256).hexdigest()
+
+
+def installation_secret(data_dir: Path | None = None) -> bytes:
+    """``MEDATTN_SECRET`` if set (replicas sharing one store must share it), else the data directory's own.
+
+    The file is created once, readable by its owner only, and atomically, so processes starting
+    together agree on one secret.
+    """
+    if os.environ.get(SECRET_ENV):
+        return os.environ[SECRET_ENV].encode()
+    directory = data_directory(data_dir)
+    path = directory / SECRET_FILE
+    if not path.exists():
+        draft = directory / f".{SECRET_FILE}.{uuid.uuid4().hex}"
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(os.urandom(32).hex().encode())
+        try:
+            os.link(draft, path)  # fails if another process got there first: then theirs is used
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_bytes().strip()
+
+
+def data_directory(data_dir: Path | None = None) -> Path:
+    directory = Path(data_dir or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return directory
+
+
+def database_url(data_dir: Path | None = None) -> str:
+    return os.environ.get(DB_URL_ENV) or f"sqlite:///{data_directory(data_dir) / DATABASE_FILE}"
+
+
+class ReviewStore:
+    """One per user session: the app never shares a store, or a connection, between sessions, and holds
+    no connection between transactions."""
+
+    def __init__(self, url: str):
+        try:
+            self.engine = _engine(url)
+        except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as error:
+            raise StoreError(
+                f"{DB_URL_ENV} is not a database address medattn can use ({type(error).__name__}). Set it to "
+                "postgresql+psycopg://user:password@host/db or sqlite:///path/reviews.sqlite3, or unset it."
+            ) from None
+        try:
+            with _refusals("opened"):
+                self._upgrade()
+        except StoreError:
+            self.engine.dispose()
+            raise
+
+    @classmethod
+    def open(cls, data_dir: Path | None = None) -> ReviewStore:
+        try:
+            url = database_url(data_dir)
+        except OSError as error:
+            raise StoreError(
+                f"The data directory cannot be created ({error.strerror}). Set {DATA_DIR_ENV} to a writable folder."
+            ) from None
+        return cls(url)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def save(self, review: Review) -> int:
+        """Store the review and its audit entry together; a repeated ``submission_id`` stores nothing new."""
+        review = review.validated()
+        # Every column but the two the store fills in: the row id and the time.
+        row = {c.name: getattr(review, c.name) for c in reviews.columns if c.name not in ("id", "created_at")}
+        now = datetime.now(UTC)
+        try:
+            with _refusals("written"), self.engine.begin() as connection:
+                review_id = connection.execute(reviews.insert().values(**row, created_at=now)).inserted_primary_key[0]
+                connection.execute(
+                    audit_log.insert().values(
+                        at=now, actor=review.reviewer, action="review saved", study_key=review.study_key,
+                        review_id=review_id,
+                    )
+                )  # fmt: skip
+                return review_id
+        except StoreError as error:
+            if not isinstance(error.__cause__, sa.exc.IntegrityError):
+                raise
+            # This submission was saved already (a double click, a rerun): answer with that review's number.
+            with _refusals("read"), self.engine.connect() as connection:
+                existing = connection.scalar(
+                    sa.select(reviews.c.id).where(reviews.c.submission_id == review.submission_id)
+                )
+            if existing is None:
+                raise
+            return existing
+
+    def reviews(self, reviewer: str | None = None, study_key: str | None = None) -> list[Review]:
+        """Saved reviews, newest first, optionally of one reviewer or one study."""
+        query = sa.select(reviews).order_by(reviews.c.id.desc())
+        if reviewer:
+            query = query.where(reviews.c.reviewer == reviewer)
+        if study_key:
+            query = query.where(reviews.c.study_key == study_key)
+        with _refusals("read"), self.engine.connect() as connection:
+            rows = connection.execute(query).mappings().all()
+        return [Review(**{**row, "created_at": _utc(row["created_at"])}) for row in rows]
+
+    def reviewed(self, study_keys: list[str]) -> set[str]:
+        """Which of these studies have at least one saved review."""
+        if not study_keys:
+            return set()
+        query = sa.select(reviews.c.study_key).where(reviews.c.study_key.in_(study_keys)).distinct()
+        with _refusals("read"), self.engine.connect() as connection:
+            return set(connection.scalars(query))
+
+    def audit_entries(self) -> list[dict]:
+        with _refusals("read"), self.engine.connect() as connection:
+            rows = connection.execute(sa.select(audit_log).order_by(audit_log.c.id)).mappings().all()
+        return [{**row, "at": _utc(row["at"])} for row in rows]
+
+    def export_csv(self, actor: str, selected: list[Review]) -> str:
+        """``selected`` reviews as CSV, one column per finding; the export itself is audited."""
+        findings = list(dict.fromkeys(f for review in selected for f in review.probabilities))
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(
+            ["review_id", "created_at", "reviewer", "study_key", "model_name", "model_version"]
+            + [f"{kind}_{finding}" for finding in findings for kind in ("probability", "verdict")]
+            + ["corrected_labels", "note"]
+        )
+        for review in selected:
+            writer.writerow(
+                [review.id, review.created_at.isoformat(), _defused(review.reviewer), review.study_key]
+                + [_defused(review.model_name), _defused(review.model_version)]
+                + [
+                    value
+                    for finding in findings
+                    for value in (review.probabilities.get(finding, ""), review.verdicts.get(finding, ""))
+                ]
+                + [";".join(review.corrected_labels), _defused(review.note)]
+            )
+        with _refusals("written"), self.engine.begin() as connection:
+            connection.execute(
+                audit_log.insert().values(at=datetime.now(UTC), actor=actor.strip() or "unnamed", action="exported")
+            )
+        return buffer.getvalue()
+
+    def _upgrade(self) -> None:
+        with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":  # SQLite's BEGIN IMMEDIATE already serialises this
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(4242)"))
+            metadata.create_all(connection)
+            version = connection.scalar(sa.select(schema_info.c.version))
+            if version is None:
+                connection.execute(schema_info.insert().values(version=SCHEMA_VERSION))
+                return
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"The review store has schema version {version}, written by a newer medattn than this one "
+                    f"(version {SCHEMA_VERSION}). Upgrade medattn; the store was left unchanged."
+                )
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[target](connection)
+            connection.execute(schema_info.update().values(version=SCHEMA_VERSION))
+
+
+@contextmanager
+def _refusals(action: str) -> Iterator[None]:
+    """A database error becomes a StoreError naming its kind only: driver messages can echo the values
+    being written (a reviewer's name, a note). The original stays chained for the caller to inspect."""
+    try:
+        yield
+    except sa.exc.SQLAlchemyError as error:
+        kind = type(getattr(error, "orig", None) or error).__name__
+        raise StoreError(
+            f"The review store could not be {action}: the database refused ({kind}). Nothing was changed; "
+            "check that the database is running and writable, then try again."
+        ) from error
+
+
+def _engine(url: str) -> Engine:
+    # No pool: every store is one session's, and a pooled connection per idle session would add up to
+    # PostgreSQL's connection limit. Opening a connection per transaction costs milliseconds; reviews
+    # are saved by hand.
+    engine = sa.create_engine(url, poolclass=NullPool)
+    if engine.dialect.name != "sqlite":
+        return engine
+
+    @event.listens_for(engine, "connect")
+    def configure(dbapi_connection, _record) -> None:
+        # pysqlite's own BEGIN is deferred, so two writers can both read and then fail to upgrade their
+        # lock ("database is locked"). Turn it off and begin every transaction IMMEDIATE instead.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
+            "PRAGMA journal_mode = WAL",
+            "PRAGMA synchronous = FULL",
+            "PRAGMA foreign_keys = ON",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def begin_immediate(connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite keeps no zone; we write UTC
+
+
+def _defused(text: str) -> str:
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text

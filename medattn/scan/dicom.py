@@ -1,0 +1,190 @@
+"""DICOM files into a Scan through pydicom and its decoder plugins.
+
+Grey pixels are kept in modality units (Modality LUT / rescale applied); windowing is left to
+``Scan.display``. The guards in ``medattn.scan.guards`` run before anything is decoded.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+
+import numpy as np
+import pydicom
+from pydicom.dataset import FileMetaDataset
+from pydicom.pixels import apply_color_lut, apply_modality_lut
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from medattn.errors import ScanError
+from medattn.scan import guards
+from medattn.scan.frames import Scan
+from medattn.scan.metadata import dicom_meta, transfer_syntax_name
+from medattn.scan.windowing import percentile_window
+
+# pydicom's validation warnings echo raw attribute values (a patient's name, say), and it logs each
+# warning too. Warning filters are process-wide state that ``catch_warnings`` cannot scope to one
+# thread (Streamlit runs each session on its own), so this is set once for the process: no value
+# validation on read, pydicom's own warnings and log records dropped. Lost data is detected from the
+# parsed dataset instead (see ``medattn.scan.guards``), never from a warning.
+pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
+logging.getLogger("pydicom").propagate = False
+
+PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+ENCAPSULATED_ITEM = b"\xfe\xff\x00\xe0"  # the item tag that opens compressed pixel data
+
+
+def load_dicom(content: bytes, max_values: int) -> Scan:
+    """The trust boundary for DICOM: whatever a damaged file makes pydicom raise becomes a ScanError.
+
+    pydicom parses lazily, so a corrupt file can raise nearly any exception type wherever an attribute
+    is first touched (BytesLengthException, NotImplementedError for an unknown VR, struct errors…);
+    here each of them means "this file is damaged". Only the type is reported: pydicom's messages can
+    echo raw element bytes, which may be a patient's name.
+    """
+    try:
+        return _decode_dicom(content, max_values)
+    except ScanError:
+        raise
+    except RecursionError:
+        raise ScanError("This DICOM file nests sequences too deeply to read; it is damaged or hostile.") from None
+    except BaseException as error:
+        if not guards.is_decoder_failure(error):
+            raise
+        raise ScanError(f"The DICOM file is damaged and cannot be read ({type(error).__name__}).") from None
+
+
+def _decode_dicom(content: bytes, max_values: int) -> Scan:
+    guards.check_inflated_size(content, max_values)
+    ds = pydicom.dcmread(io.BytesIO(content), force=True)
+    guards.check_declared_lengths(ds)
+    _infer_missing_transfer_syntax(ds)
+    if not any(keyword in ds for keyword in PIXEL_KEYWORDS):
+        guards.check_pixel_data_not_cut_off(content)
+        kind = _describe_sop_class(ds)
+        if kind.endswith("Image"):
+            raise ScanError(f"This DICOM file says it is {kind} but holds no pixel data: it is probably damaged.")
+        raise ScanError(f"This DICOM file holds no image (it is {kind}).")
+    rows, columns = _int_attribute(ds, "Rows", 0), _int_attribute(ds, "Columns", 0)
+    frame_count = _int_attribute(ds, "NumberOfFrames", 0)
+    if not frame_count and ds.get("NumberOfFrames") not in (None, ""):  # an IS of '1A' here is not unrelated
+        raise ScanError(
+            "This DICOM file's Number of Frames is not a positive whole number, so its frames cannot be laid out."
+        )
+    frame_count = frame_count or 1
+    samples = _int_attribute(ds, "SamplesPerPixel", 1)
+    if not rows or not columns:
+        raise ScanError("This DICOM file has pixel data but no image size (Rows and Columns): it is damaged.")
+    guards.check_size(columns, rows, frame_count, samples, max_values)
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
+    guards.check_not_truncated(ds)
+    guards.check_codestream_sizes(ds, rows, columns)
+    try:
+        pixels = ds.pixel_array
+        for keyword in PIXEL_KEYWORDS:  # decoded: drop the raw bytes before the float32 copy (peak memory)
+            ds.pop(keyword, None)
+        if photometric == "PALETTE COLOR":
+            pixels, photometric = apply_color_lut(pixels, ds), "RGB"
+        elif samples == 1:
+            pixels = _modality_units(pixels, ds)
+    except (ValueError, RuntimeError, NotImplementedError, AttributeError, KeyError, TypeError) as error:
+        syntax = transfer_syntax_name(ds)
+        reason = type(error).__name__
+        raise ScanError(f"The image in this DICOM file ({syntax}) cannot be decoded ({reason}).") from None
+    pixels = np.asarray(pixels, dtype=np.float32)
+    colour = samples > 1 or photometric == "RGB"
+    if (pixels.ndim == 2 and not colour) or (pixels.ndim == 3 and colour):
+        pixels = pixels[None]
+    if colour and photometric.startswith("YBR"):
+        photometric = "RGB"  # pydicom's decoders convert YBR to RGB by default
+    return Scan(
+        frames=pixels,
+        photometric=photometric,
+        modality=str(ds.get("Modality", "OT")),
+        default_window=_dicom_window(ds, pixels),
+        pixel_spacing=_pixel_spacing(ds),
+        meta=dicom_meta(ds, pixels),
+        instance_uid=str(ds.get("SOPInstanceUID", "")).strip() or None,
+    )
+
+
+def _modality_units(pixels: np.ndarray, ds: pydicom.Dataset) -> np.ndarray:
+    """Rescale slope and intercept applied; in float32 in place where that is exact, else by pydicom.
+
+    pydicom rescales in float64, four times the size of 16-bit pixels. Whole-number slopes and
+    intercepts on pixels of 16 bits or fewer (CT's usual 1 and -1024) give the same values in float32,
+    without that copy. Anything else (fractional slopes, a Modality LUT Sequence) goes through pydicom.
+    """
+    slope, intercept = ds.get("RescaleSlope", 1), ds.get("RescaleIntercept", 0)
+    exact = (
+        "ModalityLUTSequence" not in ds
+        and pixels.dtype.itemsize <= 2
+        and all(isinstance(v, (int, float)) and float(v).is_integer() for v in (slope, intercept))
+    )
+    if not exact:
+        return apply_modality_lut(pixels, ds)
+    rescaled = pixels.astype(np.float32)
+    if slope != 1:
+        rescaled *= slope
+    if intercept:
+        rescaled += intercept
+    return rescaled
+
+
+def _infer_missing_transfer_syntax(ds: pydicom.Dataset) -> None:
+    """No Transfer Syntax UID: use the encoding the dataset was parsed with, for native pixel data only.
+
+    Compressed (encapsulated) pixel data could be any of a dozen codecs, so it is refused, never guessed.
+    """
+    meta = ds.get("file_meta") or FileMetaDataset()
+    if "TransferSyntaxUID" in meta or "PixelData" not in ds:
+        return
+    if bytes(ds.PixelData[:4]) == ENCAPSULATED_ITEM:
+        raise ScanError("The image is compressed, but the file does not say how (it has no Transfer Syntax UID).")
+    implicit, little_endian = ds.original_encoding
+    meta.TransferSyntaxUID = (
+        ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little_endian else ExplicitVRBigEndian
+    )
+    ds.file_meta = meta
+
+
+def _int_attribute(ds: pydicom.Dataset, keyword: str, default: int) -> int:
+    """An integer attribute, or ``default`` where it is absent, empty or malformed (an IS of '1A')."""
+    try:
+        value = ds.get(keyword)
+        return int(value) if value not in (None, "") else default
+    except (TypeError, ValueError):
+        return default
+
+
+def _dicom_window(ds: pydicom.Dataset, pixels: np.ndarray) -> tuple[float, float]:
+    centre, width = ds.get("WindowCenter"), ds.get("WindowWidth")
+    try:
+        centre = float(centre[0] if isinstance(centre, pydicom.multival.MultiValue) else centre)
+        width = float(width[0] if isinstance(width, pydicom.multival.MultiValue) else width)
+    except (TypeError, ValueError):
+        return percentile_window(pixels)
+    return (centre, width) if width > 0 else percentile_window(pixels)
+
+
+def _pixel_spacing(ds: pydicom.Dataset) -> tuple[float, float] | None:
+    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
+        try:
+            rows, columns = (float(v) for v in ds.get(keyword))
+            return rows, columns
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def _describe_sop_class(ds: pydicom.Dataset) -> str:
+    sop_class = ds.get("SOPClassUID") or getattr(ds.get("file_meta"), "MediaStorageSOPClassUID", None)
+    name = sop_class.name if isinstance(sop_class, pydicom.uid.UID) and sop_class.is_valid else ""
+    name = name.removesuffix(" Storage") if name else ""
+    if not name:
+        return "not an image object"
+    # "an RT Plan", "an Encapsulated PDF", "a Basic Text SR": acronyms are read letter by letter.
+    first = name.split()[0]
+    vowel_sound = first[0] in "AEIOU" or (first.isupper() and first[0] in "FHLMNRSX")
+    return f"{'an' if vowel_sound else 'a'} {name}"

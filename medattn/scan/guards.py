@@ -1,0 +1,131 @@
+"""Guards against damaged and hostile files: each check refuses, with a ScanError, before memory is spent.
+
+Sizes are checked against the limit before decoding; a deflated dataset is measured before pydicom
+inflates it; declared lengths, truncation and each compressed frame's own header are checked against
+what the file says, because decoders allocate what a header declares.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import pydicom
+from pydicom.encaps import generate_fragments
+
+# The reader behind pydicom's public read_file_meta_info, which only takes a path; we hold bytes.
+from pydicom.filereader import _read_file_meta_info, read_preamble
+from pydicom.pixels.utils import get_expected_length
+
+from medattn.errors import ScanError
+
+DEFLATED = pydicom.uid.DeflatedExplicitVRLittleEndian
+UNDEFINED_LENGTH = 0xFFFFFFFF
+PIXEL_DATA = 0x7FE00010
+SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0"  # the tag that closes compressed pixel data
+J2K_START = b"\xff\x4f\xff\x51"  # JPEG 2000: start of codestream, then the image and tile size marker
+# JPEG start-of-frame markers (baseline to lossless, and JPEG-LS's 0xF7); 0xC4, 0xC8 and 0xCC are not frames.
+JPEG_FRAME_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC} | {0xF7}
+
+
+def check_size(columns: int, rows: int, frames: int, samples: int, max_values: int) -> None:
+    values = columns * rows * frames * samples
+    if values > max_values:
+        shape = f"{columns}×{rows} pixels" + (f" × {frames} frames" if frames > 1 else "")
+        shape += f" × {samples} samples" if samples > 1 else ""
+        raise ScanError(
+            f"Image is {shape} ({values / 1e6:.1f} million values), above the {max_values / 1e6:g}-million limit. "
+            "Downsample it or raise the limit."
+        )
+
+
+def check_inflated_size(content: bytes, max_values: int) -> None:
+    """pydicom inflates a deflated dataset whole; measure it first, 1 MB at a time, against the size limit."""
+    if DEFLATED.encode() not in content[:4096]:  # the transfer syntax UID sits in the file meta
+        return
+    stream = io.BytesIO(content)
+    read_preamble(stream, force=True)
+    if _read_file_meta_info(stream).get("TransferSyntaxUID") != DEFLATED:
+        return
+    limit = 4 * max_values + 64 * 2**20  # 32-bit values, plus room for non-pixel attributes
+    inflater, pending, inflated = zlib.decompressobj(-zlib.MAX_WBITS), content[stream.tell() :], 0
+    while pending and not inflater.eof:
+        inflated += len(inflater.decompress(pending, 2**20))
+        pending = inflater.unconsumed_tail
+        if inflated > limit:
+            raise ScanError(
+                f"This deflated DICOM file inflates to more than {limit / 2**20:.0f} MB, above the size limit; "
+                "it is refused unread."
+            )
+
+
+def check_pixel_data_not_cut_off(content: bytes) -> None:
+    """pydicom drops compressed pixel data (and any attribute around it) whose closing delimiter is missing."""
+    for vr in (b"OB", b"OW"):  # explicit VR, as every compressed transfer syntax is
+        start = content.find(b"\xe0\x7f\x10\x00" + vr + b"\x00\x00\xff\xff\xff\xff")
+        if start >= 0 and SEQUENCE_DELIMITER not in content[start:]:
+            raise ScanError("The file is truncated: its compressed pixel data ends before its closing delimiter.")
+
+
+def check_declared_lengths(ds: pydicom.Dataset) -> None:
+    """A top-level value shorter than its declared length means the file ends early (or lies about it)."""
+    for element in ds.elements():  # raw elements: nothing is converted yet
+        declared, value = getattr(element, "length", None), getattr(element, "value", None)
+        if isinstance(value, bytes) and declared not in (None, UNDEFINED_LENGTH) and len(value) < declared:
+            what = "pixel data" if element.tag == PIXEL_DATA else "an element"
+            raise ScanError(f"The file is truncated: {what} has {len(value)} of {declared} bytes.")
+
+
+def check_not_truncated(ds: pydicom.Dataset) -> None:
+    """Uncompressed pixel data shorter than its attributes say (YBR 4:2:2 and 1-bit included) was cut off."""
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if "PixelData" not in ds or (syntax is not None and syntax.is_compressed):
+        return
+    expected = get_expected_length(ds, unit="bytes")
+    present = len(ds["PixelData"].value or b"")
+    if present < expected:
+        raise ScanError(f"The file is truncated: pixel data has {present} of {expected} bytes.")
+
+
+def check_codestream_sizes(ds: pydicom.Dataset, rows: int, columns: int) -> None:
+    """A compressed frame whose own header declares more pixels than the file's Rows x Columns is refused.
+
+    Decoders allocate what the codestream's header says, not what the DICOM header says: a 1 kB file
+    declaring a 60000 x 60000 JPEG 2000 image made OpenJPEG take 6 GB (found by fuzzing).
+    """
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if "PixelData" not in ds or syntax is None or not syntax.is_encapsulated:
+        return
+    for fragment in generate_fragments(ds.PixelData):
+        declared = _codestream_size(fragment)
+        if declared and declared[0] * declared[1] > rows * columns:
+            raise ScanError(
+                f"The compressed image declares {declared[0]}×{declared[1]} pixels, but the file says "
+                f"{columns}×{rows}: it is damaged or hostile, and is refused undecoded."
+            )
+
+
+def _codestream_size(fragment: bytes) -> tuple[int, int] | None:
+    """(width, height) from the header of a JPEG 2000 codestream or a JPEG / JPEG-LS stream, if it starts one."""
+    start = fragment.find(J2K_START, 0, 4096)  # a raw codestream, or one inside a JP2 box
+    if start >= 0 and len(fragment) >= start + 24:
+        x, y, x_offset, y_offset = struct.unpack(">4I", fragment[start + 8 : start + 24])
+        return max(x - x_offset, 0), max(y - y_offset, 0)
+    if not fragment.startswith(b"\xff\xd8"):
+        return None
+    position = 2
+    while position + 9 <= len(fragment):  # walk the marker segments to the frame header (SOF)
+        if fragment[position] != 0xFF:
+            return None
+        marker = fragment[position + 1]
+        if marker in JPEG_FRAME_MARKERS:
+            height, width = struct.unpack(">2H", fragment[position + 5 : position + 9])
+            return width, height
+        position += 2 + int.from_bytes(fragment[position + 2 : position + 4], "big")
+    return None
+
+
+def is_decoder_failure(error: BaseException) -> bool:
+    """Any Exception, and a Rust decoder's panic (pyo3's PanicException derives from BaseException)."""
+    return isinstance(error, Exception) or type(error).__name__ == "PanicException"

@@ -1,0 +1,145 @@
+"""Labelled image sets for training and evaluation, from every source the trainer accepts.
+
+- ``synthetic``: the built-in benchmark (multi-label, with ground-truth masks).
+- a MedMNIST ``.npz`` in the official layout (``train_images``, ``train_labels``, ``val_*``, ``test_*``):
+  labels of shape (N, 1) are one class index per image (multi-class); (N, K) are K binary labels.
+- a folder with one sub-folder per class (multi-class), of any files ``load_scan`` reads.
+- a CSV manifest ``path,label[,label...]`` (paths relative to the CSV); multi-label when any row has
+  more than one label.
+
+Folders and manifests have no split of their own: each file goes to ``train``, ``val`` or ``test`` by a
+hash of its path, so the split is stable as files are added. ``val`` picks the epoch, fits the temperatures
+and sets the thresholds; ``test`` is never touched by training, so the card's figures from it are
+held out. Files are read through ``Scan.model_pixels``, as the app reads them.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from medattn.errors import DatasetError, ScanError
+from medattn.scan import load_scan
+from medattn.training import synthetic as benchmark
+
+SPLITS = ("train", "val", "test")
+# Shares of a folder's or manifest's files held out for validation and for testing; the rest trains.
+VALIDATION_SHARE, TEST_SHARE = 0.15, 0.15
+
+
+@dataclass
+class LabelledImages:
+    """``images``: arrays H x W or H x W x C; ``labels``: float32 (N, classes), one-hot when multi-class."""
+
+    images: Sequence[np.ndarray]
+    labels: np.ndarray
+    classes: tuple[str, ...]
+    task: str  # "multi-label" or "multi-class"
+    source: str
+    split: str  # "train", "val" or "test": only "test" was never used to train, select or calibrate a model
+    masks: np.ndarray | None = None  # bool (N, classes, H, W) where ground truth exists
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def synthetic(seed: int, count: int, size: int = 128, split: str = "train") -> LabelledImages:
+    """The benchmark's cases ``0..count-1`` of ``seed``: each seed is its own split, so ``split`` only names
+    the role the caller gives it."""
+    images, masks = benchmark.generate(seed, count, size)
+    labels = masks.any(axis=(2, 3)).astype(np.float32)
+    source = f"synthetic seed {seed}"
+    return LabelledImages(list(images), labels, benchmark.FINDINGS, "multi-label", source, split, masks)
+
+
+def open_dataset(location: str | Path, split: str) -> LabelledImages:
+    """A MedMNIST .npz file, a class-folder tree or a CSV manifest at ``location``, one split of it."""
+    if split not in SPLITS:
+        raise DatasetError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
+    path = Path(location)
+    if path.suffix == ".npz":
+        return medmnist(path, split)
+    if path.suffix == ".csv":
+        return manifest(path, split)
+    if path.is_dir():
+        return image_folder(path, split)
+    raise DatasetError(f"{path} is not a .npz file, a .csv manifest or a folder of class folders.")
+
+
+def medmnist(path: Path | str, split: str, classes: Sequence[str] | None = None) -> LabelledImages:
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise DatasetError(f"{path} is not a readable .npz file ({error}).") from None
+    with archive:
+        keys = (f"{split}_images", f"{split}_labels")
+        if not all(key in archive for key in keys):
+            raise DatasetError(f"{path} has no {keys[0]}/{keys[1]}: it is not in the MedMNIST layout.")
+        images, raw = archive[keys[0]], archive[keys[1]]
+        # The class count comes from every split: a split that happens to lack the top class has it still.
+        every_label = [archive[f"{name}_labels"].reshape(-1) for name in SPLITS if f"{name}_labels" in archive]
+    raw = raw.reshape(len(raw), -1)
+    if raw.shape[1] == 1:  # one class index per image
+        count = len(classes) if classes else int(max(labels.max(initial=0) for labels in every_label)) + 1
+        labels = np.eye(count, dtype=np.float32)[raw[:, 0].astype(int)]
+        task = "multi-class"
+    else:
+        count, labels, task = raw.shape[1], raw.astype(np.float32), "multi-label"
+    names = tuple(classes) if classes else tuple(f"class {i}" for i in range(count))
+    return LabelledImages(list(images), labels, names, task, f"{Path(path).name} {split}", split)
+
+
+def image_folder(root: Path | str, split: str) -> LabelledImages:
+    root = Path(root)
+    classes = tuple(sorted(p.name for p in root.iterdir() if p.is_dir()))
+    if len(classes) < 2:
+        raise DatasetError(f"{root} needs at least two class sub-folders; it has {len(classes)}.")
+    files = [(f, i) for i, name in enumerate(classes) for f in sorted((root / name).rglob("*")) if f.is_file()]
+    chosen = [(f, i) for f, i in files if _split_of(f.relative_to(root)) == split]
+    images = _read_images([f for f, _ in chosen])
+    labels = np.eye(len(classes), dtype=np.float32)[[i for _, i in chosen]].reshape(len(chosen), len(classes))
+    return LabelledImages(images, labels, classes, "multi-class", f"{root.name} {split}", split)
+
+
+def manifest(csv_path: Path | str, split: str) -> LabelledImages:
+    csv_path = Path(csv_path)
+    try:
+        with csv_path.open(newline="") as handle:
+            rows = [row for row in csv.reader(handle) if row and not row[0].startswith("#")]
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise DatasetError(f"{csv_path} cannot be read as a CSV manifest ({error}).") from None
+    if rows and rows[0][0].strip().lower() == "path":
+        rows = rows[1:]
+    rows = [[cell.strip() for cell in row if cell.strip()] for row in rows]
+    if bad := [n for n, row in enumerate(rows, start=2) if len(row) < 2]:
+        raise DatasetError(f"{csv_path} line {bad[0]} has no label: each row is path,label[,label...].")
+    classes = tuple(sorted({label for row in rows for label in row[1:]}))
+    task = "multi-label" if any(len(row) > 2 for row in rows) else "multi-class"
+    chosen = [row for row in rows if _split_of(Path(row[0])) == split]
+    labels = np.zeros((len(chosen), len(classes)), dtype=np.float32)
+    for n, row in enumerate(chosen):
+        labels[n, [classes.index(label) for label in row[1:]]] = 1.0
+    images = _read_images([csv_path.parent / row[0] for row in chosen])
+    return LabelledImages(images, labels, classes, task, f"{csv_path.name} {split}", split)
+
+
+def _split_of(relative_path: Path) -> str:
+    """ "test", "val" or "train", from a hash of the path: stable as files are added, and independent of them."""
+    digest = hashlib.sha256(relative_path.as_posix().encode()).digest()
+    position = int.from_bytes(digest[:4], "big") / 2**32
+    return "test" if position < TEST_SHARE else "val" if position < TEST_SHARE + VALIDATION_SHARE else "train"
+
+
+def _read_images(paths: list[Path]) -> list[np.ndarray]:
+    images = []
+    for path in paths:
+        try:
+            images.append(load_scan(path).model_pixels())
+        except ScanError as error:
+            raise DatasetError(f"{path}: {error}") from None
+    return images

@@ -1,0 +1,193 @@
+"""Evaluation: classification and calibration figures of a model on labelled data, for its card.
+
+The metrics are plain numpy with no model dependency; explanation quality lives in
+``medattn.explain.quality``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from medattn.explain import EXPLAINERS
+from medattn.explain.quality import (
+    deletion_insertion,
+    dilate,
+    mass_inside,
+    pointing_hit,
+    randomisation_check,
+    top_region_iou,
+)
+from medattn.model import calibration
+from medattn.model.calibration import MULTI_CLASS
+from medattn.model.card import ModelCard
+from medattn.model.network import AttentionNet
+from medattn.model.preprocessing import Preprocessing
+from medattn.training.datasets import LabelledImages
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U with tied scores averaged); NaN if one class is absent."""
+    labels = np.asarray(labels).astype(bool)
+    positives, negatives = labels.sum(), (~labels).sum()
+    if positives == 0 or negatives == 0:
+        return float("nan")
+    order = np.argsort(scores, kind="mergesort")
+    sorted_scores = np.asarray(scores)[order]
+    ranks = np.empty(len(order), dtype=np.float64)
+    # Average the ranks of tied scores.
+    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
+    for start, count in zip(first, counts, strict=True):
+        ranks[order[start : start + count]] = start + (count + 1) / 2
+    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def reliability(labels: np.ndarray, probabilities: np.ndarray, bins: int = 15) -> list[dict[str, float]]:
+    """Equal-width probability bins (empty ones left out): mean predicted probability, observed frequency,
+    and the share of predictions in the bin. Every (case, class) pair counts as one prediction."""
+    labels, probabilities = np.ravel(labels).astype(float), np.ravel(probabilities)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(probabilities, edges[1:-1]), 0, bins - 1)
+    return [
+        {
+            "predicted": float(probabilities[which == b].mean()),
+            "observed": float(labels[which == b].mean()),
+            "share": float((which == b).mean()),
+        }
+        for b in range(bins)
+        if (which == b).any()
+    ]
+
+
+def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray, bins: int = 15) -> float:
+    """ECE: the share-weighted gap between predicted and observed frequency over the reliability bins."""
+    bins_seen = reliability(labels, probabilities, bins)
+    return float(sum(b["share"] * abs(b["predicted"] - b["observed"]) for b in bins_seen))
+
+
+def roc_curve(labels: np.ndarray, scores: np.ndarray, points: int = 101) -> dict[str, list[float]]:
+    """False- and true-positive rates at ``points`` thresholds spread over the scores' quantiles."""
+    labels, scores = np.asarray(labels).astype(bool), np.asarray(scores, dtype=np.float64)
+    thresholds = np.unique(np.quantile(scores, np.linspace(0, 1, points)))[::-1]
+    predicted = scores[None, :] >= thresholds[:, None]  # (thresholds, cases)
+    tpr = (predicted & labels).sum(axis=1) / max(labels.sum(), 1)
+    fpr = (predicted & ~labels).sum(axis=1) / max((~labels).sum(), 1)
+    return {"fpr": [0.0, *fpr.round(4).tolist(), 1.0], "tpr": [0.0, *tpr.round(4).tolist(), 1.0]}
+
+
+def model_inputs(dataset: LabelledImages, recipe: Preprocessing) -> torch.Tensor:
+    """(N, channels, S, S) through the one preprocessing path, as the app and batch scoring use it."""
+    return torch.from_numpy(np.stack([recipe.prepare(image)[0] for image in dataset.images]))
+
+
+@torch.inference_mode()
+def run_model(model: AttentionNet, inputs: torch.Tensor, batch_size: int = 256) -> np.ndarray:
+    """Raw logits (N, C) for a stack of prepared inputs, on whatever device the model is on."""
+    model.eval()
+    device = next(model.parameters()).device
+    return torch.cat([model(chunk.to(device))[0].cpu() for chunk in inputs.split(batch_size)]).numpy()
+
+
+def macro_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    return float(np.nanmean([roc_auc(labels[:, c], scores[:, c]) for c in range(labels.shape[1])]))
+
+
+def evaluate(model: AttentionNet, card: ModelCard, dataset: LabelledImages, explain_cases: int = 0) -> dict[str, Any]:
+    """Classification and calibration figures; with ``explain_cases``, every explanation method's quality
+    on up to that many cases per class (``medattn.explain.metrics``)."""
+    task, classes = card.task, card.classes
+    inputs = model_inputs(dataset, card.preprocessing)
+    labels = dataset.labels
+    logits = run_model(model, inputs)
+    raw = calibration.probabilities(logits, np.ones(1), task)
+    calibrated = calibration.probabilities(logits, np.asarray(card.temperature), task)
+    decided = calibration.decisions(calibrated, np.asarray(card.thresholds), task)
+    per_class = {}
+    for c, name in enumerate(classes):
+        truth = labels[:, c] > 0
+        per_class[name] = {
+            "auc": roc_auc(truth, calibrated[:, c]),
+            "accuracy": float((decided[:, c] == truth).mean()),
+            "f1": calibration.f1_score(truth, decided[:, c]),
+            "confusion": {
+                "true_positive": int((decided[:, c] & truth).sum()),
+                "false_positive": int((decided[:, c] & ~truth).sum()),
+                "false_negative": int((~decided[:, c] & truth).sum()),
+                "true_negative": int((~decided[:, c] & ~truth).sum()),
+            },
+        }
+    metrics = {
+        "data": dataset.source,
+        "split": dataset.split,
+        "cases": len(dataset),
+        "macro_auc": float(np.nanmean([v["auc"] for v in per_class.values()])),
+        "ece_before_calibration": expected_calibration_error(labels, raw),
+        "ece_after_calibration": expected_calibration_error(labels, calibrated),
+        "per_class": per_class,
+        "roc": {name: roc_curve(labels[:, c] > 0, calibrated[:, c]) for c, name in enumerate(classes)},
+        "reliability": {"before": reliability(labels, raw), "after": reliability(labels, calibrated)},
+    }
+    if task == MULTI_CLASS:
+        metrics["accuracy"] = float((decided.argmax(axis=1) == labels.argmax(axis=1)).mean())
+    if explain_cases:
+        metrics["explanations"] = explanation_quality(model, inputs, dataset, task, explain_cases)
+    return metrics
+
+
+MASK_METRICS = {"pointing_game": pointing_hit, "mass_in_mask": mass_inside, "top_region_iou": top_region_iou}
+
+
+def explanation_quality(
+    model: AttentionNet,
+    inputs: torch.Tensor,
+    dataset: LabelledImages,
+    task: str,
+    cases_per_class: int = 100,
+    sanity_cases_per_class: int = 6,
+) -> dict:
+    """Every method's localisation (where masks exist), faithfulness, cost and sanity, per class and overall.
+
+    Each class is explained on up to ``cases_per_class`` of the cases that have it. Masks are grown by
+    one token cell, the resolution of the attention and Grad-CAM grids.
+    """
+    size = inputs.shape[-1]
+    cell = size // model.config.grid_size
+    results = {"data": dataset.source, "cases_per_class": cases_per_class, "methods": {}}
+    for method, explainer in EXPLAINERS.items():
+        per_class, seconds, images, sanity = {}, 0.0, 0, []
+        for c, name in enumerate(dataset.classes):
+            cases = np.flatnonzero(dataset.labels[:, c])[:cases_per_class]
+            if len(cases) == 0:
+                continue
+            started = time.perf_counter()
+            maps = explainer.maps(model, inputs[cases], c)
+            seconds, images = seconds + time.perf_counter() - started, images + len(cases)
+            on_input = np.stack([cv2.resize(m, (size, size), interpolation=cv2.INTER_LINEAR) for m in maps])
+            deletion, insertion = deletion_insertion(model, inputs[cases], on_input, c, task)
+            scores = {"deletion_auc": deletion.mean(), "insertion_auc": insertion.mean()}
+            if dataset.masks is not None:
+                regions = [dilate(dataset.masks[i, c], cell) for i in cases]
+                for key, metric in MASK_METRICS.items():
+                    scores[key] = np.mean([metric(m, r) for m, r in zip(on_input, regions, strict=True)])
+            per_class[name] = {"cases": len(cases)} | {key: float(value) for key, value in scores.items()}
+            sanity.append(randomisation_check(model, explainer, inputs[cases[:sanity_cases_per_class]], c))
+        results["methods"][method] = {
+            "seconds_per_image": seconds / max(images, 1),
+            "overall": _case_weighted_mean(per_class),
+            "per_class": per_class,
+            "randomisation": [
+                {"layer": steps[0]["layer"], "rank_correlation": float(np.mean([s["rank_correlation"] for s in steps]))}
+                for steps in zip(*sanity, strict=True)
+            ],
+        }
+    return results
+
+
+def _case_weighted_mean(per_class: dict[str, dict]) -> dict[str, float]:
+    cases = np.array([scores["cases"] for scores in per_class.values()])
+    keys = [key for key in next(iter(per_class.values())) if key != "cases"]
+    return {key: float(np.average([scores[key] for scores in per_class.values()], weights=cases)) for key in keys}

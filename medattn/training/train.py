@@ -1,0 +1,195 @@
+"""Training and calibration on the synthetic benchmark or any ``LabelledImages``: a model and its card."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DistributedSampler
+from tqdm import tqdm
+
+from medattn.model import calibration
+from medattn.model.calibration import MULTI_CLASS
+from medattn.model.card import Architecture, ModelCard
+from medattn.model.checkpoint import count_parameters
+from medattn.model.network import AttentionNet, ModelConfig
+from medattn.model.preprocessing import Preprocessing
+from medattn.training.datasets import LabelledImages
+from medattn.training.distributed import Context, mean_over_ranks, share_buffers
+from medattn.training.evaluate import macro_auc, model_inputs, run_model
+
+log = logging.getLogger(__name__)
+
+INTENDED_USE = (
+    "Demonstration only. Trained on medattn's synthetic chest radiographs, never on real patients: "
+    "its findings on a real scan are not meaningful, however confident they look."
+)
+DISPLAY_NAMES = {"nodule": "Pulmonary nodule", "effusion": "Pleural effusion", "cardiomegaly": "Cardiomegaly"}
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    epochs: int = 8
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.05
+    # Weight of the multiple-instance loss on the best single token's score (needs no masks).
+    max_token_weight: float = 0.5
+    # Curriculum: these classes are trained alone for the first ``warmup_epochs``. Small findings
+    # (nodules) were never learned when large ones (effusion, cardiomegaly) shaped the encoder
+    # from the first step, yet are learned within ~150 steps on their own, and then kept.
+    warmup_classes: tuple[str, ...] = ()
+    warmup_epochs: int = 0
+
+
+def classification_loss(
+    logits: torch.Tensor, labels: torch.Tensor, task: str, class_weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Cross-entropy (multi-class) or mean binary cross-entropy over the weighted classes (multi-label)."""
+    if task == MULTI_CLASS:
+        return F.cross_entropy(logits, labels.argmax(dim=1))
+    if class_weights is None:
+        return F.binary_cross_entropy_with_logits(logits, labels)
+    per_class = F.binary_cross_entropy_with_logits(logits, labels, reduction="none").mean(dim=0)  # (C,)
+    return (per_class * class_weights).sum() / class_weights.sum()
+
+
+def epoch_order(epoch: int, count: int, config: TrainConfig, context: Context, generator: torch.Generator):
+    """This process's sample order for one epoch.
+
+    Under torchrun a DistributedSampler gives rank r the positions r, r + N, r + 2N… of one shared
+    permutation, so at every step the N ranks' batches together are exactly the batch one process would
+    take from that permutation. A plain single-process run keeps its original sampler, so the committed
+    default model still reproduces bit for bit.
+    """
+    if not context.distributed:
+        return torch.randperm(count, generator=generator)
+    sampler = DistributedSampler(
+        range(count), context.world_size, context.rank, shuffle=True, seed=config.seed, drop_last=True
+    )
+    sampler.set_epoch(epoch)
+    return torch.tensor(list(sampler))
+
+
+def train(
+    config: TrainConfig,
+    train_set: LabelledImages,
+    val_set: LabelledImages,
+    model_config: ModelConfig,
+    context: Context | None = None,
+    recipe: Preprocessing | None = None,
+) -> tuple[AttentionNet, ModelCard]:
+    """Train, keep the best validation epoch, calibrate on validation; return the model and its card.
+
+    ``recipe`` is the intensity recipe the card will carry (the default one if None); its input size and
+    channels must be the network's. With a distributed ``context`` (torchrun), each process trains on its
+    shard of every batch under DistributedDataParallel; ``config.batch_size`` stays the global batch size.
+    """
+    context = context or Context()
+    recipe = recipe or Preprocessing(model_config.input_size, model_config.in_channels)
+    if (recipe.input_size, recipe.channels) != (model_config.input_size, model_config.in_channels):
+        raise ValueError(
+            f"the recipe's input ({recipe.input_size} px, {recipe.channels} channels) is not the network's"
+        )
+    if config.batch_size % context.world_size:
+        raise ValueError(f"batch size {config.batch_size} does not split over {context.world_size} processes")
+    unknown = set(config.warmup_classes) - set(model_config.classes)
+    if unknown or (config.warmup_classes and train_set.task == MULTI_CLASS):
+        raise ValueError(f"warm-up needs multi-label classes of this model; got {sorted(config.warmup_classes)}")
+    torch.manual_seed(config.seed)
+    started = time.perf_counter()
+    train_x, val_x = model_inputs(train_set, recipe), model_inputs(val_set, recipe)
+    train_y = torch.from_numpy(train_set.labels)
+    task = train_set.task
+
+    model = AttentionNet(model_config).to(context.device)  # same seed, so the same start on every rank
+    trained = DistributedDataParallel(model) if context.distributed else model
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    local_batch = config.batch_size // context.world_size
+    steps_per_epoch = max(1, len(train_x) // config.batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, config.learning_rate, total_steps=config.epochs * steps_per_epoch, pct_start=0.15
+    )
+    generator = torch.Generator().manual_seed(config.seed)
+    warmup_weights = torch.tensor([float(c in config.warmup_classes) for c in model_config.classes])
+    best_auc, best_state, history = -1.0, None, []
+    for epoch in range(config.epochs):
+        class_weights = warmup_weights if epoch < config.warmup_epochs and config.warmup_classes else None
+        model.train()
+        order = epoch_order(epoch, len(train_x), config, context, generator)
+        running = 0.0
+        steps = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch",
+                     file=sys.stderr, disable=None if context.is_main else True, leave=False)  # fmt: skip
+        for step in steps:
+            batch = order[step * local_batch : (step + 1) * local_batch]
+            images, labels = train_x[batch].to(context.device), train_y[batch].to(context.device)
+            logits, _, token_scores = trained(images, token_scores=True)
+            best_token = token_scores.flatten(2).amax(dim=2)  # (B, C)
+            loss = classification_loss(logits, labels, task, class_weights)
+            loss = loss + config.max_token_weight * classification_loss(best_token, labels, task, class_weights)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            running += loss.item()
+            steps.set_postfix(loss=f"{running / (step + 1):.4f}")
+        running = mean_over_ranks(running, context)  # the global batch's loss, as one process would see it
+        share_buffers(model, context)
+        val_auc = macro_auc(val_set.labels, run_model(model, val_x))
+        history.append({"epoch": epoch + 1, "train_loss": running / steps_per_epoch, "val_macro_auc": val_auc})
+        if context.is_main:
+            log.info("epoch %d/%d  loss %.4f  val macro AUC %.4f  (%.0f s)", epoch + 1, config.epochs,
+                     running / steps_per_epoch, val_auc, time.perf_counter() - started)  # fmt: skip
+        if val_auc > best_auc and epoch >= config.warmup_epochs:
+            best_auc, best_state = val_auc, {k: v.clone() for k, v in model.state_dict().items()}
+    if best_state is not None:  # else every epoch was warm-up: keep the last
+        model.load_state_dict(best_state)
+    model = model.cpu().eval()
+
+    synthetic = train_set.source.startswith("synthetic")
+    temperature, thresholds = calibrate(model, val_x, val_set.labels, task)
+    card = ModelCard(
+        name="medattn-cxr-synthetic" if synthetic else "medattn-model",
+        version=time.strftime("%Y.%m.%d"),
+        task=task,
+        classes=tuple(model_config.classes),
+        display_names={c: DISPLAY_NAMES.get(c, c) for c in model_config.classes},
+        intended_use=INTENDED_USE if synthetic else "Research use only; not for diagnosis.",
+        preprocessing=recipe,
+        architecture=Architecture.of(model_config),
+        temperature=temperature,
+        thresholds=thresholds,
+        parameters=count_parameters(model),
+        training={
+            "data": train_set.source,
+            "validation_data": val_set.source,
+            "train_size": len(train_set),
+            "val_size": len(val_set),
+            **asdict(config),
+            "history": history,
+            "seconds": round(time.perf_counter() - started, 1),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "processes": context.world_size,
+        },
+    )
+    return model, card
+
+
+def calibrate(
+    model: AttentionNet, val_x: torch.Tensor, val_y: np.ndarray, task: str
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Temperatures and (multi-label) decision thresholds, fitted on the validation split."""
+    val_logits = run_model(model, val_x)
+    temperature = calibration.fit_temperature(val_logits, val_y, task)
+    if task == MULTI_CLASS:
+        return tuple(temperature.round(4).tolist()), ()
+    probs = calibration.probabilities(val_logits, temperature, task)
+    return tuple(temperature.round(4).tolist()), tuple(calibration.best_f1_thresholds(val_y, probs).round(4).tolist())

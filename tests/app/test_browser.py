@@ -1,0 +1,146 @@
+"""End to end in a real browser: Debian's chromium, driven by Playwright, against `streamlit run app.py`.
+
+Screenshots go to $MEDATTN_ARTIFACTS (default: test-artifacts/).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.app.browser_support import CHROMIUM, ROOT, launch_chromium, serving_app
+from tests.conftest import dicom_with
+
+ARTIFACTS = Path(os.environ.get("MEDATTN_ARTIFACTS", ROOT / "test-artifacts"))
+WAIT_MS = 90_000
+
+if not CHROMIUM.exists():
+    message = f"{CHROMIUM} is missing: apt-get install -y chromium"
+    if os.environ.get("CI"):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message, allow_module_level=True)
+
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+pytestmark = pytest.mark.slow  # every test here serves the app and drives a real browser
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("browser")
+    with serving_app(directory / "data", directory / "streamlit.log") as url:
+        yield url
+
+
+@pytest.fixture
+def browser():
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
+def new_page(browser, app_url) -> Page:
+    page = browser.new_context(viewport={"width": 1400, "height": 1100}, accept_downloads=True).new_page()
+    page.goto(app_url)
+    expect(page.get_by_text("not for diagnosis")).to_be_visible(timeout=WAIT_MS)
+    return page
+
+
+@pytest.fixture
+def page(browser, app_url) -> Page:
+    return new_page(browser, app_url)
+
+
+def upload_and_wait_for_overlay(page: Page, *paths: Path) -> None:
+    page.locator("[data-testid=stSidebar] input[type=file]").set_input_files(list(paths))
+    expect(page.get_by_text("Attention overlay —")).to_be_visible(timeout=WAIT_MS)
+    images = page.locator("[data-testid=stMain] [data-testid=stImage] img")
+    expect(images).to_have_count(3, timeout=WAIT_MS)  # original, overlay, colour bar
+    for index in range(3):
+        expect(images.nth(index)).to_have_js_property("complete", True, timeout=WAIT_MS)  # retried until loaded
+        assert images.nth(index).evaluate("img => img.naturalWidth") > 0
+
+
+def overlay_source(page: Page) -> str:
+    return page.locator("[data-testid=stMain] [data-testid=stImage] img").nth(1).get_attribute("src")
+
+
+def test_png_upload_shows_overlay_label_and_confidence(page):
+    upload_and_wait_for_overlay(page, ROOT / "assets" / "samples" / "synthetic-nodule.png")
+    expect(page.get_by_text("Findings above threshold: Pulmonary nodule")).to_be_visible()
+    expect(page.get_by_text("Probabilities")).to_be_visible()
+    page.screenshot(path=ARTIFACTS / "review-png.png", full_page=True)
+
+
+def test_compressed_dicom_review_end_to_end(page, cr_jpeg2000_file, tmp_path):
+    """Upload a real JPEG 2000 radiograph, explore it, save a review, find it on History, download reports."""
+    upload_and_wait_for_overlay(page, cr_jpeg2000_file)
+    headline = page.get_by_role("heading").filter(has_text="threshold")
+    expect(headline).to_be_visible()
+    assert "%" in headline.inner_text()  # the confidence is on screen
+    expect(page.get_by_text("not for diagnosis")).to_be_visible()
+    page.screenshot(path=ARTIFACTS / "review-dicom.png", full_page=True)
+
+    page.get_by_role("combobox", name="Explanation").click()
+    page.get_by_role("option", name="Grad-CAM").click()
+    expect(page.get_by_text("Grad-CAM overlay —")).to_be_visible(timeout=WAIT_MS)
+    before = overlay_source(page)
+    page.get_by_role("slider", name="Overlay opacity").focus()
+    page.keyboard.press("ArrowRight")  # 0.45 -> 0.50
+    expect(page.locator("[data-testid=stMain] [data-testid=stImage] img").nth(1)).not_to_have_attribute(
+        "src", before, timeout=WAIT_MS
+    )
+
+    page.get_by_role("textbox", name="Reviewer").fill("Dr Browser")
+    page.get_by_role("textbox", name="Reviewer").press("Enter")
+    page.locator("[data-testid=stForm] [data-testid=stRadio]").first.get_by_text("disagree").click()
+    page.get_by_role("textbox", name="Note").fill("Checked in a real browser.")
+    page.get_by_role("button", name="Save review").click()
+    expect(page.get_by_text("Review saved (number")).to_be_visible(timeout=WAIT_MS)
+
+    for file_format, signature in (("PNG", b"\x89PNG"), ("PDF", b"%PDF")):
+        with page.expect_download(timeout=WAIT_MS) as download:
+            page.get_by_role("button", name=f"Download report ({file_format})").click()
+        saved = tmp_path / download.value.suggested_filename
+        download.value.save_as(saved)
+        assert saved.read_bytes().startswith(signature) and saved.stat().st_size > 10_000
+
+    page.get_by_role("link", name="History").click()
+    expect(page.get_by_text("Review history")).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_text("1 of 1 reviews")).to_be_visible(timeout=WAIT_MS)
+    with page.expect_download(timeout=WAIT_MS) as download:
+        page.get_by_role("button", name="Export these reviews as CSV").click()
+    exported = (tmp_path / "export.csv").resolve()
+    download.value.save_as(exported)
+    assert "Dr Browser" in exported.read_text() and "Checked in a real browser." in exported.read_text()
+    page.screenshot(path=ARTIFACTS / "history.png", full_page=True)
+
+
+def test_strings_from_a_file_render_as_literal_text(page, ct_file, tmp_path):
+    """An attribute carrying HTML and a Markdown link must show as those characters, never as markup."""
+    hostile = "<img src=x onerror=alert(1)> [click](javascript:alert(1))"
+    path = tmp_path / "[scan](javascript:alert(2)).dcm"
+    path.write_bytes(dicom_with(ct_file, Manufacturer=hostile))
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    upload_and_wait_for_overlay(page, path)
+    page.get_by_text("Scan details (de-identified)").click()
+    expect(page.get_by_role("cell", name=hostile, exact=True)).to_be_visible(timeout=WAIT_MS)
+    assert page.locator("img[src=x]").count() == 0
+    assert page.locator("a[href^='javascript']").count() == 0
+    page.screenshot(path=ARTIFACTS / "literal-text.png", full_page=True)
+    assert dialogs == []
+
+
+def test_two_sessions_never_see_each_others_scans(browser, app_url):
+    first, second = new_page(browser, app_url), new_page(browser, app_url)
+    upload_and_wait_for_overlay(first, ROOT / "assets" / "samples" / "synthetic-effusion.png")
+    second.reload()
+    expect(second.get_by_text("Upload a scan or open a sample case to begin.")).to_be_visible(timeout=WAIT_MS)
+    second.get_by_role("link", name="Worklist").click()
+    expect(second.get_by_text("Add scans to score them as one batch.")).to_be_visible(timeout=WAIT_MS)
+    assert second.get_by_text("synthetic-effusion.png").count() == 0

@@ -1,0 +1,317 @@
+"""Every page's logic through Streamlit's AppTest, with the real default model and a real SQLite store."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+
+from medattn.assets import DEFAULT_MODEL_DIR, all_samples, real_samples, synthetic_samples
+from medattn.review.store import ReviewStore
+from tests.conftest import PYDICOM_FILES
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 120
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path, monkeypatch) -> Path:
+    """Each test gets its own review store and installation secret."""
+    directory = tmp_path / "data"
+    monkeypatch.setenv("MEDATTN_DATA_DIR", str(directory))
+    monkeypatch.delenv("MEDATTN_DB_URL", raising=False)
+    return directory
+
+
+def app() -> AppTest:
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
+
+
+def short_key(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()[:12]
+
+
+def image_captions(at: AppTest) -> list[str]:
+    return [caption for image in at.get("image") for caption in image.captions]
+
+
+def open_sample(name: str = "synthetic nodule") -> AppTest:
+    at = app()
+    at.selectbox(key="sample").set_value(name).run()
+    assert not at.exception
+    return at
+
+
+def test_review_starts_with_the_notice_and_a_prompt(predictor):
+    at = app()
+    assert not at.exception
+    assert any("not for diagnosis" in w.value for w in at.warning)
+    assert predictor.card.intended_use in [c.value for c in at.caption]
+    assert "Upload a scan" in at.info[0].value
+
+
+def test_sample_case_shows_image_overlay_and_probabilities():
+    at = open_sample()
+    assert "Pulmonary nodule" in at.subheader[0].value
+    captions = image_captions(at)
+    assert captions[0] == "Original" and captions[1].startswith("Attention overlay — Pulmonary nodule (")
+    assert captions[2] == "Weight relative to the map's peak"
+    table = at.dataframe[0].value
+    assert table["Finding"].iloc[0] == "Pulmonary nodule"
+    assert table["Probability"].between(0, 1).all()
+    assert at.get("vega_lite_chart")  # the probability bars with their thresholds
+    assert "medattn-cxr-synthetic" in " ".join(c.value for c in at.caption)  # model name and version
+
+
+@pytest.mark.parametrize("sample", list(all_samples()))
+def test_every_sample_case_opens_and_real_scans_are_called_unlike_the_training_data(sample):
+    at = open_sample(sample)
+    assert at.subheader and len(at.get("image")) == 3
+    warnings = [e.value for e in at.error]
+    if sample.startswith("real"):  # the default model saw only synthetic radiographs
+        (warning,) = warnings
+        assert warning.startswith("This scan does not look like the images this model was trained on")
+    else:
+        assert warnings == []
+
+
+def test_every_explanation_method_and_overlay_control_can_be_used():
+    at = open_sample("synthetic effusion")
+    for method, title in (("gradcam", "Grad-CAM"), ("occlusion", "Occlusion")):
+        at.selectbox(key="method").set_value(method).run()
+        assert not at.exception
+        assert image_captions(at)[1].startswith(f"{title} overlay — Pleural effusion (")
+    at.slider(key="threshold").set_value(0.5).run()
+    at.slider(key="outline").set_value(5).run()
+    at.slider(key="opacity").set_value(0.8).run()
+    at.selectbox(key="colormap").set_value("viridis").run()
+    assert not at.exception
+
+
+def test_uploaded_compressed_dicom_gets_window_presets(cr_jpeg2000_file):
+    at = app()
+    content = cr_jpeg2000_file.read_bytes()
+    at.file_uploader(key="upload").set_value([("radiograph.dcm", content, "application/dicom")]).run()
+    assert not at.exception
+    assert [e.value[:44] for e in at.error] == ["This scan does not look like the images this"]  # a real CR
+    assert at.subheader[0].value.startswith(("Findings above threshold", "No finding above threshold"))
+    details = at.table[0].value
+    assert dict(zip(details["Attribute"], details["Value"], strict=True))["Modality"] == "CR"
+    window = at.selectbox(key=f"window-{short_key(content)}")
+    assert {"File default", "Full range", "Lung", "Soft tissue", "Bone"} <= set(window.options)
+    before = at.get("image")[0].proto.imgs[0].url
+    window.set_value("Bone").run()
+    assert not at.exception
+    assert at.get("image")[0].proto.imgs[0].url != before  # the image was redrawn in the new window
+
+
+def test_multi_frame_scan_has_a_frame_slider():
+    at = open_sample("real MR, 10 frames, JPEG-LS")
+    case = at.session_state["workspace"].current_case
+    frame = at.slider(key=f"frame-{case.key[:12]}")
+    assert (frame.min, frame.max) == (1, 10)
+    frame.set_value(7).run()
+    assert not at.exception and at.subheader
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("notes.txt", b"[click](javascript:alert(1)) not a scan", "not a DICOM, PNG, JPEG, TIFF or BMP image"),
+        ("plan.dcm", (PYDICOM_FILES / "rtplan.dcm").read_bytes(), "holds no image (it is an RT Plan)"),
+        ("cut.dcm", (PYDICOM_FILES / "CT_small.dcm").read_bytes()[:-3000], "truncated"),
+    ],
+)
+def test_a_rejected_upload_gets_one_message_no_traceback_and_changes_nothing(
+    name, content, message, data_dir, caplog, capfd
+):
+    at = app()
+    at.file_uploader(key="upload").set_value([(name, content, "application/octet-stream")]).run()
+    assert not at.exception
+    (error,) = at.error
+    assert error.value.startswith("This file cannot be shown.") and message in error.value.replace("\\", "")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]  # nothing logged as a failure
+    assert "ScanError" not in "".join(capfd.readouterr())  # and no traceback of it printed
+    assert not (data_dir / "reviews.sqlite3").exists() or ReviewStore.open(data_dir).reviews() == []
+    at.selectbox(key="sample").set_value("synthetic normal").run()  # and the next file still opens
+    assert not at.exception and at.subheader
+
+
+def save_review(at: AppTest, reviewer: str = "Dr Test", disagree: bool = True) -> AppTest:
+    at.text_input(key="reviewer").set_value(reviewer).run()
+    if disagree:
+        at.radio[0].set_value("disagree")
+    at.text_area[0].set_value("Reviewed in a test.")
+    (submit,) = [button for button in at.button if button.label == "Save review"]
+    return submit.click().run()
+
+
+def test_feedback_is_saved_once_and_listed_on_history(data_dir):
+    at = open_sample()
+    save_review(at)
+    assert at.success[0].value.startswith("Review saved (number 1)")
+    save_review(at)  # the same answers again, as a double click or a rerun would send them
+    assert at.success[0].value.startswith("Review saved (number 1)")
+    at.switch_page("pages/history.py").run()
+    assert not at.exception
+    history = at.dataframe[0].value
+    assert list(history["Reviewer"]) == ["Dr Test"] and history["Disagreed on"].iloc[0] == "nodule"
+    store = ReviewStore.open(data_dir)
+    assert len(store.reviews()) == 1 and len(store.audit_entries()) == 1
+    store.close()
+
+
+def test_a_review_without_a_reviewer_is_refused_and_nothing_is_stored(data_dir):
+    at = open_sample()
+    save_review(at, reviewer="  ")
+    assert "Enter your name as the reviewer" in at.error[0].value
+    store = ReviewStore.open(data_dir)
+    assert store.reviews() == [] and store.audit_entries() == []
+    store.close()
+
+
+def test_history_filters_disagreements():
+    at = open_sample()
+    save_review(at, reviewer="Dr Agree", disagree=False)
+    at.selectbox(key="sample").set_value("synthetic effusion").run()
+    save_review(at, reviewer="Dr Disagree", disagree=True)
+    at.switch_page("pages/history.py").run()
+    assert "2 of 2 reviews" in at.caption[0].value
+    at.checkbox(key="history-disagree").check().run()
+    assert list(at.dataframe[0].value["Reviewer"]) == ["Dr Disagree"]
+    at.multiselect(key="history-reviewer").set_value(["Dr Agree"]).run()
+    assert "0 of 2 reviews" in at.caption[0].value
+
+
+def test_worklist_scores_a_batch_most_suspicious_first_and_opens_one_in_review():
+    at = app()
+    at.switch_page("pages/worklist.py").run()
+    assert "Add scans" in at.info[0].value
+    at.button(key="add-samples").click().run()
+    assert not at.exception
+    texts = [t.value for t in at.text]
+    names, findings = texts[0::3], texts[1::3]
+    samples = synthetic_samples()
+    assert len(names) == len(samples) + len(real_samples())
+    # Synthetic cases first, most suspicious first; the real scans, unlike the training data, last.
+    synthetic = [float(text.rsplit(" ", 1)[1].rstrip("%")) for text in findings[: len(samples)]]
+    assert synthetic == sorted(synthetic, reverse=True)
+    assert findings[len(samples) :] == ["Unlike the training data"] * len(real_samples())
+    assert names.index("synthetic-normal.png") > names.index("synthetic-nodule.png")
+    normal = hashlib.sha256(samples["normal"].read_bytes()).hexdigest()[:12]
+    at.button(key=f"open-{normal}").click().run()
+    assert not at.exception
+    assert at.session_state["workspace"].current_case.name == "synthetic-normal.png"
+
+
+def test_model_page_shows_the_card_curves_and_explanation_quality():
+    at = app()
+    at.switch_page("pages/model.py").run()
+    assert not at.exception
+    assert [m.label for m in at.metric] == ["Macro AUC", "ECE after calibration", "Attention pointing game"]
+    assert "a test split never used to train the model, pick its epoch or calibrate it" in at.caption[0].value
+    assert len(at.get("vega_lite_chart")) >= 2  # ROC curves and the reliability diagram
+    quality = next(table.value for table in at.dataframe if "Method" in table.value)
+    assert list(quality["Method"]) == ["Attention", "Grad-CAM", "Occlusion"]
+    assert quality["Deletion AUC ↓"].between(0, 1).all()
+
+
+def test_model_picker_offers_every_model_and_review_uses_the_choice(tmp_path, monkeypatch):
+    models = tmp_path / "models"
+    shutil.copytree(DEFAULT_MODEL_DIR, models / "default")
+    shutil.copytree(DEFAULT_MODEL_DIR, models / "retrained")
+    card = (models / "retrained" / "model.json").read_text()
+    (models / "retrained" / "model.json").write_text(card.replace('"version": "', '"version": "retrained-', 1))
+    monkeypatch.setattr("pages.shared.MODELS_DIR", models)
+    at = app()
+    at.switch_page("pages/model.py").run()
+    picker = at.selectbox(key="model-picker")
+    assert picker.options == ["default", "retrained"]
+    picker.set_value("retrained").run()
+    assert "retrained-" in at.subheader[0].value
+    at.switch_page("pages/review.py").run()
+    assert any("retrained-" in c.value for c in at.caption)
+
+
+def test_moving_the_overlay_controls_never_reruns_the_model(monkeypatch):
+    """The model and the explainers run once per file, frame, method and finding; the sliders only redraw."""
+    from medattn import Predictor
+
+    calls = []
+
+    def counted(name: str):
+        original = getattr(Predictor, name)
+
+        def run(self, *args, **kwargs):
+            calls.append(name)
+            return original(self, *args, **kwargs)
+
+        return run
+
+    for name in ("predict", "explain"):
+        monkeypatch.setattr(Predictor, name, counted(name))
+    at = open_sample("synthetic cardiomegaly")
+    at.selectbox(key="method").set_value("occlusion").run()
+    settled = len(calls)
+    for key, value in (("opacity", 0.9), ("threshold", 0.3), ("outline", 10), ("opacity", 0.2)):
+        at.slider(key=key).set_value(value).run()
+    at.selectbox(key="colormap").set_value("inferno").run()
+    at.selectbox(key="method").set_value("attention").run()
+    at.selectbox(key="method").set_value("occlusion").run()
+    assert not at.exception
+    assert len(calls) == settled
+
+
+def test_a_broken_model_folder_gets_a_clear_message_on_every_page(tmp_path, monkeypatch):
+    models = tmp_path / "models"
+    shutil.copytree(DEFAULT_MODEL_DIR, models / "default")
+    shutil.copytree(DEFAULT_MODEL_DIR, models / "broken")
+    card = json.loads((models / "broken" / "model.json").read_text())
+    card["preprocessing"]["input_size"] = 100_000
+    (models / "broken" / "model.json").write_text(json.dumps(card))
+    monkeypatch.setattr("pages.shared.MODELS_DIR", models)
+    at = app()
+    at.switch_page("pages/model.py").run()
+    at.selectbox(key="model-picker").set_value("broken").run()
+    for page in ("pages/model.py", "pages/review.py", "pages/worklist.py"):
+        at.switch_page(page).run()  # AppTest starts each run in Streamlit's legacy pages/ mode, as a server can
+        assert not at.exception, page
+        assert PagesManager.uses_pages_directory is False  # the page handed over to app.py's navigation
+        messages = [e.value.replace("\\", "") for e in at.error]
+        assert any("'preprocessing.input_size' is 100000; it must be 16 to 1024 pixels" in m for m in messages), page
+    at.switch_page("pages/model.py").run()
+    at.selectbox(key="model-picker").set_value("default").run()  # and the good model still works
+    at.switch_page("pages/review.py").run()
+    at.selectbox(key="sample").set_value("synthetic nodule").run()
+    assert not at.exception and not at.error and at.subheader
+
+
+def test_a_bad_database_address_is_explained_and_the_scan_still_shows(monkeypatch):
+    monkeypatch.setenv("MEDATTN_DB_URL", "postgres:/nobody@nowhere")
+    at = open_sample()
+    assert at.subheader and len(at.get("image")) == 3  # the review itself still works
+    (error,) = [e.value.replace("\\", "") for e in at.error]
+    assert error.startswith("Reviews cannot be saved or shown: MEDATTN_DB_URL is not a database address")
+    assert next(b for b in at.button if b.label == "Save review").disabled
+    at.switch_page("pages/history.py").run()
+    assert not at.exception and "MEDATTN_DB_URL is not a database address" in at.error[0].value.replace("\\", "")
+
+
+def test_a_database_that_refuses_the_write_says_so_and_keeps_the_form(data_dir):
+    at = open_sample()
+    store = ReviewStore.open(data_dir)
+    with store.engine.begin() as connection:  # the database now refuses every new review
+        connection.exec_driver_sql(
+            "CREATE TRIGGER no_reviews BEFORE INSERT ON reviews BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        )
+    at = save_review(at, reviewer="Dr Refused")
+    assert not at.exception
+    assert any("could not be written: the database refused" in e.value.replace("\\", "") for e in at.error)
+    assert not at.success and store.reviews() == []
+    assert at.text_area[0].value == "Reviewed in a test."  # the reviewer's note is still in the form

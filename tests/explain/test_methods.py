@@ -1,0 +1,114 @@
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+
+from medattn.explain import EXPLAINERS, OcclusionExplainer
+from medattn.explain.quality import deletion_insertion, randomisation_check
+from medattn.model.preprocessing import Preprocessing
+from medattn.training.synthetic import generate_case
+
+
+def model_inputs(cases) -> torch.Tensor:
+    return torch.from_numpy(np.stack([Preprocessing(128).prepare(case.image)[0] for case in cases]))
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    return model_inputs([generate_case(31, i) for i in range(6)])
+
+
+@pytest.fixture(scope="module")
+def effusion_inputs():
+    cases = (generate_case(32, i) for i in range(100))
+    return model_inputs([case for case in cases if case.labels[1]][:8])
+
+
+@pytest.mark.parametrize("method", sorted(EXPLAINERS))
+def test_maps_are_non_negative_on_a_grid_aligned_with_the_input(method, predictor, inputs):
+    maps = EXPLAINERS[method].maps(predictor.model, inputs, 0)
+    grid = predictor.model.config.grid_size
+    assert maps.shape in ((6, grid, grid), (6, 128, 128)) and maps.dtype == np.float32
+    # Grad-CAM may be all zero where a case holds no evidence for the class; not the whole batch.
+    assert (maps >= 0).all() and maps.max() > 0
+
+
+class RegionSum(torch.nn.Module):
+    """A network with a known answer: its one logit is the sum of the input inside ``region``."""
+
+    def __init__(self, region: tuple[slice, slice]):
+        super().__init__()
+        self.region = region
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return x[:, :, self.region[0], self.region[1]].sum(dim=(1, 2, 3))[:, None], None
+
+
+def test_occlusion_is_hottest_where_the_network_looks():
+    region = (slice(80, 100), slice(20, 44))
+    inputs = torch.rand(2, 1, 128, 128) + 1.0  # positive everywhere, so hiding any pixel lowers the sum
+    maps = OcclusionExplainer().maps(RegionSum(region), inputs, 0)
+    for heat in maps:
+        peak = np.unravel_index(heat.argmax(), heat.shape)
+        assert region[0].start <= peak[0] < region[0].stop and region[1].start <= peak[1] < region[1].stop
+        assert heat[:40].max() == 0  # patches that never touch the region change nothing
+
+
+def test_deletion_of_the_attended_pixels_removes_the_effusion_faster_than_random(predictor, effusion_inputs):
+    model = predictor.model
+    attention = EXPLAINERS["attention"].maps(model, effusion_inputs, 1)
+    saliency = np.stack([np.kron(a, np.ones((4, 4), dtype=np.float32)) for a in attention])  # token grid -> input
+    random_order = np.random.default_rng(0).random(saliency.shape).astype(np.float32)
+    attended_deletion, _ = deletion_insertion(model, effusion_inputs, saliency, 1)
+    random_deletion, _ = deletion_insertion(model, effusion_inputs, random_order, 1)
+    assert attended_deletion.mean() < random_deletion.mean() - 0.1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", sorted(EXPLAINERS))
+def test_maps_change_when_the_model_is_randomised(method, predictor, effusion_inputs):
+    model = predictor.model
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    steps = randomisation_check(model, EXPLAINERS[method], effusion_inputs[:2], 1)
+    assert steps[-1]["layer"] == "encoder stage 1"
+    assert steps[-1]["rank_correlation"] < 0.5, steps
+    if method == "attention":  # computed before the classifier head, so re-drawing the head cannot move it
+        assert steps[0]["rank_correlation"] == pytest.approx(1.0)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_gradcam_leaves_the_shared_model_untouched(predictor, inputs):
+    before = {k: v.clone() for k, v in predictor.model.state_dict().items()}
+    EXPLAINERS["gradcam"].maps(predictor.model, inputs, 1)
+    assert all(p.grad is None for p in predictor.model.parameters())
+    assert all(torch.equal(before[k], v) for k, v in predictor.model.state_dict().items())
+    assert not predictor.model._forward_hooks and not predictor.model.encoder[-1]._forward_hooks
+
+
+@pytest.mark.slow
+def test_explainers_give_the_same_maps_when_run_from_many_threads(predictor, inputs):
+    """One cached model serves every session: all methods at once, from 8 threads, give their lone answers."""
+    few = inputs[:2]
+    jobs = [(method, c) for method in sorted(EXPLAINERS) for c in range(3)] * 3
+    alone = {job: EXPLAINERS[job[0]].maps(predictor.model, few, job[1]) for job in set(jobs)}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        together = list(pool.map(lambda job: EXPLAINERS[job[0]].maps(predictor.model, few, job[1]), jobs))
+    for job, maps in zip(jobs, together, strict=True):
+        np.testing.assert_allclose(maps, alone[job], rtol=1e-4, atol=1e-6)
+
+
+def test_gradcam_equals_the_hook_based_computation(predictor, inputs):
+    """The hook-free Grad-CAM matches the canonical one (activation and gradient hooks on the last stage)."""
+    model, stage = predictor.model, predictor.model.encoder[-1]
+    captured = {}
+    forward = stage.register_forward_hook(lambda _m, _i, output: captured.update(activation=output))
+    try:
+        x = inputs.clone().requires_grad_(True)  # so the graph reaches the hooked activation
+        logits, _ = model(x)
+        (gradient,) = torch.autograd.grad(logits[:, 2].sum(), captured["activation"])
+    finally:
+        forward.remove()
+    weights = gradient.mean(dim=(2, 3), keepdim=True)
+    reference = torch.relu((weights * captured["activation"]).sum(dim=1)).detach().numpy()
+    np.testing.assert_allclose(EXPLAINERS["gradcam"].maps(model, inputs, 2), reference, rtol=1e-4, atol=1e-6)

@@ -1,0 +1,77 @@
+import itertools
+
+import numpy as np
+import pytest
+
+from medattn.explain.quality import dilate, mass_inside, pointing_hit, rank_correlation, top_region_iou
+from medattn.training.evaluate import expected_calibration_error, reliability, roc_auc, roc_curve
+
+
+def test_auc_equals_the_pairwise_definition_with_ties():
+    rng = np.random.default_rng(0)
+    labels = rng.random(60) < 0.4
+    scores = np.round(rng.random(60), 1)  # many ties
+    pairs = [1.0 if p > n else 0.5 if p == n else 0.0 for p, n in itertools.product(scores[labels], scores[~labels])]
+    assert roc_auc(labels, scores) == pytest.approx(np.mean(pairs))
+
+
+def test_auc_is_nan_without_both_classes():
+    assert np.isnan(roc_auc(np.ones(5), np.arange(5)))
+
+
+def test_ece_is_zero_for_calibrated_and_large_for_overconfident_predictions():
+    rng = np.random.default_rng(1)
+    probabilities = rng.random(200_000)
+    labels = rng.random(200_000) < probabilities
+    assert expected_calibration_error(labels, probabilities) < 0.01
+    assert expected_calibration_error(labels, np.where(probabilities > 0.5, 1.0, 0.0)) > 0.2
+
+
+def test_pointing_and_mass_inside_a_mask():
+    heatmap = np.zeros((10, 10))
+    heatmap[2, 3], heatmap[8, 8] = 3.0, 1.0
+    mask = np.zeros((10, 10), dtype=bool)
+    mask[2, 3] = True
+    assert pointing_hit(heatmap, mask)
+    assert mass_inside(heatmap, mask) == pytest.approx(0.75)
+    assert not pointing_hit(heatmap, ~mask)
+    grown = dilate(mask, 1)  # a disk of radius 1: the pixel and its four neighbours
+    assert grown.sum() == 5 and grown[1, 3] and grown[3, 3] and grown[2, 2] and grown[2, 4]
+
+
+def test_top_region_iou_is_one_for_a_map_of_the_mask_and_zero_for_its_complement():
+    mask = np.zeros((20, 20), dtype=bool)
+    mask[3:7, 10:15] = True
+    smooth = mask + 0.01 * np.random.default_rng(0).random(mask.shape)
+    assert top_region_iou(smooth, mask) == pytest.approx(1.0)
+    assert top_region_iou(1.0 - smooth, mask) == 0.0
+
+
+def test_rank_correlation_ranks_ties_fairly():
+    ramp = np.arange(100.0).reshape(10, 10)
+    assert rank_correlation(ramp, ramp**3) == pytest.approx(1.0)
+    assert rank_correlation(ramp, -ramp) == pytest.approx(-1.0)
+    # Two maps that are each half zeros, in opposite halves: raster-order tie-breaking would correlate them.
+    first, second = ramp.copy(), ramp.copy()
+    first[:5], second[5:] = 0, 0
+    assert rank_correlation(first, second) < 0
+    assert rank_correlation(ramp, np.zeros_like(ramp)) == 0.0
+
+
+def test_roc_curve_runs_corner_to_corner_and_matches_the_auc():
+    rng = np.random.default_rng(0)
+    labels = rng.random(400) < 0.3
+    scores = labels + rng.normal(0, 0.8, 400)
+    curve = roc_curve(labels, scores, points=401)
+    assert (curve["fpr"][0], curve["tpr"][0], curve["fpr"][-1], curve["tpr"][-1]) == (0.0, 0.0, 1.0, 1.0)
+    assert np.all(np.diff(curve["fpr"]) >= 0) and np.all(np.diff(curve["tpr"]) >= 0)
+    assert np.trapezoid(curve["tpr"], curve["fpr"]) == pytest.approx(roc_auc(labels, scores), abs=0.01)
+
+
+def test_reliability_bins_account_for_every_prediction():
+    probabilities = np.array([0.05, 0.05, 0.95, 0.95, 0.5])
+    labels = np.array([0, 0, 1, 0, 1])
+    bins = reliability(labels, probabilities, bins=10)
+    assert sum(b["share"] for b in bins) == pytest.approx(1.0)
+    top = bins[-1]
+    assert top["predicted"] == pytest.approx(0.95) and top["observed"] == pytest.approx(0.5)

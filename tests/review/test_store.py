@@ -1,0 +1,262 @@
+"""The review store against real databases: a SQLite file, and PostgreSQL where .ci/run could start one."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from medattn.errors import ReviewError, StoreError
+from medattn.review import store as store_module
+from medattn.review.store import Review, ReviewStore, installation_secret, select_reviews, study_key, submission_id
+from tests.review.store_writer import review as written_review
+
+ROOT = Path(__file__).resolve().parents[2]
+POSTGRES_URL = os.environ.get("MEDATTN_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(not POSTGRES_URL, reason="no PostgreSQL"))]
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'reviews.sqlite3'}"
+    engine = sa.create_engine(POSTGRES_URL)
+    with engine.begin() as connection:  # a fresh, empty database for every test
+        connection.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def store(store_url):
+    opened = ReviewStore(store_url)
+    yield opened
+    opened.close()
+
+
+def a_review(**changes) -> Review:
+    fields = {
+        "reviewer": "Dr Example",
+        "study_key": "k" * 64,
+        "model_name": "medattn-cxr-synthetic",
+        "model_version": "2026.11.24",
+        "probabilities": {"nodule": 0.91, "effusion": 0.02},
+        "verdicts": {"nodule": "agree", "effusion": "agree"},
+        "corrected_labels": ["nodule"],
+        "note": "Round opacity, right mid zone.",
+    }
+    return Review(**(fields | changes))
+
+
+def test_a_saved_review_reads_back_whole_with_its_audit_entry(store):
+    review_id = store.save(a_review(reviewer="  Dr Example  "))
+    (saved,) = store.reviews()
+    assert saved.id == review_id and saved.reviewer == "Dr Example"
+    assert saved.probabilities == {"nodule": 0.91, "effusion": 0.02}
+    assert saved.verdicts == {"nodule": "agree", "effusion": "agree"} and saved.corrected_labels == ["nodule"]
+    assert saved.created_at.tzinfo is not None
+    (entry,) = store.audit_entries()
+    assert (entry["actor"], entry["action"], entry["review_id"]) == ("Dr Example", "review saved", review_id)
+
+
+def test_saving_the_same_submission_twice_stores_it_once(store):
+    review = a_review()
+    assert store.save(review) == store.save(review)
+    threads = [threading.Thread(target=store.save, args=(a_review(submission_id="double-click"),)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(store.reviews()) == 2 and len(store.audit_entries()) == 2
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"reviewer": "   "}, "Enter your name"),
+        ({"verdicts": {"fracture": "agree"}}, "does not report"),
+        ({"corrected_labels": ["fracture"]}, "does not report"),
+        ({"verdicts": {"nodule": "maybe"}}, "must be one of agree, disagree"),
+        ({"note": "x" * 5001}, "longer than 5,000"),
+    ],
+)
+def test_an_invalid_review_is_refused_and_nothing_is_stored(store, changes, message):
+    with pytest.raises(ReviewError, match=message):
+        store.save(a_review(**changes))
+    assert store.reviews() == [] and store.audit_entries() == []
+
+
+def test_the_audit_log_cannot_be_edited_or_deleted(store):
+    store.save(a_review())
+    for statement in ("UPDATE audit_log SET actor = 'someone else'", "DELETE FROM audit_log"):
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"), store.engine.begin() as connection:
+            connection.execute(sa.text(statement))
+    assert store.audit_entries()[0]["actor"] == "Dr Example"
+
+
+def test_study_key_is_stable_keyed_and_does_not_reveal_the_uid():
+    uid = "1.2.826.0.1.3680043.8.498.12345"
+    key = study_key(b"secret", uid, b"any bytes")
+    assert key == study_key(b"secret", uid, b"other bytes")  # the same instance, re-exported
+    assert key != study_key(b"another installation", uid, b"any bytes")
+    assert uid not in key and len(key) == 64
+    assert study_key(b"secret", None, b"png bytes") != study_key(b"secret", None, b"other png bytes")
+
+
+def test_the_installation_secret_is_made_once_and_private(tmp_path, monkeypatch):
+    monkeypatch.delenv(store_module.SECRET_ENV, raising=False)
+    first = installation_secret(tmp_path)
+    assert installation_secret(tmp_path) == first and len(first) == 64
+    assert stat.S_IMODE((tmp_path / store_module.SECRET_FILE).stat().st_mode) == 0o600
+    assert list(tmp_path.iterdir()) == [tmp_path / store_module.SECRET_FILE]  # no draft left behind
+    monkeypatch.setenv(store_module.SECRET_ENV, "shared by every replica")
+    assert installation_secret(tmp_path) == b"shared by every replica"
+
+
+def test_a_store_from_a_newer_medattn_is_refused_unchanged(store_url, monkeypatch):
+    ReviewStore(store_url).close()
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
+    monkeypatch.setitem(
+        store_module.MIGRATIONS, 2, lambda c: c.execute(sa.text("ALTER TABLE reviews ADD COLUMN site VARCHAR(20)"))
+    )
+    upgraded = ReviewStore(store_url)  # version 1 -> 2 through the migration
+    with upgraded.engine.connect() as connection:
+        assert connection.scalar(sa.select(store_module.schema_info.c.version)) == 2
+        assert "site" in {c["name"] for c in sa.inspect(connection).get_columns("reviews")}
+    upgraded.close()
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 1)
+    with pytest.raises(StoreError, match="schema version 2, written by a newer medattn"):
+        ReviewStore(store_url)
+
+
+def test_csv_export_has_a_column_per_finding_and_defuses_formulas(store):
+    store.save(a_review(reviewer='=HYPERLINK("http://x")', note="@SUM(A1)"))
+    exported = store.export_csv("Dr Export", store.reviews())
+    (row,) = list(csv.DictReader(io.StringIO(exported)))
+    assert row["probability_nodule"] == "0.91" and row["verdict_effusion"] == "agree"
+    assert row["corrected_labels"] == "nodule"
+    assert row["reviewer"].startswith("'=") and row["note"] == "'@SUM(A1)"
+    assert store.audit_entries()[-1]["action"] == "exported"
+
+
+def run_writers(url: str, writers: int, count: int) -> list[subprocess.Popen]:
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.review.store_writer", url, str(count), f"w{w}"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w in range(writers)
+    ]
+
+
+@pytest.mark.slow
+def test_eight_processes_writing_at_once_lose_nothing(store_url):
+    ReviewStore(store_url).close()
+    writers = run_writers(store_url, 8, 250)
+    outputs = [writer.communicate(timeout=300) for writer in writers]
+    assert [writer.returncode for writer in writers] == [0] * 8, [err for _, err in outputs if err]
+    assert not any("locked" in err for _, err in outputs)
+    store = ReviewStore(store_url)
+    saved = store.reviews()
+    assert len(saved) == 2000 and len(store.audit_entries()) == 2000
+    assert len({review.study_key for review in saved}) == 2000
+    by_key = {review.study_key: review for review in saved}
+    for w in range(8):  # rows are intact, not merely counted
+        written = written_review(f"w{w}", 249)
+        stored = by_key[written.study_key]
+        assert stored.note == written.note and stored.probabilities == written.probabilities
+        assert stored.verdicts == written.verdicts and stored.reviewer == written.reviewer
+    store.close()
+
+
+def test_a_writer_killed_mid_write_leaves_every_committed_review_intact(tmp_path):
+    path = tmp_path / "reviews.sqlite3"
+    url = f"sqlite:///{path}"
+    ReviewStore(url).close()
+    (writer,) = run_writers(url, 1, 1_000_000)
+    committed = [int(writer.stdout.readline()) for _ in range(300)]
+    os.kill(writer.pid, signal.SIGKILL)
+    committed += [int(line) for line in writer.stdout.read().split()]  # printed only after each commit
+    writer.wait()
+    assert writer.returncode == -signal.SIGKILL
+    connection = sqlite3.connect(path)
+    assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    present = {row[0] for row in connection.execute("SELECT id FROM reviews")}
+    connection.close()
+    assert set(committed) <= present
+
+
+def test_submission_id_is_the_same_for_the_same_answers_only():
+    answers = {"verdicts": {"nodule": "agree"}, "note": "x"}
+    key = submission_id("salt", "case", "model", 0, answers)
+    assert key == submission_id("salt", "case", "model", 0, dict(answers))
+    assert key != submission_id("salt", "case", "model", 0, answers | {"note": "y"})
+    assert key != submission_id("other session", "case", "model", 0, answers)
+
+
+def test_a_form_submitted_twice_is_stored_once(store):
+    form = {
+        "reviewer": "Dr Form", "study_key": "s" * 64, "model_name": "m", "model_version": "1",
+        "probabilities": {"nodule": 0.4}, "verdicts": {"nodule": "disagree"}, "corrected_labels": ["nodule"],
+        "note": "", "session_salt": "salt", "case_key": "case", "frame": 0,
+    }  # fmt: skip
+    first, again = Review.from_form(**form), Review.from_form(**form)
+    assert store.save(first) == store.save(again) and len(store.reviews()) == 1
+    assert Review.from_form(**form | {"frame": 1}).submission_id != first.submission_id
+
+
+def test_history_filters_combine_reviewer_finding_and_disagreement():
+    reviews = [
+        a_review(reviewer="A", corrected_labels=["nodule"]),
+        a_review(reviewer="B", corrected_labels=[], verdicts={"nodule": "disagree", "effusion": "agree"}),
+        a_review(reviewer="A", corrected_labels=["effusion"], verdicts={"nodule": "agree", "effusion": "disagree"}),
+    ]
+    assert select_reviews(reviews, [], [], False) == reviews
+    assert select_reviews(reviews, ["A"], [], False) == [reviews[0], reviews[2]]
+    assert select_reviews(reviews, [], ["nodule"], False) == [reviews[0]]
+    assert select_reviews(reviews, ["A"], [], True) == [reviews[2]]
+    assert select_reviews(reviews, ["B"], ["effusion"], False) == []
+
+
+@pytest.mark.parametrize("url", ["not a url", "nosuchdialect://host/db", "postgresql+nosuchdriver://u:p@h/db"])
+def test_an_unusable_database_address_is_a_clear_store_error(url):
+    with pytest.raises(StoreError, match="MEDATTN_DB_URL is not a database address"):
+        ReviewStore(url)
+
+
+def test_an_unreachable_database_is_a_clear_store_error():
+    with pytest.raises(StoreError, match="could not be opened: the database refused"):
+        ReviewStore("postgresql+psycopg://nobody:secret@127.0.0.1:1/none?connect_timeout=2")
+
+
+def refuse_writes(store: ReviewStore) -> None:
+    """Make the database itself refuse new reviews, as a full disk or a revoked grant would."""
+    with store.engine.begin() as connection:
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql(
+                "CREATE TRIGGER no_reviews BEFORE INSERT ON reviews BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        else:
+            connection.exec_driver_sql("REVOKE INSERT ON reviews FROM CURRENT_USER")
+
+
+def test_a_database_that_refuses_a_write_loses_nothing_and_echoes_no_value(store):
+    kept = store.save(a_review())
+    refuse_writes(store)
+    with pytest.raises(StoreError, match="could not be written: the database refused") as refused:
+        store.save(a_review(reviewer="Dr Secretname", note="MARKER-NOTE", submission_id="new"))
+    assert "Secretname" not in str(refused.value) and "MARKER-NOTE" not in str(refused.value)
+    assert [review.id for review in store.reviews()] == [kept]

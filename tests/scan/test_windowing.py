@@ -1,0 +1,37 @@
+import numpy as np
+import pytest
+
+from medattn import load_scan
+from medattn.scan.windowing import CT_WINDOWS, apply_window, percentile_window
+from tests.conftest import PYDICOM_DATA_FILES
+
+
+def test_window_presets_follow_the_modality_and_photometric_interpretation(ct_file):
+    ct = load_scan(ct_file).window_presets()
+    assert {"File default", "Full range"} | set(CT_WINDOWS) <= set(ct)
+    hand = load_scan(PYDICOM_DATA_FILES / "RG3_UNCR.dcm")  # MONOCHROME1
+    presets = hand.window_presets()
+    # Dense bone is shown bright; in MONOCHROME1 that is low stored values, so its window sits lower.
+    assert presets["Bone"][0] < presets["Lung"][0]
+    shown = hand.display(0, presets["Bone"]).astype(float)
+    assert np.corrcoef(hand.frames[0].ravel(), shown.ravel())[0, 1] < 0
+
+
+def test_monochrome1_reads_dense_tissue_high_for_the_model_as_for_the_eye():
+    hand = load_scan(PYDICOM_DATA_FILES / "RG3_UNCR.dcm")
+    np.testing.assert_array_equal(hand.model_pixels(0), -hand.frames[0])
+    shown = hand.display(0, hand.window_presets()["Full range"]).astype(float)
+    assert np.corrcoef(hand.model_pixels(0).ravel(), shown.ravel())[0, 1] > 0.99
+
+
+def test_a_window_maps_its_range_onto_0_to_255_and_clips_outside_it():
+    pixels = np.array([[-10.0, 0.0, 50.0, 100.0, 200.0, np.nan]], dtype=np.float32)
+    assert apply_window(pixels, (50.0, 100.0)).tolist() == [[0, 0, 128, 255, 255, 0]]
+    assert apply_window(pixels, (50.0, 100.0), inverted=True).tolist() == [[255, 255, 128, 0, 0, 255]]
+
+
+def test_a_percentile_window_ignores_non_finite_pixels():
+    pixels = np.concatenate([np.linspace(0, 100, 1001), [np.nan, np.inf]]).astype(np.float32)
+    centre, width = percentile_window(pixels)
+    assert (centre, width) == pytest.approx((50.0, 98.0))
+    assert percentile_window(np.full(4, np.nan)) == (0.0, 1.0)

@@ -1,0 +1,96 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from medattn.training.datasets import DatasetError, open_dataset, synthetic
+
+
+def write_medmnist(path, labels_per_split):
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, labels in labels_per_split.items():
+        arrays[f"{split}_images"] = rng.integers(0, 255, (len(labels), 28, 28), dtype=np.uint8)
+        arrays[f"{split}_labels"] = np.asarray(labels)
+    np.savez_compressed(path, **arrays)
+
+
+def test_medmnist_multi_class(tmp_path):
+    path = tmp_path / "pneumoniamnist.npz"
+    write_medmnist(path, {"train": [[0], [1], [1], [2]], "val": [[2]], "test": [[0], [2]]})
+    train = open_dataset(path, "train")
+    assert train.task == "multi-class" and len(train) == 4
+    assert train.labels.tolist() == [[1, 0, 0], [0, 1, 0], [0, 1, 0], [0, 0, 1]]
+    assert train.images[0].shape == (28, 28)
+    assert open_dataset(path, "test").labels.argmax(axis=1).tolist() == [0, 2]
+
+
+def test_medmnist_multi_label(tmp_path):
+    path = tmp_path / "chestmnist.npz"
+    write_medmnist(path, {"train": [[1, 0, 1], [0, 0, 0]], "val": [[0, 1, 0]], "test": [[1, 1, 1]]})
+    train = open_dataset(path, "train")
+    assert train.task == "multi-label" and train.classes == ("class 0", "class 1", "class 2")
+    assert train.labels.tolist() == [[1, 0, 1], [0, 0, 0]]
+
+
+def test_medmnist_class_count_comes_from_every_split(tmp_path):
+    """A split that lacks the top class still has every class: the count is not that split's max + 1."""
+    path = tmp_path / "organmnist.npz"
+    write_medmnist(path, {"train": [[0], [1], [2], [3]], "val": [[0], [1]], "test": [[2]]})
+    for split in ("train", "val", "test"):
+        data = open_dataset(path, split)
+        assert data.classes == ("class 0", "class 1", "class 2", "class 3") and data.labels.shape[1] == 4, split
+
+
+def test_medmnist_without_the_official_keys_is_refused(tmp_path):
+    path = tmp_path / "other.npz"
+    np.savez(path, x=np.zeros(3))
+    with pytest.raises(DatasetError, match="not in the MedMNIST layout"):
+        open_dataset(path, "train")
+
+
+def write_png(path, value):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((12, 10), value, dtype=np.uint8)).save(path)
+
+
+def test_class_folders_split_stably_by_path(tmp_path):
+    for name in ("normal", "pneumonia"):
+        for i in range(40):
+            write_png(tmp_path / name / f"{i:03d}.png", i + 100 * (name == "pneumonia"))
+    train, val, test = (open_dataset(tmp_path, split) for split in ("train", "val", "test"))
+    assert train.classes == ("normal", "pneumonia") and train.task == "multi-class"
+    assert len(train) + len(val) + len(test) == 80 and 0 < len(val) < 30 and 0 < len(test) < 30
+    assert open_dataset(tmp_path, "val").labels.tolist() == val.labels.tolist()
+    # Held out means held out: no file is both tested on and used to train, select or calibrate.
+    pixels = [{image.tobytes() for image in data.images} for data in (train, val, test)]
+    assert not pixels[2] & (pixels[0] | pixels[1]) and test.split == "test"
+
+
+def test_csv_manifest_multi_label(tmp_path):
+    rows = ["path,labels"]
+    for i in range(30):
+        write_png(tmp_path / "img" / f"{i}.png", i)
+        rows.append(f"img/{i}.png,effusion" + (",nodule" if i % 3 == 0 else ""))
+    (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
+    train, val, test = (open_dataset(tmp_path / "manifest.csv", split) for split in ("train", "val", "test"))
+    assert train.task == "multi-label" and train.classes == ("effusion", "nodule")
+    assert len(train) + len(val) + len(test) == 30 and len(test) > 0
+    assert (train.labels[:, 0] == 1).all()
+
+
+def test_manifest_naming_a_broken_file_says_which(tmp_path):
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    (tmp_path / "m.csv").write_text("bad.png,a\n")
+    errors = []
+    for split in ("train", "val", "test"):  # the file belongs to exactly one of them
+        try:
+            open_dataset(tmp_path / "m.csv", split)
+        except DatasetError as error:
+            errors.append(str(error))
+    assert len(errors) == 1 and "bad.png" in errors[0]
+
+
+def test_synthetic_carries_masks():
+    data = synthetic(seed=5, count=3, size=64)
+    assert data.masks.shape == (3, 3, 64, 64) and data.task == "multi-label"
+    assert (data.masks.any(axis=(2, 3)) == data.labels.astype(bool)).all()

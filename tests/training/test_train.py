@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+import torch
+
+from medattn import Predictor
+from medattn.model.checkpoint import save_model
+from medattn.model.network import AttentionNet, ModelConfig
+from medattn.training.datasets import open_dataset, synthetic
+from medattn.training.evaluate import evaluate
+from medattn.training.train import TrainConfig, train
+from tests.training.test_datasets import write_medmnist
+
+TINY_WIDTHS = (4, 8, 8, 8)
+
+
+def test_tiny_synthetic_run_produces_a_loadable_calibrated_model(tmp_path):
+    model_config = ModelConfig(classes=("nodule", "effusion", "cardiomegaly"), input_size=64, widths=TINY_WIDTHS)
+    config = TrainConfig(epochs=1, batch_size=32)
+    model, card = train(config, synthetic(0, 96, 64), synthetic(1, 48, 64), model_config)
+    assert len(card.thresholds) == len(card.temperature) == 3
+    assert card.training["history"][0]["epoch"] == 1 and card.task == "multi-label"
+
+    metrics = evaluate(model, card, synthetic(2, 40, 64), explain_cases=3)
+    methods = metrics["explanations"]["methods"]
+    assert set(methods) == {"attention", "gradcam", "occlusion"}
+    for quality in methods.values():
+        for key in ("pointing_game", "mass_in_mask", "top_region_iou", "deletion_auc", "insertion_auc"):
+            assert 0.0 <= quality["overall"][key] <= 1.0
+        assert quality["randomisation"][0]["layer"] == "classifier head"
+    confusion = metrics["per_class"]["nodule"]["confusion"]
+    assert sum(confusion.values()) == 40
+
+    save_model(model, card, tmp_path)
+    prediction = Predictor.load(tmp_path).predict(np.zeros((70, 90), dtype=np.uint8))
+    assert set(prediction.probabilities) == {"nodule", "effusion", "cardiomegaly"}
+    assert prediction.attention["nodule"].values.shape == (70, 90)
+
+
+def test_warmup_trains_only_the_named_classes_first():
+    model_config = ModelConfig(classes=("nodule", "effusion", "cardiomegaly"), input_size=64, widths=TINY_WIDTHS)
+    config = TrainConfig(epochs=2, batch_size=32, warmup_classes=("nodule",), warmup_epochs=1)
+    torch.manual_seed(0)
+    _, card = train(config, synthetic(0, 64, 64), synthetic(1, 32, 64), model_config)
+    assert card.training["warmup_classes"] == ("nodule",) and card.training["warmup_epochs"] == 1
+    assert len(card.training["history"]) == 2
+    with pytest.raises(ValueError, match="warm-up needs multi-label classes"):
+        train(TrainConfig(epochs=1, warmup_classes=("fracture",), warmup_epochs=1), synthetic(0, 8, 64),
+              synthetic(1, 8, 64), model_config)  # fmt: skip
+
+
+def test_warmup_leaves_the_other_classes_untouched():
+    """During warm-up the other classes' queries and read-outs get no gradient at all."""
+    model_config = ModelConfig(classes=("nodule", "effusion", "cardiomegaly"), input_size=64, widths=TINY_WIDTHS)
+    torch.manual_seed(0)
+    reference = AttentionNet(model_config)
+    config = TrainConfig(epochs=1, batch_size=32, warmup_classes=("nodule",), warmup_epochs=1)
+    torch.manual_seed(0)
+    model, _ = train(config, synthetic(0, 64, 64), synthetic(1, 32, 64), model_config)
+    # The read-outs start at zero and must still be zero; the queries may only shrink (weight decay).
+    assert model.head_weight[1:].abs().sum() == 0 and model.head_weight[0].abs().sum() > 0
+    before, after = reference.pool.queries[1:], model.pool.queries[1:]
+    torch.testing.assert_close(after / after.norm(), before / before.norm(), atol=1e-6, rtol=0)
+    assert not torch.allclose(reference.pool.queries[0], model.pool.queries[0])
+
+
+def test_multi_class_colour_run_from_a_medmnist_file(tmp_path):
+    path = tmp_path / "bloodmnist.npz"
+    write_medmnist(path, {"train": [[i % 3] for i in range(60)], "val": [[i % 3] for i in range(24)], "test": [[0]]})
+    data = np.load(path)
+    np.savez(path, **{k: np.repeat(v[..., None], 3, axis=-1) if k.endswith("images") else v for k, v in data.items()})
+    train_set, val_set = open_dataset(path, "train"), open_dataset(path, "val")
+    model_config = ModelConfig(train_set.classes, in_channels=3, input_size=32, widths=TINY_WIDTHS)
+    model, card = train(TrainConfig(epochs=1, batch_size=16), train_set, val_set, model_config)
+    assert card.task == "multi-class" and len(card.temperature) == 1 and card.thresholds == ()
+    save_model(model, card, tmp_path / "model")
+    prediction = Predictor.load(tmp_path / "model").predict(train_set.images[0])
+    assert len(prediction.labels) == 1 and prediction.thresholds == {}
+    assert sum(prediction.probabilities.values()) == pytest.approx(1.0)
