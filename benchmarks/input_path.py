@@ -42,7 +42,7 @@ def main() -> None:
                 gaps[name].append(gap)
                 flips[name] += seen.labels != training.labels
     print(f"{CASES} held-out cases through 16-bit PNG files, against training's path on the same cases")
-    print(f"{"path from file to model input":<32}{'max |Δp|':>10}{'median |Δp|':>13}{'flipped':>9}")
+    print(f"{'path from file to model input':<32}{'max |Δp|':>10}{'median |Δp|':>13}{'flipped':>9}")
     for name, values in gaps.items():
         print(f"{name:<32}{max(values):>10.4f}{np.median(values):>13.6f}{flips[name]:>5} / {CASES}")
 
