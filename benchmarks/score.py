@@ -1,4 +1,4 @@
-"""Batch-scoring throughput: synthetic 128 px PNGs through `medattn.score`, decode included, on this CPU.
+"""Batch-scoring throughput: synthetic 128 px PNGs through `medattn.batch`, decode included, on this CPU.
 
 Run: python benchmarks/score.py
 Target: >= 150 images/s on 2 cores. Prints where the main process spent its time (waiting for decoded

@@ -128,21 +128,6 @@ class ModelCard:
         if not all(0.0 < t < 1.0 for t in thresholds):
             raise ModelError("The model card's 'thresholds' must lie strictly between 0 and 1.")
         parameters = fields.get("parameters", int)
-        unlikeness = None
-        if values.get("unlikeness") is not None:
-            stats = fields.nested("unlikeness")
-            mean = tuple(stats.get("mean", list, item=(int, float)))
-            precision = tuple(tuple(row) for row in stats.get("precision", list, item=list))
-            if not mean or len(precision) != len(mean) or any(len(row) != len(mean) for row in precision):
-                raise ModelError(
-                    "The model card's 'unlikeness.precision' must be a square matrix the size of its mean."
-                )
-            threshold = stats.get("threshold", (int, float))
-            if not (math.isfinite(threshold) and threshold > 0):
-                raise ModelError("The model card's 'unlikeness.threshold' must be finite and positive.")
-            unlikeness = UnlikenessStatistics(
-                mean, precision, threshold, stats.get("held_out_alarm_rate", (int, float))
-            )
         return cls(
             name=fields.get("name", str),
             version=str(fields.get("version", (str, int))),
@@ -157,7 +142,7 @@ class ModelCard:
             parameters=parameters,
             training=fields.get("training", dict, default={}),
             metrics=_metrics(fields.get("metrics", dict, default={})),
-            unlikeness=unlikeness,
+            unlikeness=_unlikeness(fields.nested("unlikeness")) if values.get("unlikeness") is not None else None,
         )
 
 
@@ -261,6 +246,21 @@ def _architecture(fields: _Fields, input_size: int) -> Architecture:
     if architecture.heads < 1 or architecture.embed_dim % architecture.heads or architecture.embed_dim % 4:
         raise ModelError("The model card's 'architecture.embed_dim' must be a multiple of 4 and of 'heads'.")
     return architecture
+
+
+def _unlikeness(fields: _Fields) -> UnlikenessStatistics:
+    """Every entry finite: a NaN here would make every distance NaN, and NaN never crosses the alarm limit."""
+    mean = tuple(fields.get("mean", list, item=(int, float)))
+    precision = tuple(tuple(row) for row in fields.get("precision", list, item=list))
+    if not mean or len(precision) != len(mean) or any(len(row) != len(mean) for row in precision):
+        raise ModelError("The model card's 'unlikeness.precision' must be a square matrix the size of its mean.")
+    numbers = [*mean, *(value for row in precision for value in row)]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers):
+        raise ModelError("The model card's 'unlikeness.mean' and 'unlikeness.precision' must hold finite numbers.")
+    threshold = fields.get("threshold", (int, float))
+    if not (math.isfinite(threshold) and threshold > 0):
+        raise ModelError("The model card's 'unlikeness.threshold' must be finite and positive.")
+    return UnlikenessStatistics(mean, precision, threshold, fields.get("held_out_alarm_rate", (int, float)))
 
 
 def _metrics(metrics: dict[str, Any]) -> dict[str, Any]:

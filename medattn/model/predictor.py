@@ -64,7 +64,8 @@ class Prediction:
 
     @property
     def unlike_training_data(self) -> bool:
-        return self.unlikeness is not None and self.unlikeness > self.unlikeness_limit
+        # Written so that a NaN distance raises the alarm: "not within the limit", not "beyond it".
+        return self.unlikeness is not None and not self.unlikeness <= self.unlikeness_limit
 
 
 @dataclass(frozen=True)

@@ -98,7 +98,7 @@ def macro_auc(labels: np.ndarray, scores: np.ndarray) -> float:
 
 def evaluate(model: AttentionNet, card: ModelCard, dataset: LabelledImages, explain_cases: int = 0) -> dict[str, Any]:
     """Classification and calibration figures; with ``explain_cases``, every explanation method's quality
-    on up to that many cases per class (``medattn.explain.metrics``)."""
+    on up to that many cases per class (``medattn.explain.quality``)."""
     task, classes = card.task, card.classes
     inputs = model_inputs(dataset, card.preprocessing)
     labels = dataset.labels

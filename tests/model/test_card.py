@@ -86,6 +86,7 @@ def set_path(card: dict, path: str, value) -> dict:
         ("architecture.heads", 5, "'architecture.embed_dim'"),
         ("unlikeness.threshold", math.nan, "'unlikeness.threshold'"),
         ("unlikeness.precision", [[1.0]], "'unlikeness.precision'"),
+        ("unlikeness.mean", [math.nan] * 96, "'unlikeness.mean'"),
         ("metrics.split", KeyError, "'metrics.split'"),
         ("card_version", 1, "'card_version'"),
     ],
