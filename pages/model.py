@@ -31,8 +31,8 @@ with shared.page("Model card"):
     st.subheader(f"{card.name} · version {card.version}")
     st.write(
         f"{card.task.capitalize()} classifier of {len(card.classes)} findings, {card.parameters:,} parameters, "
-        f"trained in {training.get('seconds', 0) / 60:.1f} min on "
-        f"{training.get('train_size', 'an unrecorded number of')} cases ({training.get('data', 'unrecorded data')})."
+        f"trained in {training.get('seconds', 0) / 60:.1f} min on {training.get('train_size', 0):,} cases "
+        f"({training.get('data', 'unrecorded data')})."
     )
 
     st.info(card.intended_use)

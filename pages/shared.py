@@ -42,11 +42,16 @@ def page(title: str) -> Iterator[None]:
     A ``MedattnError`` raised while the page runs (a broken model folder, an unusable review store) is
     shown as its message, never as a traceback. The boundary is here, not in app.py, because a
     ``pages/`` folder beside app.py makes Streamlit start each server process in its legacy mode, in
-    which a requested page file runs on its own, without app.py (a tab reconnecting after a restart
-    does this). A page run that way switches the process to ``st.navigation`` for every later run.
+    which a requested page file runs on its own, without app.py: a tab reconnecting to the Model page
+    after a restart gets a narrow page whose menu lists ``app`` and ``shared``. A page run that way
+    switches the process to ``st.navigation`` and, once per session (a session's first run carries no
+    clicks to lose), reruns so that app.py lays out the page.
     """
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
+        if not st.session_state.get("navigation_rerun"):
+            st.session_state.navigation_rerun = True
+            st.rerun()
     st.title(title)
     st.warning(RESEARCH_NOTICE, icon="⚠️")
     try:
