@@ -23,6 +23,7 @@ from medattn.errors import ScanError
 DEFLATED = pydicom.uid.DeflatedExplicitVRLittleEndian
 UNDEFINED_LENGTH = 0xFFFFFFFF
 PIXEL_DATA = 0x7FE00010
+INFLATE_INPUT_CHUNK = 64 * 2**10
 SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0"  # the tag that closes compressed pixel data
 J2K_START = b"\xff\x4f\xff\x51"  # JPEG 2000: start of codestream, then the image and tile size marker
 # JPEG start-of-frame markers (baseline to lossless, and JPEG-LS's 0xF7); 0xC4, 0xC8 and 0xCC are not frames.
@@ -41,23 +42,34 @@ def check_size(columns: int, rows: int, frames: int, samples: int, max_values: i
 
 
 def check_inflated_size(content: bytes, max_values: int) -> None:
-    """pydicom inflates a deflated dataset whole; measure it first, 1 MB at a time, against the size limit."""
-    if DEFLATED.encode() not in content[:4096]:  # the transfer syntax UID sits in the file meta
-        return
+    """pydicom inflates a deflated dataset whole; measure it first, against the size limit, streaming.
+
+    The transfer syntax is read from the file meta by the reader pydicom itself uses, so no layout of the
+    file (a padded meta element, say) can hide it. Input is fed 64 kB and output taken 1 MB at a time, so
+    neither side is ever held whole.
+    """
     stream = io.BytesIO(content)
-    read_preamble(stream, force=True)
-    if _read_file_meta_info(stream).get("TransferSyntaxUID") != DEFLATED:
+    try:
+        read_preamble(stream, force=True)
+        syntax = _read_file_meta_info(stream).get("TransferSyntaxUID")
+    except Exception:  # a meta pydicom cannot read: dcmread fails the same way, at the boundary
+        return
+    if syntax != DEFLATED:
         return
     limit = 4 * max_values + 64 * 2**20  # 32-bit values, plus room for non-pixel attributes
-    inflater, pending, inflated = zlib.decompressobj(-zlib.MAX_WBITS), content[stream.tell() :], 0
-    while pending and not inflater.eof:
-        inflated += len(inflater.decompress(pending, 2**20))
-        pending = inflater.unconsumed_tail
-        if inflated > limit:
-            raise ScanError(
-                f"This deflated DICOM file inflates to more than {limit / 2**20:.0f} MB, above the size limit; "
-                "it is refused unread."
-            )
+    inflater, compressed, inflated = zlib.decompressobj(-zlib.MAX_WBITS), memoryview(content), 0
+    for start in range(stream.tell(), len(content), INFLATE_INPUT_CHUNK):
+        pending = compressed[start : start + INFLATE_INPUT_CHUNK]
+        while pending and not inflater.eof:
+            inflated += len(inflater.decompress(pending, 2**20))
+            pending = inflater.unconsumed_tail
+            if inflated > limit:
+                raise ScanError(
+                    f"This deflated DICOM file inflates to more than {limit / 2**20:.0f} MB, above the size "
+                    "limit; it is refused unread."
+                )
+        if inflater.eof:
+            return
 
 
 def check_pixel_data_not_cut_off(content: bytes) -> None:

@@ -59,6 +59,24 @@ def test_deflate_bomb_is_refused_unread():
     assert peak < 32 * 2**20  # inflated 1 MB at a time, never held
 
 
+def test_a_deflate_bomb_behind_a_padded_file_meta_is_refused_too():
+    """The transfer syntax UID pushed past the first 4 kB by a 5 kB File Meta Information Version."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.FileMetaInformationVersion = b"\x00\x01" + bytes(5 * 2**10)
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.add_new(0x00091010, "OB", bytes(300 * 2**20))
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    bomb = buffer.getvalue()
+    assert bomb.find(DeflatedExplicitVRLittleEndian.encode()) > 5 * 2**10 and len(bomb) < 2**20
+    message, peak = refuse(bomb)
+    assert "inflates to more than" in message
+    assert peak < 32 * 2**20
+
+
 def test_value_length_beyond_the_end_of_the_file_is_refused():
     content = bytearray(dicom_bytes())
     at = content.index(PIXEL_DATA_TAG)
