@@ -2,19 +2,25 @@
 
 Decoding runs in ``torch.utils.data.DataLoader`` worker processes while the main process runs the model,
 so memory stays bounded by the batches in flight, not by the archive. Results go to a CSV journal one
-batch at a time; a run restarted with the same output skips every file already in it. A Parquet
-output is written from the journal when the run completes. A file that cannot be read gets a row
-with its ``ScanError`` message and never stops the run.
+batch at a time; a run restarted with the same output skips every file already in it, whatever point
+the last run was killed at. A Parquet output is written from the journal when the run completes. A file
+that cannot be read gets a row with its ``ScanError`` message and never stops the run.
+
+Archive paths are often named after patients, so rows carry no path unless asked: a file is known by its
+``file_key`` (a keyed hash of its path, which resuming matches on) and its ``study_key`` (the review
+store's keyed hash of its SOP Instance UID, or of its bytes), both under the installation secret.
 """
 
 from __future__ import annotations
 
 import csv
 import glob
-import hashlib
+import hmac
+import os
 import sys
 import time
 from dataclasses import dataclass
+from hashlib import sha256
 from pathlib import Path
 
 import cv2
@@ -28,11 +34,14 @@ from medattn.errors import BatchError, ScanError
 from medattn.explain.overlay import blend
 from medattn.model.predictor import Predictor
 from medattn.model.preprocessing import Letterbox, Preprocessing
-from medattn.scan import load_scan
+from medattn.review.store import defused, installation_secret, study_key
+from medattn.scan import DEFAULT_MAX_VALUES, load_scan
 from medattn.scan.resizing import shrink
 
 OVERLAY_SIDE = 512
 FORMATS = (".csv", ".parquet")
+# Larger files are refused unread: even float64 pixels at the pixel limit, plus room for the header.
+MAX_FILE_BYTES = 8 * DEFAULT_MAX_VALUES + 64 * 2**20
 
 
 @dataclass
@@ -40,6 +49,7 @@ class Scored:
     """One file after decoding (in a worker process): its model input, or why it has none."""
 
     index: int
+    study_key: str = ""
     model_input: torch.Tensor | None = None
     letterbox: Letterbox | None = None
     preview: np.ndarray | None = None  # the image at most OVERLAY_SIDE px, when overlays are asked for
@@ -93,20 +103,38 @@ def _manifest(path: Path) -> list[Path]:
 
 
 class ScanFiles(Dataset):
-    def __init__(self, paths: list[Path], recipe: Preprocessing, previews: bool):
-        self.paths, self.recipe, self.previews = paths, recipe, previews
+    def __init__(self, paths: list[Path], recipe: Preprocessing, previews: bool, secret: bytes):
+        self.paths, self.recipe, self.previews, self.secret = paths, recipe, previews, secret
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> Scored:
         try:
-            scan = load_scan(self.paths[index], filename=self.paths[index].name)
+            content = _read_bounded(self.paths[index])
         except ScanError as error:
             return Scored(index, error=str(error))
+        try:
+            scan = load_scan(content)
+        except ScanError as error:
+            return Scored(index, study_key(self.secret, None, content), error=str(error))
         model_input, letterbox = self.recipe.prepare(scan.model_pixels(0))  # as the app feeds the model
         preview = shrink(scan.display(0), OVERLAY_SIDE) if self.previews else None
-        return Scored(index, torch.from_numpy(model_input), letterbox, preview)
+        key = study_key(self.secret, scan.instance_uid, content)
+        return Scored(index, key, torch.from_numpy(model_input), letterbox, preview)
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The file's bytes, refusing before reading anything that is not a regular file or is too large."""
+    try:
+        if not path.is_file():
+            raise ScanError("This is not a regular file (a device, a pipe or a folder); it is skipped unread.")
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ScanError(f"The file is {size / 2**20:.0f} MB, above the {MAX_FILE_BYTES / 2**20:.0f} MB limit.")
+        return path.read_bytes()
+    except OSError as error:
+        raise ScanError(f"The file could not be read: {error.strerror}.") from None
 
 
 def _single_threaded_worker(_: int) -> None:
@@ -127,39 +155,45 @@ def score(
     batch_size: int = 64,
     workers: int = 2,
     progress: bool = True,
+    keep_paths: bool = False,
 ) -> Timings:
-    """Score every input file not already in ``out``; return where the time went."""
+    """Score every input file not already in ``out``; return where the time went.
+
+    ``keep_paths`` adds each file's path to its row (and its name to its overlay's): only for outputs
+    that stay where the archive's own paths may be seen.
+    """
     if out.suffix.lower() not in FORMATS:
         raise BatchError(f"The output must end in {' or '.join(FORMATS)}, not {out.suffix or 'nothing'}.")
     started = time.perf_counter()
+    secret = installation_secret()
     paths = find_inputs(sources)
     journal = out if out.suffix.lower() == ".csv" else out.with_name(out.name + ".partial.csv")
-    fields = ["path", "status", "error", *(f"probability_{c}" for c in predictor.classes), "labels", "unlikeness"]
-    _drop_unfinished_row(journal)
-    done = _already_scored(journal, out)
-    todo = [path for path in paths if str(path) not in done]
+    fields = [
+        "file_key", "study_key", *(["path"] if keep_paths else []), "status", "error",
+        *(f"probability_{c}" for c in predictor.classes), "labels", "unlikeness",
+    ]  # fmt: skip
+    done = _open_journal(journal, fields) | _finished_keys(out)
+    keys = {path: file_key(secret, path) for path in paths}
+    todo = [path for path in paths if keys[path] not in done]
     timings = Timings(skipped=len(paths) - len(todo))
     loader = DataLoader(
-        ScanFiles(todo, predictor.preprocessing, overlays is not None),
+        ScanFiles(todo, predictor.preprocessing, overlays is not None, secret),
         batch_size=batch_size,
         num_workers=workers,
         collate_fn=_as_list,
         worker_init_fn=_single_threaded_worker if workers else None,
         prefetch_factor=2 if workers else None,
-        # Workers forked from a process already running threads (torch's, or a web server's) can inherit
-        # a lock held mid-call and hang: they are forked from a clean server process instead.
-        multiprocessing_context="forkserver" if workers else None,
+        # Spawned, so each worker's parent is this process: a worker forked from a threaded process can
+        # inherit a lock held mid-call and hang, and one forked from a forkserver outlives a killed run.
+        multiprocessing_context="spawn" if workers else None,
     )
-    new_journal = not journal.exists()
-    with journal.open("a", newline="") as handle:
+    with journal.open("a", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fields)
-        if new_journal:
-            writer.writeheader()
         bar = tqdm(total=len(todo), unit="img", file=sys.stderr, disable=not progress)
         waited = time.perf_counter()
         for batch in loader:
             timings.waiting += time.perf_counter() - waited
-            rows = _score_batch(predictor, batch, todo, overlays, timings)
+            rows = _score_batch(predictor, batch, todo, keys, overlays, keep_paths, timings)
             wrote = time.perf_counter()
             writer.writerows(rows)
             handle.flush()
@@ -173,11 +207,29 @@ def score(
     return timings
 
 
+def file_key(secret: bytes, path: Path) -> str:
+    """HMAC-SHA256 of the file's path: what resuming matches on, without writing the path anywhere."""
+    return hmac.new(secret, b"path:" + os.fsencode(path), sha256).hexdigest()
+
+
 def _score_batch(
-    predictor: Predictor, batch: list[Scored], paths: list[Path], overlays: Path | None, timings: Timings
+    predictor: Predictor,
+    batch: list[Scored],
+    paths: list[Path],
+    keys: dict[Path, str],
+    overlays: Path | None,
+    keep_paths: bool,
+    timings: Timings,
 ) -> list[dict]:
+    def row(item: Scored, **values: str) -> dict:
+        path = paths[item.index]
+        # A name that is not UTF-8 is written with its odd bytes escaped (\xe9) rather than stopping the run.
+        named = {"path": defused(os.fsencode(path).decode("utf-8", "backslashreplace"))} if keep_paths else {}
+        status = {"status": "error" if item.error else "ok", "error": item.error or ""}
+        return {"file_key": keys[path], "study_key": item.study_key, **named, **status, **values}
+
     readable = [item for item in batch if item.error is None]
-    rows = {item.index: _row(paths[item.index], error=item.error) for item in batch if item.error}
+    rows = {item.index: row(item) for item in batch if item.error}
     if readable:
         model_started = time.perf_counter()
         result = predictor.run(torch.stack([item.model_input for item in readable]))
@@ -186,57 +238,81 @@ def _score_batch(
         maps_per_item = result.attention.numpy()
         outputs = zip(readable, result.probabilities, result.decisions, maps_per_item, unlikeness, strict=True)
         for item, p, chosen, maps, distance in outputs:
-            labels = [c for c, yes in zip(predictor.classes, chosen, strict=True) if yes]
-            rows[item.index] = _row(paths[item.index], dict(zip(predictor.classes, p, strict=True)), labels)
-            if distance is not None:
-                rows[item.index]["unlikeness"] = f"{distance:.3f}"
+            rows[item.index] = row(
+                item,
+                **{f"probability_{name}": f"{value:.6f}" for name, value in zip(predictor.classes, p, strict=True)},
+                labels=";".join(c for c, yes in zip(predictor.classes, chosen, strict=True) if yes),
+                unlikeness="" if distance is None else f"{distance:.3f}",
+            )
             if overlays is not None:
                 top = int(np.argmax(p))
                 heat = item.letterbox.to_original(maps[top], item.preview.shape[:2])
-                _write_overlay(overlays, paths[item.index], blend(item.preview, heat))
+                path = paths[item.index]
+                name = f"{path.stem}-{keys[path][:10]}" if keep_paths else keys[path][:16]
+                overlays.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(blend(item.preview, heat)).save(overlays / f"{name}.overlay.png")
     timings.files += len(batch)
     timings.failed += len(batch) - len(readable)
     return [rows[item.index] for item in batch]
 
 
-def _row(path: Path, probabilities: dict | None = None, labels: list | None = None, error: str | None = None) -> dict:
-    row = {"path": str(path), "status": "error" if error else "ok", "error": error or ""}
-    row |= {f"probability_{name}": f"{value:.6f}" for name, value in (probabilities or {}).items()}
-    return row | {"labels": ";".join(labels or [])}
+def _open_journal(journal: Path, fields: list[str]) -> set[str]:
+    """The file keys a journal already holds, after making it safe to append to.
 
-
-def _write_overlay(folder: Path, source: Path, overlay: np.ndarray) -> None:
-    """Named by the source's name and a hash of its full path: stable across runs, never colliding."""
-    folder.mkdir(parents=True, exist_ok=True)
-    tag = hashlib.sha256(str(source).encode()).hexdigest()[:10]
-    Image.fromarray(overlay).save(folder / f"{source.stem}-{tag}.overlay.png")
-
-
-def _drop_unfinished_row(journal: Path) -> None:
-    """A run killed mid-write can leave half a row at the journal's end: cut it, so it is scored again."""
-    if not journal.exists():
-        return
-    content = journal.read_bytes()
-    if content and not content.endswith(b"\n"):
+    A run can be killed at any point: before its header reached the disk (an empty journal), or mid-row.
+    A half-written last row is cut (a quoted field can hold a newline, so rows end only at a newline
+    outside quotes), and that file is scored again. A new journal gets its header on disk at once.
+    """
+    content = journal.read_bytes() if journal.exists() else b""
+    if not content:
+        with journal.open("w", newline="", encoding="utf-8") as handle:
+            csv.DictWriter(handle, fields).writeheader()
+            handle.flush()
+            os.fsync(handle.fileno())
+        return set()
+    header = content.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+    if header != ",".join(fields):
+        raise BatchError(
+            f"{journal} was written with other columns (another model, or with or without --keep-paths); "
+            "choose another --out or move it away."
+        )
+    complete = _last_row_end(content)
+    if complete < len(content):
         with journal.open("r+b") as handle:
-            handle.truncate(content.rfind(b"\n") + 1)
+            handle.truncate(complete)
+    with journal.open(newline="", encoding="utf-8") as handle:
+        return {row["file_key"] for row in csv.DictReader(handle)}
 
 
-def _already_scored(journal: Path, out: Path) -> set[str]:
-    done = set()
-    for path in (journal, out):
-        if path.exists() and path.suffix.lower() == ".csv":
-            with path.open(newline="") as handle:
-                done |= {row["path"] for row in csv.DictReader(handle)}
-        elif path.exists():  # a finished Parquet output
-            import pyarrow.parquet as pq
+def _last_row_end(content: bytes) -> int:
+    """The length of the journal up to its last complete row."""
+    end = len(content)
+    while end > 0:
+        end = content.rfind(b"\n", 0, end)
+        if end < 0:
+            return 0
+        if content.count(b'"', 0, end) % 2 == 0:
+            return end + 1
+    return 0
 
-            done |= set(pq.read_table(path, columns=["path"]).column("path").to_pylist())
-    return done
+
+def _finished_keys(out: Path) -> set[str]:
+    """The file keys of a finished Parquet output (a CSV output is its own journal)."""
+    if out.suffix.lower() != ".parquet" or not out.exists():
+        return set()
+    import pyarrow.parquet as pq
+
+    return set(pq.read_table(out, columns=["file_key"]).column("file_key").to_pylist())
 
 
 def _journal_to_parquet(journal: Path, out: Path, fields: list[str]) -> None:
+    """The journal's rows appended to the Parquet output, written whole then swapped in.
+
+    A run killed while writing leaves the previous output intact; one killed after the swap but before
+    the journal is removed finds its rows in both, and they are kept once.
+    """
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
     from pyarrow import csv as pa_csv
 
@@ -244,7 +320,10 @@ def _journal_to_parquet(journal: Path, out: Path, fields: list[str]) -> None:
     types = {name: pa.float64() if name in numeric else pa.string() for name in fields}
     options = pa_csv.ConvertOptions(column_types=types, strings_can_be_null=False)
     table = pa_csv.read_csv(journal, convert_options=options)
-    if out.exists():  # a previous run's results: kept, then extended
-        table = pa.concat_tables([pq.read_table(out).cast(table.schema), table])
-    pq.write_table(table, out)
+    if out.exists():  # a previous run's results: kept, then extended by the rows not already in them
+        previous = pq.read_table(out).cast(table.schema)
+        table = pa.concat_tables([previous, table.filter(pc.invert(pc.is_in(table["file_key"], previous["file_key"])))])
+    draft = out.with_name(out.name + ".writing")
+    pq.write_table(table, draft)
+    os.replace(draft, out)
     journal.unlink()

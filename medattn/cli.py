@@ -104,6 +104,9 @@ def parser() -> argparse.ArgumentParser:
     score_cmd.add_argument("--overlays", type=Path, help="folder for an attention overlay PNG per file")
     score_cmd.add_argument("--batch-size", type=int, default=64)
     score_cmd.add_argument("--workers", type=int, default=2, help="decoding processes")
+    score_cmd.add_argument(
+        "--keep-paths", action="store_true", help="also write each file's path (archive paths often name patients)"
+    )
 
     samples_cmd = commands.add_parser("samples", help="write the built-in sample cases")
     samples_cmd.set_defaults(command=samples)
@@ -177,7 +180,9 @@ def score(args: argparse.Namespace) -> None:
     from medattn.model.predictor import Predictor
 
     predictor = Predictor.load(args.model)
-    timings = score_archive(predictor, args.sources, args.out, args.overlays, args.batch_size, args.workers)
+    timings = score_archive(
+        predictor, args.sources, args.out, args.overlays, args.batch_size, args.workers, keep_paths=args.keep_paths
+    )
     print(
         f"{timings.files} files scored into {args.out} ({timings.failed} could not be read; "
         f"{timings.skipped} were already there) in {timings.seconds:.1f} s, "

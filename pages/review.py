@@ -52,7 +52,7 @@ with shared.page("Attention review"):
         st.info("Upload a scan or open a sample case to begin.")
         st.stop()
     if case.error:
-        st.error(f"This file cannot be shown. {escape_markdown(case.error)}")
+        st.error(f"This file cannot be shown. {escape_markdown(case.error)}")  # our message: no file text
         st.stop()
     scan = case.scan
 
@@ -134,10 +134,8 @@ with shared.page("Attention review"):
     )
 
     with st.expander("Scan details (de-identified)"):
-        # st.table reads its cells as Markdown: file-derived strings are escaped so they show literally.
-        st.table(
-            {"Attribute": list(scan.meta), "Value": [escape_markdown(v) for v in scan.meta.values()]}, hide_index=True
-        )
+        # Plain text, never Markdown: a file's own strings must not become links or formatting.
+        st.text("\n".join(f"{attribute}: {value}" for attribute, value in scan.meta.items()))
 
     st.markdown("#### Your review")
     store = shared.review_store()

@@ -58,4 +58,6 @@ with shared.page("Worklist"):
 
     for case in workspace.cases.values():
         if case.error:
-            st.error(f"{escape_markdown(case.name)}: {escape_markdown(case.error)}")
+            with st.container(border=True):
+                st.text(case.name)  # the user's file name: plain text, never Markdown
+                st.error(escape_markdown(case.error))

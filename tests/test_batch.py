@@ -55,7 +55,7 @@ def archive(tmp_path) -> Path:
 
 def test_an_archive_is_scored_like_one_file_at_a_time_and_bad_files_are_listed(predictor, archive, tmp_path):
     out = tmp_path / "results.csv"
-    timings = score(predictor, [str(archive)], out, workers=2, batch_size=3, progress=False)
+    timings = score(predictor, [str(archive)], out, workers=2, batch_size=3, progress=False, keep_paths=True)
     results = {Path(row["path"]).name: row for row in rows(out)}
     assert len(results) == 8 and (timings.files, timings.failed) == (8, 2)
     assert "holds no image (it is an RT Plan)" in results["plan.dcm"]["error"]
@@ -87,7 +87,7 @@ def test_a_rerun_skips_what_is_scored_and_parquet_output_works(predictor, archiv
     again = score(predictor, [str(archive)], out, workers=0, progress=False)
     assert (first.files, again.files, again.skipped) == (6, 2, 6)
     table = pq.read_table(out)
-    assert table.num_rows == 8 and len(set(table.column("path").to_pylist())) == 8
+    assert table.num_rows == 8 and len(set(table.column("file_key").to_pylist())) == 8
     assert table.schema.field("probability_effusion").type == "double"
     assert not (tmp_path / "results.parquet.partial.csv").exists()
     with pytest.raises(BatchError, match=r"must end in \.csv or \.parquet"):
@@ -95,34 +95,126 @@ def test_a_rerun_skips_what_is_scored_and_parquet_output_works(predictor, archiv
 
 
 def test_overlays_are_written_for_readable_files(predictor, archive, tmp_path):
-    score(predictor, [str(archive)], tmp_path / "r.csv", overlays=tmp_path / "overlays", workers=0, progress=False)
-    written = sorted((tmp_path / "overlays").glob("*.overlay.png"))
+    overlays = tmp_path / "overlays"
+    score(predictor, [str(archive)], tmp_path / "r.csv", overlays=overlays, workers=0, progress=False, keep_paths=True)
+    written = sorted(overlays.glob("*.overlay.png"))
     assert len(written) == 6  # five PNGs and the CT; not the plan or the text file
     overlay = np.asarray(Image.open(next(p for p in written if p.name.startswith("ct-"))))
     assert overlay.shape == (128, 128, 3)  # the CT's own geometry (below the 512 px preview cap)
 
 
+def scored(out: Path) -> dict[str, tuple]:
+    """file key -> everything else in its row, from a CSV or Parquet output."""
+    if out.suffix == ".parquet":
+        table = pq.read_table(out).to_pylist()
+        return {row.pop("file_key"): tuple(str(v) for v in row.values()) for row in table}
+    return {row.pop("file_key"): tuple(row.values()) for row in rows(out)}
+
+
+def cli(archive: Path, out: Path) -> list[str]:
+    command = [sys.executable, "-m", "medattn", "score", str(archive), "--out", str(out)]
+    return [*command, "--batch-size", "16", "--workers", "1"]
+
+
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
 @pytest.mark.slow
-def test_an_interrupted_run_resumes_where_it_stopped(tmp_path):
+@pytest.mark.parametrize("stage", ["starting up", "mid-batch"])
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_run_killed_at_any_stage_resumes_to_what_one_run_gives(tmp_path, stage, suffix):
     write_cases(tmp_path / "archive", 240)
-    out = tmp_path / "results.csv"
-    command = [sys.executable, "-m", "medattn", "score", str(tmp_path / "archive"), "--out", str(out)]
-    command += ["--batch-size", "16", "--workers", "1"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    run = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    while not out.exists() or len(rows(out)) < 32:  # killed once a few batches are written
-        assert run.poll() is None, run.stderr.read().decode()[-2000:]
-        time.sleep(0.02)
+    reference = tmp_path / f"reference{suffix}"
+    subprocess.run(cli(tmp_path / "archive", reference), cwd=tmp_path, env=ENV, check=True, capture_output=True)
+    out = tmp_path / f"results{suffix}"
+    journal = out if suffix == ".csv" else tmp_path / "results.parquet.partial.csv"
+    run = subprocess.Popen(cli(tmp_path / "archive", out), cwd=tmp_path, env=ENV, stderr=subprocess.PIPE)
+    if stage == "starting up":
+        time.sleep(0.5)  # torch is still importing: nothing is written yet
+    else:
+        while not journal.exists() or len(rows(journal)) < 32:
+            assert run.poll() is None, run.stderr.read().decode()[-2000:]
+            time.sleep(0.02)
     os.kill(run.pid, signal.SIGKILL)
     run.wait()
-    interrupted = len(rows(out))
-    assert 32 <= interrupted < 240
-    resumed = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(cli(tmp_path / "archive", out), cwd=tmp_path, env=ENV, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert f"{240 - interrupted} files scored" in resumed.stdout
-    assert f"{interrupted} were already there" in resumed.stdout
-    paths = [row["path"] for row in rows(out)]
-    assert len(paths) == len(set(paths)) == 240
+    assert scored(out) == scored(reference) and len(scored(out)) == 240
+    # And the killed run's decoding workers do not outlive it (they poll for their parent every 5 s).
+    deadline = time.monotonic() + 15
+    while left_in(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not left_in(tmp_path)
+
+
+def left_in(folder: Path) -> list[int]:
+    """Processes still running with ``folder`` as their working directory."""
+    running = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if Path(os.readlink(proc / "cwd")) == folder:
+                running.append(int(proc.name))
+        except OSError:
+            continue
+    return running
+
+
+def test_a_journal_killed_before_its_header_or_mid_row_resumes_whole(predictor, archive, tmp_path):
+    reference = tmp_path / "reference.csv"
+    score(predictor, [str(archive)], reference, workers=0, progress=False)
+    out = tmp_path / "results.csv"
+    out.write_bytes(b"")  # killed before the header reached the disk
+    score(predictor, [str(archive / "ward-a")], out, workers=0, progress=False)
+    content = out.read_bytes()
+    last_row = content.rfind(b"\n", 0, len(content) - 1) + 1
+    out.write_bytes(content[: last_row + 20])  # the last row cut mid-way
+    again = score(predictor, [str(archive)], out, workers=0, progress=False)
+    assert again.files == 3 and scored(out) == scored(reference)
+
+
+def test_a_parquet_run_killed_while_writing_its_output_resumes_whole(predictor, archive, tmp_path):
+    reference = tmp_path / "reference.parquet"
+    score(predictor, [str(archive)], reference, workers=0, progress=False)
+    out = tmp_path / "results.parquet"
+    score(predictor, [str(archive / "ward-a")], out, workers=0, progress=False)
+    # Killed mid-write: a half-written draft beside an intact output; then killed after the swap, before
+    # the journal was removed: the same rows in the journal and in the output.
+    (tmp_path / "results.parquet.writing").write_bytes(b"PAR1 half a file")
+    score(predictor, [str(archive / "ward-a")], tmp_path / "journal-copy.csv", workers=0, progress=False)
+    shutil.copy(tmp_path / "journal-copy.csv", tmp_path / "results.parquet.partial.csv")
+    again = score(predictor, [str(archive)], out, workers=0, progress=False)
+    assert again.files == 2 and scored(out) == scored(reference)
+
+
+def test_outputs_name_no_path_unless_asked(predictor, archive, tmp_path):
+    patient_named = archive / "ward-a" / "SMITH^JOHN 1970.png"
+    shutil.copy(archive / "ward-a" / "case-0000.png", patient_named)
+    shutil.copy(archive / "ward-a" / "case-0001.png", archive / "ward-a" / "=1+2.png")
+    out = tmp_path / "results.csv"
+    score(predictor, [str(archive)], out, overlays=tmp_path / "overlays", workers=0, progress=False)
+    written = out.read_text() + " ".join(p.name for p in (tmp_path / "overlays").iterdir())
+    assert "SMITH" not in written and "ward-a" not in written and "=1+2" not in written
+    assert all(len(row["file_key"]) == len(row["study_key"]) == 64 for row in rows(out))
+    kept = tmp_path / "with-paths.csv"
+    score(predictor, [str(archive)], kept, workers=0, progress=False, keep_paths=True)
+    paths = {row["path"] for row in rows(kept)}
+    assert str(patient_named) in paths and "'" + str(archive / "ward-a" / "=1+2.png") not in paths
+    with pytest.raises(BatchError, match="written with other columns"):
+        score(predictor, [str(archive)], kept, workers=0, progress=False)
+
+
+def test_a_file_name_that_is_not_utf8_and_a_device_in_a_manifest_get_rows(predictor, archive, tmp_path):
+    odd = archive / "ward-a" / os.fsdecode(b"caf\xe9.png")
+    shutil.copy(archive / "ward-a" / "case-0000.png", odd)
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("path\n/dev/zero\n")
+    out = tmp_path / "results.csv"
+    score(predictor, [str(archive), str(manifest)], out, workers=0, progress=False, keep_paths=True)
+    results = {row["path"]: row for row in rows(out)}
+    assert results["/dev/zero"]["error"].startswith("This is not a regular file")
+    assert results[str(archive / "ward-a") + "/caf\\xe9.png"]["status"] == "ok"
+    again = score(predictor, [str(archive), str(manifest)], out, workers=0, progress=False, keep_paths=True)
+    assert again.files == 0
 
 
 @pytest.mark.slow
@@ -137,14 +229,3 @@ def test_memory_does_not_grow_with_the_archive(predictor, tmp_path):
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
     assert peaks[1] < 1.3 * peaks[0], peaks
-
-
-def test_half_a_row_left_by_a_kill_is_scored_again(predictor, archive, tmp_path):
-    out = tmp_path / "results.csv"
-    score(predictor, [str(archive / "ward-a")], out, workers=0, progress=False)
-    content = out.read_bytes()
-    last_row = content.rfind(b"\n", 0, len(content) - 1) + 1
-    out.write_bytes(content[: last_row + 20])  # the last row cut mid-path
-    again = score(predictor, [str(archive / "ward-a")], out, workers=0, progress=False)
-    assert again.files == 1
-    assert sorted(Path(row["path"]).name for row in rows(out)) == sorted(p.name for p in (archive / "ward-a").iterdir())

@@ -306,14 +306,14 @@ class ReviewStore:
         )
         for review in selected:
             writer.writerow(
-                [review.id, review.created_at.isoformat(), _defused(review.reviewer), review.study_key]
-                + [_defused(review.model_name), _defused(review.model_version)]
+                [review.id, review.created_at.isoformat(), defused(review.reviewer), review.study_key]
+                + [defused(review.model_name), defused(review.model_version)]
                 + [
                     value
                     for finding in findings
                     for value in (review.probabilities.get(finding, ""), review.verdicts.get(finding, ""))
                 ]
-                + [";".join(review.corrected_labels), _defused(review.note)]
+                + [";".join(review.corrected_labels), defused(review.note)]
             )
         with _refusals("written"), self.engine.begin() as connection:
             connection.execute(
@@ -388,5 +388,6 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite keeps no zone; we write UTC
 
 
-def _defused(text: str) -> str:
+def defused(text: str) -> str:
+    """Text a spreadsheet would run as a formula, prefixed with a quote so that it shows as text."""
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text

@@ -39,7 +39,7 @@ class Case:
     def open(cls, key: str, name: str, content: bytes) -> Case:
         case = cls(key, name, content)
         try:
-            case._scan = load_scan(content, filename=name)
+            case._scan = load_scan(content)  # no file name in the message: the page shows it as text
         except ScanError as error:
             case.error = str(error)
             return case
@@ -50,7 +50,7 @@ class Case:
     @property
     def scan(self) -> Scan | None:
         if self._scan is None and self.error is None:
-            self._scan = load_scan(self.content, filename=self.name)
+            self._scan = load_scan(self.content)
         return self._scan
 
     def unload(self) -> None:

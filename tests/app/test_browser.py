@@ -121,18 +121,29 @@ def test_compressed_dicom_review_end_to_end(page, cr_jpeg2000_file, tmp_path):
 
 
 def test_strings_from_a_file_render_as_literal_text(page, ct_file, tmp_path):
-    """An attribute carrying HTML and a Markdown link must show as those characters, never as markup."""
-    hostile = "<img src=x onerror=alert(1)> [click](javascript:alert(1))"
+    """Attributes and file names carrying HTML, Markdown links and bare addresses show as those characters:
+    no markup, no formatting, no link."""
+    hostile = "<img src=x onerror=alert(1)> [click](javascript:alert(1)) **bold**"
+    addresses = "http://evil.example/a www.evil.example mailto:x@evil.example"
     path = tmp_path / "[scan](javascript:alert(2)).dcm"
-    path.write_bytes(dicom_with(ct_file, Manufacturer=hostile))
+    path.write_bytes(dicom_with(ct_file, Manufacturer=hostile, BodyPartExamined=addresses))
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     upload_and_wait_for_overlay(page, path)
     page.get_by_text("Scan details (de-identified)").click()
-    expect(page.get_by_role("cell", name=hostile, exact=True)).to_be_visible(timeout=WAIT_MS)
-    assert page.locator("img[src=x]").count() == 0
-    assert page.locator("a[href^='javascript']").count() == 0
+    expect(page.get_by_text(f"Manufacturer: {hostile}")).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_text(f"Body part: {addresses}")).to_be_visible()
+    assert page.locator("a[href*='evil'], a[href^='mailto']").count() == 0
+    unreadable = tmp_path / "www.evil.example mailto:y@evil.example.txt"
+    unreadable.write_text("not a scan")
+    page.locator("[data-testid=stSidebar] input[type=file]").set_input_files([path, unreadable])
+    expect(page.get_by_text("This file cannot be shown.")).to_be_visible(timeout=WAIT_MS)
     page.screenshot(path=ARTIFACTS / "literal-text.png", full_page=True)
+    page.get_by_role("link", name="Worklist").click()
+    expect(page.get_by_text(unreadable.name)).to_be_visible(timeout=WAIT_MS)
+    page.screenshot(path=ARTIFACTS / "literal-text-worklist.png", full_page=True)
+    assert page.locator("img[src=x]").count() == 0
+    assert page.locator("a[href^='javascript'], a[href*='evil'], a[href^='mailto']").count() == 0
     assert dialogs == []
 
 

@@ -102,6 +102,6 @@ def test_logs_and_the_page_hold_no_identifier(reviewed):
     logged = caplog.text + "".join(capfd.readouterr())
     assert not leaks(logged)
     at.switch_page("pages/review.py").run()
-    shown = [str(getattr(element, "value", "")) for element in at.main] + [repr(t.value) for t in at.table]
+    shown = [str(getattr(element, "value", "")) for element in at.main] + [t.value for t in at.text]
     # The file name is the user's own and is shown to them; no attribute of the file is.
     assert not [text for text in shown if "ZZPHI" in text or UID in text]
