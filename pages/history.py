@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pages import shared  # first: it imports the heavy libraries once, for every session
+
+# isort: split
 from functools import partial
 
 import streamlit as st
 
 from medattn.review.store import select_reviews
-from pages import shared
 
 with shared.page("Review history"):
     store = shared.review_store()

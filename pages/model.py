@@ -1,5 +1,8 @@
 """Model: the chosen model's card — what it was trained on and how well it does."""
 
+from pages import shared  # first: it imports the heavy libraries once, for every session
+
+# isort: split
 from dataclasses import asdict
 
 import altair as alt
@@ -7,7 +10,6 @@ import streamlit as st
 
 from medattn.explain import EXPLAINERS
 from medattn.model.card import held_out_wording
-from pages import shared
 
 EXPLANATION_COLUMNS = {
     "pointing_game": "Pointing game ↑",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pages import shared  # first: it imports the heavy libraries once, for every session
+
+# isort: split
 from datetime import UTC, datetime
 from functools import partial
 
@@ -16,7 +19,6 @@ from medattn.review.report import FORMATS, ReportContent, render_report
 from medattn.review.store import Review
 from medattn.review.text import escape_markdown
 from medattn.scan.resizing import resize
-from pages import shared
 
 with shared.page("Attention review"):
     workspace = shared.workspace()

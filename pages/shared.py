@@ -17,6 +17,12 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+# Each session runs on its own thread. Libraries that import lazily, imported by several sessions at once on
+# a cold server, can hand one of them a partially initialised module (seen: pandas inside altair). They are
+# imported here, under this module's import lock, and every page imports this module before anything else.
+import altair  # noqa: F401
+import pandas  # noqa: F401
+import pyarrow  # noqa: F401
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 

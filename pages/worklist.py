@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pages import shared  # first: it imports the heavy libraries once, for every session
+
+# isort: split
 import streamlit as st
 
 from medattn.assets import all_samples
 from medattn.review.text import escape_markdown
-from pages import shared
 
 with shared.page("Worklist"):
     workspace = shared.workspace()

@@ -155,3 +155,21 @@ def test_two_sessions_never_see_each_others_scans(browser, app_url):
     second.get_by_role("link", name="Worklist").click()
     expect(second.get_by_text("Add scans to score them as one batch.")).to_be_visible(timeout=WAIT_MS)
     assert second.get_by_text("synthetic-effusion.png").count() == 0
+
+
+@pytest.mark.parametrize("path", ["", "/model"])
+def test_twelve_sessions_opened_at_once_on_a_cold_server_all_render(browser, tmp_path, path):
+    """Each session runs on its own thread; the first ones import the heavy libraries all at once. A new
+    server each time, opened at the Review page and, as tabs reconnecting after a restart do, at a page
+    that Streamlit first runs without app.py."""
+    with serving_app(tmp_path / "data", tmp_path / "streamlit.log") as url:
+        pages = [browser.new_context(viewport={"width": 1000, "height": 800}).new_page() for _ in range(12)]
+        for session in pages:
+            session.goto(url + path, wait_until="commit")
+        for number, session in enumerate(pages):
+            expect(session.get_by_text("not for diagnosis")).to_be_visible(timeout=WAIT_MS)
+            heading = "Model card" if path else "Attention review"
+            expect(session.get_by_role("heading", name=heading)).to_be_visible(timeout=WAIT_MS)
+            assert session.locator("[data-testid=stException]").count() == 0, number
+        log = (tmp_path / "streamlit.log").read_text()
+        assert "Traceback" not in log and "partially initialized" not in log, log[-3000:]
