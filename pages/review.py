@@ -18,6 +18,7 @@ from medattn.explain.overlay import COLORMAPS, blend, colour_bar
 from medattn.review.report import FORMATS, ReportContent, render_report
 from medattn.review.store import Review
 from medattn.review.text import escape_markdown
+from medattn.scan.cine import CINE_RATE
 from medattn.scan.resizing import resize
 
 with shared.page("Attention review"):
@@ -58,9 +59,10 @@ with shared.page("Attention review"):
         st.stop()
     scan = case.scan
 
-    frame = 0
+    frame, cine = 0, False
     if scan.frame_count > 1:
         frame = st.slider("Frame", 1, scan.frame_count, 1, key=f"frame-{case.key[:12]}") - 1
+        cine = st.toggle("Play all frames as a loop (cine)", key=f"cine-{case.key[:12]}")
     window = None
     if not scan.is_colour:
         presets = shared.presets(case.key, frame, case)
@@ -102,7 +104,12 @@ with shared.page("Attention review"):
     overlay = blend(image, resize(heatmap.values, *image.shape[:2]), opacity, colormap, threshold, outline / 100)
     explained = f"{EXPLAINERS[method].title} overlay — {predictor.display_name(shown)}"
     original, overlaid = st.columns(2)
-    original.image(image_png, caption="Original", width="stretch")  # lossless; the overlay may be JPEG
+    if cine:
+        with st.spinner(f"Building a loop of {scan.frame_count} frames…"):
+            loop = shared.cine(case.key, window, case)
+        original.image(loop, caption=f"All {scan.frame_count} frames, {CINE_RATE:g} per second", width="stretch")
+    else:
+        original.image(image_png, caption="Original", width="stretch")  # lossless; the overlay may be JPEG
     overlaid.image(overlay, caption=f"{explained} ({heatmap.seconds:.2f} s)", width="stretch")
     overlaid.image(colour_bar(colormap), caption="Weight relative to the map's peak", width="stretch")
 

@@ -35,6 +35,7 @@ from medattn.model.card import ModelCard, read_card
 from medattn.review.store import ReviewStore, installation_secret, study_key
 from medattn.review.text import escape_markdown
 from medattn.review.workspace import Case, Workspace
+from medattn.scan.cine import cine_loop
 from medattn.scan.resizing import shrink
 
 # Heatmaps are cached and sent at most this size (their sources are 32 or 128 px); images at most this.
@@ -119,6 +120,12 @@ def displayed(case_key: str, frame: int, window: tuple[float, float] | None, _ca
     """The frame as shown (at most DISPLAY_SIDE px) and its lossless PNG, made once per window."""
     image = shrink(_case.scan.display(frame, window), DISPLAY_SIDE)
     return image, png_bytes(image)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def cine(case_key: str, window: tuple[float, float] | None, _case: Case) -> bytes:
+    """Every frame as one looping animated WebP, built once per case and window."""
+    return cine_loop(_case.scan, window)
 
 
 def workspace() -> Workspace:

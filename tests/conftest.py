@@ -6,10 +6,11 @@ import io
 from importlib.util import find_spec
 from pathlib import Path
 
+import numpy as np
 import pydicom
 import pytest
 
-from medattn import Predictor
+from medattn import Predictor, Scan
 
 # Read from the installed packages' folders: pydicom.data.get_testdata_file would try the network.
 PYDICOM_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
@@ -18,6 +19,11 @@ PYDICOM_DATA_FILES = Path(find_spec("data_store").origin).parent / "data"
 
 def real_dicom_files() -> list[Path]:
     return sorted(PYDICOM_FILES.rglob("*.dcm")) + sorted(PYDICOM_DATA_FILES.glob("*.dcm"))
+
+
+def all_frames(scan: Scan) -> np.ndarray:
+    """Every frame stacked (n, H, W[, 3]): for comparing whole files; the app decodes one frame at a time."""
+    return np.stack([scan.frame(index) for index in range(scan.frame_count)])
 
 
 def dicom_with(path: Path, **attributes) -> bytes:

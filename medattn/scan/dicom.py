@@ -9,11 +9,12 @@ from __future__ import annotations
 import io
 import logging
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import pydicom
 from pydicom.dataset import FileMetaDataset
-from pydicom.pixels import apply_color_lut, apply_modality_lut
+from pydicom.pixels import apply_color_lut, apply_modality_lut, pixel_array
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from medattn.errors import ScanError
@@ -76,37 +77,53 @@ def _decode_dicom(content: bytes, max_values: int) -> Scan:
     samples = _int_attribute(ds, "SamplesPerPixel", 1)
     if not rows or not columns:
         raise ScanError("This DICOM file has pixel data but no image size (Rows and Columns): it is damaged.")
-    guards.check_size(columns, rows, frame_count, samples, max_values)
+    guards.check_size(columns, rows, samples, max_values)
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
     guards.check_not_truncated(ds)
     guards.check_codestream_sizes(ds, rows, columns)
-    try:
-        pixels = ds.pixel_array
-        for keyword in PIXEL_KEYWORDS:  # decoded: drop the raw bytes before the float32 copy (peak memory)
+    colour = samples > 1 or photometric in ("RGB", "PALETTE COLOR")
+    decode = _frame_decoder(ds, photometric, samples)
+    first = decode(0)  # every file's first frame is decoded here, so a file that cannot be shown says so now
+    if frame_count == 1:
+        for keyword in PIXEL_KEYWORDS:  # decoded: drop the raw bytes (peak memory)
             ds.pop(keyword, None)
-        if photometric == "PALETTE COLOR":
-            pixels, photometric = apply_color_lut(pixels, ds), "RGB"
-        elif samples == 1:
-            pixels = _modality_units(pixels, ds)
-    except (ValueError, RuntimeError, NotImplementedError, AttributeError, KeyError, TypeError) as error:
-        syntax = transfer_syntax_name(ds)
-        reason = type(error).__name__
-        raise ScanError(f"The image in this DICOM file ({syntax}) cannot be decoded ({reason}).") from None
-    pixels = np.asarray(pixels, dtype=np.float32)
-    colour = samples > 1 or photometric == "RGB"
-    if (pixels.ndim == 2 and not colour) or (pixels.ndim == 3 and colour):
-        pixels = pixels[None]
     if colour and photometric.startswith("YBR"):
         photometric = "RGB"  # pydicom's decoders convert YBR to RGB by default
-    return Scan(
-        frames=pixels,
-        photometric=photometric,
+    scan = Scan(
+        frame_count=frame_count,
+        is_colour=colour,
+        photometric="RGB" if photometric == "PALETTE COLOR" else photometric,
         modality=str(ds.get("Modality", "OT")),
-        default_window=_dicom_window(ds, pixels),
+        default_window=_dicom_window(ds, first),
+        # One frame: the decoded array is all there is. Several: the dataset keeps the compressed frames.
+        decode=(lambda _: first) if frame_count == 1 else decode,
         pixel_spacing=_pixel_spacing(ds),
-        meta=dicom_meta(ds, pixels),
+        meta=dicom_meta(ds, first, frame_count),
         instance_uid=str(ds.get("SOPInstanceUID", "")).strip() or None,
     )
+    scan._last = (0, first)
+    return scan
+
+
+def _frame_decoder(ds: pydicom.Dataset, photometric: str, samples: int) -> Callable[[int], np.ndarray]:
+    """frame index -> float32 modality values, decoding that frame alone (pydicom's ``index``)."""
+    several = _int_attribute(ds, "NumberOfFrames", 1) > 1
+
+    def decode(index: int) -> np.ndarray:
+        try:
+            pixels = pixel_array(ds, index=index) if several else ds.pixel_array
+            if photometric == "PALETTE COLOR":
+                pixels = apply_color_lut(pixels, ds)
+            elif samples == 1:
+                pixels = _modality_units(pixels, ds)
+        except BaseException as error:  # a later frame decodes after load_scan's boundary: this is its own
+            if not guards.is_decoder_failure(error):
+                raise
+            syntax, reason = transfer_syntax_name(ds), type(error).__name__
+            raise ScanError(f"The image in this DICOM file ({syntax}) cannot be decoded ({reason}).") from None
+        return np.asarray(pixels, dtype=np.float32)
+
+    return decode
 
 
 def _modality_units(pixels: np.ndarray, ds: pydicom.Dataset) -> np.ndarray:

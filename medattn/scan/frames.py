@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,30 +13,45 @@ from medattn.scan import windowing
 
 @dataclass
 class Scan:
-    """Pixels in modality units (Modality LUT / rescale applied): ``frames`` float32 (n, H, W) grey or
-    (n, H, W, 3) RGB. ``meta`` comes from an allow-list of technical attributes, so no patient identifier
-    can reach a page or a log."""
+    """A scan's frames in modality units (Modality LUT / rescale applied), decoded one at a time.
 
-    frames: np.ndarray
+    ``frame(i)`` is float32 (H, W) grey or (H, W, 3) RGB. A multi-frame DICOM keeps only its compressed
+    data and the last frame asked for, so a 120-frame cine costs one decoded frame, not 120. ``meta``
+    comes from an allow-list of technical attributes, so no patient identifier can reach a page or a log.
+    """
+
+    frame_count: int
+    is_colour: bool
     photometric: str
     modality: str
     default_window: tuple[float, float]
+    decode: Callable[[int], np.ndarray] = field(repr=False)  # frame index -> float32 modality values
     pixel_spacing: tuple[float, float] | None = None
     meta: dict[str, str] = field(default_factory=dict)
     # Only ever hashed into a study key (medattn.review.store.study_key); never shown, logged or stored.
     instance_uid: str | None = field(default=None, repr=False)
+    _last: tuple[int, np.ndarray] | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    @property
-    def is_colour(self) -> bool:
-        return self.frames.ndim == 4
+    @classmethod
+    def of_frames(cls, frames: np.ndarray, photometric: str, modality: str, **details) -> Scan:
+        """A scan whose frames (n, H, W) or (n, H, W, 3) float32 are all decoded already (image files)."""
+        window = details.pop("default_window", None) or windowing.percentile_window(frames)
+        colour = frames.ndim == 4
+        return cls(len(frames), colour, photometric, modality, window, frames.__getitem__, **details)
 
-    @property
-    def frame_count(self) -> int:
-        return self.frames.shape[0]
+    def frame(self, index: int = 0) -> np.ndarray:
+        """One frame's modality values; the last frame decoded is kept, so a redraw decodes nothing."""
+        if not 0 <= index < self.frame_count:
+            raise IndexError(f"frame {index} of a {self.frame_count}-frame scan")
+        with self._lock:  # a session's reruns and its cached work can ask from two threads at once
+            if self._last is None or self._last[0] != index:
+                self._last = (index, self.decode(index))
+            return self._last[1]
 
     def display(self, frame: int = 0, window: tuple[float, float] | None = None) -> np.ndarray:
         """uint8 H x W (grey) or H x W x 3 (RGB) for eyes: windowed, dense tissue bright."""
-        pixels = self.frames[frame]
+        pixels = self.frame(frame)
         if self.is_colour:
             return windowing.scale_colour(pixels)
         return windowing.apply_window(pixels, window or self.default_window, self.photometric == "MONOCHROME1")
@@ -47,9 +64,9 @@ class Scan:
         evaluation, batch scoring and the app give a model the same input for the same file, whatever
         window the file or the reader chose.
         """
-        pixels = self.frames[frame]
+        pixels = self.frame(frame)
         return -pixels if self.photometric == "MONOCHROME1" else pixels
 
     def window_presets(self, frame: int = 0) -> dict[str, tuple[float, float]]:
         """Named (centre, width) windows for a grey frame (see ``medattn.scan.windowing``)."""
-        return windowing.window_presets(self.frames[frame], self.modality, self.photometric, self.default_window)
+        return windowing.window_presets(self.frame(frame), self.modality, self.photometric, self.default_window)

@@ -30,14 +30,16 @@ J2K_START = b"\xff\x4f\xff\x51"  # JPEG 2000: start of codestream, then the imag
 JPEG_FRAME_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC} | {0xF7}
 
 
-def check_size(columns: int, rows: int, frames: int, samples: int, max_values: int) -> None:
-    values = columns * rows * frames * samples
+def check_size(columns: int, rows: int, samples: int, max_values: int, frames: int = 1) -> None:
+    """Refuse, before decoding, what would be held decoded at once: one frame of a DICOM (frames are
+    decoded one at a time), or every page of an image file. Each value is held as 4 bytes (float32)."""
+    values = columns * rows * samples * frames
     if values > max_values:
-        shape = f"{columns}×{rows} pixels" + (f" × {frames} frames" if frames > 1 else "")
-        shape += f" × {samples} samples" if samples > 1 else ""
+        shape = f"{columns}×{rows} pixels" + (f" × {samples} samples" if samples > 1 else "")
+        shape += f" × {frames} pages" if frames > 1 else ""
         raise ScanError(
-            f"Image is {shape} ({values / 1e6:.1f} million values), above the {max_values / 1e6:g}-million limit. "
-            "Downsample it or raise the limit."
+            f"Image is {shape}: {4 * values / 2**20:,.1f} MB decoded, above the {4 * max_values / 2**20:,.1f} MB "
+            "limit on what is decoded at once. Downsample it or raise the limit."
         )
 
 

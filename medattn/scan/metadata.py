@@ -15,7 +15,7 @@ DICOM_DISPLAY_ATTRIBUTES = {
 }
 
 
-def dicom_meta(ds: pydicom.Dataset, pixels: np.ndarray) -> dict[str, str]:
+def dicom_meta(ds: pydicom.Dataset, first_frame: np.ndarray, frame_count: int) -> dict[str, str]:
     meta = {}
     for keyword, label in DICOM_DISPLAY_ATTRIBUTES.items():
         try:
@@ -24,8 +24,8 @@ def dicom_meta(ds: pydicom.Dataset, pixels: np.ndarray) -> dict[str, str]:
             continue
         if value not in (None, ""):
             meta[label] = str(value)
-    meta["Size"] = f"{pixels.shape[2]}×{pixels.shape[1]}"
-    meta["Frames"] = str(pixels.shape[0])
+    meta["Size"] = f"{first_frame.shape[1]}×{first_frame.shape[0]}"
+    meta["Frames"] = str(frame_count)
     meta["Transfer syntax"] = transfer_syntax_name(ds)
     return meta
 

@@ -118,6 +118,9 @@ def test_multi_frame_scan_has_a_frame_slider():
     assert (frame.min, frame.max) == (1, 10)
     frame.set_value(7).run()
     assert not at.exception and at.subheader
+    at.toggle(key=f"cine-{case.key[:12]}").set_value(True).run()
+    assert not at.exception
+    assert image_captions(at)[0] == "All 10 frames, 10 per second"  # the loop stands where the still was
 
 
 @pytest.mark.parametrize(

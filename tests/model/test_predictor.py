@@ -9,7 +9,7 @@ from medattn.explain import EXPLAINERS
 from medattn.explain.quality import dilate, pointing_hit
 from medattn.training.evaluate import roc_auc
 from medattn.training.synthetic import FINDINGS, generate_case
-from tests.conftest import PYDICOM_DATA_FILES
+from tests.conftest import PYDICOM_DATA_FILES, all_frames
 
 FRESH_SEED = 7777  # a benchmark seed used by no training, validation or evaluation run
 
@@ -43,7 +43,7 @@ def test_attention_points_at_the_findings(predictor, fresh_cases):
 def test_attention_is_returned_on_the_input_geometry(predictor, cr_jpeg2000_file):
     scan = load_scan(cr_jpeg2000_file)
     prediction = predictor.predict(scan)
-    height, width = scan.frames.shape[1:3]
+    height, width = all_frames(scan).shape[1:3]
     assert height != width
     for name, heatmap in prediction.attention.items():
         assert heatmap.values.shape == (height, width) and heatmap.values.dtype == np.float32
@@ -129,7 +129,8 @@ def test_the_app_training_and_batch_scoring_feed_the_model_the_same_input_for_a_
     files = sorted(tmp_path.rglob("*.png"))
     recipe = predictor.preprocessing
     app = [predictor.prepare(load_scan(path))[0][0].numpy() for path in files]
-    batch = [item.model_input.numpy() for item in map(ScanFiles(files, recipe, False).__getitem__, range(len(files)))]
+    decoded = ScanFiles(files, recipe, previews=False, secret=b"secret")
+    batch = [decoded[index].model_input.numpy() for index in range(len(files))]
     folders = [image_folder(tmp_path, split) for split in ("train", "val", "test")]
     from_folders = np.concatenate([model_inputs(ds, recipe).numpy() for ds in folders if len(ds.images)])
     for app_input, batch_input in zip(app, batch, strict=True):

@@ -12,7 +12,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, generate_uid
 
 from medattn import ScanError, load_scan
-from tests.conftest import PYDICOM_FILES
+from tests.conftest import PYDICOM_FILES, all_frames
 
 PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
 
@@ -47,8 +47,8 @@ def refuse(content: bytes) -> tuple[str, int]:
 
 
 def test_the_intact_files_open():
-    assert load_scan(dicom_bytes()).frames.shape == (1, 8, 8)
-    assert load_scan(dicom_bytes(DeflatedExplicitVRLittleEndian)).frames.shape == (1, 8, 8)
+    assert all_frames(load_scan(dicom_bytes())).shape == (1, 8, 8)
+    assert all_frames(load_scan(dicom_bytes(DeflatedExplicitVRLittleEndian))).shape == (1, 8, 8)
 
 
 def test_deflate_bomb_is_refused_unread():
