@@ -1,0 +1,121 @@
+"""Sessions served at once: several clinicians upload different radiographs to one server on 2 cores.
+
+Run: python benchmarks/load.py [sessions] [rounds]
+A fresh `streamlit run app.py` serves every round. In each round, that many browser sessions upload one
+real 2k radiograph each (pydicom-data's RG1 and RG3 chest and hand CRs, in their four encodings: different
+bytes, so nothing is shared through the caches) at the same moment, and the time from each upload to its
+overlay on screen is taken. The server's resident memory is read from /proc before the round, its peak
+during it (sampled every 0.1 s), and after the round's sessions have closed and expired; a leak shows as
+growth of the "after" figure from round to round. Streamlit keeps a closed session for
+server.disconnectedSessionTTL (120 s by default, so that a reconnecting tab finds its work); the benchmark
+sets it to 10 s so that a round's sessions are gone before the next round starts.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from playwright.sync_api import sync_playwright
+
+from tests.app.browser_support import launch_chromium, serving_app
+from tests.conftest import PYDICOM_DATA_FILES
+
+FILES = sorted(PYDICOM_DATA_FILES.glob("RG[13]_*.dcm"))  # 8 files: 1955x1841 and 1760x2140 CRs
+TIMEOUT_S = 300
+SESSION_TTL_S = 10
+
+
+def server_pid(port: str) -> int:
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            command = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"streamlit" in b" ".join(command) and port.encode() in command:
+            return int(proc.name)
+    raise RuntimeError(f"no streamlit server on port {port}")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def one_round(browser, url: str, pid: int, sessions: int) -> dict:
+    before = rss_mb(pid)
+    peak, sampling = [before], threading.Event()
+
+    def sample() -> None:
+        while not sampling.is_set():
+            peak.append(rss_mb(pid))
+            time.sleep(0.1)
+
+    contexts = [browser.new_context(viewport={"width": 1200, "height": 900}) for _ in range(sessions)]
+    pages = [context.new_page() for context in contexts]
+    for page in pages:
+        page.goto(url)
+    for page in pages:
+        page.get_by_text("Upload a scan").wait_for(timeout=TIMEOUT_S * 1000)
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    started = {}
+    for number, page in enumerate(pages):
+        page.locator("[data-testid=stSidebar] input[type=file]").set_input_files(FILES[number % len(FILES)])
+        started[number] = time.perf_counter()
+    done: dict[int, float] = {}
+    deadline = time.perf_counter() + TIMEOUT_S
+    while len(done) < sessions and time.perf_counter() < deadline:
+        for number, page in enumerate(pages):
+            if number not in done and page.get_by_text("Attention overlay —").count():
+                done[number] = time.perf_counter() - started[number]
+        time.sleep(0.1)
+    sampling.set()
+    sampler.join()
+    for context in contexts:
+        context.close()
+    time.sleep(SESSION_TTL_S + 5)  # the closed sessions expire and the server lets them go
+    seconds = sorted(done.values())
+    return {
+        "served": len(done),
+        "p50": statistics.median(seconds) if seconds else float("nan"),
+        "p95": float(np.percentile(seconds, 95)) if seconds else float("nan"),
+        "before": before,
+        "peak": max(peak),
+        "after": rss_mb(pid),
+    }
+
+
+def main() -> None:
+    os.environ["STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL"] = str(SESSION_TTL_S)
+    sessions = int(sys.argv[1]) if len(sys.argv) > 1 else 6
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        sync_playwright() as playwright,
+        serving_app(Path(scratch) / "data", Path(scratch) / "server.log") as url,
+    ):
+        pid = server_pid(url.rsplit(":", 1)[1])
+        browser = launch_chromium(playwright)
+        print(f"{sessions} sessions at once, each uploading a different 2k CR; server pid {pid}")
+        print(f"{'round':>5}{'served':>8}{'p50 s':>8}{'p95 s':>8}{'RSS before':>12}{'peak':>8}{'after':>8}  (MB)")
+        for number in range(1, rounds + 1):
+            row = one_round(browser, url, pid, sessions)
+            print(f"{number:>5}{row['served']:>5}/{sessions:<2}{row['p50']:>8.1f}{row['p95']:>8.1f}"
+                  f"{row['before']:>12.0f}{row['peak']:>8.0f}{row['after']:>8.0f}")  # fmt: skip
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()
