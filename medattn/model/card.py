@@ -24,6 +24,7 @@ CARD_FILE = "model.json"
 CARD_VERSION = 2
 TASKS = (MULTI_LABEL, MULTI_CLASS)
 INPUT_SIZE_RANGE = (16, 1024)
+MAX_CARD_BYTES = 16 * 2**20  # the default card is 0.3 MB, its unlikeness matrix most of it
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,9 @@ class ModelCard:
 def read_card(directory: Path | str) -> ModelCard:
     path = Path(directory) / CARD_FILE
     try:
+        size = path.stat().st_size
+        if size > MAX_CARD_BYTES:
+            raise ModelError(f"{path} is {size / 2**20:.0f} MB; a model card is a few hundred kB: refused unread.")
         values = json.loads(path.read_text())
     except FileNotFoundError:
         raise ModelError(f"{directory} holds no {CARD_FILE}: it is not a medattn model directory.") from None

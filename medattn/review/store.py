@@ -40,6 +40,7 @@ DATA_DIR_ENV, DB_URL_ENV, SECRET_ENV = "MEDATTN_DATA_DIR", "MEDATTN_DB_URL", "ME
 DEFAULT_DATA_DIR = Path.home() / ".medattn"
 DATABASE_FILE, SECRET_FILE = "reviews.sqlite3", "secret.key"
 BUSY_TIMEOUT_MS = 30_000
+CONNECT_TIMEOUT_S, STATEMENT_TIMEOUT_MS = 10, 15_000
 VERDICTS = ("agree", "disagree")
 MAX_NAME, MAX_NOTE = 200, 5_000
 # A spreadsheet runs a cell that starts with one of these as a formula; exported text is defused.
@@ -138,6 +139,8 @@ class Review:
             raise ReviewError(f"The reviewer name is longer than {MAX_NAME} characters.")
         if len(note) > MAX_NOTE:
             raise ReviewError(f"The note is longer than {MAX_NOTE:,} characters.")
+        if "\x00" in reviewer + note:  # PostgreSQL refuses NUL, and its log would quote the text it refused
+            raise ReviewError("The name or note holds a NUL character, which cannot be stored; remove it.")
         findings = set(self.probabilities)
         if set(self.verdicts) - findings or set(self.corrected_labels) - findings:
             raise ReviewError("A verdict or corrected label names a finding the model does not report.")
@@ -358,6 +361,11 @@ def _engine(url: str) -> Engine:
     # No pool: every store is one session's, and a pooled connection per idle session would add up to
     # PostgreSQL's connection limit. Opening a connection per transaction costs milliseconds; reviews
     # are saved by hand.
+    if sa.engine.make_url(url).get_backend_name() == "postgresql":
+        # A server that accepts the connection and never answers must not freeze a page: bound the
+        # connection and every statement, and let the page say so (no retry).
+        timeouts = {"connect_timeout": CONNECT_TIMEOUT_S, "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"}
+        return sa.create_engine(url, poolclass=NullPool, connect_args=timeouts)
     engine = sa.create_engine(url, poolclass=NullPool)
     if engine.dialect.name != "sqlite":
         return engine

@@ -117,6 +117,13 @@ def test_an_unreadable_card_file_is_refused(tmp_path, content, message):
         read_card(tmp_path)
 
 
+def test_a_huge_card_is_refused_unread(tmp_path):
+    with (tmp_path / "model.json").open("wb") as handle:
+        handle.truncate(200 * 2**20)  # sparse: 200 MB that cost nothing to write
+    with pytest.raises(ModelError, match="is 200 MB; a model card is a few hundred kB"):
+        read_card(tmp_path)
+
+
 def test_a_folder_that_is_not_a_model_is_refused(tmp_path):
     with pytest.raises(ModelError, match="is not a folder"):
         load_model(tmp_path / "missing")

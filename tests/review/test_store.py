@@ -260,3 +260,36 @@ def test_a_database_that_refuses_a_write_loses_nothing_and_echoes_no_value(store
         store.save(a_review(reviewer="Dr Secretname", note="MARKER-NOTE", submission_id="new"))
     assert "Secretname" not in str(refused.value) and "MARKER-NOTE" not in str(refused.value)
     assert [review.id for review in store.reviews()] == [kept]
+
+
+def test_a_corrupted_sqlite_file_is_a_clear_store_error(tmp_path):
+    path = tmp_path / "reviews.sqlite3"
+    path.write_bytes(b"this is not a database" * 1000)
+    with pytest.raises(StoreError, match="could not be opened: the database refused"):
+        ReviewStore(f"sqlite:///{path}")
+    assert path.read_bytes() == b"this is not a database" * 1000  # left as it was, for someone to rescue
+
+
+def test_a_nul_in_a_note_is_refused_before_the_database_sees_it(store):
+    with pytest.raises(ReviewError, match="NUL character"):
+        store.save(a_review(note="Smith\x00John"))
+    assert store.reviews() == []
+
+
+@pytest.mark.slow
+def test_a_database_that_accepts_and_never_answers_times_out_with_a_message():
+    """A black hole on localhost: it accepts the connection and never says a word."""
+    import socket
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreError, match="could not be opened"):
+            ReviewStore(f"postgresql+psycopg://user:secret@127.0.0.1:{port}/reviews")
+        assert time.monotonic() - started < store_module.CONNECT_TIMEOUT_S + 5
+    finally:
+        listener.close()
