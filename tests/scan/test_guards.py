@@ -115,3 +115,24 @@ def test_a_codestream_declaring_a_huge_image_is_refused_undecoded(name, header, 
     message, peak = refuse(bytes(content))
     assert "The compressed image declares" in message and "refused undecoded" in message
     assert peak < 50 * 2**20
+
+
+def test_a_multi_page_tiff_whose_later_pages_are_huge_decodes_none_of_them():
+    """A 1x1 first page fronting 4000x4000 16-bit pages: each page's size is read before any is decoded."""
+    from PIL import Image
+
+    pages = [Image.new("I;16", (4000, 4000)) for _ in range(4)]
+    buffer = io.BytesIO()
+    Image.new("I;16", (1, 1)).save(
+        buffer, format="TIFF", save_all=True, append_images=pages, compression="tiff_adobe_deflate"
+    )
+    del pages
+    assert len(buffer.getvalue()) < 2 * 2**20  # 128 MB of pixels, compressed
+    tracemalloc.start()
+    try:
+        scan = load_scan(buffer.getvalue())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert scan.frame_count == 1 and scan.frame(0).shape == (1, 1)
+    assert peak < 8 * 2**20
