@@ -293,3 +293,14 @@ def test_a_database_that_accepts_and_never_answers_times_out_with_a_message():
         assert time.monotonic() - started < store_module.CONNECT_TIMEOUT_S + 5
     finally:
         listener.close()
+
+
+def test_a_read_only_database_gives_a_clear_message_and_loses_nothing(tmp_path):
+    path = tmp_path / "reviews.sqlite3"
+    writable = ReviewStore(f"sqlite:///{path}")
+    kept = writable.save(a_review())
+    writable.close()
+    with pytest.raises(StoreError, match="the database refused"):  # as a read-only mount would
+        read_only = ReviewStore(f"sqlite:///file:{path}?mode=ro&uri=true")
+        read_only.save(a_review(submission_id="after the disk went read-only"))
+    assert [review.id for review in ReviewStore(f"sqlite:///{path}").reviews()] == [kept]
