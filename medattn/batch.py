@@ -54,6 +54,7 @@ class Scored:
     letterbox: Letterbox | None = None
     preview: np.ndarray | None = None  # the image at most OVERLAY_SIDE px, when overlays are asked for
     error: str | None = None
+    burned_in_annotation: bool = False  # text in the pixels: no overlay is written for it
 
 
 @dataclass
@@ -121,7 +122,7 @@ class ScanFiles(Dataset):
         model_input, letterbox = self.recipe.prepare(scan.model_pixels(0))  # as the app feeds the model
         preview = shrink(scan.display(0), OVERLAY_SIDE) if self.previews else None
         key = study_key(self.secret, scan.instance_uid, content)
-        return Scored(index, key, torch.from_numpy(model_input), letterbox, preview)
+        return Scored(index, key, torch.from_numpy(model_input), letterbox, preview, None, scan.burned_in_annotation)
 
 
 def _read_bounded(path: Path) -> bytes:
@@ -170,7 +171,7 @@ def score(
     journal = out if out.suffix.lower() == ".csv" else out.with_name(out.name + ".partial.csv")
     fields = [
         "file_key", "study_key", *(["path"] if keep_paths else []), "status", "error",
-        *(f"probability_{c}" for c in predictor.classes), "labels", "unlikeness",
+        *(f"probability_{c}" for c in predictor.classes), "labels", "unlikeness", "burned_in_annotation",
     ]  # fmt: skip
     done = _open_journal(journal, fields) | _finished_keys(out)
     keys = {path: file_key(secret, path) for path in paths}
@@ -243,8 +244,9 @@ def _score_batch(
                 **{f"probability_{name}": f"{value:.6f}" for name, value in zip(predictor.classes, p, strict=True)},
                 labels=";".join(c for c, yes in zip(predictor.classes, chosen, strict=True) if yes),
                 unlikeness="" if distance is None else f"{distance:.3f}",
+                burned_in_annotation="yes" if item.burned_in_annotation else "no",
             )
-            if overlays is not None:
+            if overlays is not None and not item.burned_in_annotation:  # its pixels may name the patient
                 top = int(np.argmax(p))
                 heat = item.letterbox.to_original(maps[top], item.preview.shape[:2])
                 path = paths[item.index]

@@ -204,7 +204,11 @@ with shared.page("Attention review"):
         explanation=explained,
         study_key=key,
         created=datetime.now(UTC),
+        pixels_withheld=scan.burned_in_annotation,
     )
+    if scan.burned_in_annotation:
+        st.warning("This file says text is burned into its pixels, which may identify the patient: "
+                   "the reports leave both pictures out.")  # fmt: skip
     st.session_state.report = report  # what the downloads draw, kept in this session's memory only
     left, right = st.columns(2)
     for column, file_format in zip((left, right), FORMATS, strict=True):

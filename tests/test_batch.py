@@ -229,3 +229,17 @@ def test_memory_does_not_grow_with_the_archive(predictor, tmp_path):
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
     assert peaks[1] < 1.3 * peaks[0], peaks
+
+
+def test_no_overlay_is_written_for_a_scan_with_text_burned_into_its_pixels(predictor, tmp_path):
+    from tests.conftest import dicom_with
+
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    (folder / "burned.dcm").write_bytes(dicom_with(PYDICOM_FILES / "CT_small.dcm", BurnedInAnnotation="YES"))
+    shutil.copy(PYDICOM_FILES / "CT_small.dcm", folder / "plain.dcm")
+    out, overlays = tmp_path / "r.csv", tmp_path / "overlays"
+    score(predictor, [str(folder)], out, overlays=overlays, workers=0, progress=False, keep_paths=True)
+    flags = {Path(row["path"]).name: row["burned_in_annotation"] for row in rows(out)}
+    assert flags == {"burned.dcm": "yes", "plain.dcm": "no"}
+    assert [p.name.split("-")[0] for p in overlays.iterdir()] == ["plain"]

@@ -17,6 +17,10 @@ from matplotlib.figure import Figure
 from medattn import RESEARCH_NOTICE
 
 FORMATS = {"png": "image/png", "pdf": "application/pdf"}
+WITHHELD = (
+    "Image withheld: the file says text is burned\ninto its pixels (Burned In Annotation YES),\n"
+    "which may identify the patient."
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,8 @@ class ReportContent:
     explanation: str  # e.g. "Attention overlay — Pulmonary nodule"
     study_key: str
     created: datetime
+    # The scan declares text burned into its pixels: the report shows neither picture, so it can be shared.
+    pixels_withheld: bool = False
 
 
 def render_report(content: ReportContent, file_format: str) -> bytes:
@@ -50,7 +56,10 @@ def render_report(content: ReportContent, file_format: str) -> bytes:
         ((0.52, 0.5, 0.43, 0.4), content.overlay, content.explanation),
     ):
         axes = figure.add_axes(position)
-        axes.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0, vmax=255)
+        if content.pixels_withheld:
+            axes.text(0.5, 0.5, WITHHELD, ha="center", va="center", fontsize=9, wrap=True, color="#9a3412")
+        else:
+            axes.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0, vmax=255)
         axes.set_title(title, fontsize=10)
         axes.set_axis_off()
     _probability_chart(figure.add_axes((0.3, 0.12, 0.62, 0.3)), content)

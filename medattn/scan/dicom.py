@@ -100,6 +100,7 @@ def _decode_dicom(content: bytes, max_values: int) -> Scan:
         pixel_spacing=_pixel_spacing(ds),
         meta=dicom_meta(ds, first, frame_count),
         instance_uid=str(ds.get("SOPInstanceUID", "")).strip() or None,
+        burned_in_annotation=str(ds.get("BurnedInAnnotation", "")).strip().upper() == "YES",
     )
     scan._last = (0, first)
     return scan

@@ -30,6 +30,9 @@ class Scan:
     meta: dict[str, str] = field(default_factory=dict)
     # Only ever hashed into a study key (medattn.review.store.study_key); never shown, logged or stored.
     instance_uid: str | None = field(default=None, repr=False)
+    # The file says text is drawn into its pixels (DICOM Burned In Annotation YES), which may identify the
+    # patient: anything made for sharing withholds the pixels.
+    burned_in_annotation: bool = False
     _last: tuple[int, np.ndarray] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -318,3 +318,14 @@ def test_a_database_that_refuses_the_write_says_so_and_keeps_the_form(data_dir):
     assert any("could not be written: the database refused" in e.value.replace("\\", "") for e in at.error)
     assert not at.success and store.reviews() == []
     assert at.text_area[0].value == "Reviewed in a test."  # the reviewer's note is still in the form
+
+
+def test_a_scan_with_text_burned_into_its_pixels_says_its_reports_leave_the_pictures_out(ct_file):
+    from tests.conftest import dicom_with
+
+    at = app()
+    content = dicom_with(ct_file, BurnedInAnnotation="YES")
+    at.file_uploader(key="upload").set_value([("burned.dcm", content, "application/dicom")]).run()
+    assert not at.exception
+    assert any("burned into its pixels" in w.value for w in at.warning)
+    assert at.session_state["report"].pixels_withheld
