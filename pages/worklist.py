@@ -8,6 +8,7 @@ from pages import shared  # first: it imports the heavy libraries once, for ever
 import streamlit as st
 
 from medattn.assets import all_samples
+from medattn.errors import StoreError
 from medattn.review.text import escape_markdown
 
 with shared.page("Worklist"):
@@ -36,7 +37,12 @@ with shared.page("Worklist"):
 
     store = shared.review_store()
     study_keys = {case.key: shared.study_key_of(case) for case in readable}
-    reviewed = store.reviewed(list(study_keys.values())) if store else set()
+    reviewed = None  # unknown, unless the store answers: the list itself does not depend on it
+    if store is not None:
+        try:
+            reviewed = store.reviewed(list(study_keys.values()))
+        except StoreError as error:
+            shared.show_error(error)
 
     st.caption(
         "Most suspicious first: ordered by each scan's highest finding probability. Scans unlike the model's "
@@ -53,7 +59,10 @@ with shared.page("Worklist"):
             if prediction.unlike_training_data
             else f"{predictor.display_name(top)} {prediction.probabilities[top]:.0%}"
         )
-        status.text("Reviewed" if study_keys[case.key] in reviewed else "Not reviewed")
+        if reviewed is None:
+            status.text("Review status unknown")
+        else:
+            status.text("Reviewed" if study_keys[case.key] in reviewed else "Not reviewed")
         if action.button("Open in Review", key=f"open-{case.key[:12]}"):
             workspace.select(case.key)
             st.switch_page("pages/review.py")

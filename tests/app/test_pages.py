@@ -329,3 +329,19 @@ def test_a_scan_with_text_burned_into_its_pixels_says_its_reports_leave_the_pict
     assert not at.exception
     assert any("burned into its pixels" in w.value for w in at.warning)
     assert at.session_state["report"].pixels_withheld
+
+
+def test_the_worklist_keeps_working_when_the_store_fails_mid_session(data_dir):
+    at = app()
+    at.switch_page("pages/worklist.py").run()
+    at.button(key="add-samples").click().run()
+    assert not at.exception and "Not reviewed" in [t.value for t in at.text]
+    store = ReviewStore.open(data_dir)
+    with store.engine.begin() as connection:  # the database loses its table under the running app
+        connection.exec_driver_sql("PRAGMA foreign_keys = OFF")
+        connection.exec_driver_sql("DROP TABLE reviews")
+    at.run()
+    assert not at.exception
+    assert any("could not be read: the database refused" in e.value.replace("\\", "") for e in at.error)
+    texts = [t.value for t in at.text]
+    assert texts.count("Review status unknown") == len(all_samples()) and "Not reviewed" not in texts
