@@ -58,6 +58,7 @@ def load_dicom(content: bytes, max_values: int) -> Scan:
 
 def _decode_dicom(content: bytes, max_values: int) -> Scan:
     guards.check_inflated_size(content, max_values)
+    guards.check_structure_counts(content)
     ds = pydicom.dcmread(io.BytesIO(content), force=True)
     guards.check_declared_lengths(ds)
     _infer_missing_transfer_syntax(ds)

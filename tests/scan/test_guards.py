@@ -136,3 +136,28 @@ def test_a_multi_page_tiff_whose_later_pages_are_huge_decodes_none_of_them():
         tracemalloc.stop()
     assert scan.frame_count == 1 and scan.frame(0).shape == (1, 1)
     assert peak < 8 * 2**20
+
+
+def parse_bomb(kind: str) -> bytes:
+    """32 MB of 2 million empty sequence items, or 16 MB of 2 million empty elements, after a valid header."""
+    head = dicom_bytes()
+    head = head[: head.index(PIXEL_DATA_TAG)]  # keep the header, drop the pixels
+    if kind == "items":  # one undefined-length sequence of undefined-length empty items
+        item = b"\xfe\xff\x00\xe0\xff\xff\xff\xff" + b"\xfe\xff\x0d\xe0\x00\x00\x00\x00"
+        body = b"\x09\x00\x10\x10SQ\x00\x00\xff\xff\xff\xff" + item * 2_000_000 + b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+    else:  # empty private LO elements, in ascending tag order across 64 odd groups
+        body = b"".join(
+            struct.pack("<HH2sH", group, element, b"LO", 0)
+            for group in range(0x0011, 0x0011 + 2 * 64, 2)
+            for element in range(0x0010, 0x0010 + 32768)
+        )
+    return head + body
+
+
+@pytest.mark.parametrize("kind, message", [("items", "sequence items"), ("elements", "elements, far more")])
+def test_parse_bombs_are_refused_before_parsing(kind, message):
+    bomb = parse_bomb(kind)
+    assert len(bomb) > 15 * 2**20
+    refused, peak = refuse(bomb)
+    assert message in refused
+    assert peak < 64 * 2**20  # parsing them took 1.3 GB
