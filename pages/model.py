@@ -24,8 +24,13 @@ with shared.page("Model card"):
     if len(models) > 1:  # the choice is kept for the other pages (widget state is dropped when leaving a page)
         names = list(models)
         current = st.session_state.get("model") if st.session_state.get("model") in models else "default"
+        broken = {name for name, folder in models.items() if shared.unloadable(folder)}
         st.session_state.model = st.selectbox(
-            "Model", names, index=names.index(current) if current in names else 0, key="model-picker"
+            "Model",
+            names,
+            index=names.index(current) if current in names else 0,
+            format_func=lambda name: f"{name} (cannot be loaded)" if name in broken else name,
+            key="model-picker",
         )
     card = shared.chosen_card()
     metrics, training = card.metrics, card.training

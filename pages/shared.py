@@ -31,7 +31,7 @@ from medattn.assets import DEFAULT_MODEL_DIR, MODELS_DIR
 from medattn.errors import MedattnError, StoreError
 from medattn.explain import EXPLAINERS
 from medattn.explain.overlay import png_bytes
-from medattn.model.card import ModelCard, read_card
+from medattn.model.card import ModelCard
 from medattn.review.store import ReviewStore, installation_secret, study_key
 from medattn.review.text import escape_markdown
 from medattn.review.workspace import Case, Workspace
@@ -90,7 +90,18 @@ def chosen_model_dir() -> str:
 
 
 def chosen_card() -> ModelCard:
-    return read_card(chosen_model_dir())
+    """The chosen model's card as its predictor loaded it: read and checked against the weights once per
+    process, not on every rerun."""
+    return predictor(chosen_model_dir()).card
+
+
+def unloadable(model_dir: str) -> bool:
+    """Whether this model folder cannot be loaded (its card or weights are refused)."""
+    try:
+        predictor(model_dir)
+    except MedattnError:
+        return True
+    return False
 
 
 @st.cache_data(max_entries=256, show_spinner=False)

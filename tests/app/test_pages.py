@@ -281,7 +281,9 @@ def test_a_broken_model_folder_gets_a_clear_message_on_every_page(tmp_path, monk
     monkeypatch.setattr("pages.shared.MODELS_DIR", models)
     at = app()
     at.switch_page("pages/model.py").run()
-    at.selectbox(key="model-picker").set_value("broken").run()
+    picker = at.selectbox(key="model-picker")
+    assert [picker.format_func(name) for name in picker.options] == ["broken (cannot be loaded)", "default"]
+    picker.set_value("broken").run()
     for page in ("pages/model.py", "pages/review.py", "pages/worklist.py"):
         at.switch_page(page).run()  # AppTest starts each run in Streamlit's legacy pages/ mode, as a server can
         assert not at.exception, page
