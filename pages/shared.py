@@ -36,6 +36,7 @@ from medattn.review.store import ReviewStore, installation_secret, study_key
 from medattn.review.text import escape_markdown
 from medattn.review.workspace import Case, Workspace
 from medattn.scan.cine import cine_loop
+from medattn.scan.elsewhere import DecoderPool
 from medattn.scan.resizing import shrink
 
 # Heatmaps are cached and sent at most this size (their sources are 32 or 128 px); images at most this.
@@ -139,9 +140,16 @@ def cine(case_key: str, window: tuple[float, float] | None, _case: Case) -> byte
     return cine_loop(_case.scan, window)
 
 
+@st.cache_resource(show_spinner=False)
+def _decoders() -> DecoderPool:
+    """One pool of decoding processes for every session: the JPEG 2000 decoder holds the GIL, so
+    sessions decoding in their own threads would take turns on one core."""
+    return DecoderPool()
+
+
 def workspace() -> Workspace:
     if "workspace" not in st.session_state:
-        st.session_state.workspace = Workspace()
+        st.session_state.workspace = Workspace(loader=_decoders().load_scan)
         st.session_state.session_salt = secrets.token_hex(16)
     return st.session_state.workspace
 

@@ -7,6 +7,7 @@ one session's state and in memory only: uploads are never written to disk.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,13 +34,14 @@ class Case:
     error: str | None = None
     thumbnail: np.ndarray | None = field(default=None, repr=False)
     instance_uid: str | None = field(default=None, repr=False)  # hashed into a study key, never shown
+    loader: Callable[[bytes], Scan] = field(default=load_scan, repr=False)
     _scan: Scan | None = field(default=None, repr=False)
 
     @classmethod
-    def open(cls, key: str, name: str, content: bytes) -> Case:
-        case = cls(key, name, content)
+    def open(cls, key: str, name: str, content: bytes, loader: Callable[[bytes], Scan] = load_scan) -> Case:
+        case = cls(key, name, content, loader=loader)
         try:
-            case._scan = load_scan(content)  # no file name in the message: the page shows it as text
+            case._scan = loader(content)  # no file name in the message: the page shows it as text
         except ScanError as error:
             case.error = str(error)
             return case
@@ -50,7 +52,7 @@ class Case:
     @property
     def scan(self) -> Scan | None:
         if self._scan is None and self.error is None:
-            self._scan = load_scan(self.content)
+            self._scan = self.loader(self.content)
         return self._scan
 
     def unload(self) -> None:
@@ -61,12 +63,15 @@ class Case:
 class Workspace:
     cases: dict[str, Case] = field(default_factory=dict)
     current: str | None = None
+    # How a file becomes a Scan: load_scan here, or in a pool of processes (medattn.scan.elsewhere) in a
+    # server whose sessions would otherwise decode one at a time.
+    loader: Callable[[bytes], Scan] = field(default=load_scan, repr=False)
 
     def add(self, name: str, content: bytes) -> Case:
         """Open a file (once: the same bytes under any name are the same case) and make it current."""
         key = hashlib.sha256(content).hexdigest()
         if key not in self.cases:
-            self.cases[key] = Case.open(key, name, content)
+            self.cases[key] = Case.open(key, name, content, self.loader)
         self.select(key)
         return self.cases[key]
 
