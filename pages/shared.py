@@ -14,7 +14,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 
 # Each session runs on its own thread. Libraries that import lazily, imported by several sessions at once on
@@ -111,15 +110,14 @@ def prediction(case_key: str, model_dir: str, frame: int, _case: Case) -> Predic
 
     The case (unhashed) is decoded only on a cache miss.
     """
-    result = predictor(model_dir).predict(_case.scan, frame)
-    return replace(result, attention={name: h.shrunk(HEATMAP_SIDE) for name, h in result.attention.items()})
+    return predictor(model_dir).predict(_case.scan, frame, max_side=HEATMAP_SIDE)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def explanation(case_key: str, model_dir: str, frame: int, method: str, finding: str, _case: Case) -> Heatmap:
     if method == "attention":  # a by-product of the prediction
         return prediction(case_key, model_dir, frame, _case).attention[finding]
-    return predictor(model_dir).explain(_case.scan, finding, EXPLAINERS[method], frame).shrunk(HEATMAP_SIDE)
+    return predictor(model_dir).explain(_case.scan, finding, EXPLAINERS[method], frame, max_side=HEATMAP_SIDE)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -17,24 +17,17 @@ from medattn.model.checkpoint import load_model
 from medattn.model.network import AttentionNet
 from medattn.model.preprocessing import Letterbox
 from medattn.scan import Scan
-from medattn.scan.resizing import shrink
 
 
 @dataclass(frozen=True)
 class Heatmap:
-    """float32 (H, W) in [0, 1] on the original image's pixel grid, scaled by its maximum."""
+    """float32 (H, W) in [0, 1] on the original image's geometry (its pixel grid, or that grid scaled down
+    to a screen's size, same aspect), scaled by its maximum."""
 
     values: np.ndarray
     method: str
     class_name: str
     seconds: float
-
-    def shrunk(self, max_side: int) -> Heatmap:
-        """The same map at most ``max_side`` pixels on its long side, same aspect: light to cache and send.
-
-        Attention and Grad-CAM maps are 32 x 32 and occlusion 128 x 128 at source, so nothing is lost.
-        """
-        return replace(self, values=shrink(self.values, max_side))
 
 
 class SaliencyMethod(Protocol):
@@ -111,8 +104,10 @@ class Predictor:
         model_input, letterbox = self.preprocessing.prepare(pixels)
         return torch.from_numpy(model_input)[None], letterbox
 
-    def predict(self, image: Scan | np.ndarray, frame: int = 0) -> Prediction:
-        """The attention heatmaps come from the same forward pass as the probabilities."""
+    def predict(self, image: Scan | np.ndarray, frame: int = 0, max_side: int | None = None) -> Prediction:
+        """The attention heatmaps come from the same forward pass as the probabilities. They lie on the
+        original image's geometry, scaled to at most ``max_side`` pixels on the long side if given (a
+        screen's worth: at 4 megapixels, three full-size maps cost more than the model)."""
         started = time.perf_counter()
         model_input, letterbox = self.prepare(image, frame)
         result = self.run(model_input)
@@ -122,7 +117,7 @@ class Predictor:
             thresholds=dict(self.thresholds),
             labels=[name for name, chosen in zip(self.classes, result.decisions[0], strict=True) if chosen],
             attention={
-                name: _on_image(result.attention[0, c].numpy(), letterbox, "attention", name, seconds)
+                name: _on_image(result.attention[0, c].numpy(), letterbox, "attention", name, seconds, max_side)
                 for c, name in enumerate(self.classes)
             },
             unlikeness=None if result.unlikeness is None else float(result.unlikeness[0]),
@@ -142,17 +137,30 @@ class Predictor:
             probs, calibration.decisions(probs, list(self.thresholds.values()), self.card.task), attention, distances
         )
 
-    def explain(self, image: Scan | np.ndarray, class_name: str, method: SaliencyMethod, frame: int = 0) -> Heatmap:
-        """One method's heatmap for one class (see ``medattn.explain.EXPLAINERS``)."""
+    def explain(
+        self,
+        image: Scan | np.ndarray,
+        class_name: str,
+        method: SaliencyMethod,
+        frame: int = 0,
+        max_side: int | None = None,
+    ) -> Heatmap:
+        """One method's heatmap for one class (see ``medattn.explain.EXPLAINERS``), sized as in ``predict``."""
         started = time.perf_counter()
         model_input, letterbox = self.prepare(image, frame)
         maps = method.maps(self.model, model_input, self.classes.index(class_name))
-        return _on_image(maps[0], letterbox, method.name, class_name, time.perf_counter() - started)
+        return _on_image(maps[0], letterbox, method.name, class_name, time.perf_counter() - started, max_side)
 
 
-def _on_image(square_map: np.ndarray, letterbox: Letterbox, method: str, class_name: str, seconds: float) -> Heatmap:
-    """The map on the original image, scaled to [0, 1] in place: at 4 megapixels every copy costs."""
-    values = letterbox.to_original(np.clip(square_map, 0, None).astype(np.float32))  # small map: cheap to clip
+def _on_image(
+    square_map: np.ndarray, letterbox: Letterbox, method: str, class_name: str, seconds: float, max_side: int | None
+) -> Heatmap:
+    """The map on the original image (or its scaled copy), scaled to [0, 1] in place: every copy costs."""
+    shape = None
+    if max_side and max(letterbox.height, letterbox.width) > max_side:
+        scale = max_side / max(letterbox.height, letterbox.width)
+        shape = (max(1, round(letterbox.height * scale)), max(1, round(letterbox.width * scale)))
+    values = letterbox.to_original(np.clip(square_map, 0, None).astype(np.float32), shape)  # small map: cheap
     top = float(values.max(initial=0.0))
     if top > 0:
         values *= 1 / top

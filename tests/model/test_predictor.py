@@ -162,3 +162,17 @@ def test_the_display_window_never_changes_the_model_input(predictor, ct_file):
         rewindowed = load_scan(dicom_with(ct_file, WindowCenter=centre, WindowWidth=width))
         assert rewindowed.default_window == (float(centre), float(width))
         assert torch.equal(predictor.prepare(rewindowed)[0], original)
+
+
+def test_heatmaps_asked_at_a_screen_s_size_are_the_full_size_ones_shrunk(predictor):
+    from medattn.scan.resizing import shrink
+
+    case = generate_case(FRESH_SEED, 3)
+    image, _ = embed_in_radiograph(case.image, case.masks[0])  # 1955 x 1841
+    full, small = predictor.predict(image), predictor.predict(image, max_side=256)
+    assert small.probabilities == full.probabilities
+    for name, heatmap in small.attention.items():
+        expected = shrink(full.attention[name].values, 256)
+        assert heatmap.values.shape == expected.shape == (256, 241)
+        assert np.abs(heatmap.values - expected).max() < 0.05  # both from one 32 x 32 map, resampled once or twice
+        assert heatmap.values.max() == pytest.approx(1.0)
