@@ -12,6 +12,7 @@ review store and its connection) lives in the session's own state.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,6 +41,7 @@ from medattn.scan.resizing import shrink
 
 # Heatmaps are cached and sent at most this size (their sources are 32 or 128 px); images at most this.
 HEATMAP_SIDE, DISPLAY_SIDE = 256, 1024
+STORE_RETRY_S = 60
 
 
 @contextmanager
@@ -162,12 +164,21 @@ def add_uploads(files: list) -> None:
 
 
 def review_store() -> ReviewStore | None:
-    """This session's own store, opened on first use; None if it cannot be opened."""
+    """This session's own store, opened on first use; None if it cannot be opened.
+
+    A failure is remembered for a minute: a server that never answers costs the connect timeout once,
+    not on every rerun (every slider move would otherwise wait for it).
+    """
     if "review_store" not in st.session_state:
-        try:
-            st.session_state.review_store = ReviewStore.open()
-        except StoreError as error:
-            st.error(f"Reviews cannot be saved or shown: {escape_markdown(error)}")
+        failed = st.session_state.get("review_store_failure")
+        if failed is None or time.monotonic() - failed[1] > STORE_RETRY_S:
+            try:
+                st.session_state.review_store = ReviewStore.open()
+                st.session_state.pop("review_store_failure", None)
+            except StoreError as error:
+                failed = st.session_state.review_store_failure = (str(error), time.monotonic())
+        if "review_store" not in st.session_state:
+            st.error(f"Reviews cannot be saved or shown: {escape_markdown(failed[0])}")
             return None
     return st.session_state.review_store
 

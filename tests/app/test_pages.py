@@ -347,3 +347,24 @@ def test_the_worklist_keeps_working_when_the_store_fails_mid_session(data_dir):
     assert any("could not be read: the database refused" in e.value.replace("\\", "") for e in at.error)
     texts = [t.value for t in at.text]
     assert texts.count("Review status unknown") == len(all_samples()) and "Not reviewed" not in texts
+
+
+@pytest.mark.slow
+def test_a_database_that_never_answers_costs_the_timeout_once_not_on_every_rerun(monkeypatch):
+    import socket
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    monkeypatch.setenv("MEDATTN_DB_URL", f"postgresql+psycopg://u:p@127.0.0.1:{listener.getsockname()[1]}/db")
+    try:
+        at = open_sample()  # the first run waits for the connect timeout, then says so
+        assert any("Reviews cannot be saved or shown" in e.value for e in at.error)
+        started = time.monotonic()
+        for opacity in (0.3, 0.6, 0.9):
+            at.slider(key="opacity").set_value(opacity).run()
+            assert not at.exception and any("Reviews cannot be saved or shown" in e.value for e in at.error)
+        assert time.monotonic() - started < 5  # three reruns, no wait for the server
+    finally:
+        listener.close()
