@@ -83,7 +83,7 @@ def _decode_dicom(content: bytes, max_values: int) -> Scan:
     guards.check_not_truncated(ds)
     guards.check_codestream_sizes(ds, rows, columns)
     colour = samples > 1 or photometric in ("RGB", "PALETTE COLOR")
-    decode = _frame_decoder(ds, photometric, samples)
+    decode = _frame_decoder(ds, photometric, samples, several=frame_count > 1)
     first = decode(0)  # every file's first frame is decoded here, so a file that cannot be shown says so now
     if frame_count == 1:
         for keyword in PIXEL_KEYWORDS:  # decoded: drop the raw bytes (peak memory)
@@ -107,9 +107,8 @@ def _decode_dicom(content: bytes, max_values: int) -> Scan:
     return scan
 
 
-def _frame_decoder(ds: pydicom.Dataset, photometric: str, samples: int) -> Callable[[int], np.ndarray]:
+def _frame_decoder(ds: pydicom.Dataset, photometric: str, samples: int, several: bool) -> Callable[[int], np.ndarray]:
     """frame index -> float32 modality values, decoding that frame alone (pydicom's ``index``)."""
-    several = _int_attribute(ds, "NumberOfFrames", 1) > 1
 
     def decode(index: int) -> np.ndarray:
         try:
