@@ -71,16 +71,16 @@ class Timings:
 
 
 def find_inputs(sources: list[str]) -> list[Path]:
-    """Files from folders (recursively, hidden files left out), glob patterns and CSV manifests.
+    """Files from folders (recursively, hidden files and folders left out), glob patterns and CSV manifests.
 
     A manifest has a ``path`` column (or paths in its first column); relative paths are read from the
-    manifest's own folder.
+    manifest's own folder. A folder that cannot be listed is named itself, so that it gets a row.
     """
     found: list[Path] = []
     for source in sources:
         path = Path(source)
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            found += _folder(path)
         elif path.is_file() and path.suffix.lower() == ".csv":
             found += _manifest(path)
         elif path.is_file():
@@ -91,6 +91,17 @@ def find_inputs(sources: list[str]) -> list[Path]:
                 raise BatchError(f"{source} is not a file or folder and matches no file.")
             found += matches
     return list(dict.fromkeys(found))  # each file once, in the order first named
+
+
+def _folder(top: Path) -> list[Path]:
+    """Every file under ``top``, and every folder under it that could not be listed (``rglob`` would
+    skip those without a word, and their files would silently go unscored)."""
+    found: list[Path] = []
+    unlisted: list[Path] = []
+    for folder, subfolders, files in os.walk(top, onerror=lambda error: unlisted.append(Path(error.filename))):
+        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+        found += [Path(folder, name) for name in files if not name.startswith(".")]
+    return sorted([path for path in found if path.is_file()] + unlisted)
 
 
 def _manifest(path: Path) -> list[Path]:
@@ -128,8 +139,10 @@ class ScanFiles(Dataset):
 def _read_bounded(path: Path) -> bytes:
     """The file's bytes, refusing before reading anything that is not a regular file or is too large."""
     try:
+        if path.is_dir():
+            raise ScanError("This folder could not be listed, so no file in it was scored. Check its permissions.")
         if not path.is_file():
-            raise ScanError("This is not a regular file (a device, a pipe or a folder); it is skipped unread.")
+            raise ScanError("This is not a regular file (a device or a pipe); it is skipped unread.")
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise ScanError(f"The file is {size / 2**20:.0f} MB, above the {MAX_FILE_BYTES / 2**20:.0f} MB limit.")

@@ -243,3 +243,25 @@ def test_no_overlay_is_written_for_a_scan_with_text_burned_into_its_pixels(predi
     flags = {Path(row["path"]).name: row["burned_in_annotation"] for row in rows(out)}
     assert flags == {"burned.dcm": "yes", "plain.dcm": "no"}
     assert [p.name.split("-")[0] for p in overlays.iterdir()] == ["plain"]
+
+
+def test_a_folder_that_cannot_be_listed_gets_a_row_and_the_rest_is_scored(tmp_path):
+    """As root, the run drops the capabilities that let root read any folder, so the lock holds."""
+    write_cases(tmp_path / "archive" / "open", 2)
+    write_cases(tmp_path / "archive" / "locked", 2)
+    (tmp_path / "archive" / "locked").chmod(0o000)
+    as_ordinary_user = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    out = tmp_path / "results.csv"
+    command = [sys.executable, "-m", "medattn", "score", str(tmp_path / "archive"), "--out", str(out)]
+    finished = subprocess.run(
+        [*as_ordinary_user, *command, "--workers", "0", "--keep-paths"],
+        cwd=ROOT,
+        env={**os.environ, "MEDATTN_DATA_DIR": str(tmp_path / "data")},
+        capture_output=True,
+        text=True,
+    )
+    (tmp_path / "archive" / "locked").chmod(0o755)  # so that pytest can remove it
+    assert finished.returncode == 0, finished.stderr
+    results = {row["path"]: row for row in rows(out)}
+    assert results[str(tmp_path / "archive" / "locked")]["error"].startswith("This folder could not be listed")
+    assert [results[str(path)]["status"] for path in sorted((tmp_path / "archive" / "open").iterdir())] == ["ok"] * 2
