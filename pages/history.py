@@ -11,10 +11,15 @@ import streamlit as st
 
 from medattn.review.store import select_reviews
 
+# A review's scan was unlike the model's training data (its output meant nothing), or was not, or was
+# saved before that was recorded.
+UNLIKE = {True: "yes — output not meaningful", False: "no", None: "not recorded"}
+
 with shared.page("Review history"):
     store = shared.review_store()
     if store is None:
         st.stop()
+    name = shared.predictor(shared.chosen_model_dir()).display_name  # "Pulmonary nodule", not "nodule"
 
     saved = store.reviews()
     if not saved:
@@ -26,6 +31,7 @@ with shared.page("Review history"):
     findings = middle.multiselect(
         "Finding present (in the reviewer's reading)",
         sorted({f for r in saved for f in r.probabilities}),
+        format_func=name,
         key="history-finding",
     )
     disagreements = right.checkbox("Only reviews that disagree with the model", key="history-disagree")
@@ -38,12 +44,13 @@ with shared.page("Review history"):
             "Reviewer": [r.reviewer for r in selected],
             "Study key": [r.study_key[:12] for r in selected],
             "Model": [f"{r.model_name} {r.model_version}" for r in selected],
+            "Unlike training data": [UNLIKE[r.unlike_training_data] for r in selected],
             "Model's findings": [
-                ", ".join(f"{f} {p:.0%}" for f, p in sorted(r.probabilities.items(), key=lambda i: -i[1]))
+                ", ".join(f"{name(f)} {p:.0%}" for f, p in sorted(r.probabilities.items(), key=lambda i: -i[1]))
                 for r in selected
             ],
-            "Disagreed on": [", ".join(f for f, v in r.verdicts.items() if v == "disagree") for r in selected],
-            "Present, per reviewer": [", ".join(r.corrected_labels) for r in selected],
+            "Disagreed on": [", ".join(name(f) for f, v in r.verdicts.items() if v == "disagree") for r in selected],
+            "Present, per reviewer": [", ".join(map(name, r.corrected_labels)) for r in selected],
             "Note": [r.note for r in selected],
         },
         hide_index=True,

@@ -16,7 +16,7 @@ from medattn.errors import ReviewError, StoreError
 from medattn.explain import EXPLAINERS
 from medattn.explain.overlay import COLORMAPS, blend, colour_bar
 from medattn.review.report import FORMATS, ReportContent, render_report
-from medattn.review.store import Review
+from medattn.review.store import VERDICTS, Review
 from medattn.review.text import escape_markdown
 from medattn.scan.cine import CINE_RATE
 from medattn.scan.resizing import resize
@@ -77,70 +77,88 @@ with shared.page("Attention review"):
             window = (centre, width)
 
     prediction = shared.prediction(case.key, model_dir, frame, case)
-    if prediction.unlike_training_data:
-        st.error(
-            f"This scan does not look like the images this model was trained on (unlikeness "
-            f"{prediction.unlikeness:.0f}; the limit is {prediction.unlikeness_limit:.0f}). Its findings and "
-            "heatmaps are not meaningful here, however confident they look.",
-            icon="🚫",
-        )
+    warning = prediction.unlikeness_warning
+    shown_anyway = False
+    if warning:
+        st.error(warning, icon=":material/block:")
+        shown_anyway = st.toggle(
+            "Show the model's output anyway", key=f"reveal-{case.key[:12]}",
+            help="For study only: every number stays marked as not meaningful.",
+        )  # fmt: skip
+    withheld = bool(warning) and not shown_anyway
+    not_meaningful = " — not meaningful for this scan" if warning else ""
     ranked = sorted(prediction.probabilities, key=prediction.probabilities.get, reverse=True)
-    shown = st.selectbox(
-        "Heatmap for finding", ranked, format_func=predictor.display_name, key=f"shown-{case.key[:12]}"
-    )
-
-    if prediction.labels:
-        found = ", ".join(f"{predictor.display_name(c)} ({prediction.probabilities[c]:.0%})" for c in prediction.labels)
-        st.subheader(f"Findings above threshold: {found}")
-    else:
-        top = prediction.top_class
-        st.subheader(
-            f"No finding above threshold (highest: {predictor.display_name(top)}, {prediction.probabilities[top]:.0%})"
-        )
 
     image, image_png = shared.displayed(case.key, frame, window, case)
-    with st.spinner(f"Computing {EXPLAINERS[method].title}…"):
-        heatmap = shared.explanation(case.key, model_dir, frame, method, shown, case)
-    overlay = blend(image, resize(heatmap.values, *image.shape[:2]), opacity, colormap, threshold, outline / 100)
-    explained = f"{EXPLAINERS[method].title} overlay — {predictor.display_name(shown)}"
-    original, overlaid = st.columns(2)
-    if cine:
-        with st.spinner(f"Building a loop of {scan.frame_count} frames…"):
-            loop = shared.cine(case.key, window, case)
-        original.image(loop, caption=f"All {scan.frame_count} frames, {CINE_RATE:g} per second", width="stretch")
-    else:
-        original.image(image_png, caption="Original", width="stretch")  # lossless; the overlay may be JPEG
-    overlaid.image(overlay, caption=f"{explained} ({heatmap.seconds:.2f} s)", width="stretch")
-    overlaid.image(colour_bar(colormap), caption="Weight relative to the map's peak", width="stretch")
 
-    st.markdown("#### Probabilities")
-    rows = [
-        {
-            "Finding": predictor.display_name(c),
-            "Probability": prediction.probabilities[c],
-            "Threshold": prediction.thresholds.get(c),
-            "Call": "positive" if c in prediction.labels else "negative",
-        }
-        for c in ranked
-    ]
-    bars = alt.Chart(alt.Data(values=rows)).encode(y=alt.Y("Finding:N", sort=None, title=None))
-    st.altair_chart(
-        bars.mark_bar(color="#2563eb").encode(
-            x=alt.X("Probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
-            tooltip=["Finding:N", alt.Tooltip("Probability:Q", format=".1%"), "Call:N"],
+    def show_original(where) -> None:
+        if cine:
+            with st.spinner(f"Building a loop of {scan.frame_count} frames…"):
+                loop = shared.cine(case.key, window, case)
+            where.image(loop, caption=f"All {scan.frame_count} frames, {CINE_RATE:g} per second", width="stretch")
+        else:
+            where.image(image_png, caption="Original", width="stretch")  # lossless; the overlay may be JPEG
+
+    if withheld:
+        st.info(
+            "The findings, probabilities and heatmaps are withheld: the model was not built for images like "
+            "this one, so its answer would only mislead. You can still view the scan and record your review."
         )
-        + bars.mark_tick(color="black", thickness=3, size=26).encode(x="Threshold:Q"),
-        width="stretch",
-    )
-    st.caption("Calibrated probability per finding; the black mark is the finding's decision threshold.")
-    st.dataframe(
-        rows,
-        column_config={
-            "Probability": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0),
-            "Threshold": st.column_config.NumberColumn(format="percent"),
-        },
-        hide_index=True,
-    )
+        show_original(st)
+    else:
+        shown = st.selectbox(
+            "Heatmap for finding", ranked, format_func=predictor.display_name, key=f"shown-{case.key[:12]}"
+        )
+        if prediction.labels:
+            found = ", ".join(
+                f"{predictor.display_name(c)} ({prediction.probabilities[c]:.0%})" for c in prediction.labels
+            )
+            st.subheader(f"Findings above threshold: {found}{not_meaningful}")
+        else:
+            top = prediction.top_class
+            st.subheader(
+                f"No finding above threshold (highest: {predictor.display_name(top)}, "
+                f"{prediction.probabilities[top]:.0%}){not_meaningful}"
+            )
+        with st.spinner(f"Computing {EXPLAINERS[method].title}…"):
+            heatmap = shared.explanation(case.key, model_dir, frame, method, shown, case)
+        overlay = blend(image, resize(heatmap.values, *image.shape[:2]), opacity, colormap, threshold, outline / 100)
+        explained = f"{EXPLAINERS[method].title} overlay — {predictor.display_name(shown)}{not_meaningful}"
+        original, overlaid = st.columns(2)
+        show_original(original)
+        overlaid.image(overlay, caption=f"{explained} ({heatmap.seconds:.2f} s)", width="stretch")
+        overlaid.image(colour_bar(colormap), caption="Weight relative to the map's peak", width="stretch")
+
+        st.markdown("#### Probabilities")
+        if warning:
+            st.error(f"Not meaningful for this scan: {warning}", icon=":material/block:")
+        rows = [
+            {
+                "Finding": predictor.display_name(c),
+                "Probability": prediction.probabilities[c],
+                "Threshold": prediction.thresholds.get(c),
+                "Call": "not meaningful" if warning else "positive" if c in prediction.labels else "negative",
+            }
+            for c in ranked
+        ]
+        bars = alt.Chart(alt.Data(values=rows)).encode(y=alt.Y("Finding:N", sort=None, title=None))
+        st.altair_chart(
+            bars.mark_bar(color="#9ca3af" if warning else "#2563eb").encode(
+                x=alt.X("Probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+                tooltip=["Finding:N", alt.Tooltip("Probability:Q", format=".1%"), "Call:N"],
+            )
+            + bars.mark_tick(color="black", thickness=3, size=26).encode(x="Threshold:Q"),
+            width="stretch",
+        )
+        st.caption("Calibrated probability per finding; the black mark is the finding's decision threshold.")
+        st.dataframe(
+            rows,
+            column_config={
+                "Probability": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0),
+                "Threshold": st.column_config.NumberColumn(format="percent"),
+            },
+            hide_index=True,
+        )
 
     with st.expander("Scan details (de-identified)"):
         # Plain text, never Markdown: a file's own strings must not become links or formatting.
@@ -154,21 +172,30 @@ with shared.page("Attention review"):
     reviewer = st.session_state.reviewer_name = st.text_input(
         "Reviewer", key="reviewer", max_chars=200, placeholder="Your name"
     )
+
+    def model_call(finding: str) -> str:
+        call = "present" if finding in prediction.labels else "absent"
+        return f"the model says {call} ({prediction.probabilities[finding]:.0%}{not_meaningful})"
+
     with st.form(f"feedback-{case.key[:12]}-{frame}"):
-        verdicts = {
-            c: st.radio(
-                f"{predictor.display_name(c)}: the model says {'present' if c in prediction.labels else 'absent'} "
-                f"({prediction.probabilities[c]:.0%})",
-                ["agree", "disagree"],
-                horizontal=True,
-                key=f"verdict-{c}-{case.key[:12]}",
-            )
-            for c in ranked
-        }
+        if withheld:  # nothing of the model's was seen: there is nothing to agree with, only a reading to record
+            st.caption("The model's calls are withheld for this scan, so only your own reading is recorded.")
+            verdicts = dict.fromkeys(ranked, "unsure")
+        else:
+            verdicts = {
+                c: st.radio(
+                    f"{predictor.display_name(c)}: {model_call(c)}",
+                    VERDICTS,
+                    index=None,  # unanswered until the reader answers: no agreement is assumed
+                    format_func=str.capitalize,
+                    horizontal=True,
+                    key=f"verdict-{c}-{case.key[:12]}",
+                )
+                for c in ranked
+            }
         corrected = st.multiselect(
             "Findings present, in your reading",
             ranked,
-            default=prediction.labels,
             format_func=predictor.display_name,
             key=f"corrected-{case.key[:12]}",
         )
@@ -176,6 +203,16 @@ with shared.page("Attention review"):
             "Note", max_chars=5000, key=f"note-{case.key[:12]}", help="Do not enter patient identifiers."
         )
         submitted = st.form_submit_button("Save review", disabled=store is None)
+
+    def save(review: Review) -> None:
+        st.session_state.pop("contradicted_review", None)
+        try:
+            st.session_state.review_saved = (
+                f"Review saved (number {store.save(review)}). It is listed on the History page."
+            )
+        except (ReviewError, StoreError) as error:
+            st.session_state.review_saved = error
+
     if submitted and store is not None:
         review = Review.from_form(
             reviewer=reviewer,
@@ -183,6 +220,9 @@ with shared.page("Attention review"):
             model_name=predictor.card.name,
             model_version=predictor.card.version,
             probabilities=prediction.probabilities,
+            model_labels=prediction.labels,
+            unlikeness=prediction.unlikeness,
+            unlikeness_limit=prediction.unlikeness_limit,
             verdicts=verdicts,
             corrected_labels=corrected,
             note=note,
@@ -191,20 +231,44 @@ with shared.page("Attention review"):
             frame=frame,
         )
         try:
-            st.success(f"Review saved (number {store.save(review)}). It is listed on the History page.")
-        except (ReviewError, StoreError) as error:
+            review.validated()
+        except ReviewError as error:
             shared.show_error(error)
+        else:
+            if review.contradictions():  # pointed out first: saved only if the reader confirms
+                st.session_state.contradicted_review = review
+            else:
+                save(review)
+    pending = st.session_state.get("contradicted_review")
+    if pending is not None and pending.study_key == key:
+        names = ", ".join(predictor.display_name(f) for f in pending.contradictions())
+        st.warning(
+            f"Your reading contradicts your verdict on: {names}. Agreeing that a finding is present means "
+            "listing it in your reading; disagreeing means the opposite. Correct the form and save again, "
+            "or save it as it is."
+        )
+        st.button("Save it as it is", on_click=save, args=(pending,), key="save-contradicted")
+    outcome = st.session_state.pop("review_saved", None)
+    if isinstance(outcome, Exception):
+        shared.show_error(outcome)
+    elif outcome:
+        st.success(outcome)
 
+    if not withheld:
+        report_pictures = (image, overlay, explained)
+    else:  # the map is withheld from the report as from the screen
+        report_pictures = (image, image, "Heatmap withheld: unlike the training data")
     report = ReportContent(
-        image=image,
-        overlay=overlay,
+        image=report_pictures[0],
+        overlay=report_pictures[1],
         probabilities={predictor.display_name(c): prediction.probabilities[c] for c in ranked},
         thresholds={predictor.display_name(c): t for c, t in prediction.thresholds.items()},
         model=predictor.name,
-        explanation=explained,
+        explanation=report_pictures[2],
         study_key=key,
         created=datetime.now(UTC),
         pixels_withheld=scan.burned_in_annotation,
+        unlike_training_data=warning,
     )
     if scan.burned_in_annotation:
         st.warning("This file says text is burned into its pixels, which may identify the patient: "

@@ -71,13 +71,24 @@ def page(title: str) -> Iterator[None]:
 
 def show_error(error: Exception) -> None:
     """A user-facing error (a ``MedattnError``) as the page shows it: its cause and fix, as literal text."""
-    st.error(escape_markdown(error), icon="🚫")
+    st.error(escape_markdown(error), icon=":material/block:")
 
 
 @st.cache_resource(show_spinner=False)
 def predictor(model_dir: str) -> Predictor:
     """One model per directory for every session: it is only read, so it is safe to share."""
     return Predictor.load(model_dir)
+
+
+def findings_summary(prediction: Prediction, predictor: Predictor) -> str:
+    """One line for a list: every finding above threshold, or that there is none; or, for a scan unlike
+    the training data, only that (its numbers are withheld wherever it is listed)."""
+    if prediction.unlike_training_data:
+        return f"Unlike the training data (unlikeness {prediction.unlikeness:.0f} > {prediction.unlikeness_limit:.0f})"
+    if prediction.labels:
+        return ", ".join(f"{predictor.display_name(c)} {prediction.probabilities[c]:.0%}" for c in prediction.labels)
+    top = prediction.top_class
+    return f"No finding above threshold (highest: {predictor.display_name(top)} {prediction.probabilities[top]:.0%})"
 
 
 def available_models() -> dict[str, str]:

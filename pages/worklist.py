@@ -46,19 +46,17 @@ with shared.page("Worklist"):
 
     st.caption(
         "Most suspicious first: ordered by each scan's highest finding probability. Scans unlike the model's "
-        "training data come last: their probabilities mean nothing."
+        "training data come last, least unlike first: their output is withheld, as on the Review page."
     )
+    widths = [1, 3, 4, 2, 2]
+    for column, title in zip(st.columns(widths), ("Scan", "File", "Model's findings", "Review", ""), strict=True):
+        column.markdown(f"**{title}**")
     for case in workspace.ranked(predictions):
         prediction = predictions[case.key]
-        top = prediction.top_class
-        thumbnail, name, finding, status, action = st.columns([1, 3, 3, 2, 2], vertical_alignment="center")
+        thumbnail, name, finding, status, action = st.columns(widths, vertical_alignment="center")
         thumbnail.image(case.thumbnail)
         name.text(case.name)  # the user's file name: shown as plain text
-        finding.text(
-            "Unlike the training data"
-            if prediction.unlike_training_data
-            else f"{predictor.display_name(top)} {prediction.probabilities[top]:.0%}"
-        )
+        finding.text(shared.findings_summary(prediction, predictor))
         if reviewed is None:
             status.text("Review status unknown")
         else:

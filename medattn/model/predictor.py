@@ -60,6 +60,17 @@ class Prediction:
         # Written so that a NaN distance raises the alarm: "not within the limit", not "beyond it".
         return self.unlikeness is not None and not self.unlikeness <= self.unlikeness_limit
 
+    @property
+    def unlikeness_warning(self) -> str | None:
+        """The plain-words warning every screen and report carries beside this prediction's numbers."""
+        if not self.unlike_training_data:
+            return None
+        return (
+            f"This scan does not look like the images this model was trained on (unlikeness "
+            f"{self.unlikeness:.0f}; the limit is {self.unlikeness_limit:.0f}). Its findings, probabilities and "
+            "heatmaps are not meaningful here, however confident they look."
+        )
+
 
 @dataclass(frozen=True)
 class BatchResult:

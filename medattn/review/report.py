@@ -35,6 +35,9 @@ class ReportContent:
     created: datetime
     # The scan declares text burned into its pixels: the report shows neither picture, so it can be shared.
     pixels_withheld: bool = False
+    # Set when the scan is unlike the model's training data: the report then says, above the findings,
+    # that they are not meaningful.
+    unlike_training_data: str | None = None
 
 
 def render_report(content: ReportContent, file_format: str) -> bytes:
@@ -60,8 +63,10 @@ def render_report(content: ReportContent, file_format: str) -> bytes:
             axes.text(0.5, 0.5, WITHHELD, ha="center", va="center", fontsize=9, wrap=True, color="#9a3412")
         else:
             axes.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0, vmax=255)
-        axes.set_title(title, fontsize=10)
+        axes.set_title(title, fontsize=10, wrap=True)
         axes.set_axis_off()
+    if content.unlike_training_data:
+        figure.text(0.06, 0.455, content.unlike_training_data, fontsize=11, color="#b91c1c", weight="bold", wrap=True)
     _probability_chart(figure.add_axes((0.3, 0.12, 0.62, 0.3)), content)
     buffer = io.BytesIO()
     figure.savefig(buffer, format=file_format)
@@ -71,7 +76,7 @@ def render_report(content: ReportContent, file_format: str) -> bytes:
 def _probability_chart(axes, content: ReportContent) -> None:
     names = list(content.probabilities)[::-1]  # highest first, from the top
     values = [content.probabilities[name] for name in names]
-    axes.barh(names, values, color="#2563eb", height=0.5)
+    axes.barh(names, values, color="#9ca3af" if content.unlike_training_data else "#2563eb", height=0.5)
     for row, name in enumerate(names):
         inside = values[row] > 0.85  # a long bar carries its label inside, in white
         x = values[row] - 0.02 if inside else values[row] + 0.02
@@ -81,5 +86,6 @@ def _probability_chart(axes, content: ReportContent) -> None:
             axes.plot([content.thresholds[name]] * 2, [row - 0.35, row + 0.35], color="#111111", linewidth=2)
     axes.set_xlim(0, 1)
     axes.set_xlabel("Calibrated probability (black mark: decision threshold)", fontsize=9)
-    axes.set_title("Findings", fontsize=11, loc="left")
+    meaningless = " (not meaningful for this scan)" if content.unlike_training_data else ""
+    axes.set_title(f"Findings{meaningless}", fontsize=11, loc="left")
     axes.tick_params(labelsize=9)

@@ -35,13 +35,13 @@ from sqlalchemy.pool import NullPool
 
 from medattn.errors import ReviewError, StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DATA_DIR_ENV, DB_URL_ENV, SECRET_ENV = "MEDATTN_DATA_DIR", "MEDATTN_DB_URL", "MEDATTN_SECRET"
 DEFAULT_DATA_DIR = Path.home() / ".medattn"
 DATABASE_FILE, SECRET_FILE = "reviews.sqlite3", "secret.key"
 BUSY_TIMEOUT_MS = 30_000
 CONNECT_TIMEOUT_S, STATEMENT_TIMEOUT_MS = 10, 15_000
-VERDICTS = ("agree", "disagree")
+VERDICTS = ("agree", "disagree", "unsure")
 MAX_NAME, MAX_NOTE = 200, 5_000
 # A spreadsheet runs a cell that starts with one of these as a formula; exported text is defused.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -59,9 +59,14 @@ reviews = sa.Table(
     sa.Column("model_name", sa.String(MAX_NAME), nullable=False),
     sa.Column("model_version", sa.String(64), nullable=False),
     sa.Column("probabilities", sa.JSON, nullable=False),  # finding -> probability
-    sa.Column("verdicts", sa.JSON, nullable=False),  # finding -> "agree" | "disagree"
+    sa.Column("verdicts", sa.JSON, nullable=False),  # finding -> "agree" | "disagree" | "unsure"
     sa.Column("corrected_labels", sa.JSON, nullable=False),  # the findings the reviewer says are present
     sa.Column("note", sa.Text, nullable=False),
+    # Since schema version 2 (NULL in reviews saved before): the model's positive calls, and how unlike
+    # its training data the scan was, so that a review of a meaningless prediction can be told apart.
+    sa.Column("model_labels", sa.JSON),
+    sa.Column("unlikeness", sa.Float),
+    sa.Column("unlikeness_limit", sa.Float),
 )
 audit_log = sa.Table(
     "audit_log",
@@ -87,8 +92,15 @@ for statement in (
 ):
     event.listen(audit_log, "after_create", sa.DDL(statement).execute_if(dialect="postgresql"))
 
-# version n -> the upgrade from n - 1; empty while version 1 is the only one.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+
+def _record_model_calls_and_unlikeness(connection: Connection) -> None:
+    for column in ("model_labels", "unlikeness", "unlikeness_limit"):
+        kind = reviews.c[column].type.compile(dialect=connection.dialect)
+        connection.execute(sa.text(f"ALTER TABLE reviews ADD COLUMN {column} {kind}"))
+
+
+# version n -> the upgrade from n - 1.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _record_model_calls_and_unlikeness}
 
 
 @dataclass(frozen=True)
@@ -103,9 +115,31 @@ class Review:
     verdicts: dict[str, str]
     corrected_labels: list[str]
     note: str = ""
+    model_labels: list[str] | None = None  # the findings the model called present; None: not recorded
+    unlikeness: float | None = None
+    unlikeness_limit: float | None = None
     submission_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     id: int | None = None
     created_at: datetime | None = None
+
+    @property
+    def unlike_training_data(self) -> bool | None:
+        """Whether the scan was unlike the model's training data (its output then meant nothing)."""
+        if self.unlikeness is None or self.unlikeness_limit is None:
+            return None
+        return not self.unlikeness <= self.unlikeness_limit  # as Prediction does: NaN raises the alarm
+
+    def contradictions(self) -> list[str]:
+        """The findings on which the reader's own reading contradicts their verdict on the model's call:
+        agreeing with "present" but leaving the finding out, disagreeing but putting it in, and so on."""
+        if self.model_labels is None:
+            return []
+        return [
+            finding
+            for finding, verdict in self.verdicts.items()
+            if verdict != "unsure"
+            and (finding in self.corrected_labels) != ((finding in self.model_labels) == (verdict == "agree"))
+        ]
 
     @classmethod
     def from_form(
@@ -116,19 +150,25 @@ class Review:
         model_name: str,
         model_version: str,
         probabilities: dict[str, float],
-        verdicts: dict[str, str],
+        model_labels: list[str],
+        unlikeness: float,
+        unlikeness_limit: float,
+        verdicts: dict[str, str | None],
         corrected_labels: list[str],
         note: str,
         session_salt: str,
         case_key: str,
         frame: int,
     ) -> Review:
-        """The review a submitted form describes, keyed so that submitting the same answers again is a no-op."""
+        """The review a submitted form describes, keyed so that submitting the same answers again is a no-op.
+
+        A verdict left unanswered is None: ``validated`` refuses it.
+        """
         answers = {"reviewer": reviewer, "verdicts": verdicts, "corrected": corrected_labels, "note": note}
         model = f"{model_name} {model_version}".strip()
         return cls(
             reviewer, study_key, model_name, model_version, probabilities, verdicts, corrected_labels, note,
-            submission_id(session_salt, case_key, model, frame, answers),
+            model_labels, unlikeness, unlikeness_limit, submission_id(session_salt, case_key, model, frame, answers),
         )  # fmt: skip
 
     def validated(self) -> Review:
@@ -144,6 +184,8 @@ class Review:
         findings = set(self.probabilities)
         if set(self.verdicts) - findings or set(self.corrected_labels) - findings:
             raise ReviewError("A verdict or corrected label names a finding the model does not report.")
+        if set(self.verdicts) != findings or None in self.verdicts.values():
+            raise ReviewError("Give a verdict on every finding (agree, disagree or unsure) before saving.")
         if any(v not in VERDICTS for v in self.verdicts.values()):
             raise ReviewError(f"A verdict must be one of {', '.join(VERDICTS)}.")
         return replace(self, reviewer=reviewer, note=note)
@@ -305,8 +347,9 @@ class ReviewStore:
         writer.writerow(
             ["review_id", "created_at", "reviewer", "study_key", "model_name", "model_version"]
             + [f"{kind}_{finding}" for finding in findings for kind in ("probability", "verdict")]
-            + ["corrected_labels", "note"]
+            + ["model_labels", "corrected_labels", "unlikeness", "unlikeness_limit", "unlike_training_data", "note"]
         )
+        unknown = ""  # reviews saved before schema version 2 did not record these
         for review in selected:
             writer.writerow(
                 [review.id, review.created_at.isoformat(), defused(review.reviewer), review.study_key]
@@ -316,7 +359,10 @@ class ReviewStore:
                     for finding in findings
                     for value in (review.probabilities.get(finding, ""), review.verdicts.get(finding, ""))
                 ]
-                + [";".join(review.corrected_labels), defused(review.note)]
+                + [unknown if review.model_labels is None else ";".join(review.model_labels)]
+                + [";".join(review.corrected_labels)]
+                + [unknown if value is None else value for value in (review.unlikeness, review.unlikeness_limit)]
+                + [{None: unknown, True: "yes", False: "no"}[review.unlike_training_data], defused(review.note)]
             )
         with _refusals("written"), self.engine.begin() as connection:
             connection.execute(

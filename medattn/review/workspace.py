@@ -94,13 +94,13 @@ class Workspace:
         return [case for case in self.cases.values() if case.error is None]
 
     def ranked(self, predictions: dict[str, Prediction]) -> list[Case]:
-        """The readable cases, most suspicious first: by each one's highest finding probability, with the
-        scans unlike the model's training data last (their probabilities mean nothing)."""
-        return sorted(
-            (case for case in self.readable if case.key in predictions),
-            key=lambda case: (
-                not predictions[case.key].unlike_training_data,
-                max(predictions[case.key].probabilities.values()),
-            ),
-            reverse=True,
-        )
+        """The readable cases, most suspicious first: by each one's highest finding probability; then the
+        scans unlike the model's training data (their probabilities mean nothing), least unlike first."""
+
+        def order(case: Case) -> tuple:
+            prediction = predictions[case.key]
+            if prediction.unlike_training_data:
+                return (1, float(np.nan_to_num(prediction.unlikeness, nan=np.inf)))
+            return (0, -max(prediction.probabilities.values()))
+
+        return sorted((case for case in self.readable if case.key in predictions), key=order)

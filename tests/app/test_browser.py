@@ -5,7 +5,9 @@ Screenshots go to $MEDATTN_ARTIFACTS (default: test-artifacts/).
 
 from __future__ import annotations
 
+import csv
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -56,8 +58,13 @@ def page(browser, app_url) -> Page:
 
 
 def upload_and_wait_for_overlay(page: Page, *paths: Path) -> None:
+    """Upload, and wait for the overlay; for a scan unlike the training data, first ask to see it anyway."""
     page.locator("[data-testid=stSidebar] input[type=file]").set_input_files(list(paths))
-    expect(page.get_by_text("Attention overlay —")).to_be_visible(timeout=WAIT_MS)
+    overlay, withheld = page.get_by_text("Attention overlay —"), page.get_by_text("Show the model's output anyway")
+    expect(overlay.or_(withheld)).to_be_visible(timeout=WAIT_MS)
+    if withheld.is_visible():
+        withheld.click()
+    expect(overlay).to_be_visible(timeout=WAIT_MS)
     images = page.locator("[data-testid=stMain] [data-testid=stImage] img")
     expect(images).to_have_count(3, timeout=WAIT_MS)  # original, overlay, colour bar
     for index in range(3):
@@ -76,14 +83,31 @@ def test_png_upload_shows_overlay_label_and_confidence(page):
     page.screenshot(path=ARTIFACTS / "review-png.png", full_page=True)
 
 
-def test_compressed_dicom_review_end_to_end(page, cr_jpeg2000_file, tmp_path):
-    """Upload a real JPEG 2000 radiograph, explore it, save a review, find it on History, download reports."""
-    upload_and_wait_for_overlay(page, cr_jpeg2000_file)
+def answer(page: Page, finding: str, verdict: str) -> None:
+    radio = page.locator("[data-testid=stForm] [data-testid=stRadio]").filter(has_text=finding)
+    radio.get_by_text(verdict, exact=True).click()
+
+
+def test_an_unlike_scan_is_withheld_then_shown_marked_and_its_report_says_so(page, cr_jpeg2000_file, tmp_path):
+    """A real JPEG 2000 chest radiograph, which the synthetic-trained model was not built for: withheld,
+    revealed on request with every number marked, reviewed, reported and exported as such."""
+    page.locator("[data-testid=stSidebar] input[type=file]").set_input_files([cr_jpeg2000_file])
+    expect(page.get_by_text("This scan does not look like the images this model was trained on")).to_be_visible(
+        timeout=WAIT_MS
+    )
+    expect(page.get_by_text("are withheld")).to_be_visible()
+    images = page.locator("[data-testid=stMain] [data-testid=stImage] img")
+    expect(images).to_have_count(1)  # the scan alone: no map, no colour bar
+    expect(images.first).to_have_js_property("complete", True, timeout=WAIT_MS)
+    expect(page.get_by_role("button", name="Save review")).to_be_visible(timeout=WAIT_MS)
+    assert page.get_by_text("threshold").count() == 0 and "%" not in page.locator("[data-testid=stMain]").inner_text()
+    page.screenshot(path=ARTIFACTS / "review-unlike-withheld.png", full_page=True)
+
+    page.get_by_text("Show the model's output anyway").click()
     headline = page.get_by_role("heading").filter(has_text="threshold")
-    expect(headline).to_be_visible()
-    assert "%" in headline.inner_text()  # the confidence is on screen
-    expect(page.get_by_text("not for diagnosis")).to_be_visible()
-    page.screenshot(path=ARTIFACTS / "review-dicom.png", full_page=True)
+    expect(headline).to_contain_text("not meaningful for this scan", timeout=WAIT_MS)
+    expect(page.get_by_text("Not meaningful for this scan: This scan does not look like")).to_be_visible()
+    page.screenshot(path=ARTIFACTS / "review-unlike-shown-anyway.png", full_page=True)
 
     page.get_by_role("combobox", name="Explanation").click()
     page.get_by_role("option", name="Grad-CAM").click()
@@ -97,7 +121,8 @@ def test_compressed_dicom_review_end_to_end(page, cr_jpeg2000_file, tmp_path):
 
     page.get_by_role("textbox", name="Reviewer").fill("Dr Browser")
     page.get_by_role("textbox", name="Reviewer").press("Enter")
-    page.locator("[data-testid=stForm] [data-testid=stRadio]").first.get_by_text("disagree").click()
+    for finding in ("Pulmonary nodule", "Pleural effusion", "Cardiomegaly"):
+        answer(page, finding, "Unsure")
     page.get_by_role("textbox", name="Note").fill("Checked in a real browser.")
     page.get_by_role("button", name="Save review").click()
     expect(page.get_by_text("Review saved (number")).to_be_visible(timeout=WAIT_MS)
@@ -108,6 +133,11 @@ def test_compressed_dicom_review_end_to_end(page, cr_jpeg2000_file, tmp_path):
         saved = tmp_path / download.value.suggested_filename
         download.value.save_as(saved)
         assert saved.read_bytes().startswith(signature) and saved.stat().st_size > 10_000
+    text = subprocess.run(["pdftotext", "-layout", str(saved), "-"], capture_output=True, text=True, check=True).stdout
+    words = " ".join(text.split())
+    assert "This scan does not look like the images this model was trained on" in words
+    assert words.index("not meaningful here") < words.index("Findings (not meaningful for this scan)")
+    subprocess.run(["pdftoppm", "-png", "-r", "60", str(saved), str(ARTIFACTS / "report-unlike")], check=True)
 
     page.get_by_role("link", name="History").click()
     expect(page.get_by_text("Review history")).to_be_visible(timeout=WAIT_MS)
@@ -116,8 +146,31 @@ def test_compressed_dicom_review_end_to_end(page, cr_jpeg2000_file, tmp_path):
         page.get_by_role("button", name="Export these reviews as CSV").click()
     exported = (tmp_path / "export.csv").resolve()
     download.value.save_as(exported)
-    assert "Dr Browser" in exported.read_text() and "Checked in a real browser." in exported.read_text()
+    (row,) = list(csv.DictReader(exported.open()))
+    assert row["reviewer"] == "Dr Browser" and row["note"] == "Checked in a real browser."
+    assert row["unlike_training_data"] == "yes" and float(row["unlikeness"]) > float(row["unlikeness_limit"])
     page.screenshot(path=ARTIFACTS / "history.png", full_page=True)
+
+
+def test_the_form_starts_unanswered_and_a_contradiction_is_pointed_out(page):
+    upload_and_wait_for_overlay(page, ROOT / "assets" / "samples" / "synthetic-nodule.png")
+    expect(page.get_by_text("Findings above threshold: Pulmonary nodule")).to_be_visible()
+    assert page.locator("[data-testid=stForm] input[type=radio]:checked").count() == 0
+    page.get_by_role("textbox", name="Reviewer").fill("Dr Careful")
+    page.get_by_role("textbox", name="Reviewer").press("Enter")
+    page.get_by_role("button", name="Save review").click()
+    expect(page.get_by_text("Give a verdict on every finding")).to_be_visible(timeout=WAIT_MS)
+    answer(page, "Pulmonary nodule", "Agree")  # the model says present...
+    answer(page, "Pleural effusion", "Agree")
+    answer(page, "Cardiomegaly", "Agree")
+    page.get_by_role("button", name="Save review").click()  # ...but the reading leaves it out
+    expect(page.get_by_text("Your reading contradicts your verdict on: Pulmonary nodule")).to_be_visible(
+        timeout=WAIT_MS
+    )
+    page.screenshot(path=ARTIFACTS / "review-contradiction.png", full_page=True)
+    page.get_by_role("button", name="Save it as it is").click()
+    expect(page.get_by_text("Review saved (number")).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_text("Your reading contradicts")).to_have_count(0)
 
 
 def test_strings_from_a_file_render_as_literal_text(page, ct_file, tmp_path):

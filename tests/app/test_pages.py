@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -72,13 +73,34 @@ def test_sample_case_shows_image_overlay_and_probabilities():
 @pytest.mark.parametrize("sample", list(all_samples()))
 def test_every_sample_case_opens_and_real_scans_are_called_unlike_the_training_data(sample):
     at = open_sample(sample)
-    assert at.subheader and len(at.get("image")) == 3
     warnings = [e.value for e in at.error]
     if sample.startswith("real"):  # the default model saw only synthetic radiographs
         (warning,) = warnings
         assert warning.startswith("This scan does not look like the images this model was trained on")
+        assert_withheld(at)
     else:
-        assert warnings == []
+        assert warnings == [] and at.subheader and len(at.get("image")) == 3
+
+
+def assert_withheld(at: AppTest) -> None:
+    """Nothing of the model's output is on the page: no headline, no number, no map; the scan is."""
+    assert not at.subheader and not at.dataframe and not at.get("vega_lite_chart")
+    assert image_captions(at) == ["Original"]
+    assert "withheld" in at.info[0].value
+    assert not at.radio  # nor in the review form: with no call seen, there is no verdict to give
+
+
+def test_an_unlike_scan_is_shown_only_on_request_and_every_number_stays_marked():
+    at = open_sample("real CR chest, JPEG 2000")
+    assert_withheld(at)
+    case = at.session_state["workspace"].current_case
+    at.toggle(key=f"reveal-{case.key[:12]}").set_value(True).run()
+    assert not at.exception
+    assert at.subheader[0].value.endswith("— not meaningful for this scan")
+    assert image_captions(at)[1].startswith("Attention overlay — ") and "not meaningful" in image_captions(at)[1]
+    assert set(at.dataframe[0].value["Call"]) == {"not meaningful"}
+    assert sum(e.value.startswith("Not meaningful for this scan") for e in at.error) == 1  # beside the bars
+    assert len(at.radio) == 3 and all("not meaningful for this scan" in radio.label for radio in at.radio)
 
 
 def test_every_explanation_method_and_overlay_control_can_be_used():
@@ -100,7 +122,7 @@ def test_uploaded_compressed_dicom_gets_window_presets(cr_jpeg2000_file):
     at.file_uploader(key="upload").set_value([("radiograph.dcm", content, "application/dicom")]).run()
     assert not at.exception
     assert [e.value[:44] for e in at.error] == ["This scan does not look like the images this"]  # a real CR
-    assert at.subheader[0].value.startswith(("Findings above threshold", "No finding above threshold"))
+    assert_withheld(at)
     (details,) = [t.value for t in at.text if t.value.startswith("Modality: ")]
     assert "Modality: CR\n" in details and "Transfer syntax: JPEG 2000 Image Compression (Lossless Only)" in details
     window = at.selectbox(key=f"window-{short_key(content)}")
@@ -117,7 +139,7 @@ def test_multi_frame_scan_has_a_frame_slider():
     frame = at.slider(key=f"frame-{case.key[:12]}")
     assert (frame.min, frame.max) == (1, 10)
     frame.set_value(7).run()
-    assert not at.exception and at.subheader
+    assert not at.exception and at.get("image")  # a real MR: its model output is withheld, the frame is not
     at.toggle(key=f"cine-{case.key[:12]}").set_value(True).run()
     assert not at.exception
     assert image_captions(at)[0] == "All 10 frames, 10 per second"  # the loop stands where the still was
@@ -147,9 +169,16 @@ def test_a_rejected_upload_gets_one_message_no_traceback_and_changes_nothing(
 
 
 def save_review(at: AppTest, reviewer: str = "Dr Test", disagree: bool = True) -> AppTest:
+    """Agree with every call of the model, or disagree with the first; the reading follows the verdicts."""
     at.text_input(key="reviewer").set_value(reviewer).run()
-    if disagree:
-        at.radio[0].set_value("disagree")
+    reading = []
+    for number, radio in enumerate(at.radio):
+        verdict = "disagree" if disagree and number == 0 else "agree"
+        radio.set_value(verdict)
+        finding = radio.key.split("-")[1]
+        if ("says present" in radio.label) == (verdict == "agree"):
+            reading.append(finding)
+    at.multiselect(key=next(m.key for m in at.multiselect if m.key.startswith("corrected-"))).set_value(reading)
     at.text_area[0].set_value("Reviewed in a test.")
     (submit,) = [button for button in at.button if button.label == "Save review"]
     return submit.click().run()
@@ -164,7 +193,7 @@ def test_feedback_is_saved_once_and_listed_on_history(data_dir):
     at.switch_page("pages/history.py").run()
     assert not at.exception
     history = at.dataframe[0].value
-    assert list(history["Reviewer"]) == ["Dr Test"] and history["Disagreed on"].iloc[0] == "nodule"
+    assert list(history["Reviewer"]) == ["Dr Test"] and history["Disagreed on"].iloc[0] == "Pulmonary nodule"
     store = ReviewStore.open(data_dir)
     assert len(store.reviews()) == 1 and len(store.audit_entries()) == 1
     store.close()
@@ -198,14 +227,19 @@ def test_worklist_scores_a_batch_most_suspicious_first_and_opens_one_in_review()
     assert "Add scans" in at.info[0].value
     at.button(key="add-samples").click().run()
     assert not at.exception
+    assert [m.value for m in at.markdown[:4]] == ["**Scan**", "**File**", "**Model's findings**", "**Review**"]
     texts = [t.value for t in at.text]
     names, findings = texts[0::3], texts[1::3]
     samples = synthetic_samples()
     assert len(names) == len(samples) + len(real_samples())
-    # Synthetic cases first, most suspicious first; the real scans, unlike the training data, last.
-    synthetic = [float(text.rsplit(" ", 1)[1].rstrip("%")) for text in findings[: len(samples)]]
-    assert synthetic == sorted(synthetic, reverse=True)
-    assert findings[len(samples) :] == ["Unlike the training data"] * len(real_samples())
+    # Synthetic cases first, most suspicious first, each with every finding above threshold (or none).
+    highest = [max(float(p.rstrip("%)")) for p in re.findall(r"\d+%\)?", text)) for text in findings[: len(samples)]]
+    assert highest == sorted(highest, reverse=True)
+    assert findings[names.index("synthetic-normal.png")].startswith("No finding above threshold (highest: ")
+    assert findings[names.index("synthetic-nodule.png")].startswith("Pulmonary nodule ")
+    # The real scans, unlike the training data, last, least unlike first, with no probability shown.
+    unlike = [float(text.split("unlikeness ")[1].split(" ")[0]) for text in findings[len(samples) :]]
+    assert unlike == sorted(unlike) and not any("%" in text for text in findings[len(samples) :])
     assert names.index("synthetic-normal.png") > names.index("synthetic-nodule.png")
     normal = hashlib.sha256(samples["normal"].read_bytes()).hexdigest()[:12]
     at.button(key=f"open-{normal}").click().run()
@@ -368,3 +402,49 @@ def test_a_database_that_never_answers_costs_the_timeout_once_not_on_every_rerun
         assert time.monotonic() - started < 5  # three reruns, no wait for the server
     finally:
         listener.close()
+
+
+def test_the_form_starts_unanswered_and_an_unanswered_form_is_not_saved(data_dir):
+    at = open_sample()
+    assert [radio.value for radio in at.radio] == [None] * 3
+    assert next(m for m in at.multiselect if m.key.startswith("corrected-")).value == []
+    at.text_input(key="reviewer").set_value("Dr Hasty").run()
+    next(b for b in at.button if b.label == "Save review").click().run()
+    assert "Give a verdict on every finding" in at.error[0].value and not at.success
+    store = ReviewStore.open(data_dir)
+    assert store.reviews() == []
+    store.close()
+
+
+def test_a_reading_that_contradicts_its_verdicts_is_pointed_out_before_it_is_saved(data_dir):
+    at = open_sample()  # the model calls the nodule present
+    at.text_input(key="reviewer").set_value("Dr Contrary").run()
+    for radio in at.radio:
+        radio.set_value("disagree" if radio.key.startswith("verdict-nodule") else "unsure")
+    at.multiselect(key=next(m.key for m in at.multiselect if m.key.startswith("corrected-"))).set_value(["nodule"])
+    next(b for b in at.button if b.label == "Save review").click().run()
+    assert at.warning[-1].value.startswith("Your reading contradicts your verdict on: Pulmonary nodule")
+    store = ReviewStore.open(data_dir)
+    assert store.reviews() == []
+    at.button(key="save-contradicted").click().run()
+    assert at.success[0].value.startswith("Review saved (number 1)") and not any(
+        w.value.startswith("Your reading contradicts") for w in at.warning
+    )
+    (saved,) = store.reviews()
+    assert saved.verdicts["nodule"] == "disagree" and saved.corrected_labels == ["nodule"]
+    assert saved.model_labels == ["nodule"] and saved.unlike_training_data is False
+    store.close()
+
+
+def test_a_review_of_an_unlike_scan_is_stored_and_listed_as_such(data_dir):
+    at = open_sample("real CR chest, JPEG 2000")
+    save_review(at, reviewer="Dr Unlike", disagree=False)
+    assert at.success, [e.value for e in at.error]
+    store = ReviewStore.open(data_dir)
+    (saved,) = store.reviews()
+    assert saved.unlike_training_data is True and saved.unlikeness > saved.unlikeness_limit
+    assert set(saved.verdicts.values()) == {"unsure"}  # the model's calls were withheld: nothing to agree with
+    store.close()
+    at.switch_page("pages/history.py").run()
+    history = at.dataframe[0].value
+    assert history["Unlike training data"].iloc[0] == "yes — output not meaningful"

@@ -1,5 +1,7 @@
-"""Reports are made for sharing: a scan that declares text burned into its pixels is shown in none."""
+"""Reports are made for sharing: a scan that declares text burned into its pixels is shown in none, and a
+scan unlike the training data says so on the report's face. Read back as text with poppler's pdftotext."""
 
+import subprocess
 from datetime import UTC, datetime
 
 import numpy as np
@@ -10,7 +12,7 @@ from medattn.review.report import ReportContent, render_report
 from tests.conftest import dicom_with
 
 
-def report(pixels_withheld: bool) -> ReportContent:
+def report(pixels_withheld: bool = False, unlike_training_data: str | None = None) -> ReportContent:
     image = np.full((64, 64), 200, dtype=np.uint8)
     return ReportContent(
         image=image,
@@ -22,6 +24,7 @@ def report(pixels_withheld: bool) -> ReportContent:
         study_key="k" * 64,
         created=datetime(2026, 11, 25, tzinfo=UTC),
         pixels_withheld=pixels_withheld,
+        unlike_training_data=unlike_training_data,
     )
 
 
@@ -35,3 +38,17 @@ def test_a_dicom_with_burned_in_annotation_is_flagged(ct_file):
     assert load_scan(dicom_with(ct_file, BurnedInAnnotation="YES")).burned_in_annotation
     assert not load_scan(dicom_with(ct_file, BurnedInAnnotation="NO")).burned_in_annotation
     assert not load_scan(ct_file).burned_in_annotation
+
+
+def pdf_text(pdf: bytes) -> str:
+    finished = subprocess.run(["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True, check=True)
+    return " ".join(finished.stdout.decode().split())
+
+
+def test_the_report_of_an_unlike_scan_says_so_above_its_findings():
+    warning = "This scan does not look like the images this model was trained on (unlikeness 56; the limit is 29)."
+    text = pdf_text(render_report(report(unlike_training_data=warning), "pdf"))
+    assert "not look like the images this model was trained on (unlikeness 56; the limit is 29)" in text
+    assert text.index("unlikeness 56") < text.index("Findings (not meaningful for this scan)")
+    plain = pdf_text(render_report(report(), "pdf"))
+    assert "trained on" not in plain and "Findings" in plain and "not meaningful" not in plain

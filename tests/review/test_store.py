@@ -86,7 +86,7 @@ def test_saving_the_same_submission_twice_stores_it_once(store):
         ({"reviewer": "   "}, "Enter your name"),
         ({"verdicts": {"fracture": "agree"}}, "does not report"),
         ({"corrected_labels": ["fracture"]}, "does not report"),
-        ({"verdicts": {"nodule": "maybe"}}, "must be one of agree, disagree"),
+        ({"verdicts": {"nodule": "maybe", "effusion": "agree"}}, "must be one of agree, disagree, unsure"),
         ({"note": "x" * 5001}, "longer than 5,000"),
     ],
 )
@@ -125,18 +125,41 @@ def test_the_installation_secret_is_made_once_and_private(tmp_path, monkeypatch)
 
 def test_a_store_from_a_newer_medattn_is_refused_unchanged(store_url, monkeypatch):
     ReviewStore(store_url).close()
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
+    current = store_module.SCHEMA_VERSION
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", current + 1)
     monkeypatch.setitem(
-        store_module.MIGRATIONS, 2, lambda c: c.execute(sa.text("ALTER TABLE reviews ADD COLUMN site VARCHAR(20)"))
+        store_module.MIGRATIONS,
+        current + 1,
+        lambda c: c.execute(sa.text("ALTER TABLE reviews ADD COLUMN site VARCHAR(20)")),
     )
-    upgraded = ReviewStore(store_url)  # version 1 -> 2 through the migration
+    upgraded = ReviewStore(store_url)  # through the next migration
     with upgraded.engine.connect() as connection:
-        assert connection.scalar(sa.select(store_module.schema_info.c.version)) == 2
+        assert connection.scalar(sa.select(store_module.schema_info.c.version)) == current + 1
         assert "site" in {c["name"] for c in sa.inspect(connection).get_columns("reviews")}
     upgraded.close()
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 1)
-    with pytest.raises(StoreError, match="schema version 2, written by a newer medattn"):
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", current)
+    with pytest.raises(StoreError, match=f"schema version {current + 1}, written by a newer medattn"):
         ReviewStore(store_url)
+
+
+def test_a_version_1_store_is_upgraded_and_keeps_its_reviews(store_url):
+    """Version 1 had no record of the model's calls or the scan's unlikeness: its reviews read back
+    with those unknown, not invented."""
+    old = ReviewStore(store_url)
+    old.save(a_review())
+    with old.engine.begin() as connection:  # back to the version 1 schema
+        for column in ("model_labels", "unlikeness", "unlikeness_limit"):
+            connection.execute(sa.text(f"ALTER TABLE reviews DROP COLUMN {column}"))
+        connection.execute(store_module.schema_info.update().values(version=1))
+    old.close()
+    upgraded = ReviewStore(store_url)
+    (kept,) = upgraded.reviews()
+    assert kept.note == a_review().note and kept.verdicts == a_review().verdicts
+    assert kept.model_labels is None and kept.unlike_training_data is None
+    upgraded.save(a_review(model_labels=["nodule"], unlikeness=80.0, unlikeness_limit=40.0))
+    newest, _ = upgraded.reviews()
+    assert newest.model_labels == ["nodule"] and newest.unlike_training_data is True
+    upgraded.close()
 
 
 def test_csv_export_has_a_column_per_finding_and_defuses_formulas(store):
@@ -147,6 +170,38 @@ def test_csv_export_has_a_column_per_finding_and_defuses_formulas(store):
     assert row["corrected_labels"] == "nodule"
     assert row["reviewer"].startswith("'=") and row["note"] == "'@SUM(A1)"
     assert store.audit_entries()[-1]["action"] == "exported"
+
+
+def test_the_export_says_which_reviews_were_of_scans_unlike_the_training_data(store):
+    store.save(a_review(model_labels=["nodule"], unlikeness=95.5, unlikeness_limit=41.2))
+    store.save(a_review(model_labels=[], unlikeness=12.0, unlikeness_limit=41.2, submission_id="in range"))
+    store.save(a_review(submission_id="saved before version 2 recorded it"))
+    exported = list(csv.DictReader(io.StringIO(store.export_csv("Dr Export", store.reviews()))))
+    assert [row["unlike_training_data"] for row in exported] == ["", "no", "yes"]  # newest first
+    assert exported[2]["unlikeness"] == "95.5" and exported[2]["model_labels"] == "nodule"
+
+
+@pytest.mark.parametrize(
+    ("verdicts", "reading", "contradicted"),
+    [
+        ({"nodule": "agree", "effusion": "agree"}, ["nodule"], []),  # the model called nodule only
+        ({"nodule": "agree", "effusion": "agree"}, [], ["nodule"]),  # agreed it is there, then left it out
+        ({"nodule": "disagree", "effusion": "agree"}, ["nodule"], ["nodule"]),  # disagreed, yet kept it
+        ({"nodule": "agree", "effusion": "disagree"}, ["nodule"], ["effusion"]),  # said absent is wrong, yet left out
+        ({"nodule": "unsure", "effusion": "disagree"}, ["effusion"], []),
+    ],
+)
+def test_a_reading_that_contradicts_its_verdicts_is_pointed_out(verdicts, reading, contradicted):
+    review = a_review(verdicts=verdicts, corrected_labels=reading, model_labels=["nodule"])
+    assert review.contradictions() == contradicted
+
+
+def test_a_finding_left_without_a_verdict_is_refused(store):
+    with pytest.raises(ReviewError, match="Give a verdict on every finding"):
+        store.save(a_review(verdicts={"nodule": "agree", "effusion": None}))
+    with pytest.raises(ReviewError, match="Give a verdict on every finding"):
+        store.save(a_review(verdicts={"nodule": "agree"}))
+    assert store.reviews() == []
 
 
 def run_writers(url: str, writers: int, count: int) -> list[subprocess.Popen]:
@@ -210,7 +265,8 @@ def test_submission_id_is_the_same_for_the_same_answers_only():
 def test_a_form_submitted_twice_is_stored_once(store):
     form = {
         "reviewer": "Dr Form", "study_key": "s" * 64, "model_name": "m", "model_version": "1",
-        "probabilities": {"nodule": 0.4}, "verdicts": {"nodule": "disagree"}, "corrected_labels": ["nodule"],
+        "probabilities": {"nodule": 0.4}, "model_labels": [], "unlikeness": 10.0, "unlikeness_limit": 40.0,
+        "verdicts": {"nodule": "disagree"}, "corrected_labels": ["nodule"],
         "note": "", "session_salt": "salt", "case_key": "case", "frame": 0,
     }  # fmt: skip
     first, again = Review.from_form(**form), Review.from_form(**form)
