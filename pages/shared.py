@@ -11,7 +11,11 @@ review store and its connection) lives in the session's own state.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import secrets
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +28,7 @@ import altair  # noqa: F401
 import pandas  # noqa: F401
 import pyarrow  # noqa: F401
 import streamlit as st
+from streamlit.runtime import Runtime
 from streamlit.runtime.pages_manager import PagesManager
 
 from medattn import RESEARCH_NOTICE, Heatmap, Prediction, Predictor
@@ -56,6 +61,7 @@ def page(title: str) -> Iterator[None]:
     switches the process to ``st.navigation`` and, once per session (a session's first run carries no
     clicks to lose), reruns so that app.py lays out the page.
     """
+    _session_reaper()
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         if not st.session_state.get("navigation_rerun"):
@@ -163,6 +169,44 @@ def workspace() -> Workspace:
         st.session_state.workspace = Workspace(loader=_decoders().load_scan)
         st.session_state.session_salt = secrets.token_hex(16)
     return st.session_state.workspace
+
+
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if ctypes.util.find_library("c") else None
+REAP_INTERVAL_S = 10
+
+
+@st.cache_resource(show_spinner=False)
+def _session_reaper() -> threading.Thread | None:
+    """One thread per server that lets ended sessions go and hands their memory back to the system.
+
+    Streamlit keeps a closed session for server.disconnectedSessionTTL so that a reconnecting tab finds
+    its work, in a TTL cache that removes an expired entry only on its next write: on an idle server, the
+    last sessions' scans were never freed. Their state also sits partly in reference cycles (widget
+    callbacks, closures) that only the cycle collector frees, and glibc keeps freed blocks in its arenas;
+    ``malloc_trim(0)`` hands free pages back, as Dask's workers do. This reaches into Streamlit's session
+    manager (its storage is not configurable from ``streamlit run``); with another Streamlit whose
+    internals differ it does nothing, and sessions are let go when the next one closes, as before.
+    """
+    manager = getattr(Runtime.instance(), "_session_mgr", None)
+    lock = getattr(manager, "_storage_lock", None)
+    sessions = getattr(getattr(manager, "_session_storage", None), "_cache", None)
+    if lock is None or not callable(getattr(sessions, "expire", None)):
+        return None
+
+    def reap() -> None:
+        while True:
+            time.sleep(REAP_INTERVAL_S)
+            with lock:
+                ended = sessions.expire()
+            if ended:
+                del ended
+                gc.collect()
+                if hasattr(_LIBC, "malloc_trim"):  # glibc only; elsewhere the memory is kept for reuse
+                    _LIBC.malloc_trim(0)
+
+    thread = threading.Thread(target=reap, name="medattn-session-reaper", daemon=True)
+    thread.start()
+    return thread
 
 
 def add_uploads(files: list) -> None:

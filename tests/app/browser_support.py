@@ -23,6 +23,27 @@ CHROMIUM_ARGS = [
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def server_pid(url: str) -> int:
+    """The process id of the ``streamlit run`` serving ``url``."""
+    port = url.rsplit(":", 1)[1].encode()
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            command = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"streamlit" in b" ".join(command) and port in command:
+            return int(proc.name)
+    raise RuntimeError(f"no streamlit server at {url}")
+
+
+def rss_mb(pid: int) -> float:
+    """The process's resident memory, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
