@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from medattn.errors import BatchError, ScanError
-from medattn.explain.overlay import blend
+from medattn.explain.overlay import attention_levels, blend
 from medattn.model.predictor import Predictor
 from medattn.model.preprocessing import Letterbox, Preprocessing
 from medattn.review.store import defused, installation_secret, study_key
@@ -261,7 +261,8 @@ def _score_batch(
             )
             if overlays is not None and not item.burned_in_annotation:  # its pixels may name the patient
                 top = int(np.argmax(p))
-                heat = item.letterbox.to_original(maps[top], item.preview.shape[:2])
+                times_uniform = maps[top] * maps[top].size  # on the app's model-wide attention scale
+                heat = attention_levels(item.letterbox.to_original(times_uniform, item.preview.shape[:2]))
                 path = paths[item.index]
                 name = f"{path.stem}-{keys[path][:10]}" if keep_paths else keys[path][:16]
                 overlays.mkdir(parents=True, exist_ok=True)

@@ -9,17 +9,21 @@ from datetime import UTC, datetime
 from functools import partial
 
 import altair as alt
+import numpy as np
 import streamlit as st
 
 from medattn.assets import all_samples
 from medattn.errors import ReviewError, StoreError
 from medattn.explain import EXPLAINERS
-from medattn.explain.overlay import COLORMAPS, blend, colour_bar
+from medattn.explain.overlay import COLORMAPS, PEAK_TICKS, attention_levels, attention_ticks, blend, colour_bar
+from medattn.model.predictor import DIFFUSE_SPREAD
 from medattn.review.report import FORMATS, ReportContent, render_report
 from medattn.review.store import VERDICTS, Review
 from medattn.review.text import escape_markdown
 from medattn.scan.cine import CINE_RATE
 from medattn.scan.resizing import resize
+
+SCALES = {"model-wide": "Model-wide (the same for every scan)", "peak": "Relative to this map's peak"}
 
 with shared.page("Attention review"):
     workspace = shared.workspace()
@@ -45,7 +49,26 @@ with shared.page("Attention review"):
         )
         opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.45, 0.05, key="opacity")
         colormap = st.selectbox("Colour map", list(COLORMAPS), key="colormap")
-        threshold = st.slider("Hide heat below", 0.0, 0.9, 0.0, 0.05, key="threshold", help="Share of the map's peak")
+        scale = st.radio(
+            "Map scale",
+            ["model-wide", "peak"],
+            format_func={
+                "model-wide": "Model-wide (the same for every scan)",
+                "peak": "Relative to this map's peak",
+            }.get,
+            key="scale",
+            help="Attention is a share of the model's focus, so it has a scale that means the same on every scan. "
+            "Grad-CAM and occlusion have none: they are always shown relative to their own peak.",
+        )
+        threshold = st.slider(
+            "Hide heat below",
+            0.0,
+            0.9,
+            0.0,
+            0.05,
+            key="threshold",
+            help="A level on the colour bar, from 0 at its left",
+        )
         outline = st.slider("Outline the hottest % of the image", 0, 30, 0, 1, key="outline", help="0 draws none")
         st.caption(f"Model: {predictor.name}")
         st.caption(predictor.card.intended_use)
@@ -122,12 +145,31 @@ with shared.page("Attention review"):
             )
         with st.spinner(f"Computing {EXPLAINERS[method].title}…"):
             heatmap = shared.explanation(case.key, model_dir, frame, method, shown, case)
-        overlay = blend(image, resize(heatmap.values, *image.shape[:2]), opacity, colormap, threshold, outline / 100)
-        explained = f"{EXPLAINERS[method].title} overlay — {predictor.display_name(shown)}{not_meaningful}"
+        title = EXPLAINERS[method].title
+        if scale == "model-wide" and heatmap.peak_times_uniform is not None:
+            levels, ticks = attention_levels(heatmap.values * heatmap.peak_times_uniform), attention_ticks()
+            bar_caption = "Attention relative to uniform (1x: spread evenly), on one scale for every scan"
+        else:
+            levels, ticks = heatmap.values, PEAK_TICKS
+            bar_caption = f"{title} relative to this map's own peak" + (
+                "" if heatmap.peak_times_uniform is not None else " (it has no model-wide scale)"
+            )
+        spread = prediction.spread.get(shown, 0.0) if method == "attention" else 0.0
+        if spread > DIFFUSE_SPREAD:
+            st.info(
+                f"The attention for {predictor.display_name(shown)} is diffuse: spread over {spread:.0%} of the "
+                "image, with no focal point. There is nothing local to show, so no map is painted.",
+                icon=":material/blur_on:",
+            )
+            if not st.toggle("Paint the diffuse map anyway", key=f"diffuse-{case.key[:12]}"):
+                levels = np.zeros_like(levels)
+        overlay = blend(image, resize(levels, *image.shape[:2]), opacity, colormap, threshold, outline / 100)
+        absent = "" if shown in prediction.labels else " (finding not present — where the model looked)"
+        explained = f"{title} overlay — {predictor.display_name(shown)}{absent}{not_meaningful}"
         original, overlaid = st.columns(2)
         show_original(original)
         overlaid.image(overlay, caption=f"{explained} ({heatmap.seconds:.2f} s)", width="stretch")
-        overlaid.image(colour_bar(colormap), caption="Weight relative to the map's peak", width="stretch")
+        overlaid.image(colour_bar(colormap, ticks, threshold), caption=bar_caption, width="stretch")
 
         st.markdown("#### Probabilities")
         if warning:

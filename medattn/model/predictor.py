@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -22,12 +22,18 @@ from medattn.scan import Scan
 @dataclass(frozen=True)
 class Heatmap:
     """float32 (H, W) in [0, 1] on the original image's geometry (its pixel grid, or that grid scaled down
-    to a screen's size, same aspect), scaled by its maximum."""
+    to a screen's size, same aspect), scaled by its maximum.
+
+    For the model's attention, ``peak_times_uniform`` is that maximum's weight relative to uniform
+    attention (1 = every token weighed alike), so ``values * peak_times_uniform`` puts the map on a scale
+    that means the same for every scan. Other methods have no such scale: None.
+    """
 
     values: np.ndarray
     method: str
     class_name: str
     seconds: float
+    peak_times_uniform: float | None = None
 
 
 class SaliencyMethod(Protocol):
@@ -50,6 +56,9 @@ class Prediction:
     # limit; None for a model whose card carries no such statistics.
     unlikeness: float | None = None
     unlikeness_limit: float | None = None
+    # Per class, the share of the image the attention is spread over: its perplexity (the exponential of
+    # its entropy) over the number of tokens; 1 is uniform. See DIFFUSE_SPREAD.
+    spread: dict[str, float] = field(default_factory=dict)
 
     @property
     def top_class(self) -> str:
@@ -123,14 +132,16 @@ class Predictor:
         model_input, letterbox = self.prepare(image, frame)
         result = self.run(model_input)
         seconds = time.perf_counter() - started
+        tokens = result.attention.shape[-2] * result.attention.shape[-1]
         return Prediction(
             probabilities={name: float(p) for name, p in zip(self.classes, result.probabilities[0], strict=True)},
             thresholds=dict(self.thresholds),
             labels=[name for name, chosen in zip(self.classes, result.decisions[0], strict=True) if chosen],
             attention={
-                name: _on_image(result.attention[0, c].numpy(), letterbox, "attention", name, seconds, max_side)
+                name: _on_image(result.attention[0, c].numpy(), letterbox, "attention", name, seconds, max_side, tokens)
                 for c, name in enumerate(self.classes)
             },
+            spread=dict(zip(self.classes, attention_spread(result.attention[0]).tolist(), strict=True)),
             unlikeness=None if result.unlikeness is None else float(result.unlikeness[0]),
             unlikeness_limit=self.card.unlikeness.threshold if self.card.unlikeness else None,
         )
@@ -163,10 +174,31 @@ class Predictor:
         return _on_image(maps[0], letterbox, method.name, class_name, time.perf_counter() - started, max_side)
 
 
+# Attention spread over more than this share of the image is called diffuse: no focal evidence. Validated on
+# the benchmark's held-out seed (benchmarks/map_scale.py): no more than a few percent of the default model's
+# maps for findings that are present pass it, and about half of those for absent nodules and effusions do.
+DIFFUSE_SPREAD = 0.5
+
+
+def attention_spread(attention: torch.Tensor) -> np.ndarray:
+    """Each class's attention perplexity over the number of tokens, (C,) from (C, h, w): the share of the
+    image it is spread over, from 1/N (one token) to 1 (uniform)."""
+    weights = attention.flatten(1).double()  # (C, N)
+    entropy = -(weights * torch.log(weights.clamp_min(1e-30))).sum(dim=1)
+    return (torch.exp(entropy) / weights.shape[1]).numpy()
+
+
 def _on_image(
-    square_map: np.ndarray, letterbox: Letterbox, method: str, class_name: str, seconds: float, max_side: int | None
+    square_map: np.ndarray,
+    letterbox: Letterbox,
+    method: str,
+    class_name: str,
+    seconds: float,
+    max_side: int | None,
+    tokens: int | None = None,
 ) -> Heatmap:
-    """The map on the original image (or its scaled copy), scaled to [0, 1] in place: every copy costs."""
+    """The map on the original image (or its scaled copy), scaled to [0, 1] in place: every copy costs.
+    ``tokens``, for attention weights: their count, which puts the peak on the relative-to-uniform scale."""
     shape = None
     if max_side and max(letterbox.height, letterbox.width) > max_side:
         scale = max_side / max(letterbox.height, letterbox.width)
@@ -175,4 +207,4 @@ def _on_image(
     top = float(values.max(initial=0.0))
     if top > 0:
         values *= 1 / top
-    return Heatmap(values, method, class_name, seconds)
+    return Heatmap(values, method, class_name, seconds, top * tokens if tokens else None)

@@ -62,7 +62,7 @@ def test_sample_case_shows_image_overlay_and_probabilities():
     assert "Pulmonary nodule" in at.subheader[0].value
     captions = image_captions(at)
     assert captions[0] == "Original" and captions[1].startswith("Attention overlay — Pulmonary nodule (")
-    assert captions[2] == "Weight relative to the map's peak"
+    assert captions[2] == "Attention relative to uniform (1x: spread evenly), on one scale for every scan"
     table = at.dataframe[0].value
     assert table["Finding"].iloc[0] == "Pulmonary nodule"
     assert table["Probability"].between(0, 1).all()
@@ -82,12 +82,17 @@ def test_every_sample_case_opens_and_real_scans_are_called_unlike_the_training_d
         assert warnings == [] and at.subheader and len(at.get("image")) == 3
 
 
+def verdicts(at: AppTest) -> list:
+    """The review form's verdict radios, one per finding."""
+    return [radio for radio in at.radio if radio.key.startswith("verdict-")]
+
+
 def assert_withheld(at: AppTest) -> None:
     """Nothing of the model's output is on the page: no headline, no number, no map; the scan is."""
     assert not at.subheader and not at.dataframe and not at.get("vega_lite_chart")
     assert image_captions(at) == ["Original"]
     assert "withheld" in at.info[0].value
-    assert not at.radio  # nor in the review form: with no call seen, there is no verdict to give
+    assert not verdicts(at)  # nor in the review form: with no call seen, there is no verdict to give
 
 
 def test_an_unlike_scan_is_shown_only_on_request_and_every_number_stays_marked():
@@ -100,7 +105,7 @@ def test_an_unlike_scan_is_shown_only_on_request_and_every_number_stays_marked()
     assert image_captions(at)[1].startswith("Attention overlay — ") and "not meaningful" in image_captions(at)[1]
     assert set(at.dataframe[0].value["Call"]) == {"not meaningful"}
     assert sum(e.value.startswith("Not meaningful for this scan") for e in at.error) == 1  # beside the bars
-    assert len(at.radio) == 3 and all("not meaningful for this scan" in radio.label for radio in at.radio)
+    assert len(verdicts(at)) == 3 and all("not meaningful for this scan" in radio.label for radio in verdicts(at))
 
 
 def test_every_explanation_method_and_overlay_control_can_be_used():
@@ -172,7 +177,7 @@ def save_review(at: AppTest, reviewer: str = "Dr Test", disagree: bool = True) -
     """Agree with every call of the model, or disagree with the first; the reading follows the verdicts."""
     at.text_input(key="reviewer").set_value(reviewer).run()
     reading = []
-    for number, radio in enumerate(at.radio):
+    for number, radio in enumerate(verdicts(at)):
         verdict = "disagree" if disagree and number == 0 else "agree"
         radio.set_value(verdict)
         finding = radio.key.split("-")[1]
@@ -406,7 +411,7 @@ def test_a_database_that_never_answers_costs_the_timeout_once_not_on_every_rerun
 
 def test_the_form_starts_unanswered_and_an_unanswered_form_is_not_saved(data_dir):
     at = open_sample()
-    assert [radio.value for radio in at.radio] == [None] * 3
+    assert [radio.value for radio in verdicts(at)] == [None] * 3
     assert next(m for m in at.multiselect if m.key.startswith("corrected-")).value == []
     at.text_input(key="reviewer").set_value("Dr Hasty").run()
     next(b for b in at.button if b.label == "Save review").click().run()
@@ -419,7 +424,7 @@ def test_the_form_starts_unanswered_and_an_unanswered_form_is_not_saved(data_dir
 def test_a_reading_that_contradicts_its_verdicts_is_pointed_out_before_it_is_saved(data_dir):
     at = open_sample()  # the model calls the nodule present
     at.text_input(key="reviewer").set_value("Dr Contrary").run()
-    for radio in at.radio:
+    for radio in verdicts(at):
         radio.set_value("disagree" if radio.key.startswith("verdict-nodule") else "unsure")
     at.multiselect(key=next(m.key for m in at.multiselect if m.key.startswith("corrected-"))).set_value(["nodule"])
     next(b for b in at.button if b.label == "Save review").click().run()
@@ -448,3 +453,19 @@ def test_a_review_of_an_unlike_scan_is_stored_and_listed_as_such(data_dir):
     at.switch_page("pages/history.py").run()
     history = at.dataframe[0].value
     assert history["Unlike training data"].iloc[0] == "yes — output not meaningful"
+
+
+def test_maps_are_on_a_model_wide_scale_and_an_absent_or_diffuse_finding_says_so():
+    at = open_sample("synthetic normal")
+    case = at.session_state["workspace"].current_case
+    at.selectbox(key=f"shown-{case.key[:12]}").set_value("nodule").run()
+    assert image_captions(at)[1].startswith("Attention overlay — Pulmonary nodule (finding not present — where the")
+    (diffuse,) = [i.value for i in at.info if "diffuse" in i.value]
+    assert diffuse.startswith("The attention for Pulmonary nodule is diffuse: spread over 5")  # 57% of the image
+    assert at.toggle(key=f"diffuse-{case.key[:12]}").value is False  # painted only on request
+    at.radio(key="scale").set_value("peak").run()
+    assert image_captions(at)[2] == "Attention relative to this map's own peak"
+    at.radio(key="scale").set_value("model-wide").run()
+    at.selectbox(key="method").set_value("gradcam").run()
+    assert image_captions(at)[2] == "Grad-CAM relative to this map's own peak (it has no model-wide scale)"
+    assert not [i for i in at.info if "diffuse" in i.value]  # a property of the attention, not of Grad-CAM

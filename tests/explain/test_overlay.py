@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from medattn.explain.overlay import COLORMAPS, CONTOUR_COLOUR, blend, colour_bar
+from medattn.explain.overlay import ATTENTION_SCALE_TOP, COLORMAPS, CONTOUR_COLOUR, attention_levels, blend, colour_bar
 
 
 def test_blend_colours_only_where_heat_passes_the_threshold():
@@ -51,5 +51,19 @@ def test_colour_bar_runs_from_the_lowest_to_the_highest_overlay_colour(colormap)
     assert bar.shape == (40, 300, 3) and bar.dtype == np.uint8
     ramp = np.linspace(0, 1, 300, dtype=np.float32)[None]
     # The legend's colours are the overlay's own: a pixel at full opacity shows exactly the bar's colour.
-    np.testing.assert_array_equal(bar[0], blend(np.zeros((1, 300), np.uint8), ramp, opacity=1.0, colormap=colormap)[0])
+    overlay = blend(np.zeros((1, 300), np.uint8), ramp, opacity=1.0, colormap=colormap)[0]
+    np.testing.assert_array_equal(bar[0, 1:], overlay[1:])
+    assert (overlay[0] == 0).all()  # level 0 is left clear on the overlay
     assert (bar[-12:] < 255).any()  # the labels
+
+
+def test_attention_levels_sit_on_one_fixed_log_scale_from_uniform_to_its_top():
+    times_uniform = np.array([0.2, 1.0, np.sqrt(ATTENTION_SCALE_TOP), ATTENTION_SCALE_TOP, 5000.0, np.nan])
+    np.testing.assert_allclose(attention_levels(times_uniform), [0, 0, 0.5, 1, 1, 0], atol=1e-6)
+
+
+def test_the_colour_bar_greys_out_what_the_threshold_hides():
+    bar = colour_bar("viridis", threshold=0.5, width=200, height=40)
+    assert (bar[0, :90] == 200).all()  # hidden: grey
+    assert (bar[0, 101:] != 200).any(axis=-1).all()  # shown: the colour map
+    assert (bar[0, 99:101] == 0).all()  # the cut

@@ -7,6 +7,7 @@ from medattn import load_scan
 from medattn.assets import synthetic_samples
 from medattn.explain import EXPLAINERS
 from medattn.explain.quality import dilate, pointing_hit
+from medattn.model.predictor import DIFFUSE_SPREAD, attention_spread
 from medattn.training.evaluate import roc_auc
 from medattn.training.synthetic import FINDINGS, generate_case
 from tests.conftest import PYDICOM_DATA_FILES, all_frames
@@ -176,3 +177,25 @@ def test_heatmaps_asked_at_a_screen_s_size_are_the_full_size_ones_shrunk(predict
         assert heatmap.values.shape == expected.shape == (256, 241)
         assert np.abs(heatmap.values - expected).max() < 0.05  # both from one 32 x 32 map, resampled once or twice
         assert heatmap.values.max() == pytest.approx(1.0)
+
+
+def test_attention_maps_carry_their_model_wide_scale_and_spread(predictor):
+    """The peak is about the largest token weight times the token count (relative to uniform); the spread is the
+    attention's perplexity over the token count. A present nodule's attention is focal; an absent one's,
+    on the normal sample, is diffuse by the app's validated level."""
+    samples = synthetic_samples()
+    nodule_scan = load_scan(samples["nodule"].read_bytes())
+    nodule = predictor.predict(nodule_scan, max_side=256)
+    model_input, _ = predictor.prepare(nodule_scan)
+    weights = predictor.run(model_input).attention[0, predictor.classes.index("nodule")]  # (h, w)
+    token_peak = float(weights.max()) * weights.numel()
+    # The map is the token grid resampled onto the image, which smooths its sharpest token a little.
+    assert 0.6 * token_peak < nodule.attention["nodule"].peak_times_uniform <= token_peak
+    assert 1 / weights.numel() <= nodule.spread["nodule"] < 0.1  # a few tokens hold the weight
+    normal = predictor.predict(load_scan(samples["normal"].read_bytes()), max_side=256)
+    assert normal.spread["nodule"] > DIFFUSE_SPREAD >= nodule.spread["nodule"]
+    assert normal.attention["nodule"].peak_times_uniform < nodule.attention["nodule"].peak_times_uniform / 5
+    uniform = torch.full((1, 8, 8), 1 / 64)
+    assert attention_spread(uniform)[0] == pytest.approx(1.0)
+    for method in ("gradcam", "occlusion"):  # no model-wide scale: none is claimed
+        assert predictor.explain(nodule_scan, "nodule", EXPLAINERS[method], max_side=64).peak_times_uniform is None

@@ -18,13 +18,19 @@ def test_only_the_case_on_screen_keeps_its_pixels(ct_file):
     assert workspace.add("same bytes, other name.dcm", ct_file.read_bytes()) is first
 
 
-def prediction(top: float, unlike: bool = False) -> Prediction:
-    return Prediction({"a": top, "b": top / 2}, {"a": 0.5, "b": 0.5}, [], {}, 50.0 if unlike else 1.0, 10.0)
+def prediction(top: float, unlikeness: float = 1.0) -> Prediction:
+    return Prediction({"a": top, "b": top / 2}, {"a": 0.5, "b": 0.5}, [], {}, unlikeness, 10.0)
 
 
-def test_worklist_ranks_by_the_highest_probability_and_puts_unlike_scans_last():
+def test_worklist_ranks_by_the_highest_probability_and_puts_unlike_scans_last_least_unlike_first():
     workspace = Workspace()
-    keys = [workspace.add(path.name, path.read_bytes()).key for path in list(synthetic_samples().values())[:3]]
+    keys = [workspace.add(path.name, path.read_bytes()).key for path in list(synthetic_samples().values())]
     workspace.add("notes.txt", b"not a scan")
-    predictions = {keys[0]: prediction(0.2), keys[1]: prediction(0.99, unlike=True), keys[2]: prediction(0.7)}
-    assert [case.key for case in workspace.ranked(predictions)] == [keys[2], keys[0], keys[1]]
+    predictions = {
+        keys[0]: prediction(0.2),
+        keys[1]: prediction(0.99, unlikeness=80.0),
+        keys[2]: prediction(0.7),
+        keys[3]: prediction(0.5, unlikeness=float("nan")),  # a NaN distance raises the alarm, and sorts last
+        keys[4]: prediction(0.1, unlikeness=20.0),
+    }
+    assert [case.key for case in workspace.ranked(predictions)] == [keys[2], keys[0], keys[4], keys[1], keys[3]]
