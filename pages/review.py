@@ -171,6 +171,37 @@ with shared.page("Attention review"):
         overlaid.image(overlay, caption=f"{explained} ({heatmap.seconds:.2f} s)", width="stretch")
         overlaid.image(colour_bar(colormap, ticks, threshold), caption=bar_caption, width="stretch")
 
+        name = predictor.display_name(shown)
+        if warning:
+            st.caption("The faithfulness check is not run on a scan unlike the training data.")
+        elif not levels.any():
+            st.caption("No map is painted, so there is no highlighted region to check.")
+        elif shown not in prediction.labels:
+            st.caption("The faithfulness check tests the map of a finding the model calls present.")
+        else:
+            with st.spinner("Checking whether the model relies on the highlighted region…"):
+                check = shared.faithfulness(case.key, model_dir, frame, method, shown, case)
+            share, worst = f"{check.region_fraction:.0%}", float(check.random_falls.max())
+            before, after = (
+                f"{q:.0%}" if 0.01 <= q <= 0.99 else f"{q:.2%}" for q in (check.probability, check.hidden_probability)
+            )
+            hidden = f"from {before} to {after} ({check.fall:+.1f} log-odds fall)"  # 99.99% to 99.54%, not 100% to 100%
+            if check.relies_on_region:
+                st.success(
+                    f"**Faithfulness check: the model relies on the highlighted region.** Hiding the hottest {share} "
+                    f"of the image lowers {name} {hidden}; hiding the same region at {len(check.random_falls)} "
+                    f"random places lowered it by at most {worst:+.1f}.",
+                    icon=":material/check_circle:",
+                )
+            else:
+                st.warning(
+                    f"**Faithfulness check: the model does not rely on the highlighted region alone.** Hiding the "
+                    f"hottest {share} of the image changes {name} {hidden}, and hiding the same region at "
+                    f"{check.places_as_damaging} of {len(check.random_falls)} random places lowered it as much or "
+                    "more. Read this map with care.",
+                    icon=":material/help:",
+                )
+
         st.markdown("#### Probabilities")
         if warning:
             st.error(f"Not meaningful for this scan: {warning}", icon=":material/block:")

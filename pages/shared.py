@@ -35,6 +35,7 @@ from medattn import RESEARCH_NOTICE, Heatmap, Prediction, Predictor
 from medattn.assets import DEFAULT_MODEL_DIR, MODELS_DIR
 from medattn.errors import MedattnError, StoreError
 from medattn.explain import EXPLAINERS
+from medattn.explain.faithfulness import Faithfulness, check_faithfulness
 from medattn.explain.overlay import png_bytes
 from medattn.model.card import ModelCard
 from medattn.review.store import ReviewStore, installation_secret, study_key
@@ -137,6 +138,13 @@ def explanation(case_key: str, model_dir: str, frame: int, method: str, finding:
     if method == "attention":  # a by-product of the prediction
         return prediction(case_key, model_dir, frame, _case).attention[finding]
     return predictor(model_dir).explain(_case.scan, finding, EXPLAINERS[method], frame, max_side=HEATMAP_SIDE)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def faithfulness(case_key: str, model_dir: str, frame: int, method: str, finding: str, _case: Case) -> Faithfulness:
+    """The faithfulness check of the map on screen: about 20 forward passes, once per map."""
+    heatmap = explanation(case_key, model_dir, frame, method, finding, _case)
+    return check_faithfulness(predictor(model_dir), _case.scan, heatmap, frame)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

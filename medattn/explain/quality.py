@@ -133,7 +133,7 @@ def randomisation_check(
         torch.manual_seed(seed)
         for layer, names in RANDOMISATION_CASCADE:
             for name in names:
-                _reinitialise(randomised, name)
+                reinitialise(randomised, name)
             maps = explainer.maps(randomised, inputs, class_index)
             correlation = np.mean([rank_correlation(a, b) for a, b in zip(trained, maps, strict=True)])
             steps.append({"layer": layer, "rank_correlation": float(correlation)})
@@ -141,7 +141,7 @@ def randomisation_check(
 
 
 @torch.no_grad()
-def _reinitialise(model: AttentionNet, name: str) -> None:
+def reinitialise(model: AttentionNet, name: str) -> None:
     """Re-draw a parameter, or every parameter of a module, from a default initialisation."""
     if name in dict(model.named_parameters()):
         parameter = model.get_parameter(name)

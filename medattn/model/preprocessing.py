@@ -84,6 +84,16 @@ class Letterbox:
         height, width = shape or (self.height, self.width)
         return cv2.resize(inner, (width, height), interpolation=cv2.INTER_LINEAR)
 
+    def to_input(self, original: np.ndarray) -> np.ndarray:
+        """The inverse of ``to_original``: a float map on the original image (any scale, same aspect) onto
+        the (size, size) model input, zero on the padding."""
+        square = np.zeros((self.size, self.size), dtype=np.float32)
+        inner = cv2.resize(
+            original.astype(np.float32), (self.inner_width, self.inner_height), interpolation=cv2.INTER_AREA
+        )
+        square[self.top : self.top + self.inner_height, self.left : self.left + self.inner_width] = inner
+        return square
+
 
 def to_channels(image: np.ndarray, channels: int = 1) -> np.ndarray:
     """H x W, H x W x 1, H x W x 3 (RGB) or H x W x 4 (RGBA), any dtype -> float32 H x W (grey) or H x W x 3.

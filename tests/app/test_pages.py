@@ -469,3 +469,17 @@ def test_maps_are_on_a_model_wide_scale_and_an_absent_or_diffuse_finding_says_so
     at.selectbox(key="method").set_value("gradcam").run()
     assert image_captions(at)[2] == "Grad-CAM relative to this map's own peak (it has no model-wide scale)"
     assert not [i for i in at.info if "diffuse" in i.value]  # a property of the attention, not of Grad-CAM
+
+
+def test_the_faithfulness_check_stands_beside_the_map_of_a_present_finding():
+    at = open_sample("synthetic cardiomegaly")
+    (verdict,) = [s.value for s in at.success if "Faithfulness check" in s.value]
+    assert verdict.startswith(
+        "**Faithfulness check: the model relies on the highlighted region.** Hiding the hottest 5%"
+    )
+    at = open_sample("synthetic nodule")  # hiding any region with grey makes a nodule-like patch (issue 15)
+    (verdict,) = [w.value for w in at.warning if "Faithfulness check" in w.value]
+    assert "does not rely on the highlighted region alone" in verdict and "of 19 random places" in verdict
+    case = at.session_state["workspace"].current_case
+    at.selectbox(key=f"shown-{case.key[:12]}").set_value("effusion").run()  # absent: no call to check
+    assert "tests the map of a finding the model calls present" in " ".join(c.value for c in at.caption)

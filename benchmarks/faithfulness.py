@@ -1,0 +1,89 @@
+"""Does the per-image faithfulness check tell maps the model relies on from maps it does not?
+
+Run: python benchmarks/faithfulness.py [cases]
+On the benchmark's held-out test seed (1000), for every finding present in an image and called present
+by the default model, the check (medattn/explain/faithfulness.py) is run on four maps of that finding:
+the model's attention and Grad-CAM (candidates), and two that cannot reflect what the trained model uses:
+the attention of the same network with every weight re-drawn at random (the model-randomisation test of
+Adebayo et al., 2018) and a map of random noise. A useful check says "relies" often for the first two
+and seldom (about 1 in 20 by chance) for the controls. Rates are per (image, finding); each finding is
+listed on its own, with no averaging across them. Also the check's time against one forward pass.
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from medattn import Predictor
+from medattn.explain import EXPLAINERS
+from medattn.explain.faithfulness import check_faithfulness
+from medattn.explain.quality import RANDOMISATION_CASCADE, reinitialise
+from medattn.model.predictor import Heatmap
+from medattn.training.synthetic import generate_case
+
+SEED = 1000
+
+
+def main() -> None:
+    cases = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    predictor = Predictor.default()
+    randomised = copy.deepcopy(predictor.model)
+    torch.manual_seed(0)
+    for _, names in RANDOMISATION_CASCADE:
+        for name in names:
+            reinitialise(randomised, name)
+    noise = np.random.default_rng(0)
+    methods = ("attention", "Grad-CAM", "randomised-model attention", "random noise")
+    relies = {(finding, method): [] for finding in predictor.classes for method in methods}
+    seconds, forward = [], []
+    for index in range(cases):
+        case = generate_case(SEED, index, 128)
+        prediction = predictor.predict(case.image)
+        model_input, _ = predictor.prepare(case.image)
+        started = time.perf_counter()
+        with torch.inference_mode():
+            predictor.model(model_input)
+        forward.append(time.perf_counter() - started)
+        for c, finding in enumerate(predictor.classes):
+            if not (case.labels[c] and finding in prediction.labels):
+                continue
+            with torch.inference_mode():
+                random_attention = randomised(model_input)[1][0, c].numpy()
+            maps = {
+                "attention": prediction.attention[finding],
+                "Grad-CAM": predictor.explain(case.image, finding, EXPLAINERS["gradcam"]),
+                "randomised-model attention": Heatmap(random_attention, "attention", finding, 0.0),
+                "random noise": Heatmap(noise.random((16, 16), dtype=np.float32), "noise", finding, 0.0),
+            }
+            for method, heatmap in maps.items():
+                if heatmap.values.shape != case.image.shape:  # token-grid maps onto the image first
+                    heatmap = Heatmap(_resized(heatmap.values, case.image.shape), method, finding, 0.0)
+                result = check_faithfulness(predictor, case.image, heatmap)
+                relies[finding, method].append(result.relies_on_region)
+                seconds.append(result.seconds)
+    print(f"held-out seed {SEED}, {cases} cases at 128 px; share of (image, finding) pairs where the check")
+    print("says the model relies on the map's hottest 5% (it beats all 19 random places of the same region)")
+    print(f"{'finding':<14}{'pairs':>6}" + "".join(f"{method:>28}" for method in methods))
+    for finding in predictor.classes:
+        pairs = len(relies[finding, methods[0]])
+        print(f"{finding:<14}{pairs:>6}" + "".join(f"{np.mean(relies[finding, m]):>28.1%}" for m in methods))
+    check, one_pass = statistics.median(seconds), statistics.median(forward)
+    print(f"check: median {check * 1000:.0f} ms; one forward pass {one_pass * 1000:.1f} ms ({check / one_pass:.0f}x)")
+
+
+def _resized(values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    return cv2.resize(values.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+if __name__ == "__main__":
+    main()
