@@ -7,6 +7,7 @@ from pages import shared  # first: it imports the heavy libraries once, for ever
 # isort: split
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 
 import altair as alt
 import numpy as np
@@ -23,9 +24,12 @@ from medattn.review.text import escape_markdown
 from medattn.scan.cine import CINE_RATE
 from medattn.scan.resizing import resize
 
+HOW_TO_READ = Path(__file__).resolve().parent.parent / "docs" / "how-to-read.md"  # also in the README
 SCALES = {"model-wide": "Model-wide (the same for every scan)", "peak": "Relative to this map's peak"}
 
 with shared.page("Attention review"):
+    with st.popover("How to read this screen", icon=":material/help:"):
+        st.markdown(HOW_TO_READ.read_text())
     workspace = shared.workspace()
     model_dir = shared.chosen_model_dir()
     predictor = shared.predictor(model_dir)
@@ -33,7 +37,14 @@ with shared.page("Attention review"):
 
     with st.sidebar:
         shared.add_uploads(
-            st.file_uploader("Upload scans (DICOM, PNG, JPEG, TIFF, BMP)", accept_multiple_files=True, key="upload")
+            st.file_uploader(
+                "Upload scans (DICOM, PNG, JPEG, TIFF, BMP)",
+                accept_multiple_files=True,
+                key="upload",
+                on_change=shared.close_removed_uploads,
+                args=("upload",),
+            ),
+            uploader="upload",
         )
         sample = st.selectbox("…or open a sample case", ["—", *samples], key="sample")
         if sample != "—" and st.session_state.get("opened_sample") != sample:
@@ -168,7 +179,7 @@ with shared.page("Attention review"):
         explained = f"{title} overlay — {predictor.display_name(shown)}{absent}{not_meaningful}"
         original, overlaid = st.columns(2)
         show_original(original)
-        overlaid.image(overlay, caption=f"{explained} ({heatmap.seconds:.2f} s)", width="stretch")
+        overlaid.image(overlay, caption=explained, width="stretch")
         overlaid.image(colour_bar(colormap, ticks, threshold), caption=bar_caption, width="stretch")
 
         name = predictor.display_name(shown)

@@ -63,6 +63,9 @@ def page(title: str) -> Iterator[None]:
     clicks to lose), reruns so that app.py lays out the page.
     """
     _session_reaper()
+    for key in KEPT_SETTINGS:  # rewritten each run, so that Streamlit keeps them while another page shows
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         if not st.session_state.get("navigation_rerun"):
@@ -181,6 +184,9 @@ def workspace() -> Workspace:
 
 _LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if ctypes.util.find_library("c") else None
 REAP_INTERVAL_S = 10
+# The Review page's view settings: kept across pages and scans. Streamlit forgets a widget's value when a
+# page without that widget runs, unless the value is written back to the session state.
+KEPT_SETTINGS = ("method", "opacity", "colormap", "scale", "threshold", "outline")
 
 
 @st.cache_resource(show_spinner=False)
@@ -217,13 +223,27 @@ def _session_reaper() -> threading.Thread | None:
     return thread
 
 
-def add_uploads(files: list) -> None:
+def add_uploads(files: list, uploader: str) -> None:
     """Open each newly uploaded file into the workspace (in memory; nothing is written to disk)."""
-    seen = st.session_state.setdefault("uploaded_ids", set())
+    opened = st.session_state.setdefault("uploads", {}).setdefault(uploader, {})  # file id -> case key
     for file in files or []:
-        if file.file_id not in seen:
-            seen.add(file.file_id)
-            workspace().add(file.name, file.getvalue())
+        if file.file_id not in opened:
+            opened[file.file_id] = workspace().add(file.name, file.getvalue()).key
+    st.session_state.setdefault("listed", {})[uploader] = {file.file_id for file in files or []}
+
+
+def close_removed_uploads(uploader: str) -> None:
+    """The uploader's change callback: close the scan of each file the user removed from it.
+
+    Only files the uploader listed on the last run count: an uploader comes back empty when its page is
+    shown again, and the files it held before are not closed by that.
+    """
+    still_uploaded = {file.file_id for file in st.session_state.get(uploader) or []}
+    opened = st.session_state.setdefault("uploads", {}).setdefault(uploader, {})
+    for file_id in st.session_state.get("listed", {}).get(uploader, set()) - still_uploaded:
+        key = opened.pop(file_id)
+        if not any(key in other.values() for other in st.session_state.uploads.values()):
+            workspace().remove(key)
 
 
 def review_store() -> ReviewStore | None:

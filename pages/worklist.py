@@ -17,7 +17,14 @@ with shared.page("Worklist"):
     predictor = shared.predictor(model_dir)
 
     shared.add_uploads(
-        st.file_uploader("Add scans (DICOM, PNG, JPEG, TIFF, BMP)", accept_multiple_files=True, key="worklist-upload")
+        st.file_uploader(
+            "Add scans (DICOM, PNG, JPEG, TIFF, BMP)",
+            accept_multiple_files=True,
+            key="worklist-upload",
+            on_change=shared.close_removed_uploads,
+            args=("worklist-upload",),
+        ),
+        uploader="worklist-upload",
     )
     if st.button("Add the sample cases", key="add-samples"):
         for path in all_samples().values():

@@ -75,6 +75,13 @@ class Workspace:
         self.select(key)
         return self.cases[key]
 
+    def remove(self, key: str) -> None:
+        """Close a case; if it was on screen, the most recently opened of the others takes its place."""
+        self.cases.pop(key, None)
+        if self.current == key:
+            self.current = next(reversed(self.cases), None)
+            self.trim()
+
     def select(self, key: str) -> None:
         self.current = key
         self.trim()

@@ -44,7 +44,7 @@ def check_size(columns: int, rows: int, samples: int, max_values: int, frames: i
         shape += f" × {frames} pages" if frames > 1 else ""
         raise ScanError(
             f"Image is {shape}: {4 * values / 2**20:,.1f} MB decoded, above the {4 * max_values / 2**20:,.1f} MB "
-            "limit on what is decoded at once. Downsample it or raise the limit."
+            "limit on what is decoded at once. Open a downsampled or cropped copy instead."
         )
 
 

@@ -263,3 +263,18 @@ def test_memory_is_handed_back_when_sessions_end(browser, tmp_path, monkeypatch)
     print(f"server RSS: idle {idle:.0f} MB, after four 2k radiographs {busy:.0f} MB, once they ended {after:.0f} MB")
     # Measured: 50-65 MB above idle; 110-160 MB before ended sessions were reaped and their memory trimmed.
     assert after - idle < 90, (idle, busy, after)
+
+
+def test_closing_an_upload_closes_its_scan_and_changing_page_does_not(page):
+    samples = ROOT / "assets" / "samples"
+    upload_and_wait_for_overlay(page, samples / "synthetic-nodule.png")
+    page.get_by_role("link", name="History").click()
+    expect(page.get_by_text("Review history")).to_be_visible(timeout=WAIT_MS)
+    page.get_by_role("link", name="Review").click()
+    expect(page.get_by_text("Attention overlay — Pulmonary nodule")).to_be_visible(timeout=WAIT_MS)  # still open
+    page.locator("[data-testid=stSidebar] input[type=file]").set_input_files([samples / "synthetic-effusion.png"])
+    expect(page.get_by_text("Attention overlay — Pleural effusion")).to_be_visible(timeout=WAIT_MS)
+    page.get_by_role("button", name="Remove synthetic-effusion.png").click()  # close the effusion upload
+    expect(page.get_by_text("Attention overlay — Pulmonary nodule")).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_text("Attention overlay — Pleural effusion")).to_have_count(0)
+    page.screenshot(path=ARTIFACTS / "review-upload-closed.png", full_page=True)

@@ -61,7 +61,9 @@ def test_sample_case_shows_image_overlay_and_probabilities():
     at = open_sample()
     assert "Pulmonary nodule" in at.subheader[0].value
     captions = image_captions(at)
-    assert captions[0] == "Original" and captions[1].startswith("Attention overlay — Pulmonary nodule (")
+    assert (
+        captions[0] == "Original" and captions[1] == "Attention overlay — Pulmonary nodule"
+    )  # no compute time in a caption
     assert captions[2] == "Attention relative to uniform (1x: spread evenly), on one scale for every scan"
     table = at.dataframe[0].value
     assert table["Finding"].iloc[0] == "Pulmonary nodule"
@@ -113,7 +115,7 @@ def test_every_explanation_method_and_overlay_control_can_be_used():
     for method, title in (("gradcam", "Grad-CAM"), ("occlusion", "Occlusion")):
         at.selectbox(key="method").set_value(method).run()
         assert not at.exception
-        assert image_captions(at)[1].startswith(f"{title} overlay — Pleural effusion (")
+        assert image_captions(at)[1] == f"{title} overlay — Pleural effusion"
     at.slider(key="threshold").set_value(0.5).run()
     at.slider(key="outline").set_value(5).run()
     at.slider(key="opacity").set_value(0.8).run()
@@ -483,3 +485,27 @@ def test_the_faithfulness_check_stands_beside_the_map_of_a_present_finding():
     case = at.session_state["workspace"].current_case
     at.selectbox(key=f"shown-{case.key[:12]}").set_value("effusion").run()  # absent: no call to check
     assert "tests the map of a finding the model calls present" in " ".join(c.value for c in at.caption)
+
+
+def test_how_to_read_the_screen_is_in_the_app_and_the_readme_alike():
+    text = (ROOT / "docs" / "how-to-read.md").read_text()
+    assert text in (ROOT / "README.md").read_text()
+    at = open_sample()
+    assert any(m.value.strip() == text.strip() for m in at.markdown)
+
+
+def test_view_settings_persist_across_pages_and_scans():
+    at = open_sample("synthetic effusion")
+    chosen = {"method": "gradcam", "colormap": "inferno", "scale": "peak"}
+    for key, value in chosen.items():
+        (at.selectbox if key != "scale" else at.radio)(key=key).set_value(value).run()
+    at.slider(key="opacity").set_value(0.8).run()
+    at.slider(key="threshold").set_value(0.3).run()
+    for page in ("pages/history.py", "pages/model.py", "pages/worklist.py", "pages/review.py"):
+        at.switch_page(page).run()
+        assert not at.exception, page
+    at.selectbox(key="sample").set_value("synthetic nodule").run()  # and another scan
+    for key, value in chosen.items():
+        assert (at.selectbox if key != "scale" else at.radio)(key=key).value == value, key
+    assert at.slider(key="opacity").value == 0.8 and at.slider(key="threshold").value == 0.3
+    assert image_captions(at)[1].startswith("Grad-CAM overlay — Pulmonary nodule")
