@@ -36,16 +36,7 @@ with shared.page("Attention review"):
     samples = all_samples()
 
     with st.sidebar:
-        shared.add_uploads(
-            st.file_uploader(
-                "Upload scans (DICOM, PNG, JPEG, TIFF, BMP)",
-                accept_multiple_files=True,
-                key="upload",
-                on_change=shared.close_removed_uploads,
-                args=("upload",),
-            ),
-            uploader="upload",
-        )
+        shared.uploader("Upload scans", key="upload")
         sample = st.selectbox("…or open a sample case", ["—", *samples], key="sample")
         if sample != "—" and st.session_state.get("opened_sample") != sample:
             st.session_state.opened_sample = sample

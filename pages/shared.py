@@ -223,24 +223,36 @@ def _session_reaper() -> threading.Thread | None:
     return thread
 
 
-def add_uploads(files: list, uploader: str) -> None:
+def uploader(label: str, key: str) -> None:
+    """A file uploader whose files open into the workspace, and whose removed files close their scans."""
+    files = st.file_uploader(
+        f"{label} (DICOM, PNG, JPEG, TIFF, BMP)",
+        accept_multiple_files=True,
+        key=key,
+        on_change=_close_removed_uploads,
+        args=(key,),
+    )
+    _add_uploads(files, key)
+
+
+def _add_uploads(files: list, key: str) -> None:
     """Open each newly uploaded file into the workspace (in memory; nothing is written to disk)."""
-    opened = st.session_state.setdefault("uploads", {}).setdefault(uploader, {})  # file id -> case key
+    opened = st.session_state.setdefault("uploads", {}).setdefault(key, {})  # file id -> case key
     for file in files or []:
         if file.file_id not in opened:
             opened[file.file_id] = workspace().add(file.name, file.getvalue()).key
-    st.session_state.setdefault("listed", {})[uploader] = {file.file_id for file in files or []}
+    st.session_state.setdefault("listed", {})[key] = {file.file_id for file in files or []}
 
 
-def close_removed_uploads(uploader: str) -> None:
+def _close_removed_uploads(widget: str) -> None:
     """The uploader's change callback: close the scan of each file the user removed from it.
 
     Only files the uploader listed on the last run count: an uploader comes back empty when its page is
     shown again, and the files it held before are not closed by that.
     """
-    still_uploaded = {file.file_id for file in st.session_state.get(uploader) or []}
-    opened = st.session_state.setdefault("uploads", {}).setdefault(uploader, {})
-    for file_id in st.session_state.get("listed", {}).get(uploader, set()) - still_uploaded:
+    still_uploaded = {file.file_id for file in st.session_state.get(widget) or []}
+    opened = st.session_state.setdefault("uploads", {}).setdefault(widget, {})
+    for file_id in st.session_state.get("listed", {}).get(widget, set()) - still_uploaded:
         key = opened.pop(file_id)
         if not any(key in other.values() for other in st.session_state.uploads.values()):
             workspace().remove(key)

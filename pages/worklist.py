@@ -16,16 +16,7 @@ with shared.page("Worklist"):
     model_dir = shared.chosen_model_dir()
     predictor = shared.predictor(model_dir)
 
-    shared.add_uploads(
-        st.file_uploader(
-            "Add scans (DICOM, PNG, JPEG, TIFF, BMP)",
-            accept_multiple_files=True,
-            key="worklist-upload",
-            on_change=shared.close_removed_uploads,
-            args=("worklist-upload",),
-        ),
-        uploader="worklist-upload",
-    )
+    shared.uploader("Add scans", key="worklist-upload")
     if st.button("Add the sample cases", key="add-samples"):
         for path in all_samples().values():
             workspace.add(path.name, path.read_bytes())
