@@ -16,15 +16,26 @@ import streamlit as st
 from medattn.assets import all_samples
 from medattn.errors import ReviewError, StoreError
 from medattn.explain import EXPLAINERS
-from medattn.explain.overlay import COLORMAPS, PEAK_TICKS, attention_levels, attention_ticks, blend, colour_bar
-from medattn.model.predictor import DIFFUSE_SPREAD
+from medattn.explain.overlay import (
+    COLORMAPS,
+    PEAK_TICKS,
+    TRUTH_COLOUR,
+    attention_levels,
+    attention_ticks,
+    blend,
+    colour_bar,
+    outline,
+)
+from medattn.model.predictor import DIFFUSE_SPREAD, Heatmap
 from medattn.review.report import FORMATS, ReportContent, render_report
 from medattn.review.store import VERDICTS, Review
 from medattn.review.text import escape_markdown
 from medattn.scan.cine import CINE_RATE
-from medattn.scan.resizing import resize
+from medattn.scan.resizing import resize, shrink
+from medattn.training.synthetic import FINDINGS
 
 HOW_TO_READ = Path(__file__).resolve().parent.parent / "docs" / "how-to-read.md"  # also in the README
+SMALL_SIDE = 320  # the side-by-side maps
 SCALES = {"model-wide": "Model-wide (the same for every scan)", "peak": "Relative to this map's peak"}
 
 with shared.page("Attention review"):
@@ -71,7 +82,7 @@ with shared.page("Attention review"):
             key="threshold",
             help="A level on the colour bar, from 0 at its left",
         )
-        outline = st.slider("Outline the hottest % of the image", 0, 30, 0, 1, key="outline", help="0 draws none")
+        outlined = st.slider("Outline the hottest % of the image", 0, 30, 0, 1, key="outline", help="0 draws none")
         st.caption(f"Model: {predictor.name}")
         st.caption(predictor.card.intended_use)
 
@@ -148,14 +159,18 @@ with shared.page("Attention review"):
         with st.spinner(f"Computing {EXPLAINERS[method].title}…"):
             heatmap = shared.explanation(case.key, model_dir, frame, method, shown, case)
         title = EXPLAINERS[method].title
-        if scale == "model-wide" and heatmap.peak_times_uniform is not None:
-            levels, ticks = attention_levels(heatmap.values * heatmap.peak_times_uniform), attention_ticks()
-            bar_caption = "Attention relative to uniform (1x: spread evenly), on one scale for every scan"
-        else:
-            levels, ticks = heatmap.values, PEAK_TICKS
-            bar_caption = f"{title} relative to this map's own peak" + (
+
+        def on_scale(heatmap: Heatmap) -> tuple[np.ndarray, list | tuple, str]:
+            """The map's colour levels on the chosen scale, the colour bar's ticks, and its caption."""
+            if scale == "model-wide" and heatmap.peak_times_uniform is not None:
+                caption = "Attention relative to uniform (1x: spread evenly), on one scale for every scan"
+                return attention_levels(heatmap.values * heatmap.peak_times_uniform), attention_ticks(), caption
+            caption = f"{EXPLAINERS[heatmap.method].title} relative to this map's own peak" + (
                 "" if heatmap.peak_times_uniform is not None else " (it has no model-wide scale)"
             )
+            return heatmap.values, PEAK_TICKS, caption
+
+        levels, ticks, bar_caption = on_scale(heatmap)
         spread = prediction.spread.get(shown, 0.0) if method == "attention" else 0.0
         if spread > DIFFUSE_SPREAD:
             st.info(
@@ -165,13 +180,46 @@ with shared.page("Attention review"):
             )
             if not st.toggle("Paint the diffuse map anyway", key=f"diffuse-{case.key[:12]}"):
                 levels = np.zeros_like(levels)
-        overlay = blend(image, resize(levels, *image.shape[:2]), opacity, colormap, threshold, outline / 100)
+        overlay = blend(image, resize(levels, *image.shape[:2]), opacity, colormap, threshold, outlined / 100)
         absent = "" if shown in prediction.labels else " (finding not present — where the model looked)"
         explained = f"{title} overlay — {predictor.display_name(shown)}{absent}{not_meaningful}"
+        sample = shared.sample_name(case)
+        if sample and st.toggle("Show the ground truth (synthetic sample)", key="ground-truth"):
+            truth = shared.sample_truth()[sample]
+            present = [predictor.display_name(f) for f, on in zip(FINDINGS, truth.labels, strict=True) if on]
+            masks = dict(zip(FINDINGS, truth.masks, strict=True))
+            st.caption(
+                f"Ground truth of this synthetic sample: {', '.join(present) or 'no finding'}. "
+                f"The green outline is where {predictor.display_name(shown)} truly lies, when present."
+            )
+            if shown in masks and masks[shown].any():
+                overlay = outline(
+                    overlay, resize(masks[shown].astype(np.float32), *overlay.shape[:2]) > 0.5, TRUTH_COLOUR
+                )
         original, overlaid = st.columns(2)
         show_original(original)
         overlaid.image(overlay, caption=explained, width="stretch")
         overlaid.image(colour_bar(colormap, ticks, threshold), caption=bar_caption, width="stretch")
+
+        if st.toggle("Compare side by side: every finding's map, and every method for this finding", key="compare"):
+            small = shrink(image, SMALL_SIDE)
+
+            def thumbnails(maps: dict[str, Heatmap], label) -> None:
+                for column, (item, heatmap) in zip(st.columns(len(maps)), maps.items(), strict=True):
+                    small_levels = resize(on_scale(heatmap)[0], *small.shape[:2])
+                    column.image(blend(small, small_levels, opacity, colormap, threshold), caption=label(item))
+
+            with st.spinner("Computing every map…"):
+                thumbnails(
+                    {c: shared.explanation(case.key, model_dir, frame, method, c, case) for c in ranked},
+                    lambda c: (
+                        f"{title} — {predictor.display_name(c)}" + ("" if c in prediction.labels else " (not present)")
+                    ),
+                )
+                thumbnails(
+                    {m: shared.explanation(case.key, model_dir, frame, m, shown, case) for m in EXPLAINERS},
+                    lambda m: f"{EXPLAINERS[m].title} — {predictor.display_name(shown)}",
+                )
 
         name = predictor.display_name(shown)
         if warning:

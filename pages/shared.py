@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
+import hashlib
 import secrets
 import threading
 import time
@@ -32,7 +33,7 @@ from streamlit.runtime import Runtime
 from streamlit.runtime.pages_manager import PagesManager
 
 from medattn import RESEARCH_NOTICE, Heatmap, Prediction, Predictor
-from medattn.assets import DEFAULT_MODEL_DIR, MODELS_DIR
+from medattn.assets import DEFAULT_MODEL_DIR, MODELS_DIR, synthetic_samples
 from medattn.errors import MedattnError, StoreError
 from medattn.explain import EXPLAINERS
 from medattn.explain.faithfulness import Faithfulness, check_faithfulness
@@ -44,6 +45,7 @@ from medattn.review.workspace import Case, Workspace
 from medattn.scan.cine import cine_loop
 from medattn.scan.elsewhere import DecoderPool
 from medattn.scan.resizing import shrink
+from medattn.training.synthetic import SyntheticCase, sample_cases
 
 # Heatmaps are cached and sent at most this size (their sources are 32 or 128 px); images at most this.
 HEATMAP_SIDE, DISPLAY_SIDE = 256, 1024
@@ -150,6 +152,23 @@ def faithfulness(case_key: str, model_dir: str, frame: int, method: str, finding
     return check_faithfulness(predictor(model_dir), _case.scan, heatmap, frame)
 
 
+@st.cache_resource(show_spinner=False)
+def _sample_keys() -> dict[str, str]:
+    """sha256 of each shipped synthetic sample's bytes -> its file name: how an opened file is known as one."""
+    return {hashlib.sha256(path.read_bytes()).hexdigest(): path.name for path in synthetic_samples().values()}
+
+
+def sample_name(case: Case) -> str | None:
+    """The shipped synthetic sample this case is, byte for byte, if it is one."""
+    return _sample_keys().get(case.key)
+
+
+@st.cache_resource(show_spinner="Drawing the samples' ground truth…")
+def sample_truth() -> dict[str, SyntheticCase]:
+    """The synthetic samples' true findings and masks, drawn again from their seed once per process."""
+    return sample_cases()
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def presets(case_key: str, frame: int, _case: Case) -> dict[str, tuple[float, float]]:
     return _case.scan.window_presets(frame)
@@ -186,7 +205,7 @@ _LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if ctypes.util.find_library("
 REAP_INTERVAL_S = 10
 # The Review page's view settings: kept across pages and scans. Streamlit forgets a widget's value when a
 # page without that widget runs, unless the value is written back to the session state.
-KEPT_SETTINGS = ("method", "opacity", "colormap", "scale", "threshold", "outline")
+KEPT_SETTINGS = ("method", "opacity", "colormap", "scale", "threshold", "outline", "ground-truth", "compare")
 
 
 @st.cache_resource(show_spinner=False)

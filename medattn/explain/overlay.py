@@ -10,6 +10,7 @@ from PIL import Image
 
 COLORMAPS = {"jet": cv2.COLORMAP_JET, "inferno": cv2.COLORMAP_INFERNO, "viridis": cv2.COLORMAP_VIRIDIS}
 CONTOUR_COLOUR = (255, 255, 255)
+TRUTH_COLOUR = (0, 255, 0)  # a synthetic sample's ground-truth outline: unlike any colour-map's white
 
 
 # The model-wide scale of attention maps: weight relative to uniform attention (1 = every token weighed
@@ -82,11 +83,15 @@ def blend(
     alpha = (opacity * ((heat >= threshold) & (heat > 0)))[..., None]  # level 0 (no weight beyond uniform): clear
     out = np.round(rgb * (1 - alpha) + coloured(heat, colormap) * alpha).astype(np.uint8)
     if contour_fraction > 0:
-        region = top_region(heat, contour_fraction).astype(np.uint8)
-        outlines, _ = cv2.findContours(region, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        thickness = max(1, round(min(image.shape[:2]) / 256))
-        cv2.drawContours(out, outlines, -1, CONTOUR_COLOUR, thickness)
+        out = outline(out, top_region(heat, contour_fraction), CONTOUR_COLOUR)
     return out
+
+
+def outline(image: np.ndarray, region: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
+    """``image`` (RGB uint8) with the outline of ``region`` (bool, same size) drawn in ``colour``, in place."""
+    outlines, _ = cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    cv2.drawContours(image, outlines, -1, colour, max(1, round(min(image.shape[:2]) / 256)))
+    return image
 
 
 def colour_bar(

@@ -177,18 +177,31 @@ def sample_name(findings: tuple[str, ...]) -> str:
     return "synthetic-" + ("-".join(findings) if findings else "normal") + ".png"
 
 
-def write_samples(directory: Path | str = SAMPLES_DIR) -> list[Path]:
-    """Write one 16-bit PNG per entry of SAMPLE_FINDINGS: the first benchmark case with exactly those findings."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+def sample_cases() -> dict[str, SyntheticCase]:
+    """File name -> case, per entry of SAMPLE_FINDINGS: the first benchmark case with exactly those findings.
+    Drawn again, so the samples' true findings and masks need not be stored beside them."""
     wanted = {frozenset(f): f for f in SAMPLE_FINDINGS}
-    written, index = [], 0
+    cases, index = {}, 0
     while wanted:
         case = generate_case(SAMPLE_SEED, index, SAMPLE_SIZE)
         present = frozenset(FINDINGS[i] for i in np.flatnonzero(case.labels))
         if present in wanted:
-            path = directory / sample_name(wanted.pop(present))
-            Image.fromarray(np.round(case.image * 65535).astype(np.uint16)).save(path)
-            written.append(path)
+            cases[sample_name(wanted.pop(present))] = case
         index += 1
+    return cases
+
+
+def sample_pixels(case: SyntheticCase) -> np.ndarray:
+    """A sample's pixels as written: 16-bit, so that the file decodes to the case's image."""
+    return np.round(case.image * 65535).astype(np.uint16)
+
+
+def write_samples(directory: Path | str = SAMPLES_DIR) -> list[Path]:
+    """Write one 16-bit PNG per entry of SAMPLE_FINDINGS (see ``sample_cases``)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, case in sample_cases().items():
+        Image.fromarray(sample_pixels(case)).save(directory / name)
+        written.append(directory / name)
     return written

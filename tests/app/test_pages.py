@@ -509,3 +509,25 @@ def test_view_settings_persist_across_pages_and_scans():
         assert (at.selectbox if key != "scale" else at.radio)(key=key).value == value, key
     assert at.slider(key="opacity").value == 0.8 and at.slider(key="threshold").value == 0.3
     assert image_captions(at)[1].startswith("Grad-CAM overlay — Pulmonary nodule")
+
+
+def test_a_synthetic_sample_shows_its_ground_truth_and_every_map_side_by_side(ct_file):
+    at = open_sample("synthetic nodule-effusion")  # the model misses the nodule here: the truth shows it
+    at.toggle(key="ground-truth").set_value(True).run()
+    assert not at.exception
+    truth = next(c.value for c in at.caption if c.value.startswith("Ground truth of this synthetic sample"))
+    assert truth.startswith("Ground truth of this synthetic sample: Pulmonary nodule, Pleural effusion.")
+    assert "Pulmonary nodule" not in at.subheader[0].value  # the miss, in plain view
+    at.toggle(key="compare").set_value(True).run()
+    every_finding, every_method = image_captions(at)[3:6], image_captions(at)[6:]
+    assert every_finding == [
+        "Attention — Pleural effusion", "Attention — Pulmonary nodule (not present)",
+        "Attention — Cardiomegaly (not present)",
+    ]  # fmt: skip
+    assert every_method == [
+        "Attention — Pleural effusion",
+        "Grad-CAM — Pleural effusion",
+        "Occlusion — Pleural effusion",
+    ]
+    at.file_uploader(key="upload").set_value([("ct.dcm", ct_file.read_bytes(), "application/dicom")]).run()
+    assert not [t for t in at.toggle if t.key == "ground-truth"]  # a file that is not a sample has no truth

@@ -1,7 +1,9 @@
 import numpy as np
 
+from medattn import load_scan
+from medattn.assets import SAMPLES_DIR, synthetic_samples
 from medattn.training.evaluate import roc_auc
-from medattn.training.synthetic import FINDINGS, generate, generate_case
+from medattn.training.synthetic import FINDINGS, generate, generate_case, sample_cases, sample_pixels
 
 
 def test_cases_are_deterministic_by_seed_and_index():
@@ -32,3 +34,11 @@ def test_global_brightness_does_not_give_the_findings_away():
     for c, name in enumerate(FINDINGS):
         auc = roc_auc(labels[:, c], brightness)
         assert 0.3 < auc < 0.7, f"{name}: mean brightness alone reaches AUC {auc:.2f}"
+
+
+def test_the_shipped_samples_are_the_cases_their_ground_truth_is_drawn_from():
+    """The app outlines a sample's true findings from ``sample_cases``: the files must be those very cases."""
+    cases = sample_cases()
+    assert sorted(cases) == sorted(path.name for path in synthetic_samples().values())
+    for name, case in cases.items():
+        assert np.array_equal(load_scan((SAMPLES_DIR / name).read_bytes()).model_pixels(0), sample_pixels(case)), name
