@@ -97,7 +97,7 @@ def test_an_unlike_scan_is_withheld_then_shown_marked_and_its_report_says_so(pag
     expect(page.get_by_text("This scan does not look like the images this model was trained on")).to_be_visible(
         timeout=WAIT_MS
     )
-    expect(page.get_by_text("are withheld")).to_be_visible()
+    expect(page.get_by_text("probabilities and heatmaps are withheld")).to_be_visible()
     images = page.locator("[data-testid=stMain] [data-testid=stImage] img")
     expect(images).to_have_count(1)  # the scan alone: no map, no colour bar
     expect(images.first).to_have_js_property("complete", True, timeout=WAIT_MS)
