@@ -264,7 +264,8 @@ with shared.page("Attention review"):
             }
             for c in ranked
         ]
-        bars = alt.Chart(alt.Data(values=rows)).encode(y=alt.Y("Finding:N", sort=None, title=None))
+        order = [row["Finding"] for row in rows]  # highest first, as in the table below
+        bars = alt.Chart(alt.Data(values=rows)).encode(y=alt.Y("Finding:N", sort=order, title=None))
         st.altair_chart(
             bars.mark_bar(color="#9ca3af" if warning else "#2563eb").encode(
                 x=alt.X("Probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),

@@ -531,3 +531,12 @@ def test_a_synthetic_sample_shows_its_ground_truth_and_every_map_side_by_side(ct
     ]
     at.file_uploader(key="upload").set_value([("ct.dcm", ct_file.read_bytes(), "application/dicom")]).run()
     assert not [t for t in at.toggle if t.key == "ground-truth"]  # a file that is not a sample has no truth
+
+
+def test_the_chart_and_the_table_list_the_findings_in_one_order():
+    at = open_sample("synthetic nodule-effusion")
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    table_order = list(at.dataframe[0].value["Finding"])
+    assert all(layer["encoding"]["y"]["sort"] == table_order for layer in spec["layer"])
+    probabilities = list(at.dataframe[0].value["Probability"])
+    assert probabilities == sorted(probabilities, reverse=True)
