@@ -66,35 +66,59 @@ with shared.page("Model card"):
         roc, calibration = st.columns(2)
         if "roc" in metrics:
             roc.markdown("##### ROC curves")
+            labelled = {c: f"{names.get(c, c)} (AUC {per_class[c]['auc']:.3f})" for c in metrics["roc"]}
             points = [
-                {"Finding": names.get(c, c), "False-positive rate": fpr, "True-positive rate": tpr}
+                {"Finding": labelled[c], "False-positive rate": fpr, "True-positive rate": tpr}
                 for c, curve in metrics["roc"].items()
                 for fpr, tpr in zip(curve["fpr"], curve["tpr"], strict=True)
             ]
             roc.altair_chart(
                 alt.Chart(alt.Data(values=points))
                 .mark_line(interpolate="step-after")
-                .encode(x="False-positive rate:Q", y="True-positive rate:Q", color="Finding:N"),
+                .encode(
+                    x="False-positive rate:Q",
+                    y="True-positive rate:Q",
+                    color=alt.Color(
+                        "Finding:N", scale=alt.Scale(scheme="category10"), legend=alt.Legend(orient="bottom")
+                    ),
+                ),
                 width="stretch",
             )
         if "reliability" in metrics:
             calibration.markdown("##### Reliability, before and after calibration")
             bins = [
-                {"Calibration": when, "Predicted probability": b["predicted"], "Observed frequency": b["observed"]}
+                {
+                    "Calibration": when,
+                    "Predicted probability": b["predicted"],
+                    "Observed frequency": b["observed"],
+                    "Share of predictions": b["share"],
+                }
                 for when, curve in metrics["reliability"].items()
                 for b in curve
             ]
-            diagonal = alt.Chart(alt.Data(values=[{"x": 0, "y": 0}, {"x": 1, "y": 1}])).mark_line(
-                color="grey", strokeDash=[4, 4]
-            )
+            x = alt.X("Predicted probability:Q", title="Predicted probability")
+            y = alt.Y("Observed frequency:Q", title="Observed frequency")
+            diagonal = alt.Chart(alt.Data(values=[{"Predicted probability": 0, "Observed frequency": 0},
+                                                  {"Predicted probability": 1, "Observed frequency": 1}]))  # fmt: skip
             calibration.altair_chart(
-                diagonal.encode(x="x:Q", y="y:Q")
+                diagonal.mark_line(color="grey", strokeDash=[4, 4]).encode(x=x, y=y)
                 + alt.Chart(alt.Data(values=bins))
                 .mark_line(point=True)
-                .encode(x="Predicted probability:Q", y="Observed frequency:Q", color="Calibration:N"),
+                .encode(
+                    x=x,
+                    y=y,
+                    color=alt.Color("Calibration:N", legend=alt.Legend(orient="bottom")),
+                    tooltip=["Calibration:N", alt.Tooltip("Share of predictions:Q", format=".1%")],
+                )
+                + alt.Chart(alt.Data(values=bins))
+                .mark_circle()
+                .encode(x=x, y=y, color="Calibration:N", size=alt.Size("Share of predictions:Q", legend=None)),
                 width="stretch",
             )
-            calibration.caption("Every (case, finding) pair in 15 equal-width bins; the dashed line is perfect.")
+            calibration.caption(
+                "Every (case, finding) pair in 15 equal-width bins; a point's size is its bin's share of the "
+                "predictions (hover for the figure); the dashed line is perfect calibration."
+            )
         st.markdown("##### Confusion matrices at the decision thresholds")
         for column, (c, values) in zip(st.columns(len(per_class)), per_class.items(), strict=True):
             counts = values["confusion"]
@@ -159,7 +183,13 @@ with shared.page("Model card"):
 
     if training.get("history"):
         st.markdown("#### Training")
-        st.line_chart({"validation macro AUC": [h["val_macro_auc"] for h in training["history"]]})
+        st.line_chart(
+            {"Epoch": [h["epoch"] for h in training["history"]],
+             "Validation macro AUC": [h["val_macro_auc"] for h in training["history"]]},
+            x="Epoch",
+            x_label="Epoch",
+            y_label="Validation macro AUC",
+        )  # fmt: skip
 
     with st.expander("Preprocessing"):
         st.json(asdict(card.preprocessing))

@@ -48,14 +48,20 @@ with shared.page("Attention review"):
 
     with st.sidebar:
         shared.uploader("Upload scans", key="upload")
+        opened = st.session_state.get("opened_sample")  # (label, case key) of the sample last opened here
+        if opened and opened[1] != workspace.current:  # another scan is on screen now: the picker says so
+            st.session_state.sample, opened = "—", None
         sample = st.selectbox("…or open a sample case", ["—", *samples], key="sample")
-        if sample != "—" and st.session_state.get("opened_sample") != sample:
-            st.session_state.opened_sample = sample
-            workspace.add(samples[sample].name, samples[sample].read_bytes())
+        if sample != "—" and (opened is None or opened[0] != sample):
+            opened = (sample, workspace.add(samples[sample].name, samples[sample].read_bytes()).key)
+        st.session_state.opened_sample = opened
         if len(workspace.cases) > 1:
-            keys = list(workspace.cases)
             names = {key: case.name for key, case in workspace.cases.items()}
-            workspace.select(st.selectbox("Scan", keys, index=keys.index(workspace.current), format_func=names.get))
+            st.session_state["scan-choice"] = workspace.current  # follows uploads, samples and the Worklist
+            st.selectbox(
+                "Scan", list(names), format_func=names.get, key="scan-choice",
+                on_change=lambda: workspace.select(st.session_state["scan-choice"]),
+            )  # fmt: skip
         st.divider()
         method = st.selectbox(
             "Explanation", list(EXPLAINERS), format_func=lambda name: EXPLAINERS[name].title, key="method"

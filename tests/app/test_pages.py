@@ -540,3 +540,45 @@ def test_the_chart_and_the_table_list_the_findings_in_one_order():
     assert all(layer["encoding"]["y"]["sort"] == table_order for layer in spec["layer"])
     probabilities = list(at.dataframe[0].value["Probability"])
     assert probabilities == sorted(probabilities, reverse=True)
+
+
+def test_model_page_charts_name_their_axes_and_their_aucs():
+    at = app()
+    at.switch_page("pages/model.py").run()
+    assert not at.exception
+    specs = [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
+    text = [json.dumps(spec) for spec in specs]
+    roc = next(chart for chart in at.get("vega_lite_chart") if "True-positive rate" in chart.proto.spec)
+    assert "category10" in roc.proto.spec  # distinct colours, not near-identical blues
+    legend = roc.proto.SerializeToString()  # the data travel beside the spec
+    assert all(f"{name} (AUC ".encode() in legend for name in ("Pulmonary nodule", "Pleural effusion", "Cardiomegaly"))
+    reliability = next(spec for spec in specs if "Observed frequency" in json.dumps(spec))
+    titles = {layer["encoding"]["x"].get("title") for layer in reliability["layer"]}
+    assert titles == {"Predicted probability"}  # one title, not "x, Predicted probability"
+    assert "Share of predictions" in json.dumps(reliability)
+    training = next(t for t in text if "Validation macro AUC" in t)
+    assert '"Epoch"' in training
+
+
+def shown_scan(at: AppTest) -> str:
+    """The file name the Scan picker shows."""
+    picker = at.selectbox(key="scan-choice")
+    return picker.format_func(picker.value)
+
+
+def test_the_sample_picker_and_the_scan_picker_follow_the_scan_on_screen(ct_file):
+    at = open_sample("synthetic nodule")
+    at.file_uploader(key="upload").set_value([("ct.dcm", ct_file.read_bytes(), "application/dicom")]).run()
+    assert at.selectbox(key="sample").value == "—"  # the CT is on screen, not the sample
+    assert shown_scan(at) == "ct.dcm"
+    at.selectbox(key="sample").set_value("synthetic effusion").run()
+    assert at.session_state["workspace"].current_case.name == "synthetic-effusion.png"
+    assert (
+        at.selectbox(key="scan-choice").format_func(at.selectbox(key="scan-choice").value) == "synthetic-effusion.png"
+    )
+    ct_key = next(key for key, case in at.session_state["workspace"].cases.items() if case.name == "ct.dcm")
+    at.selectbox(key="scan-choice").set_value(ct_key).run()
+    assert at.session_state["workspace"].current_case.name == "ct.dcm"
+    assert at.selectbox(key="sample").value == "—"
+    at.selectbox(key="sample").set_value("synthetic effusion").run()  # the same sample again opens it again
+    assert at.session_state["workspace"].current_case.name == "synthetic-effusion.png"
