@@ -19,6 +19,8 @@ EXPLANATION_COLUMNS = {
     "insertion_auc": "Insertion AUC ↑",
 }
 
+DISTINCT = alt.Scale(scheme="category10")  # lines told apart at a glance, not shades of one blue
+
 with shared.page("Model card"):
     models = shared.available_models()
     if len(models) > 1:  # the choice is kept for the other pages (widget state is dropped when leaving a page)
@@ -78,9 +80,7 @@ with shared.page("Model card"):
                 .encode(
                     x="False-positive rate:Q",
                     y="True-positive rate:Q",
-                    color=alt.Color(
-                        "Finding:N", scale=alt.Scale(scheme="category10"), legend=alt.Legend(orient="bottom")
-                    ),
+                    color=alt.Color("Finding:N", scale=DISTINCT, legend=alt.Legend(orient="bottom")),
                 ),
                 width="stretch",
             )
@@ -107,12 +107,17 @@ with shared.page("Model card"):
                 .encode(
                     x=x,
                     y=y,
-                    color=alt.Color("Calibration:N", legend=alt.Legend(orient="bottom")),
+                    color=alt.Color("Calibration:N", scale=DISTINCT, legend=alt.Legend(orient="bottom")),
                     tooltip=["Calibration:N", alt.Tooltip("Share of predictions:Q", format=".1%")],
                 )
                 + alt.Chart(alt.Data(values=bins))
                 .mark_circle()
-                .encode(x=x, y=y, color="Calibration:N", size=alt.Size("Share of predictions:Q", legend=None)),
+                .encode(
+                    x=x,
+                    y=y,
+                    color=alt.Color("Calibration:N", scale=DISTINCT),
+                    size=alt.Size("Share of predictions:Q", legend=None),
+                ),
                 width="stretch",
             )
             calibration.caption(
