@@ -39,8 +39,6 @@ SMALL_SIDE = 320  # the side-by-side maps
 SCALES = {"model-wide": "Model-wide (the same for every scan)", "peak": "Relative to this map's peak"}
 
 with shared.page("Attention review"):
-    with st.popover("How to read this screen", icon=":material/help:"):
-        st.markdown(HOW_TO_READ.read_text())
     workspace = shared.workspace()
     model_dir = shared.chosen_model_dir()
     predictor = shared.predictor(model_dir)
@@ -63,6 +61,11 @@ with shared.page("Attention review"):
                 on_change=lambda: workspace.select(st.session_state["scan-choice"]),
             )  # fmt: skip
         st.divider()
+        with st.popover("How to read this screen", icon=":material/help:", width="stretch"):
+            st.markdown(HOW_TO_READ.read_text())
+        # The finding and the ground truth are chosen once the prediction is known; their places are kept
+        # here, beside the other view settings, so that the image starts high on a laptop's screen.
+        finding_slot, truth_slot = st.empty(), st.empty()
         method = st.selectbox(
             "Explanation", list(EXPLAINERS), format_func=lambda name: EXPLAINERS[name].title, key="method"
         )
@@ -148,7 +151,7 @@ with shared.page("Attention review"):
         )
         show_original(st)
     else:
-        shown = st.selectbox(
+        shown = finding_slot.selectbox(
             "Heatmap for finding", ranked, format_func=predictor.display_name, key=f"shown-{case.key[:12]}"
         )
         if prediction.labels:
@@ -190,7 +193,7 @@ with shared.page("Attention review"):
         absent = "" if shown in prediction.labels else " (finding not present — where the model looked)"
         explained = f"{title} overlay — {predictor.display_name(shown)}{absent}{not_meaningful}"
         sample = shared.sample_name(case)
-        if sample and st.toggle("Show the ground truth (synthetic sample)", key="ground-truth"):
+        if sample and truth_slot.toggle("Show the ground truth (synthetic sample)", key="ground-truth"):
             truth = shared.sample_truth()[sample]
             present = [predictor.display_name(f) for f, on in zip(FINDINGS, truth.labels, strict=True) if on]
             masks = dict(zip(FINDINGS, truth.masks, strict=True))

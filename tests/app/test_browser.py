@@ -278,3 +278,14 @@ def test_closing_an_upload_closes_its_scan_and_changing_page_does_not(page):
     expect(page.get_by_text("Attention overlay — Pulmonary nodule")).to_be_visible(timeout=WAIT_MS)
     expect(page.get_by_text("Attention overlay — Pleural effusion")).to_have_count(0)
     page.screenshot(path=ARTIFACTS / "review-upload-closed.png", full_page=True)
+
+
+def test_on_a_laptop_screen_the_scan_starts_in_the_upper_half(browser, app_url):
+    """At 1280x720 the image used to start about 530 px down, below the fold's middle."""
+    page = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
+    page.goto(app_url)
+    expect(page.get_by_text("not for diagnosis")).to_be_visible(timeout=WAIT_MS)
+    upload_and_wait_for_overlay(page, ROOT / "assets" / "samples" / "synthetic-nodule.png")
+    top = page.locator("[data-testid=stMain] [data-testid=stImage] img").first.bounding_box()["y"]
+    page.screenshot(path=ARTIFACTS / "review-1280x720.png")
+    assert top < 360, top
