@@ -30,6 +30,7 @@ from medattn.model.predictor import DIFFUSE_SPREAD, Heatmap
 from medattn.review.report import FORMATS, ReportContent, render_report
 from medattn.review.store import VERDICTS, Review
 from medattn.review.text import escape_markdown
+from medattn.review.viewer import zoomable
 from medattn.scan.cine import CINE_RATE
 from medattn.scan.resizing import resize, shrink
 from medattn.training.synthetic import FINDINGS
@@ -189,7 +190,8 @@ with shared.page("Attention review"):
             )
             if not st.toggle("Paint the diffuse map anyway", key=f"diffuse-{case.key[:12]}"):
                 levels = np.zeros_like(levels)
-        overlay = blend(image, resize(levels, *image.shape[:2]), opacity, colormap, threshold, outlined / 100)
+        levels_on_image = resize(levels, *image.shape[:2])
+        overlay = blend(image, levels_on_image, opacity, colormap, threshold, outlined / 100)
         absent = "" if shown in prediction.labels else " (finding not present — where the model looked)"
         explained = f"{title} overlay — {predictor.display_name(shown)}{absent}{not_meaningful}"
         sample = shared.sample_name(case)
@@ -209,6 +211,20 @@ with shared.page("Attention review"):
         show_original(original)
         overlaid.image(overlay, caption=explained, width="stretch")
         overlaid.image(colour_bar(colormap, ticks, threshold), caption=bar_caption, width="stretch")
+
+        if not cine and st.toggle("Zoom and pan at full resolution", key="zoom"):
+            single = st.toggle("One view, with the overlay switched on and off", key="single-view")
+            scan_at_full_size = shared.full_resolution(case.key, frame, window, case)
+            st.plotly_chart(
+                zoomable(scan_at_full_size, levels_on_image, colormap, threshold, opacity, side_by_side=not single),
+                config={"scrollZoom": True, "displaylogo": False},
+                width="stretch",
+                key=f"zoom-{case.key[:12]}",
+            )
+            st.caption(
+                f"{explained}. Drag to pan, scroll to zoom, double-click to fit. Both views move together. The "
+                "overlay's opacity and on/off switch act here at once, without reloading the page."
+            )
 
         if st.toggle("Compare side by side: every finding's map, and every method for this finding", key="compare"):
             small = shrink(image, SMALL_SIDE)

@@ -26,6 +26,7 @@ from pathlib import Path
 # a cold server, can hand one of them a partially initialised module (seen: pandas inside altair). They are
 # imported here, under this module's import lock, and every page imports this module before anything else.
 import altair  # noqa: F401
+import numpy as np
 import pandas  # noqa: F401
 import pyarrow  # noqa: F401
 import streamlit as st
@@ -49,6 +50,7 @@ from medattn.training.synthetic import SyntheticCase, sample_cases
 
 # Heatmaps are cached and sent at most this size (their sources are 32 or 128 px); images at most this.
 HEATMAP_SIDE, DISPLAY_SIDE = 256, 1024
+FULL_SIDE = 4096  # the zoomable view: a 2k radiograph at its own resolution
 STORE_RETRY_S = 60
 
 
@@ -182,6 +184,12 @@ def displayed(case_key: str, frame: int, window: tuple[float, float] | None, _ca
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
+def full_resolution(case_key: str, frame: int, window: tuple[float, float] | None, _case: Case) -> np.ndarray:
+    """The frame as shown, at its own resolution (at most FULL_SIDE px), for zooming into."""
+    return shrink(_case.scan.display(frame, window), FULL_SIDE)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
 def cine(case_key: str, window: tuple[float, float] | None, _case: Case) -> bytes:
     """Every frame as one looping animated WebP, built once per case and window."""
     return cine_loop(_case.scan, window)
@@ -205,7 +213,9 @@ _LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if ctypes.util.find_library("
 REAP_INTERVAL_S = 10
 # The Review page's view settings: kept across pages and scans. Streamlit forgets a widget's value when a
 # page without that widget runs, unless the value is written back to the session state.
-KEPT_SETTINGS = ("method", "opacity", "colormap", "scale", "threshold", "outline", "ground-truth", "compare")
+KEPT_SETTINGS = (
+    "method", "opacity", "colormap", "scale", "threshold", "outline", "ground-truth", "compare", "zoom", "single-view",
+)  # fmt: skip
 
 
 @st.cache_resource(show_spinner=False)

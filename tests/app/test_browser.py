@@ -5,14 +5,19 @@ Screenshots go to $MEDATTN_ARTIFACTS (default: test-artifacts/).
 
 from __future__ import annotations
 
+import base64
 import csv
+import io
 import os
 import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
+from medattn import load_scan
 from pages.shared import REAP_INTERVAL_S
 from tests.app.browser_support import CHROMIUM, ROOT, launch_chromium, rss_mb, server_pid, serving_app
 from tests.conftest import PYDICOM_DATA_FILES, dicom_with
@@ -289,3 +294,38 @@ def test_on_a_laptop_screen_the_scan_starts_in_the_upper_half(browser, app_url):
     top = page.locator("[data-testid=stMain] [data-testid=stImage] img").first.bounding_box()["y"]
     page.screenshot(path=ARTIFACTS / "review-1280x720.png")
     assert top < 360, top
+
+
+def test_the_zoomable_view_is_lossless_at_full_resolution_and_moves_both_views_together(page, cr_jpeg2000_file):
+    upload_and_wait_for_overlay(page, cr_jpeg2000_file)  # a real 1955x1841 radiograph, shown anyway
+    page.get_by_text("Zoom and pan at full resolution").click()
+    plot = page.locator(".js-plotly-plot")
+    expect(plot.locator("image")).to_have_count(3, timeout=WAIT_MS)  # the scan twice, the map once
+    expect(
+        page.get_by_text("Attention overlay — Pulmonary nodule — not meaningful for this scan. Drag")
+    ).to_be_visible()
+    sources = plot.evaluate("gd => Array.from(gd.querySelectorAll('image')).map(i => i.getAttribute('href'))")
+    received = np.asarray(Image.open(io.BytesIO(base64.b64decode(sources[0].split(",", 1)[1]))))
+    scan = load_scan(cr_jpeg2000_file.read_bytes())
+    rendered = scan.display(0, scan.window_presets(0)["File default"])  # what the app draws, at full size
+    assert received.shape == (1955, 1841) and np.array_equal(received, rendered)  # lossless, every pixel
+
+    ranges = "gd => ['xaxis', 'xaxis2', 'yaxis', 'yaxis2'].map(a => gd._fullLayout[a].range.join())"
+    before = plot.evaluate(ranges)
+    box = plot.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.5)
+    page.mouse.wheel(0, -400)  # zoom into the left view...
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.55, steps=5)  # ...and pan it
+    page.mouse.up()
+    expect(page.get_by_text("Zoom and pan at full resolution")).to_be_visible()
+    after = plot.evaluate(ranges)
+    assert after != before and after[0] == after[1] and after[2] == after[3]  # the right view followed
+    page.screenshot(path=ARTIFACTS / "review-zoomed.png", full_page=True)
+
+    page.get_by_text("One view, with the overlay switched on and off").click()
+    expect(plot.locator("image")).to_have_count(2, timeout=WAIT_MS)
+    page.get_by_text("Overlay off", exact=True).click()
+    expect(plot.locator("image")).to_have_count(1, timeout=WAIT_MS)  # switched off in the browser
+    page.get_by_text("Overlay on", exact=True).click()
+    expect(plot.locator("image")).to_have_count(2, timeout=WAIT_MS)

@@ -582,3 +582,16 @@ def test_the_sample_picker_and_the_scan_picker_follow_the_scan_on_screen(ct_file
     assert at.selectbox(key="sample").value == "—"
     at.selectbox(key="sample").set_value("synthetic effusion").run()  # the same sample again opens it again
     assert at.session_state["workspace"].current_case.name == "synthetic-effusion.png"
+
+
+def test_the_zoomable_view_holds_the_scan_twice_or_once_and_the_map_over_it():
+    at = open_sample("synthetic nodule")
+    at.toggle(key="zoom").set_value(True).run()
+    assert not at.exception
+    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert [trace["name"] for trace in figure["data"]] == ["scan", "scan", "map"]
+    assert figure["layout"]["xaxis2"]["matches"] == "x"  # the two views zoom together
+    at.toggle(key="single-view").set_value(True).run()
+    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert [trace["name"] for trace in figure["data"]] == ["scan", "map"]
+    assert [b["label"] for b in figure["layout"]["updatemenus"][0]["buttons"]] == ["Overlay on", "Overlay off"]
