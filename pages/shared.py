@@ -209,7 +209,8 @@ def workspace() -> Workspace:
     return st.session_state.workspace
 
 
-_LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if ctypes.util.find_library("c") else None
+_LIBC_PATH = ctypes.util.find_library("c")
+_LIBC = ctypes.CDLL(_LIBC_PATH) if _LIBC_PATH else None
 REAP_INTERVAL_S = 10
 # The Review page's view settings: kept across pages and scans. Streamlit forgets a widget's value when a
 # page without that widget runs, unless the value is written back to the session state.
