@@ -21,13 +21,6 @@ ATTENTION_TICKS = (1, 4, 16, 64, 512)
 PEAK_TICKS = ((0.0, "0"), (0.5, "half the peak"), (1.0, "peak"))
 
 
-def normalise(heatmap: np.ndarray) -> np.ndarray:
-    """Scale a non-negative map to [0, 1] by its maximum (a flat map becomes all zeros)."""
-    heatmap = np.nan_to_num(np.asarray(heatmap, dtype=np.float32))
-    top = float(heatmap.max(initial=0.0))
-    return heatmap / top if top > 0 else np.zeros_like(heatmap)
-
-
 def attention_levels(times_uniform: np.ndarray) -> np.ndarray:
     """Colour levels in [0, 1] for attention given relative to uniform, on the fixed model-wide log scale:
     uniform or less is 0, ATTENTION_SCALE_TOP or more is 1."""
@@ -64,8 +57,8 @@ def blend(
     threshold: float = 0.0,
     contour_fraction: float = 0.0,
 ) -> np.ndarray:
-    """Lay ``heatmap`` (H x W colour levels in [0, 1]: see ``normalise`` and ``attention_levels``) over
-    ``image`` (uint8 H x W grey or H x W x 3 RGB).
+    """Lay ``heatmap`` (H x W colour levels in [0, 1]: a ``Heatmap``'s peak-scaled values, or
+    ``attention_levels``) over ``image`` (uint8 H x W grey or H x W x 3 RGB).
 
     Pixels whose level is 0 or below ``threshold`` stay uncoloured: on the model-wide scale, level 0 is
     attention no stronger than uniform, and tinting it would paint the whole image. With
