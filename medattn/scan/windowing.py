@@ -17,9 +17,11 @@ CT_WINDOWS = {
     "Brain": (40.0, 80.0),
 }
 # Radiographs carry no calibrated unit, so their presets are ranges of the image's own brightness:
-# (low, high) percentiles of how bright a pixel is shown, dark lung fields to dense bone.
+# (low, high) percentiles of how bright a pixel is shown, dark lung fields to dense bone. The lung window
+# starts above the darkest 5% (air outside the body and collimation), which would otherwise leave the lung
+# fields a flat grey; like CT's lung window, it shows the mediastinum white.
 RADIOGRAPH_WINDOWS = {
-    "Lung": (1.0, 60.0),
+    "Lung": (5.0, 60.0),
     "Soft tissue": (15.0, 90.0),
     "Bone": (50.0, 99.5),
 }

@@ -17,6 +17,26 @@ def test_window_presets_follow_the_modality_and_photometric_interpretation(ct_fi
     assert np.corrcoef(all_frames(hand)[0].ravel(), shown.ravel())[0, 1] < 0
 
 
+def test_the_lung_preset_spreads_the_lung_fields_of_a_real_chest_radiograph_over_the_grey_range(cr_jpeg2000_file):
+    """It used to leave the lungs a flat light grey: 1.7x the file window's contrast, mean 160."""
+    chest = load_scan(cr_jpeg2000_file)  # MONOCHROME1, collimated corners
+    height, width = chest.frame(0).shape
+    rows = slice(height * 2 // 10, height * 6 // 10)
+    lung_fields = [
+        (rows, slice(width * 12 // 100, width * 33 // 100)),
+        (rows, slice(width * 64 // 100, width * 85 // 100)),
+    ]
+
+    def lungs(preset: str) -> np.ndarray:
+        shown = chest.display(0, chest.window_presets()[preset])
+        return np.concatenate([shown[field].ravel() for field in lung_fields]).astype(float)
+
+    lung, default = lungs("Lung"), lungs("File default")
+    assert lung.std() > 2.5 * default.std()  # the vessels and nodules stand out
+    assert 64 < lung.mean() < 160  # dark lungs, not a flat light grey
+    assert np.isin(lung, (0, 255)).mean() < 0.15  # little of the lung is clipped
+
+
 def test_monochrome1_reads_dense_tissue_high_for_the_model_as_for_the_eye():
     hand = load_scan(PYDICOM_DATA_FILES / "RG3_UNCR.dcm")
     np.testing.assert_array_equal(hand.model_pixels(0), -all_frames(hand)[0])
