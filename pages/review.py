@@ -214,9 +214,24 @@ with shared.page("Attention review"):
 
         if not cine and st.toggle("Zoom and pan at full resolution", key="zoom"):
             single = st.toggle("One view, with the overlay switched on and off", key="single-view")
+            overlay_shown = True
+            if single:
+                st.button(
+                    "Overlay on/off", shortcut="O", key="overlay-switch", help="Key: O",
+                    on_click=lambda: st.session_state.update(overlay_off=not st.session_state.get("overlay_off")),
+                )  # fmt: skip
+                overlay_shown = not st.session_state.get("overlay_off")
             scan_at_full_size = shared.full_resolution(case.key, frame, window, case)
             st.plotly_chart(
-                zoomable(scan_at_full_size, levels_on_image, colormap, threshold, opacity, side_by_side=not single),
+                zoomable(
+                    scan_at_full_size,
+                    levels_on_image,
+                    colormap,
+                    threshold,
+                    opacity,
+                    side_by_side=not single,
+                    overlay_shown=overlay_shown,
+                ),  # fmt: skip
                 config={"scrollZoom": True, "displaylogo": False},
                 width="stretch",
                 key=f"zoom-{case.key[:12]}",

@@ -26,10 +26,17 @@ def heat_layer(levels: np.ndarray, colormap: str, threshold: float) -> np.ndarra
 
 
 def zoomable(
-    scan: np.ndarray, levels: np.ndarray, colormap: str, threshold: float, opacity: float, side_by_side: bool
+    scan: np.ndarray,
+    levels: np.ndarray,
+    colormap: str,
+    threshold: float,
+    opacity: float,
+    side_by_side: bool,
+    overlay_shown: bool = True,
 ) -> go.Figure:
     """The scan (uint8, H x W or H x W x 3, at the resolution to zoom into) with the map's ``levels`` laid
-    over it: on its own, or beside the bare scan with both views zoomed and panned together."""
+    over it: on its own, or beside the bare scan with both views zoomed and panned together. The map layer
+    starts hidden when ``overlay_shown`` is false; the figure's own buttons switch it in the browser."""
     height, width = scan.shape[:2]
     columns = 2 if side_by_side else 1
     figure = make_subplots(rows=1, cols=columns, horizontal_spacing=0.01)
@@ -43,6 +50,7 @@ def zoomable(
             dx=width / layer.shape[1],
             dy=height / layer.shape[0],
             opacity=opacity,
+            visible=overlay_shown,
             hoverinfo="skip",
             name="map",
         ),

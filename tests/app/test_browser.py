@@ -329,3 +329,8 @@ def test_the_zoomable_view_is_lossless_at_full_resolution_and_moves_both_views_t
     expect(plot.locator("image")).to_have_count(1, timeout=WAIT_MS)  # switched off in the browser
     page.get_by_text("Overlay on", exact=True).click()
     expect(plot.locator("image")).to_have_count(2, timeout=WAIT_MS)
+    page.evaluate("document.activeElement.blur()")  # keys go to the page, not to a widget
+    page.keyboard.press("o")  # the key switches it too
+    expect(plot.locator("image")).to_have_count(1, timeout=WAIT_MS)
+    page.keyboard.press("o")
+    expect(plot.locator("image")).to_have_count(2, timeout=WAIT_MS)
