@@ -1,4 +1,4 @@
-"""Command line: ``python -m medattn train|evaluate|fit-ood|score|samples``, one function per command.
+"""Command line: ``python -m medattn train|evaluate|fit-ood|robustness|score|samples``, one function per command.
 
 ``train`` also runs data-parallel under ``torchrun --nproc_per_node=N -m medattn train ...``.
 
@@ -31,6 +31,8 @@ HELD_OUT_SEED = 1000
 EXPLAIN_CASES = 100
 # Held-out benchmark cases drawn at each larger size when fitting the unlikeness limit.
 RENDERED_CASES = 300
+# Held-out cases per shift in the robustness suite.
+ROBUSTNESS_CASES = 500
 USAGE_ERROR = 2
 
 
@@ -65,6 +67,9 @@ def parser() -> argparse.ArgumentParser:
         help="classes trained alone first (default: nodule, on the synthetic benchmark)",
     )
     train_cmd.add_argument("--warmup-epochs", type=int, default=2)
+    train_cmd.add_argument(
+        "--no-augment", action="store_true", help="train on the images as given, without the robustness augmentation"
+    )
     train_cmd.add_argument("--train-size", type=int, default=12000, help="synthetic cases to train on")
     train_cmd.add_argument("--val-size", type=int, default=1500, help="synthetic cases to validate on")
     train_cmd.add_argument("--eval-size", type=int, default=2000, help="held-out synthetic cases for the card")
@@ -96,6 +101,14 @@ def parser() -> argparse.ArgumentParser:
     ood_cmd.add_argument("--train-size", type=int, default=12000)
     ood_cmd.add_argument("--val-size", type=int, default=1500)
 
+    robust_cmd = commands.add_parser(
+        "robustness", help="measure the model under realistic shifts of held-out cases and write it into the card"
+    )
+    robust_cmd.set_defaults(command=robustness)
+    robust_cmd.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
+    robust_cmd.add_argument("--cases", type=int, default=ROBUSTNESS_CASES, help="held-out cases per shift")
+    robust_cmd.add_argument("--write-card", action="store_true", help="write the figures into the model card")
+
     score_cmd = commands.add_parser("score", help="score an archive of scans into a CSV or Parquet file")
     score_cmd.set_defaults(command=score)
     score_cmd.add_argument("sources", nargs="+", help="folders (searched recursively), glob patterns, CSV manifests")
@@ -121,6 +134,7 @@ def train(args: argparse.Namespace) -> None:
     from medattn.model.checkpoint import save_model
     from medattn.model.network import ModelConfig
     from medattn.training import distributed
+    from medattn.training.augment import Augmentation
     from medattn.training.evaluate import evaluate
     from medattn.training.train import TrainConfig
     from medattn.training.train import train as train_model
@@ -137,6 +151,7 @@ def train(args: argparse.Namespace) -> None:
         batch_size=args.batch_size,
         warmup_classes=tuple(warmup),
         warmup_epochs=args.warmup_epochs if warmup else 0,
+        augmentation=None if args.no_augment else Augmentation(),
     )
     context = distributed.start()  # a process group under torchrun; nothing otherwise
     model, card = train_model(config, train_set, val_set, model_config, context)
@@ -173,6 +188,19 @@ def fit_ood(args: argparse.Namespace) -> None:
     statistics = _fit_unlikeness(model, card, train_set, val_set, args.data, args.seed + 1)
     write_card(card.with_changes(unlikeness=statistics), args.model)
     print(f"unlikeness limit {statistics.threshold:.2f} written to {args.model}")
+
+
+def robustness(args: argparse.Namespace) -> None:
+    from medattn.model.card import write_card
+    from medattn.model.predictor import Predictor
+    from medattn.training.robustness import robustness as measure_robustness
+    from medattn.training.robustness import table
+
+    predictor = Predictor.load(args.model)
+    figures = measure_robustness(predictor, args.cases)
+    if args.write_card:
+        write_card(predictor.card.with_changes(robustness=figures), args.model)
+    print(table(figures))
 
 
 def score(args: argparse.Namespace) -> None:

@@ -10,6 +10,7 @@ import streamlit as st
 
 from medattn.explain import EXPLAINERS
 from medattn.model.card import held_out_wording
+from medattn.training.robustness import FLAGGED_SHARE, HOLDS_AUC, HOLDS_POINTING
 
 EXPLANATION_COLUMNS = {
     "pointing_game": "Pointing game ↑",
@@ -18,6 +19,8 @@ EXPLANATION_COLUMNS = {
     "deletion_auc": "Deletion AUC ↓",
     "insertion_auc": "Insertion AUC ↑",
 }
+
+VERDICTS = {"holds": "holds", "flagged": "flagged as unlike", "fails silently": "⚠ fails silently"}
 
 DISTINCT = alt.Scale(scheme="category10")  # lines told apart at a glance, not shades of one blue
 
@@ -185,6 +188,48 @@ with shared.page("Model card"):
                 hide_index=True,
             )
             st.caption("Mean rank correlation of each map with the trained model's map, as layers are re-initialised.")
+
+    if card.robustness:
+        names, robustness, shifts = card.display_names, card.robustness, card.robustness["shifts"]
+        st.markdown("#### Where the model holds, and where it does not")
+        st.dataframe(
+            {
+                "Shift": [s["shift"] for s in shifts],
+                "Family": [s["family"] for s in shifts],
+                "Macro AUC": [s["macro_auc"] for s in shifts],
+                "ECE": [s["ece"] for s in shifts],
+                "Attention pointing (macro)": [s["macro_pointing"] for s in shifts],
+                "Flagged as unlike": [f"{s['flagged']:.0%}" for s in shifts],
+                "Verdict": [VERDICTS[s["verdict"]] for s in shifts],
+            },
+            hide_index=True,
+            column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("Macro AUC", "ECE")}
+            | {"Attention pointing (macro)": st.column_config.NumberColumn(format="%.2f")},
+        )
+        st.caption(
+            f"{robustness['cases_per_shift']} cases of {robustness['data']} per shift, each through the app's own "
+            f"path. A shift holds when macro AUC ≥ {HOLDS_AUC} and pointing ≥ {HOLDS_POINTING}; it is flagged when "
+            f"at least {FLAGGED_SHARE:.0%} of its images are called unlike the training data, so the page withholds "
+            "their output. Otherwise it fails silently: the model is wrong more often and nothing on screen says so. "
+            "Means over findings are macro means: each finding counts once."
+        )
+        with st.expander("Per finding"):
+            st.dataframe(
+                {"Shift": [s["shift"] for s in shifts for _ in s["auc"]],
+                 "Finding": [names.get(f, f) for s in shifts for f in s["auc"]],
+                 "AUC": [v for s in shifts for v in s["auc"].values()],
+                 "Attention pointing": [v for s in shifts for v in s["pointing"].values()]},
+                hide_index=True,
+            )  # fmt: skip
+            st.caption(
+                "How often one finding's attention peaks on another finding present in the same image, and off "
+                "its own: "
+                + ", ".join(
+                    f"{' on '.join(names.get(f, f) for f in pair.split(' -> '))} {rate:.0%}"
+                    for pair, rate in robustness["capture_rates"].items()
+                )
+                + "."
+            )
 
     if training.get("history"):
         st.markdown("#### Training")

@@ -231,7 +231,7 @@ with shared.page("Attention review"):
                     opacity,
                     side_by_side=not single,
                     overlay_shown=overlay_shown,
-                ),  # fmt: skip
+                ),
                 config={"scrollZoom": True, "displaylogo": False},
                 width="stretch",
                 key=f"zoom-{case.key[:12]}",

@@ -66,6 +66,9 @@ class ModelCard:
     training: dict[str, Any] = field(default_factory=dict)  # what it was trained on, how, and for how long
     metrics: dict[str, Any] = field(default_factory=dict)  # figures written by ``evaluate``; shown on the Model page
     unlikeness: UnlikenessStatistics | None = None
+    robustness: dict[str, Any] = field(
+        default_factory=dict
+    )  # figures written by ``robustness``; shown on the Model page
 
     @property
     def network(self) -> ModelConfig:
@@ -144,6 +147,7 @@ class ModelCard:
             training=fields.get("training", dict, default={}),
             metrics=_metrics(fields.get("metrics", dict, default={})),
             unlikeness=_unlikeness(fields.nested("unlikeness")) if values.get("unlikeness") is not None else None,
+            robustness=fields.get("robustness", dict, default={}),
         )
 
 

@@ -53,9 +53,32 @@ def _segment_distance(x, y, x0, y0, x1, y1) -> np.ndarray:
     return np.hypot(x - (x0 + t * dx), y - (y0 + t * dy))
 
 
-def generate_case(seed: int, index: int, size: int = 128) -> SyntheticCase:
-    """Draw case ``index`` of benchmark ``seed`` at ``size`` x ``size`` pixels."""
+# Subtler findings for the robustness suite: the same draws from narrower ranges near the edge of visibility
+# (or, for the heart, near the cardiothoracic ratio that separates the labels), so every other part of a case
+# stays as it was.
+SUBTLE_RANGES = {
+    "nodule_radius": (0.012, 0.02),
+    "nodule_contrast": (0.06, 0.1),
+    "effusion_depth": (0.03, 0.06),
+    "enlarged_ctr": (0.55, 0.58),
+    "normal_ctr": (0.45, 0.48),
+}
+RANGES = {
+    "nodule_radius": (0.02, 0.045),
+    "nodule_contrast": (0.12, 0.22),
+    "effusion_depth": (0.07, 0.15),
+    "enlarged_ctr": (0.55, 0.68),
+    "normal_ctr": (0.38, 0.48),
+}
+SUBTLE_FOR = {"nodule": ("nodule_radius", "nodule_contrast"), "effusion": ("effusion_depth",),
+              "cardiomegaly": ("enlarged_ctr", "normal_ctr")}  # fmt: skip
+
+
+def generate_case(seed: int, index: int, size: int = 128, subtle: tuple[str, ...] = ()) -> SyntheticCase:
+    """Draw case ``index`` of benchmark ``seed`` at ``size`` x ``size`` pixels; the findings named in
+    ``subtle`` are drawn from ``SUBTLE_RANGES``."""
     rng = np.random.default_rng([seed, index])
+    ranges = RANGES | {name: SUBTLE_RANGES[name] for finding in subtle for name in SUBTLE_FOR[finding]}
     x, y = _grid(size)
     px = 1.0 / size
     edge = 1.5 * px
@@ -74,7 +97,7 @@ def generate_case(seed: int, index: int, size: int = 128) -> SyntheticCase:
     heart_cx, heart_cy = cx + rng.uniform(0.03, 0.07), lung_y + lung_ry * rng.uniform(0.45, 0.6)
     thorax_width = 2 * (lung_dx + lung_rx)
     # Cardiothoracic ratio: normal 0.38-0.48, enlarged 0.55-0.68, so size alone decides the label.
-    ctr = rng.uniform(0.55, 0.68) if has["cardiomegaly"] else rng.uniform(0.38, 0.48)
+    ctr = rng.uniform(*ranges["enlarged_ctr"]) if has["cardiomegaly"] else rng.uniform(*ranges["normal_ctr"])
     heart_rx = ctr * thorax_width / 2
     heart_ry = rng.uniform(0.11, 0.14) + 0.3 * (heart_rx - 0.13)
     heart = _ellipse(x, y, heart_cx, heart_cy, heart_rx, heart_ry, edge)
@@ -115,20 +138,20 @@ def generate_case(seed: int, index: int, size: int = 128) -> SyntheticCase:
     if has["nodule"]:
         for _ in range(rng.choice([1, 1, 1, 2])):
             nx, ny = _point_in(lung * (1 - heart) > 0.9, rng, x, y)
-            radius = rng.uniform(0.02, 0.045)
+            radius = rng.uniform(*ranges["nodule_radius"])
             fuzzy = rng.random() < 0.5
             blob = (
                 np.exp(-(((x - nx) ** 2 + (y - ny) ** 2) / (2 * (0.6 * radius) ** 2)))
                 if fuzzy
                 else _ellipse(x, y, nx, ny, radius, radius * rng.uniform(0.85, 1.15), edge)
             )
-            image += rng.uniform(0.12, 0.22) * blob
+            image += rng.uniform(*ranges["nodule_contrast"]) * blob
             masks[0] |= np.hypot(x - nx, y - ny) < radius
     if has["effusion"]:
         sides = [[0], [1], [0, 1]][rng.integers(3)]
         for side in sides:
             (lx, ly), this_lung = lung_centres[side], lungs[side]
-            depth = rng.uniform(0.07, 0.15)
+            depth = rng.uniform(*ranges["effusion_depth"])
             level = ly + lung_ry - depth
             # The meniscus climbs laterally, blunting the costophrenic angle.
             lateral = np.clip((x - lx) * (1 if lx > cx else -1) / lung_rx, 0, 1)

@@ -1,0 +1,72 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from medattn.assets import DEFAULT_MODEL_DIR
+from medattn.cli import main
+from medattn.model.card import read_card
+from medattn.training.robustness import SHIFTS, measure, shifted_cases, verdict
+from medattn.training.synthetic import FINDINGS
+
+SHIFT = {shift.name: shift for shift in SHIFTS}
+HEART = FINDINGS.index("cardiomegaly")
+
+
+def centre_of(mask: np.ndarray) -> np.ndarray:
+    rows, columns = np.nonzero(mask)
+    return np.array([rows.mean(), columns.mean()])
+
+
+def test_mirroring_and_rotation_move_the_findings_with_the_image():
+    images, masks = shifted_cases(SHIFT["none"], 30)
+    mirrored_images, mirrored = shifted_cases(SHIFT["mirrored left-right"], 30)
+    np.testing.assert_array_equal(mirrored_images, images[:, :, ::-1])
+    hearts = [i for i in range(30) if masks[i, HEART].any()]
+    # The heart sits right of the image's centre (the patient's left) and moves to the left when mirrored.
+    assert all(centre_of(masks[i, HEART])[1] > 64 > centre_of(mirrored[i, HEART])[1] for i in hearts)
+    _, rotated = shifted_cases(SHIFT["rotated +10 degrees"], 30)
+    for i in hearts:  # anticlockwise about the centre: a heart right of centre and below it moves up
+        assert centre_of(rotated[i, HEART])[0] < centre_of(masks[i, HEART])[0]
+        assert abs(rotated[i, HEART].sum() - masks[i, HEART].sum()) < 0.05 * masks[i, HEART].sum()
+
+
+def test_subtler_findings_are_smaller_and_everything_else_is_drawn_as_before():
+    _, usual = shifted_cases(SHIFT["none"], 60)
+    _, subtle = shifted_cases(SHIFT["small, faint nodules"], 60)
+    both = [i for i in range(60) if usual[i, 0].any()]
+    assert both and all(subtle[i, 0].sum() < usual[i, 0].sum() for i in both)
+    np.testing.assert_array_equal(subtle[:, 1:], usual[:, 1:])  # the same effusions and hearts
+    _, shallow = shifted_cases(SHIFT["shallow effusions"], 60)
+    effusions = [i for i in range(60) if usual[i, 1].any()]
+    assert np.mean([shallow[i, 1].sum() < usual[i, 1].sum() for i in effusions]) > 0.9
+
+
+def test_the_default_model_holds_on_clean_cases_and_flags_heavy_noise(predictor):
+    clean = measure(predictor, *shifted_cases(SHIFT["none"], 120))
+    assert clean["macro_auc"] > 0.97 and clean["flagged"] < 0.05
+    noisy = measure(predictor, *shifted_cases(SHIFT["Gaussian noise sd 0.10"], 120))
+    assert noisy["flagged"] > 0.9 and verdict(noisy) in ("holds", "flagged")
+
+
+def test_a_shift_that_is_worse_and_not_flagged_fails_silently():
+    figures = {"macro_auc": 0.9, "macro_pointing": 0.9, "flagged": 0.2}
+    assert verdict(figures) == "fails silently"
+    assert verdict(figures | {"flagged": 0.95}) == "flagged"
+    assert verdict(figures | {"macro_auc": 0.96}) == "holds"
+    assert verdict({"macro_auc": 0.99, "macro_pointing": 0.8, "flagged": 0.0}) == "fails silently"
+
+
+@pytest.mark.slow
+def test_the_robustness_command_writes_every_shift_into_the_card(tmp_path, capsys):
+    model = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL_DIR, model)
+    assert main(["robustness", "--model", str(model), "--cases", "40", "--write-card"]) == 0
+    robustness = read_card(model).robustness
+    assert [s["shift"] for s in robustness["shifts"]] == [shift.name for shift in SHIFTS]
+    assert all(s["verdict"] in ("holds", "flagged", "fails silently") for s in robustness["shifts"])
+    assert set(robustness["capture_rates"]) >= {"cardiomegaly -> nodule", "nodule -> cardiomegaly"}
+    printed = capsys.readouterr().out
+    assert "| mirrored left-right | mirroring |" in printed
+    json.dumps(robustness)  # the card stays plain JSON
