@@ -20,6 +20,7 @@ from medattn.model.card import Architecture, ModelCard
 from medattn.model.checkpoint import count_parameters
 from medattn.model.network import AttentionNet, ModelConfig
 from medattn.model.preprocessing import Preprocessing
+from medattn.training.augment import Augmentation, augment
 from medattn.training.datasets import LabelledImages
 from medattn.training.distributed import Context, mean_over_ranks, share_buffers
 from medattn.training.evaluate import macro_auc, model_inputs, run_model
@@ -47,6 +48,8 @@ class TrainConfig:
     # from the first step, yet are learned within ~150 steps on their own, and then kept.
     warmup_classes: tuple[str, ...] = ()
     warmup_epochs: int = 0
+    # Each batch drawn afresh through these shifts (``medattn.training.augment``); None trains on the inputs as given.
+    augmentation: Augmentation | None = None
 
 
 def classification_loss(
@@ -118,6 +121,7 @@ def train(
         optimiser, config.learning_rate, total_steps=config.epochs * steps_per_epoch, pct_start=0.15
     )
     generator = torch.Generator().manual_seed(config.seed)
+    augment_generator = torch.Generator().manual_seed(config.seed * 1000 + context.rank)  # each rank its own draws
     warmup_weights = torch.tensor([float(c in config.warmup_classes) for c in model_config.classes])
     best_auc, best_state, history = -1.0, None, []
     for epoch in range(config.epochs):
@@ -129,7 +133,10 @@ def train(
                      file=sys.stderr, disable=None if context.is_main else True, leave=False)  # fmt: skip
         for step in steps:
             batch = order[step * local_batch : (step + 1) * local_batch]
-            images, labels = train_x[batch].to(context.device), train_y[batch].to(context.device)
+            images, labels = train_x[batch], train_y[batch].to(context.device)
+            if config.augmentation:
+                images = augment(images, recipe, config.augmentation, augment_generator)
+            images = images.to(context.device)
             logits, _, token_scores = trained(images, token_scores=True)
             best_token = token_scores.flatten(2).amax(dim=2)  # (B, C)
             loss = classification_loss(logits, labels, task, class_weights)
