@@ -68,6 +68,9 @@ def parser() -> argparse.ArgumentParser:
     )
     train_cmd.add_argument("--warmup-epochs", type=int, default=2)
     train_cmd.add_argument(
+        "--attention-overlap-weight", type=float, default=0.0, help="penalty on findings' attention sharing tokens"
+    )
+    train_cmd.add_argument(
         "--no-augment", action="store_true", help="train on the images as given, without the robustness augmentation"
     )
     train_cmd.add_argument("--train-size", type=int, default=12000, help="synthetic cases to train on")
@@ -152,6 +155,7 @@ def train(args: argparse.Namespace) -> None:
         warmup_classes=tuple(warmup),
         warmup_epochs=args.warmup_epochs if warmup else 0,
         augmentation=None if args.no_augment else Augmentation(),
+        attention_overlap_weight=args.attention_overlap_weight,
     )
     context = distributed.start()  # a process group under torchrun; nothing otherwise
     model, card = train_model(config, train_set, val_set, model_config, context)

@@ -177,7 +177,7 @@ def explanation_quality(
             sanity.append(randomisation_check(model, explainer, inputs[cases[:sanity_cases_per_class]], c))
         results["methods"][method] = {
             "seconds_per_image": seconds / max(images, 1),
-            "overall": _case_weighted_mean(per_class),
+            "overall": _macro_mean(per_class),
             "per_class": per_class,
             "randomisation": [
                 {"layer": steps[0]["layer"], "rank_correlation": float(np.mean([s["rank_correlation"] for s in steps]))}
@@ -187,7 +187,7 @@ def explanation_quality(
     return results
 
 
-def _case_weighted_mean(per_class: dict[str, dict]) -> dict[str, float]:
-    cases = np.array([scores["cases"] for scores in per_class.values()])
+def _macro_mean(per_class: dict[str, dict]) -> dict[str, float]:
+    """Each figure's mean over the findings, each finding counting once (the project's one averaging rule)."""
     keys = [key for key in next(iter(per_class.values())) if key != "cases"]
-    return {key: float(np.average([scores[key] for scores in per_class.values()], weights=cases)) for key in keys}
+    return {key: float(np.mean([scores[key] for scores in per_class.values()])) for key in keys}

@@ -48,6 +48,9 @@ class TrainConfig:
     # from the first step, yet are learned within ~150 steps on their own, and then kept.
     warmup_classes: tuple[str, ...] = ()
     warmup_epochs: int = 0
+    # Weight of a penalty on two findings' attention sharing tokens (their Bhattacharyya coefficient), after
+    # warm-up: each class query should look at its own evidence, not at whatever another finding made salient.
+    attention_overlap_weight: float = 0.0
     # Each batch drawn afresh through these shifts (``medattn.training.augment``); None trains on the inputs as given.
     augmentation: Augmentation | None = None
 
@@ -62,6 +65,15 @@ def classification_loss(
         return F.binary_cross_entropy_with_logits(logits, labels)
     per_class = F.binary_cross_entropy_with_logits(logits, labels, reduction="none").mean(dim=0)  # (C,)
     return (per_class * class_weights).sum() / class_weights.sum()
+
+
+def attention_overlap(attention: torch.Tensor) -> torch.Tensor:
+    """Mean Bhattacharyya coefficient over pairs of different findings' attention (B, C, h, w): 0 when no
+    two findings look at the same tokens, 1 when two look alike."""
+    root = attention.flatten(2).clamp_min(0).sqrt()  # (B, C, N)
+    shared = root @ root.transpose(1, 2)  # (B, C, N) x (B, N, C) -> (B, C, C)
+    pairs = ~torch.eye(shared.shape[1], dtype=torch.bool)
+    return shared[:, pairs].mean()
 
 
 def epoch_order(epoch: int, count: int, config: TrainConfig, context: Context, generator: torch.Generator):
@@ -137,10 +149,12 @@ def train(
             if config.augmentation:
                 images = augment(images, recipe, config.augmentation, augment_generator)
             images = images.to(context.device)
-            logits, _, token_scores = trained(images, token_scores=True)
+            logits, attention, token_scores = trained(images, token_scores=True)
             best_token = token_scores.flatten(2).amax(dim=2)  # (B, C)
             loss = classification_loss(logits, labels, task, class_weights)
             loss = loss + config.max_token_weight * classification_loss(best_token, labels, task, class_weights)
+            if config.attention_overlap_weight and class_weights is None:
+                loss = loss + config.attention_overlap_weight * attention_overlap(attention)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()

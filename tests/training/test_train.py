@@ -7,7 +7,7 @@ from medattn.model.checkpoint import save_model
 from medattn.model.network import AttentionNet, ModelConfig
 from medattn.training.datasets import open_dataset, synthetic
 from medattn.training.evaluate import evaluate
-from medattn.training.train import TrainConfig, train
+from medattn.training.train import TrainConfig, attention_overlap, train
 from tests.training.test_datasets import write_medmnist
 
 TINY_WIDTHS = (4, 8, 8, 8)
@@ -76,3 +76,15 @@ def test_multi_class_colour_run_from_a_medmnist_file(tmp_path):
     prediction = Predictor.load(tmp_path / "model").predict(train_set.images[0])
     assert len(prediction.labels) == 1 and prediction.thresholds == {}
     assert sum(prediction.probabilities.values()) == pytest.approx(1.0)
+
+
+def test_attention_overlap_is_0_for_findings_looking_apart_and_1_for_findings_looking_alike():
+    apart = torch.zeros(1, 2, 4, 4)
+    apart[0, 0, 0, 0] = apart[0, 1, 3, 3] = 1.0
+    assert attention_overlap(apart).item() == 0.0
+    alike = torch.full((1, 2, 4, 4), 1 / 16)
+    assert attention_overlap(alike).item() == pytest.approx(1.0)
+    half = apart.clone()
+    half[0, 1] = 0
+    half[0, 1, 0, 0] = half[0, 1, 3, 3] = 0.5  # half its weight where the first one looks
+    assert attention_overlap(half).item() == pytest.approx(0.5**0.5)
