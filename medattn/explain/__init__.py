@@ -1,17 +1,29 @@
 """Explanations: one small interface (``base``), one module per method, their measured quality, overlays.
 
 - ``attention``: the model's own class-query attention (shown first);
-- ``gradcam`` and ``occlusion``: beside it for comparison, on the same model;
+- ``hirescam`` and ``gradcam``: gradient-weighted activations of the encoder's last stage (``cam``);
+- ``occlusion``: model-agnostic, on the input grid;
 - ``quality``: localisation, faithfulness and the randomisation sanity check;
 - ``overlay``: heatmaps blended over the image, and their legend.
+
+All but attention are baselines beside it, computed on the same model.
 """
 
 from medattn.explain.attention import AttentionExplainer
 from medattn.explain.base import HIDDEN, Explainer
 from medattn.explain.gradcam import GradCAMExplainer
+from medattn.explain.hirescam import HiResCAMExplainer
 from medattn.explain.occlusion import OcclusionExplainer
 
-EXPLAINERS: dict[str, Explainer] = {e.name: e for e in (AttentionExplainer(), GradCAMExplainer(), OcclusionExplainer())}
+EXPLAINERS: dict[str, Explainer] = {
+    e.name: e
+    for e in (
+        AttentionExplainer(),
+        HiResCAMExplainer(),
+        GradCAMExplainer(),
+        OcclusionExplainer(),
+    )
+}
 
 __all__ = [
     "EXPLAINERS",
@@ -19,6 +31,6 @@ __all__ = [
     "AttentionExplainer",
     "Explainer",
     "GradCAMExplainer",
-    "Heatmap",
+    "HiResCAMExplainer",
     "OcclusionExplainer",
 ]

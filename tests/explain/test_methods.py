@@ -98,8 +98,18 @@ def test_explainers_give_the_same_maps_when_run_from_many_threads(predictor, inp
         np.testing.assert_allclose(maps, alone[job], rtol=1e-4, atol=1e-6)
 
 
-def test_gradcam_equals_the_hook_based_computation(predictor, inputs):
-    """The hook-free Grad-CAM matches the canonical one (activation and gradient hooks on the last stage)."""
+# The published definitions, written out from the papers rather than imported from the package.
+CAM_DEFINITIONS = {
+    # Selvaraju et al. (2017), eq. 1-2: each channel weighted by its gradient averaged over the grid.
+    "gradcam": lambda gradient, activation: (gradient.mean(dim=(2, 3), keepdim=True) * activation).sum(dim=1),
+    # Draelos and Carin (2020): gradient times activation element by element, summed over channels.
+    "hirescam": lambda gradient, activation: (gradient * activation).sum(dim=1),
+}
+
+
+@pytest.mark.parametrize("method", sorted(CAM_DEFINITIONS))
+def test_class_activation_maps_equal_the_hook_based_computation(method, predictor, inputs):
+    """The hook-free maps match the canonical ones (activation and gradient hooks on the last stage)."""
     model, stage = predictor.model, predictor.model.encoder[-1]
     captured = {}
     forward = stage.register_forward_hook(lambda _m, _i, output: captured.update(activation=output))
@@ -109,6 +119,29 @@ def test_gradcam_equals_the_hook_based_computation(predictor, inputs):
         (gradient,) = torch.autograd.grad(logits[:, 2].sum(), captured["activation"])
     finally:
         forward.remove()
-    weights = gradient.mean(dim=(2, 3), keepdim=True)
-    reference = torch.relu((weights * captured["activation"]).sum(dim=1)).detach().numpy()
-    np.testing.assert_allclose(EXPLAINERS["gradcam"].maps(model, inputs, 2), reference, rtol=1e-4, atol=1e-6)
+    reference = torch.relu(CAM_DEFINITIONS[method](gradient, captured["activation"])).detach().numpy()
+    np.testing.assert_allclose(EXPLAINERS[method].maps(model, inputs, 2), reference, rtol=1e-4, atol=1e-6)
+
+
+class LinearHead(torch.nn.Module):
+    """A network with a known answer: its one logit is linear in the features, sum(weight * features)."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 4, stride=4), torch.nn.ReLU())  # (B, 4, 32, 32)
+        self.weight = torch.nn.Parameter(torch.randn(4, 32, 32))
+
+    def classify(self, features: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return (features * self.weight).sum(dim=(1, 2, 3))[:, None], None
+
+
+def test_hirescam_shows_each_place_s_share_of_a_linear_logit():
+    """Where the logit is linear in the features, HiResCAM is each place's own term of it (Draelos and Carin,
+    2020), found here without any gradient; Grad-CAM's averaged weights give something else."""
+    torch.manual_seed(0)
+    network, inputs = LinearHead(), torch.rand(3, 1, 128, 128)
+    with torch.no_grad():
+        terms = (network.weight * network.encoder(inputs)).sum(dim=1)  # (B, 32, 32), summing to the logit
+    expected = terms.clamp(min=0).numpy()
+    np.testing.assert_allclose(EXPLAINERS["hirescam"].maps(network, inputs, 0), expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(EXPLAINERS["gradcam"].maps(network, inputs, 0), expected, atol=1e-3)
