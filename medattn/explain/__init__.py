@@ -2,7 +2,7 @@
 
 - ``attention``: the model's own class-query attention (shown first);
 - ``hirescam`` and ``gradcam``: gradient-weighted activations of the encoder's last stage (``cam``);
-- ``occlusion``: model-agnostic, on the input grid;
+- ``integrated_gradients`` and ``occlusion``: model-agnostic, on the input grid;
 - ``quality``: localisation, faithfulness and the randomisation sanity check;
 - ``overlay``: heatmaps blended over the image, and their legend.
 
@@ -13,6 +13,7 @@ from medattn.explain.attention import AttentionExplainer
 from medattn.explain.base import HIDDEN, Explainer
 from medattn.explain.gradcam import GradCAMExplainer
 from medattn.explain.hirescam import HiResCAMExplainer
+from medattn.explain.integrated_gradients import IntegratedGradientsExplainer
 from medattn.explain.occlusion import OcclusionExplainer
 
 EXPLAINERS: dict[str, Explainer] = {
@@ -21,6 +22,7 @@ EXPLAINERS: dict[str, Explainer] = {
         AttentionExplainer(),
         HiResCAMExplainer(),
         GradCAMExplainer(),
+        IntegratedGradientsExplainer(),
         OcclusionExplainer(),
     )
 }
@@ -32,5 +34,6 @@ __all__ = [
     "Explainer",
     "GradCAMExplainer",
     "HiResCAMExplainer",
+    "IntegratedGradientsExplainer",
     "OcclusionExplainer",
 ]

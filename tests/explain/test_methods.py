@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from medattn.explain import EXPLAINERS, OcclusionExplainer
+from medattn.explain import EXPLAINERS, HIDDEN, OcclusionExplainer
 from medattn.explain.quality import deletion_insertion, randomisation_check
 from medattn.model.preprocessing import Preprocessing
 from medattn.training.synthetic import generate_case
@@ -78,12 +78,16 @@ def test_maps_change_when_the_model_is_randomised(method, predictor, effusion_in
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
-def test_gradcam_leaves_the_shared_model_untouched(predictor, inputs):
-    before = {k: v.clone() for k, v in predictor.model.state_dict().items()}
-    EXPLAINERS["gradcam"].maps(predictor.model, inputs, 1)
-    assert all(p.grad is None for p in predictor.model.parameters())
-    assert all(torch.equal(before[k], v) for k, v in predictor.model.state_dict().items())
-    assert not predictor.model._forward_hooks and not predictor.model.encoder[-1]._forward_hooks
+@pytest.mark.parametrize("method", sorted(EXPLAINERS))
+def test_explainers_leave_the_shared_model_untouched(method, predictor, inputs):
+    model = predictor.model
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    EXPLAINERS[method].maps(model, inputs[:2], 1)
+    assert all(p.grad is None for p in model.parameters()) and not model.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    for module in model.modules():
+        hooks = (module._forward_hooks, module._forward_pre_hooks, module._backward_hooks, module._backward_pre_hooks)
+        assert not any(hooks), module
 
 
 @pytest.mark.slow
@@ -145,3 +149,27 @@ def test_hirescam_shows_each_place_s_share_of_a_linear_logit():
     expected = terms.clamp(min=0).numpy()
     np.testing.assert_allclose(EXPLAINERS["hirescam"].maps(network, inputs, 0), expected, rtol=1e-5, atol=1e-6)
     assert not np.allclose(EXPLAINERS["gradcam"].maps(network, inputs, 0), expected, atol=1e-3)
+
+
+def integrated_gradients_by_hand(model, inputs: torch.Tensor, class_index: int, steps: int) -> torch.Tensor:
+    """Sundararajan et al. (2017), eq. 1, by Gauss-Legendre quadrature on [0, 1] from the ``HIDDEN`` image:
+    (x - x') times the mean of the class logit's input gradient along the straight path, (B, channels, S, S)."""
+    nodes, weights = np.polynomial.legendre.leggauss(steps)
+    fractions = torch.from_numpy((nodes + 1) / 2).float()[:, None, None, None, None]  # (steps, 1, 1, 1, 1)
+    baseline = torch.full_like(inputs, HIDDEN)
+    path = (baseline + fractions * (inputs - baseline)).flatten(0, 1).requires_grad_(True)  # (steps * B, ...)
+    (gradients,) = torch.autograd.grad(model(path)[0][:, class_index].sum(), path)
+    weighted = torch.from_numpy(weights / 2).float()[:, None, None, None, None] * gradients.view(steps, *inputs.shape)
+    mean_gradient = weighted.sum(dim=0)  # (B, channels, S, S), the path's average gradient
+    return (inputs - baseline) * mean_gradient
+
+
+def test_integrated_gradients_equal_the_path_integral_computed_by_hand(predictor, inputs):
+    explainer = EXPLAINERS["integrated_gradients"]
+    reference = integrated_gradients_by_hand(predictor.model, inputs[:2], 1, explainer.steps)
+    expected = reference.clamp(min=0).sum(dim=1).numpy()
+    np.testing.assert_allclose(explainer.maps(predictor.model, inputs[:2], 1), expected, rtol=1e-4, atol=1e-6)
+    with torch.inference_mode():
+        logits = predictor.model(torch.cat([inputs[:2], torch.full_like(inputs[:2], HIDDEN)]))[0][:, 1]
+    # Completeness: the attributions add up to the logit's rise from the baseline, so the steps suffice.
+    np.testing.assert_allclose(reference.sum(dim=(1, 2, 3)), logits[:2] - logits[2:], rtol=0.05, atol=0.05)
