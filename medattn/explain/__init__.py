@@ -2,7 +2,7 @@
 
 - ``attention``: the model's own class-query attention (shown first);
 - ``hirescam`` and ``gradcam``: gradient-weighted activations of the encoder's last stage (``cam``);
-- ``integrated_gradients`` and ``occlusion``: model-agnostic, on the input grid;
+- ``integrated_gradients`` and ``occlusion``: model-agnostic, on the input grid, as Captum computes them;
 - ``quality``: localisation, faithfulness and the randomisation sanity check;
 - ``overlay``: heatmaps blended over the image, and their legend.
 

@@ -3,6 +3,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import torch
+from captum.attr import Occlusion
 
 from medattn.explain import EXPLAINERS, HIDDEN, OcclusionExplainer
 from medattn.explain.quality import deletion_insertion, randomisation_check
@@ -173,3 +174,27 @@ def test_integrated_gradients_equal_the_path_integral_computed_by_hand(predictor
         logits = predictor.model(torch.cat([inputs[:2], torch.full_like(inputs[:2], HIDDEN)]))[0][:, 1]
     # Completeness: the attributions add up to the logit's rise from the baseline, so the steps suffice.
     np.testing.assert_allclose(reference.sum(dim=(1, 2, 3)), logits[:2] - logits[2:], rtol=0.05, atol=0.05)
+
+
+def test_occlusion_is_the_positive_part_of_captums(predictor, inputs):
+    """Same windows, strides and baseline as Captum's ``Occlusion``, on the real model. Captum keeps the
+    mean fall's sign; our maps are non-negative, so we compare with its positive part."""
+    explainer, model, size = OcclusionExplainer(), predictor.model, inputs.shape[-1]
+    patch, stride = round(size * explainer.patch_fraction), round(size * explainer.stride_fraction)
+    windows = ((size - patch) // stride + 1) ** 2
+    reference = Occlusion(lambda x: model(x)[0]).attribute(
+        inputs[:2],
+        sliding_window_shapes=(1, patch, patch),
+        strides=(1, stride, stride),
+        baselines=HIDDEN,
+        target=2,
+        perturbations_per_eval=windows,
+    )  # (2, 1, S, S)
+    expected = reference.clamp(min=0)[:, 0].numpy()
+    assert (reference < 0).any() and (expected > 0).any()  # both signs occur, so the clamp is tested
+    np.testing.assert_allclose(explainer.maps(model, inputs[:2], 2), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_occlusion_refuses_an_uneven_grid(predictor, inputs):
+    with pytest.raises(ValueError, match="evenly"):
+        OcclusionExplainer(patch_fraction=1 / 8, stride_fraction=3 / 32).maps(predictor.model, inputs[:1], 0)
