@@ -14,8 +14,10 @@ class IntegratedGradientsExplainer(Explainer):
     """Integrated Gradients from the mean grey ``HIDDEN`` to the image: the positive part, on the input grid.
 
     Captum differentiates the class logit with respect to the inputs only, through a plain forward
-    function: no hook on the shared model, no gradient left on its parameters. ``steps`` points of the
-    path (Gauss-Legendre) go through the model in batches of ``steps``, whatever the batch size.
+    function: no hook on the shared model, no gradient left on its parameters. The ``steps`` points of
+    each image's path (Gauss-Legendre) go through the model ``steps`` images at a time, or, for a larger
+    batch, one point of every image at a time (Captum's smallest chunk, below which it warns): memory
+    stays bounded whatever the batch size.
     """
 
     name, title = "integrated_gradients", "Integrated Gradients"
@@ -24,8 +26,12 @@ class IntegratedGradientsExplainer(Explainer):
         self.steps = steps
 
     def maps(self, model: AttentionNet, inputs: torch.Tensor, class_index: int) -> np.ndarray:
-        method = IntegratedGradients(lambda scaled: model(scaled)[0])  # (B * steps, C) logits
+        method = IntegratedGradients(lambda points: model(points)[0])  # (chunk, C) logits
         attributions = method.attribute(
-            inputs, baselines=HIDDEN, target=class_index, n_steps=self.steps, internal_batch_size=self.steps
+            inputs,
+            baselines=HIDDEN,
+            target=class_index,
+            n_steps=self.steps,
+            internal_batch_size=max(self.steps, len(inputs)),
         )  # (B, channels, S, S)
         return attributions.detach().clamp(min=0).sum(dim=1).float().numpy()  # (B, S, S)

@@ -1,3 +1,4 @@
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -5,7 +6,7 @@ import pytest
 import torch
 from captum.attr import Occlusion
 
-from medattn.explain import EXPLAINERS, HIDDEN, OcclusionExplainer
+from medattn.explain import EXPLAINERS, HIDDEN, IntegratedGradientsExplainer, OcclusionExplainer
 from medattn.explain.quality import deletion_insertion, randomisation_check
 from medattn.model.preprocessing import Preprocessing
 from medattn.training.synthetic import generate_case
@@ -174,6 +175,15 @@ def test_integrated_gradients_equal_the_path_integral_computed_by_hand(predictor
         logits = predictor.model(torch.cat([inputs[:2], torch.full_like(inputs[:2], HIDDEN)]))[0][:, 1]
     # Completeness: the attributions add up to the logit's rise from the baseline, so the steps suffice.
     np.testing.assert_allclose(reference.sum(dim=(1, 2, 3)), logits[:2] - logits[2:], rtol=0.05, atol=0.05)
+
+
+def test_integrated_gradients_take_a_batch_larger_than_their_steps(predictor, inputs):
+    explainer = IntegratedGradientsExplainer(steps=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Captum warns where a chunk would be smaller than the batch
+        maps = explainer.maps(predictor.model, inputs, 0)  # 6 images, 4 steps
+    expected = integrated_gradients_by_hand(predictor.model, inputs, 0, 4).clamp(min=0).sum(dim=1).numpy()
+    np.testing.assert_allclose(maps, expected, rtol=1e-4, atol=1e-6)
 
 
 def test_occlusion_is_the_positive_part_of_captums(predictor, inputs):
