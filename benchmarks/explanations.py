@@ -61,11 +61,11 @@ def main() -> None:
             masses[method].append(mass_inside(heat, region))
 
     print(f"{len(jobs)} (image, finding) pairs from {CASES} cases of {size} px; {torch.get_num_threads()} threads")
-    print(f"{'method':<12}{'forward ms':>12}{'method ms':>11}{'x forward':>11}{'pointing':>10}{'mass in mask':>14}")
+    print(f"{'method':<22}{'forward ms':>12}{'method ms':>11}{'x forward':>11}{'pointing':>10}{'mass in mask':>14}")
     for method in EXPLAINERS:
         forward, cost = statistics.median(forward_ms[method]), statistics.median(method_ms[method])
         print(
-            f"{method:<12}{forward:>12.2f}{cost:>11.2f}{cost / forward:>11.2f}"
+            f"{method:<22}{forward:>12.2f}{cost:>11.2f}{cost / forward:>11.2f}"
             f"{np.mean(hits[method]):>10.2f}{np.mean(masses[method]):>14.2f}"
         )
     counts = [f"{name} {sum(int(case.labels[i]) for case in cases)}" for i, name in enumerate(FINDINGS)]

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 SYNTHETIC = "synthetic"
 # Benchmark seeds: training uses --seed, validation --seed + 1; held-out evaluation uses this one.
 HELD_OUT_SEED = 1000
-# Cases per class on which each explanation method is measured (occlusion runs 100 forward passes a case).
+# Cases per class on which each explanation method is measured (occlusion runs 225 forward passes a case).
 EXPLAIN_CASES = 100
 # Held-out benchmark cases drawn at each larger size when fitting the unlikeness limit.
 RENDERED_CASES = 300

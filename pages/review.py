@@ -81,7 +81,7 @@ with shared.page("Attention review"):
             }.get,
             key="scale",
             help="Attention is a share of the model's focus, so it has a scale that means the same on every scan. "
-            "Grad-CAM and occlusion have none: they are always shown relative to their own peak.",
+            "The other methods have none: they are always shown relative to their own peak.",
         )
         threshold = st.slider(
             "Hide heat below",

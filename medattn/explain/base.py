@@ -4,10 +4,11 @@ Each method maps a batch of prepared model inputs (B, channels, S, S) and a clas
 non-negative maps (B, h, w) on a grid aligned with the model input (the token grid, or the input
 itself). ``Predictor.explain`` carries a map back onto the original image as a ``Heatmap``.
 
-No method changes the model or registers a hook: Grad-CAM takes its gradients from features passed
-in explicitly, and occlusion only runs forward passes, so one cached model can serve many sessions
-at once. There is no attention rollout: the model has no self-attention layers to roll out, only
-the class-query pooling that ``attention`` already shows.
+No method changes the model or registers a hook: HiResCAM and Grad-CAM take their gradients from
+features passed in explicitly, Integrated Gradients differentiates with respect to the inputs only,
+and occlusion only runs forward passes, so one cached model can serve many sessions at once. There
+is no attention rollout: the model has no self-attention layers to roll out, only the class-query
+pooling that ``attention`` already shows.
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 import torch
+from captum.attr import Occlusion
 
-from medattn.explain import EXPLAINERS, OcclusionExplainer
+from medattn.explain import EXPLAINERS, HIDDEN, IntegratedGradientsExplainer, OcclusionExplainer
 from medattn.explain.quality import deletion_insertion, randomisation_check
 from medattn.model.preprocessing import Preprocessing
 from medattn.training.synthetic import generate_case
@@ -78,12 +80,16 @@ def test_maps_change_when_the_model_is_randomised(method, predictor, effusion_in
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
-def test_gradcam_leaves_the_shared_model_untouched(predictor, inputs):
-    before = {k: v.clone() for k, v in predictor.model.state_dict().items()}
-    EXPLAINERS["gradcam"].maps(predictor.model, inputs, 1)
-    assert all(p.grad is None for p in predictor.model.parameters())
-    assert all(torch.equal(before[k], v) for k, v in predictor.model.state_dict().items())
-    assert not predictor.model._forward_hooks and not predictor.model.encoder[-1]._forward_hooks
+@pytest.mark.parametrize("method", sorted(EXPLAINERS))
+def test_explainers_leave_the_shared_model_untouched(method, predictor, inputs):
+    model = predictor.model
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    EXPLAINERS[method].maps(model, inputs[:2], 1)
+    assert all(p.grad is None for p in model.parameters()) and not model.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    for module in model.modules():
+        hooks = (module._forward_hooks, module._forward_pre_hooks, module._backward_hooks, module._backward_pre_hooks)
+        assert not any(hooks), module
 
 
 @pytest.mark.slow
@@ -98,8 +104,18 @@ def test_explainers_give_the_same_maps_when_run_from_many_threads(predictor, inp
         np.testing.assert_allclose(maps, alone[job], rtol=1e-4, atol=1e-6)
 
 
-def test_gradcam_equals_the_hook_based_computation(predictor, inputs):
-    """The hook-free Grad-CAM matches the canonical one (activation and gradient hooks on the last stage)."""
+# The published definitions, written out from the papers rather than imported from the package.
+CAM_DEFINITIONS = {
+    # Selvaraju et al. (2017), eq. 1-2: each channel weighted by its gradient averaged over the grid.
+    "gradcam": lambda gradient, activation: (gradient.mean(dim=(2, 3), keepdim=True) * activation).sum(dim=1),
+    # Draelos and Carin (2020): gradient times activation element by element, summed over channels.
+    "hirescam": lambda gradient, activation: (gradient * activation).sum(dim=1),
+}
+
+
+@pytest.mark.parametrize("method", sorted(CAM_DEFINITIONS))
+def test_class_activation_maps_equal_the_hook_based_computation(method, predictor, inputs):
+    """The hook-free maps match the canonical ones (activation and gradient hooks on the last stage)."""
     model, stage = predictor.model, predictor.model.encoder[-1]
     captured = {}
     forward = stage.register_forward_hook(lambda _m, _i, output: captured.update(activation=output))
@@ -109,6 +125,86 @@ def test_gradcam_equals_the_hook_based_computation(predictor, inputs):
         (gradient,) = torch.autograd.grad(logits[:, 2].sum(), captured["activation"])
     finally:
         forward.remove()
-    weights = gradient.mean(dim=(2, 3), keepdim=True)
-    reference = torch.relu((weights * captured["activation"]).sum(dim=1)).detach().numpy()
-    np.testing.assert_allclose(EXPLAINERS["gradcam"].maps(model, inputs, 2), reference, rtol=1e-4, atol=1e-6)
+    reference = torch.relu(CAM_DEFINITIONS[method](gradient, captured["activation"])).detach().numpy()
+    np.testing.assert_allclose(EXPLAINERS[method].maps(model, inputs, 2), reference, rtol=1e-4, atol=1e-6)
+
+
+class LinearHead(torch.nn.Module):
+    """A network with a known answer: its one logit is linear in the features, sum(weight * features)."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 4, stride=4), torch.nn.ReLU())  # (B, 4, 32, 32)
+        self.weight = torch.nn.Parameter(torch.randn(4, 32, 32))
+
+    def classify(self, features: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return (features * self.weight).sum(dim=(1, 2, 3))[:, None], None
+
+
+def test_hirescam_shows_each_place_s_share_of_a_linear_logit():
+    """Where the logit is linear in the features, HiResCAM is each place's own term of it (Draelos and Carin,
+    2020), found here without any gradient; Grad-CAM's averaged weights give something else."""
+    torch.manual_seed(0)
+    network, inputs = LinearHead(), torch.rand(3, 1, 128, 128)
+    with torch.no_grad():
+        terms = (network.weight * network.encoder(inputs)).sum(dim=1)  # (B, 32, 32), summing to the logit
+    expected = terms.clamp(min=0).numpy()
+    np.testing.assert_allclose(EXPLAINERS["hirescam"].maps(network, inputs, 0), expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(EXPLAINERS["gradcam"].maps(network, inputs, 0), expected, atol=1e-3)
+
+
+def integrated_gradients_by_hand(model, inputs: torch.Tensor, class_index: int, steps: int) -> torch.Tensor:
+    """Sundararajan et al. (2017), eq. 1, by Gauss-Legendre quadrature on [0, 1] from the ``HIDDEN`` image:
+    (x - x') times the mean of the class logit's input gradient along the straight path, (B, channels, S, S)."""
+    nodes, weights = np.polynomial.legendre.leggauss(steps)
+    fractions = torch.from_numpy((nodes + 1) / 2).float()[:, None, None, None, None]  # (steps, 1, 1, 1, 1)
+    baseline = torch.full_like(inputs, HIDDEN)
+    path = (baseline + fractions * (inputs - baseline)).flatten(0, 1).requires_grad_(True)  # (steps * B, ...)
+    (gradients,) = torch.autograd.grad(model(path)[0][:, class_index].sum(), path)
+    weighted = torch.from_numpy(weights / 2).float()[:, None, None, None, None] * gradients.view(steps, *inputs.shape)
+    mean_gradient = weighted.sum(dim=0)  # (B, channels, S, S), the path's average gradient
+    return (inputs - baseline) * mean_gradient
+
+
+def test_integrated_gradients_equal_the_path_integral_computed_by_hand(predictor, inputs):
+    explainer = EXPLAINERS["integrated_gradients"]
+    reference = integrated_gradients_by_hand(predictor.model, inputs[:2], 1, explainer.steps)
+    expected = reference.clamp(min=0).sum(dim=1).numpy()
+    np.testing.assert_allclose(explainer.maps(predictor.model, inputs[:2], 1), expected, rtol=1e-4, atol=1e-6)
+    with torch.inference_mode():
+        logits = predictor.model(torch.cat([inputs[:2], torch.full_like(inputs[:2], HIDDEN)]))[0][:, 1]
+    # Completeness: the attributions add up to the logit's rise from the baseline, so the steps suffice.
+    np.testing.assert_allclose(reference.sum(dim=(1, 2, 3)), logits[:2] - logits[2:], rtol=0.05, atol=0.05)
+
+
+def test_integrated_gradients_take_a_batch_larger_than_their_steps(predictor, inputs):
+    explainer = IntegratedGradientsExplainer(steps=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Captum warns where a chunk would be smaller than the batch
+        maps = explainer.maps(predictor.model, inputs, 0)  # 6 images, 4 steps
+    expected = integrated_gradients_by_hand(predictor.model, inputs, 0, 4).clamp(min=0).sum(dim=1).numpy()
+    np.testing.assert_allclose(maps, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_occlusion_is_the_positive_part_of_captums(predictor, inputs):
+    """Same windows, strides and baseline as Captum's ``Occlusion``, on the real model. Captum keeps the
+    mean fall's sign; our maps are non-negative, so we compare with its positive part."""
+    explainer, model, size = OcclusionExplainer(), predictor.model, inputs.shape[-1]
+    patch, stride = round(size * explainer.patch_fraction), round(size * explainer.stride_fraction)
+    windows = ((size - patch) // stride + 1) ** 2
+    reference = Occlusion(lambda x: model(x)[0]).attribute(
+        inputs[:2],
+        sliding_window_shapes=(1, patch, patch),
+        strides=(1, stride, stride),
+        baselines=HIDDEN,
+        target=2,
+        perturbations_per_eval=windows,
+    )  # (2, 1, S, S)
+    expected = reference.clamp(min=0)[:, 0].numpy()
+    assert (reference < 0).any() and (expected > 0).any()  # both signs occur, so the clamp is tested
+    np.testing.assert_allclose(explainer.maps(model, inputs[:2], 2), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_occlusion_refuses_an_uneven_grid(predictor, inputs):
+    with pytest.raises(ValueError, match="evenly"):
+        OcclusionExplainer(patch_fraction=1 / 8, stride_fraction=3 / 32).maps(predictor.model, inputs[:1], 0)
