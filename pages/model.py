@@ -155,6 +155,19 @@ with shared.page("Model card"):
             },
             hide_index=True,
         )
+        best = max(methods, key=lambda m: explanations[m]["overall"].get("mass_in_mask", 0.0))
+        if best != "attention" and "mass_in_mask" in explanations["attention"]["overall"]:
+            attention, better = explanations["attention"]["overall"], explanations[best]["overall"]
+            st.warning(
+                f"On this model, **{EXPLAINERS[best].title} localises the findings better than the model's own "
+                f"attention**: mass in mask {better['mass_in_mask']:.2f} against {attention['mass_in_mask']:.2f}, "
+                f"pointing game {better['pointing_game']:.2f} against {attention['pointing_game']:.2f}. The attention "
+                "shows where the model pooled its evidence, not what each place said: a finding's logit is the "
+                "attention-weighted sum of every token's own score, and a method that weighs both comes closer "
+                "to the finding. The Review page shows the attention first because it is the model's own "
+                "computation; choose another method there to compare.",
+                icon=":material/info:",
+            )
         quality = metrics["explanations"]
         st.caption(
             f"Up to {quality['cases_per_class']} cases per finding of {quality['data']}. "
@@ -200,11 +213,15 @@ with shared.page("Model card"):
                 "ECE": [s["ece"] for s in shifts],
                 "Attention pointing (macro)": [s["macro_pointing"] for s in shifts],
                 "Flagged as unlike": [f"{s['flagged']:.0%}" for s in shifts],
+                "Unlikeness AUROC against clean": [s.get("detection_auroc") for s in shifts],
                 "Verdict": [VERDICTS[s["verdict"]] for s in shifts],
             },
             hide_index=True,
             column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("Macro AUC", "ECE")}
-            | {"Attention pointing (macro)": st.column_config.NumberColumn(format="%.2f")},
+            | {
+                c: st.column_config.NumberColumn(format="%.2f")
+                for c in ("Attention pointing (macro)", "Unlikeness AUROC against clean")
+            },
         )
         st.caption(
             f"{robustness['cases_per_shift']} cases of {robustness['data']} per shift, each through the app's own "

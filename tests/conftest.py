@@ -15,6 +15,9 @@ from medattn import Predictor, Scan
 # Read from the installed packages' folders: pydicom.data.get_testdata_file would try the network.
 PYDICOM_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
 PYDICOM_DATA_FILES = Path(find_spec("data_store").origin).parent / "data"
+# The lung fields of the chest CR RG1_J2KR.dcm, as ((top, bottom), (left, right)) shares of the image: the
+# Lung preset's test and the inserted-nodule test read them.
+CHEST_CR_LUNG_FIELDS = [((0.2, 0.6), (0.12, 0.33)), ((0.2, 0.6), (0.64, 0.85))]
 
 
 def real_dicom_files() -> list[Path]:

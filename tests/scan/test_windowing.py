@@ -3,7 +3,7 @@ import pytest
 
 from medattn import load_scan
 from medattn.scan.windowing import CT_WINDOWS, apply_window, percentile_window
-from tests.conftest import PYDICOM_DATA_FILES, all_frames
+from tests.conftest import CHEST_CR_LUNG_FIELDS, PYDICOM_DATA_FILES, all_frames
 
 
 def test_window_presets_follow_the_modality_and_photometric_interpretation(ct_file):
@@ -21,10 +21,9 @@ def test_the_lung_preset_spreads_the_lung_fields_of_a_real_chest_radiograph_over
     """It used to leave the lungs a flat light grey: 1.7x the file window's contrast, mean 160."""
     chest = load_scan(cr_jpeg2000_file)  # MONOCHROME1, collimated corners
     height, width = chest.frame(0).shape
-    rows = slice(height * 2 // 10, height * 6 // 10)
     lung_fields = [
-        (rows, slice(width * 12 // 100, width * 33 // 100)),
-        (rows, slice(width * 64 // 100, width * 85 // 100)),
+        (slice(int(top * height), int(bottom * height)), slice(int(left * width), int(right * width)))
+        for (top, bottom), (left, right) in CHEST_CR_LUNG_FIELDS
     ]
 
     def lungs(preset: str) -> np.ndarray:
