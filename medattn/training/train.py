@@ -48,8 +48,8 @@ class TrainConfig:
     # from the first step, yet are learned within ~150 steps on their own, and then kept.
     warmup_classes: tuple[str, ...] = ()
     warmup_epochs: int = 0
-    # Weight of a penalty on two findings' attention sharing tokens (their Bhattacharyya coefficient), after
-    # warm-up: each class query should look at its own evidence, not at whatever another finding made salient.
+    # Weight of a penalty on two findings present in one image sharing attention (their Bhattacharyya
+    # coefficient), after warm-up: each class query should look at its own evidence, not at another finding.
     attention_overlap_weight: float = 0.0
     # After warm-up, each batch is drawn afresh through these shifts (``medattn.training.augment``); None trains
     # on the inputs as given. From the first step, it kept nodules from being learned at all (AUC 0.50 after
@@ -69,13 +69,14 @@ def classification_loss(
     return (per_class * class_weights).sum() / class_weights.sum()
 
 
-def attention_overlap(attention: torch.Tensor) -> torch.Tensor:
-    """Mean Bhattacharyya coefficient over pairs of different findings' attention (B, C, h, w): 0 when no
-    two findings look at the same tokens, 1 when two look alike."""
+def attention_overlap(attention: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean Bhattacharyya coefficient between the attention (B, C, h, w) of two different findings present
+    in the same image (labels (B, C)): 0 when they look at different tokens, 1 when they look alike."""
     root = attention.flatten(2).clamp_min(0).sqrt()  # (B, C, N)
     shared = root @ root.transpose(1, 2)  # (B, C, N) x (B, N, C) -> (B, C, C)
-    pairs = ~torch.eye(shared.shape[1], dtype=torch.bool)
-    return shared[:, pairs].mean()
+    present = labels > 0.5
+    pairs = present[:, :, None] & present[:, None, :] & ~torch.eye(shared.shape[1], dtype=torch.bool)  # (B, C, C)
+    return shared[pairs].sum() / pairs.sum().clamp_min(1)
 
 
 def epoch_order(epoch: int, count: int, config: TrainConfig, context: Context, generator: torch.Generator):
@@ -156,7 +157,7 @@ def train(
             loss = classification_loss(logits, labels, task, class_weights)
             loss = loss + config.max_token_weight * classification_loss(best_token, labels, task, class_weights)
             if config.attention_overlap_weight and class_weights is None:
-                loss = loss + config.attention_overlap_weight * attention_overlap(attention)
+                loss = loss + config.attention_overlap_weight * attention_overlap(attention, labels)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()

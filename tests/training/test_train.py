@@ -79,12 +79,14 @@ def test_multi_class_colour_run_from_a_medmnist_file(tmp_path):
 
 
 def test_attention_overlap_is_0_for_findings_looking_apart_and_1_for_findings_looking_alike():
+    both = torch.ones(1, 2)
     apart = torch.zeros(1, 2, 4, 4)
     apart[0, 0, 0, 0] = apart[0, 1, 3, 3] = 1.0
-    assert attention_overlap(apart).item() == 0.0
+    assert attention_overlap(apart, both).item() == 0.0
     alike = torch.full((1, 2, 4, 4), 1 / 16)
-    assert attention_overlap(alike).item() == pytest.approx(1.0)
+    assert attention_overlap(alike, both).item() == pytest.approx(1.0)
     half = apart.clone()
     half[0, 1] = 0
     half[0, 1, 0, 0] = half[0, 1, 3, 3] = 0.5  # half its weight where the first one looks
-    assert attention_overlap(half).item() == pytest.approx(0.5**0.5)
+    assert attention_overlap(half, both).item() == pytest.approx(0.5**0.5)
+    assert attention_overlap(alike, torch.tensor([[1.0, 0.0]])).item() == 0.0  # only findings both present count
