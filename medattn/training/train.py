@@ -72,7 +72,7 @@ def classification_loss(
 def attention_overlap(attention: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean Bhattacharyya coefficient between the attention (B, C, h, w) of two different findings present
     in the same image (labels (B, C)): 0 when they look at different tokens, 1 when they look alike."""
-    root = attention.flatten(2).clamp_min(0).sqrt()  # (B, C, N)
+    root = (attention.flatten(2) + 1e-8).sqrt()  # (B, C, N); without the 1e-8, a weight of 0 has no gradient but NaN
     shared = root @ root.transpose(1, 2)  # (B, C, N) x (B, N, C) -> (B, C, C)
     present = labels > 0.5
     pairs = present[:, :, None] & present[:, None, :] & ~torch.eye(shared.shape[1], dtype=torch.bool)  # (B, C, C)
