@@ -57,7 +57,7 @@ def parser() -> argparse.ArgumentParser:
     train_cmd.add_argument("--data", default=SYNTHETIC, help="'synthetic', a .npz, a class-folder tree or a .csv")
     train_cmd.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR)
     train_cmd.add_argument("--seed", type=int, default=0)
-    train_cmd.add_argument("--epochs", type=int, default=8)
+    train_cmd.add_argument("--epochs", type=int, default=10)
     train_cmd.add_argument("--input-size", type=int, default=128)
     train_cmd.add_argument("--channels", type=int, choices=(1, 3), default=1)
     train_cmd.add_argument(
@@ -68,7 +68,10 @@ def parser() -> argparse.ArgumentParser:
     )
     train_cmd.add_argument("--warmup-epochs", type=int, default=2)
     train_cmd.add_argument(
-        "--attention-overlap-weight", type=float, default=0.0, help="penalty on findings' attention sharing tokens"
+        "--attention-overlap-weight",
+        type=float,
+        default=0.1,
+        help="penalty on two findings present in one image sharing attention (0 turns it off)",
     )
     train_cmd.add_argument(
         "--no-augment", action="store_true", help="train on the images as given, without the robustness augmentation"

@@ -44,7 +44,7 @@ def rows(out: Path) -> list[dict]:
 @pytest.fixture
 def archive(tmp_path) -> Path:
     folder = tmp_path / "archive"
-    write_cases(folder / "ward-a", 5)
+    write_cases(folder / "ward-a", 5, size=128)  # below the model's input size, a case is called unlike
     shutil.copy(PYDICOM_FILES / "CT_small.dcm", folder / "ward-a" / "ct.dcm")
     (folder / "ward-b").mkdir()
     shutil.copy(PYDICOM_FILES / "rtplan.dcm", folder / "ward-b" / "plan.dcm")

@@ -14,7 +14,9 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from medattn.assets import DEFAULT_MODEL_DIR, all_samples, real_samples, synthetic_samples
+from medattn.explain import EXPLAINERS
 from medattn.review.store import ReviewStore
+from medattn.training.robustness import SHIFTS
 from tests.conftest import PYDICOM_FILES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -262,8 +264,11 @@ def test_model_page_shows_the_card_curves_and_explanation_quality():
     assert "a test split never used to train the model, pick its epoch or calibrate it" in at.caption[0].value
     assert len(at.get("vega_lite_chart")) >= 2  # ROC curves and the reliability diagram
     quality = next(table.value for table in at.dataframe if "Method" in table.value)
-    assert list(quality["Method"]) == ["Attention", "Grad-CAM", "Occlusion"]
+    assert list(quality["Method"]) == [explainer.title for explainer in EXPLAINERS.values()]
     assert quality["Deletion AUC ↓"].between(0, 1).all()
+    shifts = next(table.value for table in at.dataframe if "Shift" in table.value and "Verdict" in table.value)
+    assert len(shifts) == len(SHIFTS) and shifts["Shift"].iloc[0] == "none"
+    assert set(shifts["Verdict"]) <= {"holds", "flagged as unlike", "⚠ fails silently"}
 
 
 def test_model_picker_offers_every_model_and_review_uses_the_choice(tmp_path, monkeypatch):

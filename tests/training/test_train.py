@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from medattn import Predictor
+from medattn.explain import EXPLAINERS
 from medattn.model.checkpoint import save_model
 from medattn.model.network import AttentionNet, ModelConfig
 from medattn.training.datasets import open_dataset, synthetic
@@ -22,7 +23,7 @@ def test_tiny_synthetic_run_produces_a_loadable_calibrated_model(tmp_path):
 
     metrics = evaluate(model, card, synthetic(2, 40, 64), explain_cases=3)
     methods = metrics["explanations"]["methods"]
-    assert set(methods) == {"attention", "gradcam", "occlusion"}
+    assert set(methods) == set(EXPLAINERS)
     for quality in methods.values():
         for key in ("pointing_game", "mass_in_mask", "top_region_iou", "deletion_auc", "insertion_auc"):
             assert 0.0 <= quality["overall"][key] <= 1.0
