@@ -11,6 +11,7 @@ import pytest
 from medattn import Predictor
 from medattn.assets import DEFAULT_MODEL_DIR
 from medattn.cli import USAGE_ERROR, main
+from medattn.explain import EXPLAINERS
 from medattn.model.card import read_card
 from tests.training.test_datasets import write_medmnist
 
@@ -48,7 +49,7 @@ def test_cli_evaluate_writes_the_figures_into_the_card(tmp_path, capsys):
     metrics = read_card(model_dir).metrics
     assert metrics["data"] == "synthetic seed 4242" and metrics["cases"] == 24
     assert metrics["explanations"]["cases_per_class"] == 2
-    assert set(metrics["explanations"]["methods"]) == {"attention", "gradcam", "occlusion"}
+    assert set(metrics["explanations"]["methods"]) == set(EXPLAINERS)
     assert set(metrics["roc"]) == {"nodule", "effusion", "cardiomegaly"} and metrics["reliability"]["after"]
     assert (model_dir / "model.safetensors").read_bytes() == weights
     assert '"insertion_auc"' in capsys.readouterr().out
