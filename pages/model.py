@@ -20,6 +20,8 @@ EXPLANATION_COLUMNS = {
     "insertion_auc": "Insertion AUC ↑",
 }
 
+RANDOM_ORDER = "Random order (reference)"
+
 VERDICTS = {"holds": "holds", "flagged": "flagged as unlike", "fails silently": "⚠ fails silently"}
 
 DISTINCT = alt.Scale(scheme="category10")  # lines told apart at a glance, not shades of one blue
@@ -143,14 +145,22 @@ with shared.page("Model card"):
     if explanations:
         st.markdown("#### Explanation quality")
         methods = [m for m in explanations if m in EXPLAINERS]
-        overall = [explanations[m]["overall"] for m in methods]
+        quality = metrics["explanations"]
+        # Random-order deletion and insertion, the reference a faithful map must beat, as a last row.
+        reference = quality.get("random_order")
+        rows = [(EXPLAINERS[m].title, explanations[m]) for m in methods]
+        rows += [(RANDOM_ORDER, reference)] if reference else []
         st.dataframe(
-            {"Method": [EXPLAINERS[m].title for m in methods]}
-            | {title: [o.get(key) for o in overall] for key, title in EXPLANATION_COLUMNS.items()}
+            {"Method": [title for title, _ in rows]}
             | {
-                "Seconds per image": [explanations[m]["seconds_per_image"] for m in methods],
+                title: [figures["overall"].get(key) for _, figures in rows]
+                for key, title in EXPLANATION_COLUMNS.items()
+            }
+            | {
+                "Seconds per image": [figures.get("seconds_per_image") for _, figures in rows],
                 "Rank correlation, model randomised": [
-                    explanations[m]["randomisation"][-1]["rank_correlation"] for m in methods
+                    figures["randomisation"][-1]["rank_correlation"] if "randomisation" in figures else None
+                    for _, figures in rows
                 ],
             },
             hide_index=True,
@@ -168,21 +178,21 @@ with shared.page("Model card"):
                 "computation; choose another method there to compare.",
                 icon=":material/info:",
             )
-        quality = metrics["explanations"]
         st.caption(
             f"Up to {quality['cases_per_class']} cases per finding of {quality['data']}. "
-            "Masks grown by one token cell. Deletion and insertion hide pixels as mean grey, hottest first. "
+            "Masks grown by one token cell. Deletion and insertion hide pixels as mean grey, hottest first; "
+            f"the {RANDOM_ORDER.lower()} row hides them in random order, the figure a faithful map must beat. "
             "The last column should be near 0: "
             "a map that survives re-initialising the whole model does not explain the model."
         )
         with st.expander("Per finding"):
             st.dataframe(
                 {
-                    "Method": [EXPLAINERS[m].title for m in methods for _ in explanations[m]["per_class"]],
-                    "Finding": [names.get(c, c) for m in methods for c in explanations[m]["per_class"]],
+                    "Method": [title for title, figures in rows for _ in figures["per_class"]],
+                    "Finding": [names.get(c, c) for _, figures in rows for c in figures["per_class"]],
                 }
                 | {
-                    title: [v.get(key) for m in methods for v in explanations[m]["per_class"].values()]
+                    title: [v.get(key) for _, figures in rows for v in figures["per_class"].values()]
                     for key, title in EXPLANATION_COLUMNS.items()
                 },
                 hide_index=True,

@@ -149,7 +149,8 @@ def explanation_quality(
     cases_per_class: int = 100,
     sanity_cases_per_class: int = 6,
 ) -> dict:
-    """Every method's localisation (where masks exist), faithfulness, cost and sanity, per class and overall.
+    """Every method's localisation (where masks exist), faithfulness, cost and sanity, per class and overall,
+    and random-order deletion and insertion beside them.
 
     Each class is explained on up to ``cases_per_class`` of the cases that have it. Masks are grown by
     one token cell, the resolution of the attention and Grad-CAM grids.
@@ -157,6 +158,16 @@ def explanation_quality(
     size = inputs.shape[-1]
     cell = size // model.config.grid_size
     results = {"data": dataset.source, "cases_per_class": cases_per_class, "methods": {}}
+    # The reference a faithful map must beat: pixels hidden (or revealed) in random order. A flat map is
+    # that order, since deletion_insertion breaks ties at random.
+    random_order = {}
+    for c, name in enumerate(dataset.classes):
+        cases = np.flatnonzero(dataset.labels[:, c])[:cases_per_class]
+        if len(cases):
+            deletion, insertion = deletion_insertion(model, inputs[cases], np.zeros((len(cases), size, size)), c, task)
+            random_order[name] = {"cases": len(cases), "deletion_auc": float(deletion.mean()),
+                                  "insertion_auc": float(insertion.mean())}  # fmt: skip
+    results["random_order"] = {"overall": _macro_mean(random_order), "per_class": random_order}
     for method, explainer in EXPLAINERS.items():
         per_class, seconds, images, sanity = {}, 0.0, 0, []
         for c, name in enumerate(dataset.classes):

@@ -28,6 +28,9 @@ def test_tiny_synthetic_run_produces_a_loadable_calibrated_model(tmp_path):
         for key in ("pointing_game", "mass_in_mask", "top_region_iou", "deletion_auc", "insertion_auc"):
             assert 0.0 <= quality["overall"][key] <= 1.0
         assert quality["randomisation"][0]["layer"] == "classifier head"
+    random_order = metrics["explanations"]["random_order"]
+    assert set(random_order["per_class"]) == {"nodule", "effusion", "cardiomegaly"}
+    assert all(0.0 <= random_order["overall"][key] <= 1.0 for key in ("deletion_auc", "insertion_auc"))
     confusion = metrics["per_class"]["nodule"]["confusion"]
     assert sum(confusion.values()) == 40
 
