@@ -166,7 +166,8 @@ def measure(
     predictor: Predictor, images: np.ndarray, masks: np.ndarray, clean_unlikeness: np.ndarray | None = None
 ) -> dict:
     """AUC, ECE, attention pointing (per finding and macro) and the share flagged unlike, for labelled images;
-    given the unlikeness of clean cases, also how well the unlikeness tells these images from them (AUROC)."""
+    given the unlikeness of clean cases, also how well the unlikeness tells these images from them (AUROC).
+    The attention (N, C, h, w) and unlikeness (N,) come back too, under those keys."""
     labels = masks.any(axis=(2, 3))
     probabilities, attention, unlikeness = _run(predictor, images)
     limit = predictor.card.unlikeness.threshold if predictor.card.unlikeness else np.inf
@@ -185,6 +186,7 @@ def measure(
         "macro_pointing": float(np.nanmean(list(pointing.values()))),
         "pointing": pointing,
         "flagged": float((unlikeness > limit).mean()),
+        "attention": attention,
         "unlikeness": unlikeness,
         "detection_auroc": None
         if clean_unlikeness is None
@@ -201,14 +203,13 @@ def verdict(figures: dict) -> str:
     return "flagged" if figures["flagged"] >= FLAGGED_SHARE else "fails silently"
 
 
-def capture_rates(predictor: Predictor, images: np.ndarray, masks: np.ndarray) -> dict[str, float]:
+def capture_rates(classes: tuple[str, ...], attention: np.ndarray, masks: np.ndarray) -> dict[str, float]:
     """For each ordered pair of findings present together: the share of those cases whose first finding's
-    attention peaks on the second finding's region and off its own (both grown by one token cell)."""
-    _, attention, _ = _run(predictor, images)
+    attention (N, C, h, w) peaks on the second finding's region and off its own (both grown by one token cell)."""
     present = masks.any(axis=(2, 3))
     rates = {}
-    for a, own in enumerate(predictor.classes):
-        for b, other in enumerate(predictor.classes):
+    for a, own in enumerate(classes):
+        for b, other in enumerate(classes):
             together = np.flatnonzero(present[:, a] & present[:, b])
             if a == b or len(together) == 0:
                 continue
@@ -221,19 +222,15 @@ def capture_rates(predictor: Predictor, images: np.ndarray, masks: np.ndarray) -
 def robustness(predictor: Predictor, count: int = 500, seed: int = ROBUSTNESS_SEED) -> dict:
     """Every shift's figures and verdict, and the capture rates on the clean cases, as the card holds them."""
     drawn = [generate_case(seed, index) for index in range(count)]
-    shifts, clean_unlikeness = [], None
+    shifts, clean_unlikeness, captures = [], None, None
     for shift in SHIFTS:
-        figures = measure(predictor, *shifted_cases(shift, count, seed, drawn), clean_unlikeness)
-        unlikeness = figures.pop("unlikeness")
+        images, masks = shifted_cases(shift, count, seed, drawn)
+        figures = measure(predictor, images, masks, clean_unlikeness)
+        unlikeness, attention = figures.pop("unlikeness"), figures.pop("attention")
         if clean_unlikeness is None:  # SHIFTS[0]: the cases as drawn
-            clean_unlikeness = unlikeness
+            clean_unlikeness, captures = unlikeness, capture_rates(predictor.classes, attention, masks)
         shifts.append({"shift": shift.name, "family": shift.family, **figures, "verdict": verdict(figures)})
-    return {
-        "data": f"synthetic seed {seed}",
-        "cases_per_shift": count,
-        "shifts": shifts,
-        "capture_rates": capture_rates(predictor, *shifted_cases(SHIFTS[0], count, seed, drawn)),
-    }
+    return {"data": f"synthetic seed {seed}", "cases_per_shift": count, "shifts": shifts, "capture_rates": captures}
 
 
 def table(figures: dict) -> str:
