@@ -4,7 +4,8 @@ Run: python benchmarks/real_anatomy.py [--baseline DIR] [--count N]
 The radiograph is pydicom-data's chest CR (RG1_J2KR.dcm, with round masses of its own), at 512 px. Each
 nodule is drawn as the benchmark draws a fuzzy one and placed in one lung field, then the other; a hit is
 the nodule attention's peak on it (grown by one token cell). Prints the hit rate of the model and of a
-baseline model (by default, the model before the robustness training), on the same insertions.
+baseline model (by default, the model before the robustness training), on the same insertions, and as a
+control the same insertions into the benchmark's normal sample (512 px).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.robustness import BEFORE_ROBUSTNESS_TRAINING, committed_model
 from medattn import Predictor, load_scan
-from medattn.assets import DEFAULT_MODEL_DIR
+from medattn.assets import DEFAULT_MODEL_DIR, SAMPLES_DIR
 from medattn.training.robustness import inserted_lesion_pointing
-from tests.conftest import CHEST_CR_LUNG_FIELDS, PYDICOM_DATA_FILES
+from tests.conftest import CHEST_CR_LUNG_FIELDS, PYDICOM_DATA_FILES, SYNTHETIC_LUNG_FIELDS
 
 SIDE = 512
 
@@ -38,13 +39,21 @@ def main() -> None:
     arguments.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
     arguments.add_argument("--count", type=int, default=100)
     args = arguments.parse_args()
-    pixels = chest_pixels()
-    print("| model | nodules inserted | attention on the nodule |\n|---|---|---|")
+    radiographs = {
+        "real chest CR": (chest_pixels(), CHEST_CR_LUNG_FIELDS),
+        "synthetic normal sample (control)": (
+            load_scan(SAMPLES_DIR / "synthetic-normal.png").model_pixels(0),
+            SYNTHETIC_LUNG_FIELDS,
+        ),
+    }
+    print("| model | radiograph | nodules inserted | attention on the nodule |\n|---|---|---|---|")
     with tempfile.TemporaryDirectory() as scratch:
         baseline = args.baseline or committed_model(BEFORE_ROBUSTNESS_TRAINING, Path(scratch))
         for name, folder in (("before", baseline), ("after", args.model)):
-            rate = inserted_lesion_pointing(Predictor.load(folder), pixels, CHEST_CR_LUNG_FIELDS, args.count)
-            print(f"| {name} ({folder}) | {args.count} | {rate:.0%} |")
+            predictor = Predictor.load(folder)
+            for radiograph, (pixels, fields) in radiographs.items():
+                rate = inserted_lesion_pointing(predictor, pixels, fields, args.count)
+                print(f"| {name} ({folder}) | {radiograph} | {args.count} | {rate:.0%} |")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ PYDICOM_DATA_FILES = Path(find_spec("data_store").origin).parent / "data"
 # The lung fields of the chest CR RG1_J2KR.dcm, as ((top, bottom), (left, right)) shares of the image: the
 # Lung preset's test and the inserted-nodule test read them.
 CHEST_CR_LUNG_FIELDS = [((0.2, 0.6), (0.12, 0.33)), ((0.2, 0.6), (0.64, 0.85))]
+# Likewise for the synthetic normal sample, clear of its heart: the inserted-nodule test's control.
+SYNTHETIC_LUNG_FIELDS = [((0.3, 0.6), (0.22, 0.4)), ((0.3, 0.5), (0.62, 0.78))]
 
 
 def real_dicom_files() -> list[Path]:
