@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -76,6 +77,14 @@ def parser() -> argparse.ArgumentParser:
     train_cmd.add_argument(
         "--no-augment", action="store_true", help="train on the images as given, without the robustness augmentation"
     )
+    train_cmd.add_argument(
+        "--subtle-share",
+        type=float,
+        default=0.0,
+        help="share of synthetic training cases whose --subtle-findings are drawn subtler; validation and "
+        "evaluation stay as drawn (README, 'Off the benchmark')",
+    )
+    train_cmd.add_argument("--subtle-findings", nargs="*", help="findings drawn subtler in training (default: all)")
     train_cmd.add_argument("--train-size", type=int, default=12000, help="synthetic cases to train on")
     train_cmd.add_argument("--val-size", type=int, default=1500, help="synthetic cases to validate on")
     train_cmd.add_argument("--eval-size", type=int, default=2000, help="held-out synthetic cases for the card")
@@ -106,6 +115,8 @@ def parser() -> argparse.ArgumentParser:
     ood_cmd.add_argument("--seed", type=int, default=0, help="the training seed (validation uses seed + 1)")
     ood_cmd.add_argument("--train-size", type=int, default=12000)
     ood_cmd.add_argument("--val-size", type=int, default=1500)
+    ood_cmd.add_argument("--subtle-share", type=float, default=0.0, help="as the model was trained with")
+    ood_cmd.add_argument("--subtle-findings", nargs="*", help="likewise")
 
     robust_cmd = commands.add_parser(
         "robustness", help="measure the model under realistic shifts of held-out cases and write it into the card"
@@ -145,7 +156,8 @@ def train(args: argparse.Namespace) -> None:
     from medattn.training.train import TrainConfig
     from medattn.training.train import train as train_model
 
-    train_set = _labelled(args.data, "train", args.seed, args.train_size, args.input_size)
+    subtle = (args.subtle_share, args.subtle_findings)
+    train_set = _labelled(args.data, "train", args.seed, args.train_size, args.input_size, *subtle)
     val_set = _labelled(args.data, "val", args.seed + 1, args.val_size, args.input_size)
     model_config = ModelConfig(train_set.classes, in_channels=args.channels, input_size=args.input_size)
     warmup = args.warmup_classes
@@ -190,7 +202,7 @@ def fit_ood(args: argparse.Namespace) -> None:
 
     model, card = load_model(args.model)
     size = card.preprocessing.input_size
-    train_set = _labelled(args.data, "train", args.seed, args.train_size, size)
+    train_set = _labelled(args.data, "train", args.seed, args.train_size, size, args.subtle_share, args.subtle_findings)
     val_set = _labelled(args.data, "val", args.seed + 1, args.val_size, size)
     statistics = _fit_unlikeness(model, card, train_set, val_set, args.data, args.seed + 1)
     write_card(card.with_changes(unlikeness=statistics), args.model)
@@ -232,12 +244,22 @@ def samples(args: argparse.Namespace) -> None:
         print(path)
 
 
-def _labelled(location: str, split: str, seed: int, count: int, size: int) -> LabelledImages:
-    """The benchmark (``seed`` picks its cases) or one split of a dataset file or folder."""
+def _labelled(
+    location: str,
+    split: str,
+    seed: int,
+    count: int,
+    size: int,
+    subtle_share: float = 0.0,
+    subtle: Sequence[str] | None = None,
+) -> LabelledImages:
+    """The benchmark (``seed`` picks its cases; ``subtle_share`` of the ``subtle`` findings, every one if None,
+    are drawn subtler: see ``synthetic.generate``) or one split of a dataset file or folder."""
     from medattn.training import datasets
+    from medattn.training.synthetic import FINDINGS
 
     if location == SYNTHETIC:
-        return datasets.synthetic(seed, count, size, split)
+        return datasets.synthetic(seed, count, size, split, subtle_share, FINDINGS if subtle is None else tuple(subtle))
     return datasets.open_dataset(location, split)
 
 

@@ -48,12 +48,21 @@ class LabelledImages:
         return len(self.images)
 
 
-def synthetic(seed: int, count: int, size: int = 128, split: str = "train") -> LabelledImages:
+def synthetic(
+    seed: int,
+    count: int,
+    size: int = 128,
+    split: str = "train",
+    subtle_share: float = 0.0,
+    subtle: tuple[str, ...] = benchmark.FINDINGS,
+) -> LabelledImages:
     """The benchmark's cases ``0..count-1`` of ``seed``: each seed is its own split, so ``split`` only names
-    the role the caller gives it."""
-    images, masks = benchmark.generate(seed, count, size)
+    the role the caller gives it. ``subtle_share`` and ``subtle``: see ``synthetic.generate``."""
+    images, masks = benchmark.generate(seed, count, size, subtle_share=subtle_share, subtle=subtle)
     labels = masks.any(axis=(2, 3)).astype(np.float32)
     source = f"synthetic seed {seed}"
+    if subtle_share and subtle:
+        source += f", {subtle_share:.0%} of {', '.join(subtle)} findings drawn subtler"
     return LabelledImages(list(images), labels, benchmark.FINDINGS, "multi-label", source, split, masks)
 
 

@@ -178,9 +178,29 @@ def _point_in(region: np.ndarray, rng: np.random.Generator, x: np.ndarray, y: np
     return float(x.flat[pick]), float(y.flat[pick])
 
 
-def generate(seed: int, count: int, size: int = 128, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``count`` cases stacked: images (n, S, S) float32 and masks (n, findings, S, S) bool."""
-    cases = [generate_case(seed, start + i, size) for i in range(count)]
+def subtle_findings(seed: int, index: int, share: float, findings: tuple[str, ...] = FINDINGS) -> tuple[str, ...]:
+    """Which of ``findings`` case ``index`` of ``seed`` draws subtler, each with probability ``share``. The choice
+    comes from a stream of its own, so every other draw of the case stays as it was."""
+    if share <= 0:
+        return ()
+    rng = np.random.default_rng([seed, index, 1])
+    return tuple(finding for finding in FINDINGS if rng.random() < share and finding in findings)
+
+
+def generate(
+    seed: int,
+    count: int,
+    size: int = 128,
+    start: int = 0,
+    subtle_share: float = 0.0,
+    subtle: tuple[str, ...] = FINDINGS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` cases stacked: images (n, S, S) float32 and masks (n, findings, S, S) bool. With
+    ``subtle_share``, each of the ``subtle`` findings is drawn from ``SUBTLE_RANGES`` with that probability."""
+    cases = [
+        generate_case(seed, index, size, subtle_findings(seed, index, subtle_share, subtle))
+        for index in range(start, start + count)
+    ]
     return np.stack([c.image for c in cases]), np.stack([c.masks for c in cases])
 
 

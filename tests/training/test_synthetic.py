@@ -3,7 +3,14 @@ import numpy as np
 from medattn import load_scan
 from medattn.assets import SAMPLES_DIR, synthetic_samples
 from medattn.training.evaluate import roc_auc
-from medattn.training.synthetic import FINDINGS, generate, generate_case, sample_cases, sample_pixels
+from medattn.training.synthetic import (
+    FINDINGS,
+    generate,
+    generate_case,
+    sample_cases,
+    sample_pixels,
+    subtle_findings,
+)
 
 
 def test_cases_are_deterministic_by_seed_and_index():
@@ -11,6 +18,29 @@ def test_cases_are_deterministic_by_seed_and_index():
     np.testing.assert_array_equal(generate_case(3, 2).image, images[2])
     np.testing.assert_array_equal(generate(3, 2, start=2)[1], masks[2:])
     assert not np.array_equal(generate_case(4, 2).image, images[2])
+
+
+def test_a_subtle_share_draws_that_share_of_findings_subtler_and_nothing_else():
+    """Training's subtler findings: the same cases and labels, smaller nodules and shallower effusions."""
+    count, share = 300, 0.25
+    plain_images, plain_masks = generate(seed=5, count=count)
+    images, masks = generate(seed=5, count=count, subtle_share=share)
+    chosen = [subtle_findings(5, index, share) for index in range(count)]
+    drawn_subtler = np.array([[finding in findings for finding in FINDINGS] for findings in chosen])
+    assert abs(drawn_subtler.mean() - share) < 0.05
+    np.testing.assert_array_equal(masks.any(axis=(2, 3)), plain_masks.any(axis=(2, 3)))
+    untouched = ~drawn_subtler.any(axis=1)
+    np.testing.assert_array_equal(images[untouched], plain_images[untouched])
+    for finding in ("nodule", "effusion"):
+        c = FINDINGS.index(finding)
+        cases = drawn_subtler[:, c] & plain_masks[:, c].any(axis=(1, 2))
+        assert cases.sum() > 10
+        assert masks[cases, c].sum() < 0.6 * plain_masks[cases, c].sum(), f"{finding}s are not drawn smaller"
+    # Drawing only effusions subtler leaves nodules and hearts as drawn (a subtler heart would move effusions' edges).
+    _, effusions_only = generate(seed=5, count=count, subtle_share=share, subtle=("effusion",))
+    np.testing.assert_array_equal(effusions_only[:, [0, 2]], plain_masks[:, [0, 2]])
+    same_choice = np.array([set(findings) <= {"effusion"} for findings in chosen])
+    np.testing.assert_array_equal(effusions_only[same_choice], masks[same_choice])
 
 
 def test_images_and_masks_have_the_documented_form():
@@ -37,8 +67,13 @@ def test_global_brightness_does_not_give_the_findings_away():
 
 
 def test_the_shipped_samples_are_the_cases_their_ground_truth_is_drawn_from():
-    """The app outlines a sample's true findings from ``sample_cases``: the files must be those very cases."""
+    """The app outlines a sample's true findings from ``sample_cases``: the files must be those very cases.
+
+    Up to one step of 65535 apart: drawn again on another processor, OpenCV's and NumPy's vector code round a
+    few hundred of the 262,144 pixels the other way (seen between two x86-64 machines)."""
     cases = sample_cases()
     assert sorted(cases) == sorted(path.name for path in synthetic_samples().values())
     for name, case in cases.items():
-        assert np.array_equal(load_scan((SAMPLES_DIR / name).read_bytes()).model_pixels(0), sample_pixels(case)), name
+        shipped = load_scan((SAMPLES_DIR / name).read_bytes()).model_pixels(0)
+        drawn = sample_pixels(case).astype(np.float32)
+        assert np.abs(shipped - drawn).max() <= 1 and (shipped != drawn).mean() < 0.005, name
