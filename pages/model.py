@@ -233,6 +233,18 @@ with shared.page("Model card"):
                 for c in ("Attention pointing (macro)", "Unlikeness AUROC against clean")
             },
         )
+        silent = [s for s in shifts if s["verdict"] == "fails silently"]
+        if silent:
+            worst = [(s, min(s["auc"], key=s["auc"].get)) for s in silent]  # each shift's least accurate finding
+            st.warning(
+                "**Where this model is wrong more often and nothing on screen says so:** "
+                + "; ".join(
+                    f"{s['shift']} ({names.get(f, f).lower()}: AUC {s['auc'][f]:.2f}, pointing {s['pointing'][f]:.2f})"
+                    for s, f in worst
+                )
+                + ". These scans are not called unlike the training data, so the Review page shows their output.",
+                icon=":material/warning:",
+            )
         st.caption(
             f"{robustness['cases_per_shift']} cases of {robustness['data']} per shift, each through the app's own "
             f"path. A shift holds when macro AUC ≥ {HOLDS_AUC} and pointing ≥ {HOLDS_POINTING}; it is flagged when "

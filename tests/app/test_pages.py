@@ -264,11 +264,19 @@ def test_model_page_shows_the_card_curves_and_explanation_quality():
     assert "a test split never used to train the model, pick its epoch or calibrate it" in at.caption[0].value
     assert len(at.get("vega_lite_chart")) >= 2  # ROC curves and the reliability diagram
     quality = next(table.value for table in at.dataframe if "Method" in table.value)
-    assert list(quality["Method"]) == [explainer.title for explainer in EXPLAINERS.values()]
+    titles = [explainer.title for explainer in EXPLAINERS.values()]
+    assert list(quality["Method"]) == [*titles, "Random order (reference)"]
     assert quality["Deletion AUC ↓"].between(0, 1).all()
+    assert (
+        quality["Pointing game ↑"].iloc[: len(titles)].notna().all()
+        and quality["Pointing game ↑"].iloc[-1:].isna().all()
+    )
     shifts = next(table.value for table in at.dataframe if "Shift" in table.value and "Verdict" in table.value)
     assert len(shifts) == len(SHIFTS) and shifts["Shift"].iloc[0] == "none"
     assert set(shifts["Verdict"]) <= {"holds", "flagged as unlike", "⚠ fails silently"}
+    # Every shift that fails silently is named in words too, not only in the table.
+    warnings = " ".join(warning.value for warning in at.warning)
+    assert all(shift in warnings for shift in shifts["Shift"][shifts["Verdict"] == "⚠ fails silently"])
 
 
 def test_model_picker_offers_every_model_and_review_uses_the_choice(tmp_path, monkeypatch):
