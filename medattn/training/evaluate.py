@@ -158,22 +158,22 @@ def explanation_quality(
     size = inputs.shape[-1]
     cell = size // model.config.grid_size
     results = {"data": dataset.source, "cases_per_class": cases_per_class, "methods": {}}
+    # Each class (index, name) with the cases it is explained on; a class no case has is left out.
+    explained = [
+        (c, name, np.flatnonzero(dataset.labels[:, c])[:cases_per_class]) for c, name in enumerate(dataset.classes)
+    ]
+    explained = [(c, name, cases) for c, name, cases in explained if len(cases)]
     # The reference a faithful map must beat: pixels hidden (or revealed) in random order. A flat map is
     # that order, since deletion_insertion breaks ties at random.
     random_order = {}
-    for c, name in enumerate(dataset.classes):
-        cases = np.flatnonzero(dataset.labels[:, c])[:cases_per_class]
-        if len(cases):
-            deletion, insertion = deletion_insertion(model, inputs[cases], np.zeros((len(cases), size, size)), c, task)
-            random_order[name] = {"cases": len(cases), "deletion_auc": float(deletion.mean()),
-                                  "insertion_auc": float(insertion.mean())}  # fmt: skip
+    for c, name, cases in explained:
+        deletion, insertion = deletion_insertion(model, inputs[cases], np.zeros((len(cases), size, size)), c, task)
+        random_order[name] = {"cases": len(cases), "deletion_auc": float(deletion.mean()),
+                              "insertion_auc": float(insertion.mean())}  # fmt: skip
     results["random_order"] = {"overall": _macro_mean(random_order), "per_class": random_order}
     for method, explainer in EXPLAINERS.items():
         per_class, seconds, images, sanity = {}, 0.0, 0, []
-        for c, name in enumerate(dataset.classes):
-            cases = np.flatnonzero(dataset.labels[:, c])[:cases_per_class]
-            if len(cases) == 0:
-                continue
+        for c, name, cases in explained:
             started = time.perf_counter()
             maps = explainer.maps(model, inputs[cases], c)
             seconds, images = seconds + time.perf_counter() - started, images + len(cases)
