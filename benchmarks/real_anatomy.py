@@ -15,22 +15,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-import cv2
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.robustness import BEFORE_ROBUSTNESS_TRAINING, committed_model
 from medattn import Predictor, load_scan
 from medattn.assets import DEFAULT_MODEL_DIR, SAMPLES_DIR
 from medattn.training.robustness import inserted_lesion_pointing
-from tests.conftest import CHEST_CR_LUNG_FIELDS, PYDICOM_DATA_FILES, SYNTHETIC_LUNG_FIELDS
-
-SIDE = 512
-
-
-def chest_pixels():
-    pixels = load_scan(PYDICOM_DATA_FILES / "RG1_J2KR.dcm").model_pixels(0)
-    return cv2.resize(pixels, (SIDE, SIDE), interpolation=cv2.INTER_AREA)
+from tests.conftest import CHEST_CR_LUNG_FIELDS, SYNTHETIC_LUNG_FIELDS, chest_cr_pixels
 
 
 def main() -> None:
@@ -40,7 +31,7 @@ def main() -> None:
     arguments.add_argument("--count", type=int, default=100)
     args = arguments.parse_args()
     radiographs = {
-        "real chest CR": (chest_pixels(), CHEST_CR_LUNG_FIELDS),
+        "real chest CR": (chest_cr_pixels(), CHEST_CR_LUNG_FIELDS),
         "synthetic normal sample (control)": (
             load_scan(SAMPLES_DIR / "synthetic-normal.png").model_pixels(0),
             SYNTHETIC_LUNG_FIELDS,

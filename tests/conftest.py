@@ -6,11 +6,12 @@ import io
 from importlib.util import find_spec
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pydicom
 import pytest
 
-from medattn import Predictor, Scan
+from medattn import Predictor, Scan, load_scan
 
 # Read from the installed packages' folders: pydicom.data.get_testdata_file would try the network.
 PYDICOM_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
@@ -20,6 +21,12 @@ PYDICOM_DATA_FILES = Path(find_spec("data_store").origin).parent / "data"
 CHEST_CR_LUNG_FIELDS = [((0.2, 0.6), (0.12, 0.33)), ((0.2, 0.6), (0.64, 0.85))]
 # Likewise for the synthetic normal sample, clear of its heart: the inserted-nodule test's control.
 SYNTHETIC_LUNG_FIELDS = [((0.3, 0.6), (0.22, 0.4)), ((0.3, 0.5), (0.62, 0.78))]
+
+
+def chest_cr_pixels(side: int = 512) -> np.ndarray:
+    """The chest CR RG1_J2KR.dcm's model pixels, resized to ``side`` x ``side``: where nodules are inserted."""
+    pixels = load_scan(PYDICOM_DATA_FILES / "RG1_J2KR.dcm").model_pixels(0)
+    return cv2.resize(pixels, (side, side), interpolation=cv2.INTER_AREA)
 
 
 def real_dicom_files() -> list[Path]:

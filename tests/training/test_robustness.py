@@ -1,7 +1,6 @@
 import json
 import shutil
 
-import cv2
 import numpy as np
 import pytest
 
@@ -11,7 +10,7 @@ from medattn.cli import main
 from medattn.model.card import read_card
 from medattn.training.robustness import SHIFTS, inserted_lesion_pointing, measure, shifted_cases, verdict
 from medattn.training.synthetic import FINDINGS
-from tests.conftest import CHEST_CR_LUNG_FIELDS, PYDICOM_DATA_FILES, SYNTHETIC_LUNG_FIELDS
+from tests.conftest import CHEST_CR_LUNG_FIELDS, SYNTHETIC_LUNG_FIELDS, chest_cr_pixels
 
 SHIFT = {shift.name: shift for shift in SHIFTS}
 HEART = FINDINGS.index("cardiomegaly")
@@ -89,6 +88,4 @@ def test_nodules_inserted_into_a_synthetic_chest_draw_the_nodule_attention(predi
     "CR (README, 'Off the benchmark'); strict, so that the day it does, the README is corrected",
 )
 def test_nodules_inserted_into_a_real_chest_radiograph_draw_the_nodule_attention(predictor):
-    pixels = load_scan(PYDICOM_DATA_FILES / "RG1_J2KR.dcm").model_pixels(0)
-    pixels = cv2.resize(pixels, (512, 512), interpolation=cv2.INTER_AREA)
-    assert inserted_lesion_pointing(predictor, pixels, CHEST_CR_LUNG_FIELDS, 40) >= INSERTED_FOUND
+    assert inserted_lesion_pointing(predictor, chest_cr_pixels(), CHEST_CR_LUNG_FIELDS, 40) >= INSERTED_FOUND
