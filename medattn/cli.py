@@ -156,8 +156,9 @@ def train(args: argparse.Namespace) -> None:
     from medattn.training.train import TrainConfig
     from medattn.training.train import train as train_model
 
-    subtle = (args.subtle_share, args.subtle_findings)
-    train_set = _labelled(args.data, "train", args.seed, args.train_size, args.input_size, *subtle)
+    train_set = _labelled(
+        args.data, "train", args.seed, args.train_size, args.input_size, args.subtle_share, args.subtle_findings
+    )
     val_set = _labelled(args.data, "val", args.seed + 1, args.val_size, args.input_size)
     model_config = ModelConfig(train_set.classes, in_channels=args.channels, input_size=args.input_size)
     warmup = args.warmup_classes

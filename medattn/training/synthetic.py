@@ -184,6 +184,7 @@ def subtle_findings(seed: int, index: int, share: float, findings: tuple[str, ..
     if share <= 0:
         return ()
     rng = np.random.default_rng([seed, index, 1])
+    # One draw per finding of the benchmark, whichever are asked for: a finding's choice never depends on ``findings``.
     return tuple(finding for finding in FINDINGS if rng.random() < share and finding in findings)
 
 
