@@ -9,5 +9,6 @@ st.navigation(
         st.Page("pages/worklist.py", title="Worklist", icon=":material/checklist:"),
         st.Page("pages/model.py", title="Model", icon=":material/monitoring:"),
         st.Page("pages/history.py", title="History", icon=":material/history:"),
+        st.Page("pages/study.py", title="Reader study", icon=":material/groups:"),
     ]
 ).run()

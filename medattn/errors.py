@@ -32,3 +32,7 @@ class ReviewError(MedattnError, ValueError):
 
 class BatchError(MedattnError, ValueError):
     """A scoring run that cannot start: an input that names no file, or an output of an unknown format."""
+
+
+class StudyError(MedattnError, ValueError):
+    """A reader study that cannot be set up, or a reading that cannot be saved: what to change."""

@@ -51,6 +51,18 @@ with shared.page("Review history"):
             ],
             "Disagreed on": [", ".join(name(f) for f, v in r.verdicts.items() if v == "disagree") for r in selected],
             "Present, per reviewer": [", ".join(map(name, r.corrected_labels)) for r in selected],
+            "Marks, and the attention's agreement": [
+                "; ".join(
+                    f"{name(f)} ({mark['kind']}"
+                    + (
+                        f": peak {'inside' if a['pointing'] else 'outside'}, {a['mass']:.0%} of heat inside)"
+                        if (a := (r.agreements or {}).get(f, {}).get("attention"))
+                        else ")"
+                    )
+                    for f, mark in (r.marks or {}).items()
+                )
+                for r in selected
+            ],
             "Note": [r.note for r in selected],
         },
         hide_index=True,

@@ -10,6 +10,7 @@ import streamlit as st
 
 from medattn.explain import EXPLAINERS
 from medattn.model.card import held_out_wording
+from medattn.review.marks import agreement_summary
 from medattn.training.robustness import FLAGGED_SHARE, HOLDS_AUC, HOLDS_POINTING
 
 EXPLANATION_COLUMNS = {
@@ -211,6 +212,39 @@ with shared.page("Model card"):
                 hide_index=True,
             )
             st.caption("Mean rank correlation of each map with the trained model's map, as layers are re-initialised.")
+
+    agreed = (
+        agreement_summary(store.reader_agreements(card.name, card.version)) if (store := shared.review_store()) else {}
+    )
+    if agreed:
+        names = card.display_names
+        st.markdown("#### Agreement with readers' marks")
+        rows = [
+            (method, finding, figures, explanations.get(method, {}).get("per_class", {}).get(finding, {}))
+            for method in EXPLAINERS
+            for finding, figures in agreed.get(method, {}).items()
+        ]
+        st.dataframe(
+            {
+                "Method": [EXPLAINERS[m].title for m, *_ in rows],
+                "Finding": [names.get(f, f) for _, f, *_ in rows],
+                "Marks": [figures["marks"] for _, _, figures, _ in rows],
+                "Pointing, readers' marks": [figures["pointing"] for _, _, figures, _ in rows],
+                "Mass in mark, readers' marks": [figures["mass"] for _, _, figures, _ in rows],
+                "Pointing, benchmark masks": [bench.get("pointing_game") for *_, bench in rows],
+                "Mass in mask, benchmark masks": [bench.get("mass_in_mask") for *_, bench in rows],
+            },
+            hide_index=True,
+            column_config={c: st.column_config.NumberColumn(format="%.2f") for c in (
+                "Pointing, readers' marks", "Mass in mark, readers' marks", "Pointing, benchmark masks",
+                "Mass in mask, benchmark masks")},
+        )  # fmt: skip
+        st.caption(
+            "Every mark readers drew on the Review page with this model's maps, each map measured against the mark "
+            "as the benchmark measures it against a true mask: pointing is the share of marks holding the map's "
+            "peak, mass the mean share of the map's heat inside the mark. Each mark counts once. A reader's mark "
+            "is not ground truth: agreement says how often the map points where the reader looked."
+        )
 
     if card.robustness:
         names, robustness, shifts = card.display_names, card.robustness, card.robustness["shifts"]

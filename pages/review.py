@@ -5,6 +5,7 @@ from __future__ import annotations
 from pages import shared  # first: it imports the heavy libraries once, for every session
 
 # isort: split
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -27,6 +28,7 @@ from medattn.explain.overlay import (
     outline,
 )
 from medattn.model.predictor import DIFFUSE_SPREAD, Heatmap
+from medattn.review.marks import Mark, agreement
 from medattn.review.report import FORMATS, ReportContent, render_report
 from medattn.review.store import VERDICTS, Review
 from medattn.review.text import escape_markdown
@@ -337,6 +339,38 @@ with shared.page("Attention review"):
         "Reviewer", key="reviewer", max_chars=200, placeholder="Your name"
     )
 
+    scan_shape = scan.frame(frame).shape[:2]
+    with st.expander("Mark where you see each finding (optional)", expanded=False):
+        saved_marks = (
+            next((r.marks for r in store.reviews(reviewer, key) if r.marks), None) if store and reviewer else None
+        )
+        marks = shared.mark_editor(
+            f"{case.key[:12]}-{frame}", image, scan_shape, ranked, predictor.display_name, saved_marks
+        )
+        st.caption(
+            "Your marks are saved with your review, in the scan's own pixel coordinates, and shown again when you "
+            "reopen the scan. Each explanation's agreement with them (its peak inside your mark, and the share of "
+            "its heat inside) is stored too, and summed up on the Model page."
+        )
+
+    def agreements_with(marks: dict[str, dict]) -> dict[str, dict[str, dict[str, float]]]:
+        """Every method's agreement with each mark; none for a scan unlike the training data (no map is
+        meaningful there)."""
+        if warning:
+            return {}
+        with st.spinner("Measuring every explanation against your marks…"):
+            return {
+                finding: {
+                    method: agreement(
+                        shared.explanation(case.key, model_dir, frame, method, finding, case).values,
+                        Mark.from_json(finding, mark),
+                        scan_shape,
+                    )
+                    for method in EXPLAINERS
+                }
+                for finding, mark in marks.items()
+            }
+
     def model_call(finding: str) -> str:
         call = "present" if finding in prediction.labels else "absent"
         return f"the model says {call} ({prediction.probabilities[finding]:.0%}{not_meaningful})"
@@ -393,9 +427,10 @@ with shared.page("Attention review"):
             session_salt=st.session_state.session_salt,
             case_key=case.key,
             frame=frame,
+            marks=marks,
         )
         try:
-            review.validated()
+            review = replace(review.validated(), agreements=agreements_with(marks))
         except ReviewError as error:
             shared.show_error(error)
         else:

@@ -35,13 +35,15 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from medattn import RESEARCH_NOTICE, Heatmap, Prediction, Predictor
 from medattn.assets import DEFAULT_MODEL_DIR, MODELS_DIR, synthetic_samples
-from medattn.errors import MedattnError, StoreError
+from medattn.errors import MedattnError, ReviewError, StoreError
 from medattn.explain import EXPLAINERS
 from medattn.explain.faithfulness import Faithfulness, check_faithfulness
 from medattn.explain.overlay import png_bytes
 from medattn.model.card import ModelCard
+from medattn.review.marks import Mark, mark_from_selection
 from medattn.review.store import ReviewStore, installation_secret, study_key
 from medattn.review.text import escape_markdown
+from medattn.review.viewer import marking_figure
 from medattn.review.workspace import Case, Workspace
 from medattn.scan.cine import cine_loop
 from medattn.scan.elsewhere import DecoderPool
@@ -86,6 +88,44 @@ def page(title: str) -> Iterator[None]:
 def show_error(error: Exception) -> None:
     """A user-facing error (a ``MedattnError``) as the page shows it: its cause and fix, as literal text."""
     st.error(escape_markdown(error), icon=":material/block:")
+
+
+def mark_editor(
+    key: str, image: np.ndarray, scan_shape: tuple[int, int], findings: list[str], name, initial: dict | None
+) -> dict[str, dict]:
+    """The reader's marks on ``image`` (a scan of ``scan_shape``), finding -> mark, kept in this session
+    under ``key``; ``initial``: the marks saved before, shown again when the scan is reopened."""
+    marks = st.session_state.setdefault(f"marks-{key}", dict(initial or {}))
+    drawn = st.session_state.setdefault(f"marks-drawn-{key}", 0)  # a new chart per mark: no selection read twice
+    chart, controls = st.columns([3, 1])
+    finding = controls.selectbox("Mark where you see", findings, format_func=name, key=f"mark-for-{key}")
+    controls.caption(
+        "Drag over the image to draw a box; choose the lasso in the chart's toolbar to outline freehand; "
+        "click to place a point. A new mark for a finding replaces its old one."
+    )
+    for marked in list(marks):
+        controls.button(
+            f"Remove the {name(marked).lower()} mark", on_click=marks.pop, args=(marked,), key=f"unmark-{key}-{marked}"
+        )
+    event = chart.plotly_chart(
+        marking_figure(
+            image, *scan_shape, [Mark.from_json(f, m) for f, m in marks.items()], {f: name(f) for f in findings}
+        ),
+        on_select="rerun",
+        selection_mode=("points", "box", "lasso"),
+        config={"displaylogo": False, "modeBarButtonsToRemove": ["toImage"]},
+        key=f"marking-{key}-{drawn}",
+    )
+    mark = mark_from_selection(event.selection, finding) if event else None
+    if mark is not None:
+        try:
+            marks[finding] = mark.validated(*scan_shape).as_json()
+        except ReviewError as error:
+            show_error(error)
+        else:
+            st.session_state[f"marks-drawn-{key}"] = drawn + 1
+            st.rerun()
+    return marks
 
 
 @st.cache_resource(show_spinner=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -10,8 +11,10 @@ import cv2
 import numpy as np
 import pydicom
 import pytest
+import sqlalchemy as sa
 
 from medattn import Predictor, Scan, load_scan
+from medattn.review.store import ReviewStore
 
 # Read from the installed packages' folders: pydicom.data.get_testdata_file would try the network.
 PYDICOM_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
@@ -62,3 +65,27 @@ def ct_file() -> Path:
 def cr_jpeg2000_file() -> Path:
     """A real computed radiograph, JPEG 2000 lossless (pydicom-data's RG1_J2KR)."""
     return PYDICOM_DATA_FILES / "RG1_J2KR.dcm"
+
+
+# The review store (and the reader studies kept in it) is tested on a SQLite file, and on PostgreSQL where
+# .ci/run could start one.
+POSTGRES_URL = os.environ.get("MEDATTN_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(not POSTGRES_URL, reason="no PostgreSQL"))]
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'reviews.sqlite3'}"
+    engine = sa.create_engine(POSTGRES_URL)
+    with engine.begin() as connection:  # a fresh, empty database for every test
+        connection.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def store(store_url):
+    opened = ReviewStore(store_url)
+    yield opened
+    opened.close()

@@ -35,7 +35,7 @@ from sqlalchemy.pool import NullPool
 
 from medattn.errors import ReviewError, StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DATA_DIR_ENV, DB_URL_ENV, SECRET_ENV = "MEDATTN_DATA_DIR", "MEDATTN_DB_URL", "MEDATTN_SECRET"
 DEFAULT_DATA_DIR = Path.home() / ".medattn"
 DATABASE_FILE, SECRET_FILE = "reviews.sqlite3", "secret.key"
@@ -67,6 +67,43 @@ reviews = sa.Table(
     sa.Column("model_labels", sa.JSON),
     sa.Column("unlikeness", sa.Float),
     sa.Column("unlikeness_limit", sa.Float),
+    # Since schema version 3: the reader's marks, {finding: {"kind", "points"}} in the scan's pixels
+    # (medattn.review.marks), and each explanation's agreement with them, {finding: {method: figures}}.
+    sa.Column("marks", sa.JSON),
+    sa.Column("agreements", sa.JSON),
+)
+# Reader studies (medattn.study): a study's design, its readers in the order they joined, and their
+# readings. A reading is unique per (study, reader, case, arm): saving it again is a no-op.
+studies = sa.Table(
+    "studies",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(MAX_NAME), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("design", sa.JSON, nullable=False),
+)
+study_readers = sa.Table(
+    "study_readers",
+    metadata,
+    sa.Column("study_id", sa.Integer, sa.ForeignKey("studies.id"), primary_key=True),
+    sa.Column("reader", sa.String(MAX_NAME), primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.UniqueConstraint("study_id", "position"),
+)
+readings = sa.Table(
+    "readings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("study_id", sa.Integer, sa.ForeignKey("studies.id"), nullable=False),
+    sa.Column("reader", sa.String(MAX_NAME), nullable=False),
+    sa.Column("case_position", sa.Integer, nullable=False),
+    sa.Column("arm", sa.String(64), nullable=False),
+    sa.Column("saved_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("present", sa.JSON, nullable=False),  # finding -> bool
+    sa.Column("confidence", sa.JSON, nullable=False),  # finding -> 0..100, in that call
+    sa.Column("marks", sa.JSON, nullable=False),  # finding -> mark, for the findings marked
+    sa.Column("seconds", sa.Float, nullable=False),  # from display to submission
+    sa.UniqueConstraint("study_id", "reader", "case_position", "arm"),
 )
 audit_log = sa.Table(
     "audit_log",
@@ -93,14 +130,22 @@ for statement in (
     event.listen(audit_log, "after_create", sa.DDL(statement).execute_if(dialect="postgresql"))
 
 
-def _record_model_calls_and_unlikeness(connection: Connection) -> None:
-    for column in ("model_labels", "unlikeness", "unlikeness_limit"):
-        kind = reviews.c[column].type.compile(dialect=connection.dialect)
-        connection.execute(sa.text(f"ALTER TABLE reviews ADD COLUMN {column} {kind}"))
+def _adding(*columns: str) -> Callable[[Connection], None]:
+    """The upgrade that adds these columns of ``reviews``: NULL in the reviews saved before."""
+
+    def upgrade(connection: Connection) -> None:
+        for column in columns:
+            kind = reviews.c[column].type.compile(dialect=connection.dialect)
+            connection.execute(sa.text(f"ALTER TABLE reviews ADD COLUMN {column} {kind}"))
+
+    return upgrade
 
 
-# version n -> the upgrade from n - 1.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _record_model_calls_and_unlikeness}
+# version n -> the upgrade from n - 1. New tables need none: opening a store creates the missing ones.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    2: _adding("model_labels", "unlikeness", "unlikeness_limit"),
+    3: _adding("marks", "agreements"),
+}
 
 
 @dataclass(frozen=True)
@@ -118,6 +163,8 @@ class Review:
     model_labels: list[str] | None = None  # the findings the model called present; None: not recorded
     unlikeness: float | None = None
     unlikeness_limit: float | None = None
+    marks: dict[str, dict] | None = None  # finding -> Mark.as_json(); None: saved before marks were recorded
+    agreements: dict[str, dict[str, dict[str, float]]] | None = None  # finding -> method -> medattn.review.marks
     submission_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     id: int | None = None
     created_at: datetime | None = None
@@ -159,16 +206,20 @@ class Review:
         session_salt: str,
         case_key: str,
         frame: int,
+        marks: dict[str, dict] | None = None,
+        agreements: dict[str, dict[str, dict[str, float]]] | None = None,
     ) -> Review:
         """The review a submitted form describes, keyed so that submitting the same answers again is a no-op.
 
         A verdict left unanswered is None: ``validated`` refuses it.
         """
         answers = {"reviewer": reviewer, "verdicts": verdicts, "corrected": corrected_labels, "note": note}
+        answers |= {"marks": marks} if marks else {}  # as before for a form without marks
         model = f"{model_name} {model_version}".strip()
         return cls(
             reviewer, study_key, model_name, model_version, probabilities, verdicts, corrected_labels, note,
-            model_labels, unlikeness, unlikeness_limit, submission_id(session_salt, case_key, model, frame, answers),
+            model_labels, unlikeness, unlikeness_limit, marks or {}, agreements or {},
+            submission_id(session_salt, case_key, model, frame, answers),
         )  # fmt: skip
 
     def validated(self) -> Review:
@@ -188,6 +239,8 @@ class Review:
             raise ReviewError("Give a verdict on every finding (agree, disagree or unsure) before saving.")
         if any(v not in VERDICTS for v in self.verdicts.values()):
             raise ReviewError(f"A verdict must be one of {', '.join(VERDICTS)}.")
+        if set(self.marks or {}) - findings:
+            raise ReviewError("A mark names a finding the model does not report.")
         return replace(self, reviewer=reviewer, note=note)
 
 
@@ -268,7 +321,7 @@ class ReviewStore:
                 "postgresql+psycopg://user:password@host/db or sqlite:///path/reviews.sqlite3, or unset it."
             ) from None
         try:
-            with _refusals("opened"):
+            with refusals("opened"):
                 self._upgrade()
         except StoreError:
             self.engine.dispose()
@@ -294,7 +347,7 @@ class ReviewStore:
         row = {c.name: getattr(review, c.name) for c in reviews.columns if c.name not in ("id", "created_at")}
         now = datetime.now(UTC)
         try:
-            with _refusals("written"), self.engine.begin() as connection:
+            with refusals("written"), self.engine.begin() as connection:
                 review_id = connection.execute(reviews.insert().values(**row, created_at=now)).inserted_primary_key[0]
                 connection.execute(
                     audit_log.insert().values(
@@ -307,7 +360,7 @@ class ReviewStore:
             if not isinstance(error.__cause__, sa.exc.IntegrityError):
                 raise
             # This submission was saved already (a double click, a rerun): answer with that review's number.
-            with _refusals("read"), self.engine.connect() as connection:
+            with refusals("read"), self.engine.connect() as connection:
                 existing = connection.scalar(
                     sa.select(reviews.c.id).where(reviews.c.submission_id == review.submission_id)
                 )
@@ -322,22 +375,30 @@ class ReviewStore:
             query = query.where(reviews.c.reviewer == reviewer)
         if study_key:
             query = query.where(reviews.c.study_key == study_key)
-        with _refusals("read"), self.engine.connect() as connection:
+        with refusals("read"), self.engine.connect() as connection:
             rows = connection.execute(query).mappings().all()
-        return [Review(**{**row, "created_at": _utc(row["created_at"])}) for row in rows]
+        return [Review(**{**row, "created_at": utc(row["created_at"])}) for row in rows]
 
     def reviewed(self, study_keys: list[str]) -> set[str]:
         """Which of these studies have at least one saved review."""
         if not study_keys:
             return set()
         query = sa.select(reviews.c.study_key).where(reviews.c.study_key.in_(study_keys)).distinct()
-        with _refusals("read"), self.engine.connect() as connection:
+        with refusals("read"), self.engine.connect() as connection:
             return set(connection.scalars(query))
 
+    def reader_agreements(self, model_name: str, model_version: str) -> list[dict]:
+        """Every saved review's agreements of the maps with the reader's marks, for this model."""
+        query = sa.select(reviews.c.agreements).where(
+            reviews.c.model_name == model_name, reviews.c.model_version == model_version
+        )
+        with refusals("read"), self.engine.connect() as connection:
+            return [agreements for agreements in connection.scalars(query) if agreements]
+
     def audit_entries(self) -> list[dict]:
-        with _refusals("read"), self.engine.connect() as connection:
+        with refusals("read"), self.engine.connect() as connection:
             rows = connection.execute(sa.select(audit_log).order_by(audit_log.c.id)).mappings().all()
-        return [{**row, "at": _utc(row["at"])} for row in rows]
+        return [{**row, "at": utc(row["at"])} for row in rows]
 
     def export_csv(self, actor: str, selected: list[Review]) -> str:
         """``selected`` reviews as CSV, one column per finding; the export itself is audited."""
@@ -348,6 +409,7 @@ class ReviewStore:
             ["review_id", "created_at", "reviewer", "study_key", "model_name", "model_version"]
             + [f"{kind}_{finding}" for finding in findings for kind in ("probability", "verdict")]
             + ["model_labels", "corrected_labels", "unlikeness", "unlikeness_limit", "unlike_training_data", "note"]
+            + ["marks", "agreements"]
         )
         unknown = ""  # reviews saved before schema version 2 did not record these
         for review in selected:
@@ -363,8 +425,12 @@ class ReviewStore:
                 + [";".join(review.corrected_labels)]
                 + [unknown if value is None else value for value in (review.unlikeness, review.unlikeness_limit)]
                 + [{None: unknown, True: "yes", False: "no"}[review.unlike_training_data], defused(review.note)]
+                + [
+                    unknown if value is None else json.dumps(value, sort_keys=True)
+                    for value in (review.marks, review.agreements)
+                ]
             )
-        with _refusals("written"), self.engine.begin() as connection:
+        with refusals("written"), self.engine.begin() as connection:
             connection.execute(
                 audit_log.insert().values(at=datetime.now(UTC), actor=actor.strip() or "unnamed", action="exported")
             )
@@ -390,7 +456,7 @@ class ReviewStore:
 
 
 @contextmanager
-def _refusals(action: str) -> Iterator[None]:
+def refusals(action: str) -> Iterator[None]:
     """A database error becomes a StoreError naming its kind only: driver messages can echo the values
     being written (a reviewer's name, a note). The original stays chained for the caller to inspect."""
     try:
@@ -438,7 +504,7 @@ def _engine(url: str) -> Engine:
     return engine
 
 
-def _utc(moment: datetime) -> datetime:
+def utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite keeps no zone; we write UTC
 
 

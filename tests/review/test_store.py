@@ -22,26 +22,6 @@ from medattn.review.store import Review, ReviewStore, installation_secret, selec
 from tests.review.store_writer import review as written_review
 
 ROOT = Path(__file__).resolve().parents[2]
-POSTGRES_URL = os.environ.get("MEDATTN_TEST_POSTGRES_URL")
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(not POSTGRES_URL, reason="no PostgreSQL"))]
-
-
-@pytest.fixture(params=BACKENDS)
-def store_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'reviews.sqlite3'}"
-    engine = sa.create_engine(POSTGRES_URL)
-    with engine.begin() as connection:  # a fresh, empty database for every test
-        connection.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    engine.dispose()
-    return POSTGRES_URL
-
-
-@pytest.fixture
-def store(store_url):
-    opened = ReviewStore(store_url)
-    yield opened
-    opened.close()
 
 
 def a_review(**changes) -> Review:
@@ -143,19 +123,19 @@ def test_a_store_from_a_newer_medattn_is_refused_unchanged(store_url, monkeypatc
 
 
 def test_a_version_1_store_is_upgraded_and_keeps_its_reviews(store_url):
-    """Version 1 had no record of the model's calls or the scan's unlikeness: its reviews read back
-    with those unknown, not invented."""
+    """Version 1 had no record of the model's calls, the scan's unlikeness or the reader's marks: its
+    reviews read back with those unknown, not invented."""
     old = ReviewStore(store_url)
     old.save(a_review())
     with old.engine.begin() as connection:  # back to the version 1 schema
-        for column in ("model_labels", "unlikeness", "unlikeness_limit"):
+        for column in ("model_labels", "unlikeness", "unlikeness_limit", "marks", "agreements"):
             connection.execute(sa.text(f"ALTER TABLE reviews DROP COLUMN {column}"))
         connection.execute(store_module.schema_info.update().values(version=1))
     old.close()
     upgraded = ReviewStore(store_url)
     (kept,) = upgraded.reviews()
     assert kept.note == a_review().note and kept.verdicts == a_review().verdicts
-    assert kept.model_labels is None and kept.unlike_training_data is None
+    assert kept.model_labels is None and kept.unlike_training_data is None and kept.marks is None
     upgraded.save(a_review(model_labels=["nodule"], unlikeness=80.0, unlikeness_limit=40.0))
     newest, _ = upgraded.reviews()
     assert newest.model_labels == ["nodule"] and newest.unlike_training_data is True

@@ -1,0 +1,180 @@
+"""Reader studies in the review store: studies, their readers, and readings, with the store's guarantees.
+
+Every write is one transaction in the same database as the reviews (SQLite with ``BEGIN IMMEDIATE``, or
+PostgreSQL), so readings from several readers at once queue rather than fail, and a reading is either
+wholly saved or not at all when a server is killed. A reading is unique per (study, reader, case, arm):
+a double click, or a form submitted again after a reconnect, stores it once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from medattn.errors import StoreError, StudyError
+from medattn.review.marks import Mark
+from medattn.review.store import MAX_NAME, ReviewStore, audit_log, readings, refusals, studies, study_readers, utc
+from medattn.study.design import Arm, SyntheticCaseSet, reading_order
+
+
+@dataclass(frozen=True)
+class Study:
+    id: int
+    name: str
+    created_at: datetime
+    design: dict
+
+    @property
+    def case_set(self) -> SyntheticCaseSet:
+        spec = self.design["case_set"]
+        return SyntheticCaseSet(spec["seed"], spec["size"], spec["count"], spec["prevalence"], tuple(spec["findings"]))
+
+    @property
+    def cases(self) -> list[int]:
+        """Each study case's index in the synthetic benchmark, by case position."""
+        return self.design["cases"]
+
+    @property
+    def arms(self) -> list[str]:
+        return self.design["arms"]
+
+    @property
+    def findings(self) -> tuple[str, ...]:
+        return tuple(self.design["case_set"]["findings"])
+
+    def order(self, reader_position: int) -> list[tuple[int, str]]:
+        return reading_order(len(self.cases), self.arms, reader_position, self.design["order_seed"])
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One reader's reading of one case in one arm. Confidence is in the reader's own call (0–100)."""
+
+    study_id: int
+    reader: str
+    case_position: int
+    arm: str
+    present: dict[str, bool]
+    confidence: dict[str, int]
+    marks: dict[str, dict] = field(default_factory=dict)  # finding -> Mark.as_json(), for the findings marked
+    seconds: float = 0.0
+    saved_at: datetime | None = None
+
+    def rating(self, finding: str) -> float:
+        """The reading as one score of how sure the reader is the finding is present, for ROC analysis:
+        50 + confidence / 2 when called present, 50 - confidence / 2 when called absent (0 to 100)."""
+        sign = 1 if self.present[finding] else -1
+        return 50 + sign * self.confidence[finding] / 2
+
+    def validated(self, study: Study, image_side: int) -> Reading:
+        findings = set(study.findings)
+        if set(self.present) != findings or None in self.present.values():
+            raise StudyError("Say for every finding whether it is present or absent before saving.")
+        if set(self.confidence) != findings or not all(0 <= c <= 100 for c in self.confidence.values()):
+            raise StudyError("Give a confidence between 0 and 100 for every finding.")
+        if set(self.marks) - findings:
+            raise StudyError("A mark names a finding this study does not read.")
+        for finding, mark in self.marks.items():
+            Mark.from_json(finding, mark).validated(image_side, image_side)
+        if (self.case_position, self.arm) not in set(study.order(0)):
+            raise StudyError("This reading names a case or arm that is not in the study.")
+        return self
+
+
+class StudyStore:
+    """Studies and readings in a review store's database."""
+
+    def __init__(self, store: ReviewStore):
+        self.engine = store.engine
+
+    def create(self, name: str, case_set: SyntheticCaseSet, arms: list[str], model: dict[str, str]) -> Study:
+        """A new study: its cases are chosen now, from the benchmark, and stored as indices only."""
+        name = name.strip()
+        if not name or len(name) > MAX_NAME or "\x00" in name:
+            raise StudyError(f"Name the study (1 to {MAX_NAME} characters).")
+        if len(set(arms)) < 2:
+            raise StudyError("Choose at least two arms to compare.")
+        for arm in arms:
+            Arm.parse(arm)
+        case_set = case_set.validated()
+        spec = asdict(case_set) | {"kind": "synthetic", "findings": list(case_set.findings)}
+        design = {
+            "case_set": spec,
+            "cases": case_set.indices(),
+            "arms": list(dict.fromkeys(arms)),
+            "order_seed": case_set.seed,
+            "model": model,
+        }
+        now = datetime.now(UTC)
+        try:
+            with refusals("written"), self.engine.begin() as connection:
+                study_id = connection.execute(
+                    studies.insert().values(name=name, created_at=now, design=design)
+                ).inserted_primary_key[0]
+                connection.execute(audit_log.insert().values(at=now, actor="study set-up", action="study created"))
+        except StoreError as error:
+            if isinstance(error.__cause__, sa.exc.IntegrityError):
+                raise StudyError(f"A study named '{name}' exists already; choose another name.") from None
+            raise
+        return Study(study_id, name, now, design)
+
+    def studies(self) -> list[Study]:
+        with refusals("read"), self.engine.connect() as connection:
+            rows = connection.execute(sa.select(studies).order_by(studies.c.id.desc())).mappings().all()
+        return [Study(row["id"], row["name"], utc(row["created_at"]), row["design"]) for row in rows]
+
+    def join(self, study: Study, reader: str) -> int:
+        """The reader's position in the study (0 for the first to join), given once and kept."""
+        reader = reader.strip()
+        if not reader or len(reader) > MAX_NAME or "\x00" in reader:
+            raise StudyError(f"Enter your name as the reader (1 to {MAX_NAME} characters).")
+        for _ in range(5):  # two readers joining at once may both claim the next position; one retries
+            with refusals("read"), self.engine.connect() as connection:
+                positions = dict(
+                    connection.execute(
+                        sa.select(study_readers.c.reader, study_readers.c.position).where(
+                            study_readers.c.study_id == study.id
+                        )
+                    ).all()
+                )
+            if reader in positions:
+                return positions[reader]
+            try:
+                with refusals("written"), self.engine.begin() as connection:
+                    connection.execute(
+                        study_readers.insert().values(study_id=study.id, reader=reader, position=len(positions))
+                    )
+                return len(positions)
+            except StoreError as error:
+                if not isinstance(error.__cause__, sa.exc.IntegrityError):
+                    raise
+        raise StudyError("Too many readers joined at once; try again.")
+
+    def readers(self, study: Study) -> dict[str, int]:
+        query = sa.select(study_readers.c.reader, study_readers.c.position).where(study_readers.c.study_id == study.id)
+        with refusals("read"), self.engine.connect() as connection:
+            return dict(connection.execute(query.order_by(study_readers.c.position)).all())
+
+    def save(self, study: Study, reading: Reading) -> None:
+        """Store the reading and its audit entry together; a reading saved already is kept as it was."""
+        reading = reading.validated(study, study.case_set.size)
+        now = datetime.now(UTC)
+        row = asdict(reading) | {"saved_at": now}
+        try:
+            with refusals("written"), self.engine.begin() as connection:
+                connection.execute(readings.insert().values(**row))
+                connection.execute(audit_log.insert().values(at=now, actor=reading.reader, action="reading saved"))
+        except StoreError as error:
+            if not isinstance(error.__cause__, sa.exc.IntegrityError):
+                raise
+
+    def readings(self, study: Study, reader: str | None = None) -> list[Reading]:
+        query = sa.select(readings).where(readings.c.study_id == study.id).order_by(readings.c.id)
+        if reader is not None:
+            query = query.where(readings.c.reader == reader)
+        with refusals("read"), self.engine.connect() as connection:
+            rows = connection.execute(query).mappings().all()
+        fields = [column.name for column in readings.columns if column.name not in ("id", "saved_at")]
+        return [Reading(**{name: row[name] for name in fields}, saved_at=utc(row["saved_at"])) for row in rows]

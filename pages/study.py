@@ -1,0 +1,269 @@
+"""Reader study: readers read a case set blind to the truth, once per arm; the results compare the arms."""
+
+from __future__ import annotations
+
+from pages import shared  # first: it imports the heavy libraries once, for every session
+
+# isort: split
+import time
+
+import altair as alt
+import numpy as np
+import streamlit as st
+
+from medattn.errors import MedattnError
+from medattn.explain import EXPLAINERS
+from medattn.explain.overlay import blend
+from medattn.model.predictor import Prediction
+from medattn.review.text import escape_markdown
+from medattn.scan.resizing import resize
+from medattn.study.design import MAX_CASES, MAX_SIDE, Arm, SyntheticCaseSet, all_arms
+from medattn.study.records import Reading, Study, StudyStore
+from medattn.study.results import parquet_bytes, readings_table, study_results
+from medattn.training.robustness import ROBUSTNESS_SEED
+from medattn.training.synthetic import FINDINGS
+
+MODES = ("Read", "Results", "Set up a study")
+CALLS = {True: "Present", False: "Absent"}
+
+
+@st.cache_resource(max_entries=4, show_spinner="Drawing the study's cases…")
+def case_set(study_id: int, _study: Study) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The study's images (uint8), truth (cases, findings) and masks, drawn again from the benchmark."""
+    cases = [_study.case_set.case(index) for index in _study.cases]
+    images = np.stack([np.round(c.image * 255).astype(np.uint8) for c in cases])
+    return images, np.stack([c.labels for c in cases]), np.stack([c.masks for c in cases])
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def model_output(study_id: int, position: int, model_dir: str, _study: Study) -> tuple[Prediction, dict]:
+    """The model's prediction for a study case and every method's map for each finding read."""
+    predictor = shared.predictor(model_dir)
+    image = _study.case_set.case(_study.cases[position]).image
+    prediction = predictor.predict(image)
+    maps = {
+        (method, finding): prediction.attention[finding].values
+        if method == "attention"
+        else predictor.explain(image, finding, EXPLAINERS[method]).values
+        for method in ("attention", "gradcam", "occlusion")
+        for finding in _study.findings
+    }
+    return prediction, maps
+
+
+with shared.page("Reader study"):
+    store = shared.review_store()
+    if store is None:
+        st.stop()
+    records = StudyStore(store)
+    model_dir = shared.chosen_model_dir()
+    predictor = shared.predictor(model_dir)
+    name = predictor.display_name
+    mode = st.radio("What to do", MODES, horizontal=True, key="study-mode", label_visibility="collapsed")
+    studies = records.studies()
+
+    if mode == "Set up a study":
+        st.markdown(
+            "A study compares arms: what readers see beside the scan. Every reader reads every case once per arm, "
+            "in an order of their own; arms rotate across readers so that none always comes first, and two "
+            "readings of a case are always more than half a block of cases apart. Readers never see the truth."
+        )
+        with st.form("study-setup"):
+            title = st.text_input("Study name", max_chars=200)
+            seed_column, size_column, count_column, prevalence_column = st.columns(4)
+            seed = seed_column.number_input(
+                "Benchmark seed", 0, 2**31 - 1, ROBUSTNESS_SEED, help="A seed the model was not trained on"
+            )
+            size = size_column.number_input("Image size (px)", 64, MAX_SIDE, 512, step=64)
+            count = count_column.number_input("Cases", 2, MAX_CASES, 20)
+            prevalence = prevalence_column.slider("Share of cases with a finding", 0.05, 0.95, 0.5, 0.05)
+            findings = st.multiselect("Findings to read", FINDINGS, default=list(FINDINGS), format_func=name)
+            arms = st.multiselect(
+                "Arms to compare (the first is the control)",
+                all_arms(),
+                default=["none", "attention"],
+                format_func=lambda arm: Arm.parse(arm).title,
+            )
+            created = st.form_submit_button("Create the study")
+        if created:
+            try:
+                study = records.create(
+                    title,
+                    SyntheticCaseSet(int(seed), int(size), int(count), float(prevalence), tuple(findings)),
+                    arms,
+                    {"name": predictor.card.name, "version": predictor.card.version},
+                )
+            except MedattnError as error:
+                shared.show_error(error)
+            else:
+                st.success(
+                    f"Study created: {len(study.cases)} cases in {len(study.arms)} arms, "
+                    f"{len(study.cases) * len(study.arms)} readings per reader. Readers open it under Read."
+                )
+        st.stop()
+
+    if not studies:
+        st.info("No study has been set up yet. Choose Set up a study above.")
+        st.stop()
+    chosen = st.selectbox("Study", [s.id for s in studies], format_func={s.id: s.name for s in studies}.get)
+    study = next(s for s in studies if s.id == chosen)
+    images, truth, masks = case_set(study.id, study)
+
+    if mode == "Results":
+        readings = records.readings(study)
+        results = study_results(study, readings, truth, masks)
+        for reader, share in results.incomplete_readers.items():
+            st.caption(f"{reader} has read {share:.0%} of the study and is not counted until they finish.")
+        if not results.complete_readers:
+            st.info("No reader has finished the study yet.")
+            st.stop()
+        st.markdown(
+            f"**{len(results.complete_readers)} readers** finished: {', '.join(results.complete_readers)}. "
+            "Each figure is computed per reader over every case, then averaged over readers."
+        )
+        st.dataframe(
+            {
+                "Arm": [Arm.parse(f.arm).title for f in results.figures],
+                "Finding": [name(f.finding) for f in results.figures],
+                "Sensitivity": [f.sensitivity for f in results.figures],
+                "Specificity": [f.specificity for f in results.figures],
+                "AUC": [f.auc for f in results.figures],
+                "Marks on the finding": [
+                    f"{f.mark_accuracy:.0%} of {f.marked}" if f.marked else "no mark" for f in results.figures
+                ],
+                "Seconds per reading": [f.seconds for f in results.figures],
+            },
+            hide_index=True,
+            column_config={
+                c: st.column_config.NumberColumn(format="%.3f") for c in ("Sensitivity", "Specificity", "AUC")
+            }
+            | {"Seconds per reading": st.column_config.NumberColumn(format="%.1f")},
+        )
+        comparisons = [(finding, c) for finding, listed in results.comparisons.items() for c in listed]
+        if comparisons:
+            st.markdown(
+                f"##### Does an arm change readers' AUC against the control ({Arm.parse(study.arms[0]).title})?"
+            )
+            rows = [
+                {
+                    "Finding": name(finding),
+                    "Arm": Arm.parse(c.first).title,
+                    "AUC difference": c.difference,
+                    "95% CI low": c.ci_low,
+                    "95% CI high": c.ci_high,
+                    "p": c.p_value,
+                }
+                for finding, c in comparisons
+            ]
+            st.dataframe(
+                rows,
+                hide_index=True,
+                column_config={
+                    c: st.column_config.NumberColumn(format="%.3f")
+                    for c in ("AUC difference", "95% CI low", "95% CI high", "p")
+                },
+            )
+            base = alt.Chart(alt.Data(values=rows)).encode(y=alt.Y("Finding:N", title=None), color="Arm:N")
+            st.altair_chart(
+                base.mark_rule(strokeWidth=3).encode(
+                    x=alt.X("95% CI low:Q", title="AUC difference against the control, with 95% CI"),
+                    x2="95% CI high:Q",
+                )
+                + base.mark_point(filled=True, size=90).encode(x="AUC difference:Q")
+                + alt.Chart(alt.Data(values=[{"zero": 0}])).mark_rule(strokeDash=[4, 4]).encode(x="zero:Q"),
+                width="stretch",
+            )
+            st.caption(
+                "An interval that crosses the dashed line at 0 means the study cannot tell the arms apart. "
+                "Obuchowski–Rockette analysis with Hillis's degrees of freedom, readers and cases random "
+                "(the README says what it assumes)."
+            )
+        else:
+            st.caption("The comparison between arms needs at least two readers who have finished.")
+        table = readings_table(study, readings, truth)
+        left, right = st.columns(2)
+        left.download_button(
+            "Download every reading (CSV)", table.to_csv(index=False), f"study-{study.id}-readings.csv", "text/csv"
+        )
+        right.download_button(
+            "Download every reading (Parquet)",
+            parquet_bytes(table),
+            f"study-{study.id}-readings.parquet",
+            "application/vnd.apache.parquet",
+        )
+        st.stop()
+
+    reader = st.text_input("Your name, as a reader", max_chars=200, key="study-reader")
+    if not reader.strip():
+        st.info("Enter your name to start reading, or to carry on where you stopped.")
+        st.stop()
+    try:
+        position = records.join(study, reader)
+    except MedattnError as error:
+        shared.show_error(error)
+        st.stop()
+    order = study.order(position)
+    done = {(r.case_position, r.arm) for r in records.readings(study, reader.strip())}
+    remaining = [item for item in order if item not in done]
+    st.progress(len(done) / len(order), text=f"{len(done)} of {len(order)} readings saved")
+    if not remaining:
+        st.success("You have read every case in every arm. Thank you.")
+        st.stop()
+    case_position, arm_name = remaining[0]
+    arm = Arm.parse(arm_name)
+    st.subheader(f"Reading {len(done) + 1} of {len(order)}")
+    st.caption(f"Shown with this reading: {arm.title.lower()}.")
+    image = images[case_position]
+    reading_key = f"{study.id}-{position}-{case_position}-{arm_name}"
+    shown_at = st.session_state.setdefault(f"shown-{reading_key}", time.time())
+
+    prediction, maps = model_output(study.id, case_position, model_dir, study)
+    if (arm.overlay != "none" or arm.probabilities) and prediction.unlikeness_warning:
+        st.error(f"The model's output is withheld: {escape_markdown(prediction.unlikeness_warning)}")
+        arm = Arm("none", False)
+    if arm.overlay == "none":
+        st.image(image, width=min(image.shape[1], 640))
+    else:
+        for column, finding in zip(st.columns(len(study.findings) + 1), ("", *study.findings), strict=True):
+            if not finding:
+                column.image(image, caption="The scan", width="stretch")
+                continue
+            levels = resize(maps[arm.overlay, finding], *image.shape[:2])
+            column.image(blend(image, levels), caption=f"{EXPLAINERS[arm.overlay].title} — {name(finding)}")
+    if arm.probabilities:
+        st.markdown(
+            "**The model's probabilities:** "
+            + ", ".join(
+                f"{name(f)} {prediction.probabilities[f]:.0%} (threshold {prediction.thresholds[f]:.0%})"
+                for f in study.findings
+            )
+        )
+    with st.expander("Mark where you see each finding (optional)"):
+        marks = shared.mark_editor(reading_key, image, image.shape[:2], list(study.findings), name, None)
+    with st.form(f"reading-{reading_key}"):
+        present, confidence = {}, {}
+        for finding in study.findings:
+            call, sure = st.columns([1, 2])
+            present[finding] = call.radio(
+                name(finding),
+                (True, False),
+                index=None,
+                format_func=CALLS.get,
+                horizontal=True,
+                key=f"call-{finding}-{reading_key}",
+            )
+            confidence[finding] = sure.slider(
+                "How sure of that call (0–100)", 0, 100, 50, key=f"sure-{finding}-{reading_key}"
+            )
+        submitted = st.form_submit_button("Save and show the next case")
+    if submitted:
+        reading = Reading(
+            study.id, reader.strip(), case_position, arm_name, present, confidence,
+            {f: m for f, m in marks.items() if f in study.findings}, time.time() - shown_at,
+        )  # fmt: skip
+        try:
+            records.save(study, reading)
+        except MedattnError as error:
+            shared.show_error(error)
+        else:
+            st.rerun()

@@ -1,0 +1,148 @@
+"""Studies and readings in the review store (SQLite and PostgreSQL), and results checked by hand."""
+
+from __future__ import annotations
+
+import io
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from medattn.errors import StudyError
+from medattn.review.store import ReviewStore
+from medattn.study.design import SyntheticCaseSet
+from medattn.study.records import Reading, StudyStore
+from medattn.study.results import parquet_bytes, readings_table, study_results
+from medattn.training.synthetic import FINDINGS
+
+MODEL = {"name": "medattn-cxr-synthetic", "version": "test"}
+
+
+@pytest.fixture
+def records(store) -> StudyStore:
+    return StudyStore(store)
+
+
+def a_study(records: StudyStore, count: int = 4, findings=("nodule",)):
+    return records.create("Pilot", SyntheticCaseSet(7, 64, count, 0.5, findings), ["none", "attention"], MODEL)
+
+
+def truth_of(study) -> tuple[np.ndarray, np.ndarray]:
+    cases = [study.case_set.case(index) for index in study.cases]
+    return np.stack([c.labels for c in cases]), np.stack([c.masks for c in cases])
+
+
+def test_a_study_and_its_readers_are_kept_and_a_name_is_used_once(records, store_url):
+    study = a_study(records)
+    assert records.join(study, "Dr A") == 0 and records.join(study, "Dr B") == 1 and records.join(study, " Dr A ") == 0
+    reopened = StudyStore(ReviewStore(store_url))
+    (again,) = reopened.studies()
+    assert again.design == study.design and reopened.readers(again) == {"Dr A": 0, "Dr B": 1}
+    with pytest.raises(StudyError, match="exists already"):
+        a_study(records)
+
+
+def test_a_reading_saved_twice_is_stored_once_and_an_incomplete_one_is_refused(records):
+    study = a_study(records)
+    reading = Reading(study.id, "Dr A", 0, "none", {"nodule": True}, {"nodule": 70}, {}, 4.2)
+    records.save(study, reading)
+    records.save(study, reading)
+    (saved,) = records.readings(study)
+    assert saved.present == {"nodule": True} and saved.confidence == {"nodule": 70} and saved.seconds == 4.2
+    with pytest.raises(StudyError, match="present or absent"):
+        records.save(study, Reading(study.id, "Dr A", 1, "none", {"nodule": None}, {"nodule": 70}))
+    with pytest.raises(StudyError, match="not in the study"):
+        records.save(study, Reading(study.id, "Dr A", 1, "gradcam", {"nodule": True}, {"nodule": 70}))
+    with pytest.raises(Exception, match="lies off the scan"):
+        mark = {"nodule": {"kind": "point", "points": [[500, 10]]}}
+        records.save(study, Reading(study.id, "Dr A", 1, "none", {"nodule": True}, {"nodule": 70}, mark))
+
+
+def test_readers_saving_at_once_lose_nothing(records, store_url):
+    study = a_study(records, count=6)
+
+    def read_all(reader: str) -> None:
+        mine = StudyStore(ReviewStore(store_url))  # each reader's session has its own store, as in the app
+        position = mine.join(study, reader)
+        for case, arm in study.order(position):
+            mine.save(study, Reading(study.id, reader, case, arm, {"nodule": True}, {"nodule": 50}))
+
+    threads = [threading.Thread(target=read_all, args=(f"Dr {n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    saved = records.readings(study)
+    assert len(saved) == 4 * 6 * 2 and sorted(records.readers(study).values()) == [0, 1, 2, 3]
+
+
+# Two readers' readings of two positive (p1, p2) and two negative (n1, n2) cases: (call, confidence).
+HAND = {
+    ("Dr A", "none"): {"p1": (True, 80), "p2": (False, 60), "n1": (False, 90), "n2": (True, 20)},
+    ("Dr A", "attention"): {"p1": (True, 100), "p2": (True, 50), "n1": (False, 100), "n2": (False, 20)},
+    ("Dr B", "none"): {"p1": (True, 60), "p2": (False, 100), "n1": (False, 40), "n2": (False, 80)},
+    ("Dr B", "attention"): {"p1": (True, 40), "p2": (True, 80), "n1": (True, 0), "n2": (False, 0)},
+}
+
+
+def test_results_match_a_small_study_computed_by_hand(records):
+    """Ratings are 50 ± confidence / 2. Dr A, no overlay: p 90, 20; n 5, 60: sensitivity 1/2, specificity
+    1/2, AUC 3/4 (20 < 60 is the one pair out of order). Dr A, attention: p 100, 75; n 0, 40: 1, 1, 1.
+    Dr B, no overlay: p 80, 0; n 30, 10: 1/2, 1, 1/2. Dr B, attention: p 70, 90; n 50, 50: 1, 1/2, 1.
+    Reader means: no overlay 0.5, 0.75, 0.625; attention 1, 0.75, 1."""
+    study = a_study(records)
+    truth, masks = truth_of(study)
+    positives = [c for c in range(4) if truth[c, 0]]
+    negatives = [c for c in range(4) if not truth[c, 0]]
+    position = dict(zip(["p1", "p2", "n1", "n2"], positives + negatives, strict=True))
+    for (reader, arm), calls in HAND.items():
+        records.join(study, reader)
+        for case, (present, confidence) in calls.items():
+            reading = Reading(study.id, reader, position[case], arm, {"nodule": present}, {"nodule": confidence})
+            records.save(study, reading)
+    results = study_results(study, records.readings(study), truth, masks)
+    figures = {f.arm: f for f in results.figures}
+    assert (figures["none"].sensitivity, figures["none"].specificity, figures["none"].auc) == (0.5, 0.75, 0.625)
+    assert (figures["attention"].sensitivity, figures["attention"].specificity, figures["attention"].auc) == (
+        1.0,
+        0.75,
+        1.0,
+    )
+    (comparison,) = results.comparisons["nodule"]
+    assert (comparison.first, comparison.second, comparison.difference) == ("attention", "none", 0.375)
+    assert comparison.ci_low < comparison.difference < comparison.ci_high
+
+    table = readings_table(study, records.readings(study), truth)
+    assert len(table) == 16 and set(table["rating"]) >= {90.0, 20.0, 5.0, 60.0}
+    back = pd.read_parquet(io.BytesIO(parquet_bytes(table)))
+    pd.testing.assert_frame_equal(back, table)
+
+
+def test_an_unfinished_reader_is_left_out_of_the_results(records):
+    study = a_study(records)
+    truth, masks = truth_of(study)
+    records.join(study, "Dr A")
+    case, arm = study.order(0)[0]
+    records.save(study, Reading(study.id, "Dr A", case, arm, {"nodule": True}, {"nodule": 50}))
+    results = study_results(study, records.readings(study), truth, masks)
+    assert results.complete_readers == [] and results.incomplete_readers == {"Dr A": 1 / 8}
+    assert results.comparisons == {}
+
+
+def test_a_mark_on_the_true_finding_counts_as_accurate(records):
+    study = a_study(records, count=2)
+    truth, masks = truth_of(study)
+    (positive,) = [c for c in range(2) if truth[c, FINDINGS.index("nodule")]]
+    rows, columns = np.nonzero(masks[positive, 0])
+    on = {"kind": "point", "points": [[float(columns.mean()), float(rows.mean())]]}
+    off = {"kind": "box", "points": [[0, 0], [4, 4]]}
+    for reader, mark in (("Dr A", on), ("Dr B", off)):
+        records.join(study, reader)
+        for case, arm in study.order(records.join(study, reader)):
+            marks = {"nodule": mark} if case == positive else {}
+            records.save(
+                study, Reading(study.id, reader, case, arm, {"nodule": case == positive}, {"nodule": 90}, marks)
+            )
+    figures = study_results(study, records.readings(study), truth, masks).figures
+    assert [(f.mark_accuracy, f.marked) for f in figures] == [(0.5, 2), (0.5, 2)]
