@@ -224,21 +224,22 @@ with shared.page("Model card"):
             for method in EXPLAINERS
             for finding, figures in agreed.get(method, {}).items()
         ]
-        st.dataframe(
-            {
-                "Method": [EXPLAINERS[m].title for m, *_ in rows],
-                "Finding": [names.get(f, f) for _, f, *_ in rows],
-                "Marks": [figures["marks"] for _, _, figures, _ in rows],
-                "Pointing, readers' marks": [figures["pointing"] for _, _, figures, _ in rows],
-                "Mass in mark, readers' marks": [figures["mass"] for _, _, figures, _ in rows],
-                "Pointing, benchmark masks": [bench.get("pointing_game") for *_, bench in rows],
-                "Mass in mask, benchmark masks": [bench.get("mass_in_mask") for *_, bench in rows],
-            },
+        figure = "{:.2f}".format
+        st.table(
+            [
+                {
+                    "Method": EXPLAINERS[method].title,
+                    "Finding": names.get(finding, finding),
+                    "Marks": figures["marks"],
+                    "Pointing, readers' marks": figure(figures["pointing"]),
+                    "Mass in mark, readers' marks": figure(figures["mass"]),
+                    "Pointing, benchmark masks": figure(bench["pointing_game"]) if "pointing_game" in bench else "—",
+                    "Mass in mask, benchmark masks": figure(bench["mass_in_mask"]) if "mass_in_mask" in bench else "—",
+                }
+                for method, finding, figures, bench in rows
+            ],
             hide_index=True,
-            column_config={c: st.column_config.NumberColumn(format="%.2f") for c in (
-                "Pointing, readers' marks", "Mass in mark, readers' marks", "Pointing, benchmark masks",
-                "Mass in mask, benchmark masks")},
-        )  # fmt: skip
+        )
         st.caption(
             "Every mark readers drew on the Review page with this model's maps, each map measured against the mark "
             "as the benchmark measures it against a true mask: pointing is the share of marks holding the map's "

@@ -95,7 +95,14 @@ def mark_editor(
 ) -> dict[str, dict]:
     """The reader's marks on ``image`` (a scan of ``scan_shape``), finding -> mark, kept in this session
     under ``key``; ``initial``: the marks saved before, shown again when the scan is reopened."""
-    marks = st.session_state.setdefault(f"marks-{key}", dict(initial or {}))
+    if not st.session_state.get(f"marks-edited-{key}"):  # until the reader changes them, the saved ones show
+        st.session_state[f"marks-{key}"] = dict(initial or {})
+    marks = st.session_state[f"marks-{key}"]
+
+    def remove(finding: str) -> None:
+        marks.pop(finding)
+        st.session_state[f"marks-edited-{key}"] = True
+
     drawn = st.session_state.setdefault(f"marks-drawn-{key}", 0)  # a new chart per mark: no selection read twice
     chart, controls = st.columns([3, 1])
     finding = controls.selectbox("Mark where you see", findings, format_func=name, key=f"mark-for-{key}")
@@ -105,7 +112,11 @@ def mark_editor(
     )
     for marked in list(marks):
         controls.button(
-            f"Remove the {name(marked).lower()} mark", on_click=marks.pop, args=(marked,), key=f"unmark-{key}-{marked}"
+            f"✕ {name(marked)}",
+            help="Remove this mark",
+            on_click=marks.pop,
+            args=(marked,),
+            key=f"unmark-{key}-{marked}",
         )
     event = chart.plotly_chart(
         marking_figure(
@@ -124,6 +135,7 @@ def mark_editor(
             show_error(error)
         else:
             st.session_state[f"marks-drawn-{key}"] = drawn + 1
+            st.session_state[f"marks-edited-{key}"] = True
             st.rerun()
     return marks
 

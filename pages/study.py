@@ -113,31 +113,31 @@ with shared.page("Reader study"):
         readings = records.readings(study)
         results = study_results(study, readings, truth, masks)
         for reader, share in results.incomplete_readers.items():
-            st.caption(f"{reader} has read {share:.0%} of the study and is not counted until they finish.")
+            st.caption(
+                f"{escape_markdown(reader)} has read {share:.0%} of the study and is not counted until they finish."
+            )
         if not results.complete_readers:
             st.info("No reader has finished the study yet.")
             st.stop()
         st.markdown(
-            f"**{len(results.complete_readers)} readers** finished: {', '.join(results.complete_readers)}. "
+            f"**{len(results.complete_readers)} readers** finished: "
+            f"{escape_markdown(', '.join(results.complete_readers))}. "
             "Each figure is computed per reader over every case, then averaged over readers."
         )
-        st.dataframe(
-            {
-                "Arm": [Arm.parse(f.arm).title for f in results.figures],
-                "Finding": [name(f.finding) for f in results.figures],
-                "Sensitivity": [f.sensitivity for f in results.figures],
-                "Specificity": [f.specificity for f in results.figures],
-                "AUC": [f.auc for f in results.figures],
-                "Marks on the finding": [
-                    f"{f.mark_accuracy:.0%} of {f.marked}" if f.marked else "no mark" for f in results.figures
-                ],
-                "Seconds per reading": [f.seconds for f in results.figures],
-            },
+        st.table(
+            [
+                {
+                    "Arm": Arm.parse(f.arm).title,
+                    "Finding": name(f.finding),
+                    "Sensitivity": f"{f.sensitivity:.3f}",
+                    "Specificity": f"{f.specificity:.3f}",
+                    "AUC": f"{f.auc:.3f}",
+                    "Marks on the finding": f"{f.mark_accuracy:.0%} of {f.marked}" if f.marked else "no mark",
+                    "Seconds per reading": f"{f.seconds:.1f}",
+                }
+                for f in results.figures
+            ],
             hide_index=True,
-            column_config={
-                c: st.column_config.NumberColumn(format="%.3f") for c in ("Sensitivity", "Specificity", "AUC")
-            }
-            | {"Seconds per reading": st.column_config.NumberColumn(format="%.1f")},
         )
         comparisons = [(finding, c) for finding, listed in results.comparisons.items() for c in listed]
         if comparisons:
@@ -155,14 +155,11 @@ with shared.page("Reader study"):
                 }
                 for finding, c in comparisons
             ]
-            st.dataframe(
-                rows,
+            st.table(
+                [row | {key: f"{row[key]:.3f}" for key in ("AUC difference", "95% CI low", "95% CI high", "p")}
+                 for row in rows],
                 hide_index=True,
-                column_config={
-                    c: st.column_config.NumberColumn(format="%.3f")
-                    for c in ("AUC difference", "95% CI low", "95% CI high", "p")
-                },
-            )
+            )  # fmt: skip
             base = alt.Chart(alt.Data(values=rows)).encode(y=alt.Y("Finding:N", title=None), color="Arm:N")
             st.altair_chart(
                 base.mark_rule(strokeWidth=3).encode(

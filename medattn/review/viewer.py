@@ -139,8 +139,9 @@ def marking_figure(image: np.ndarray, scan_height: int, scan_width: int, marks: 
             x=x0, y=y0, text=names.get(mark.finding, mark.finding), showarrow=False, font={"color": colour, "size": 14},
             yshift=14, bgcolor="rgba(0,0,0,0.6)",
         )  # fmt: skip
-    figure.update_xaxes(visible=False, range=[0, scan_width])
-    figure.update_yaxes(visible=False, range=[scan_height, 0], scaleanchor="x")
+    # The plot area shrinks to the scan ("domain"), so that the whole area a reader can draw on is the scan.
+    figure.update_xaxes(visible=False, range=[0, scan_width], constrain="domain")
+    figure.update_yaxes(visible=False, range=[scan_height, 0], scaleanchor="x", constrain="domain")
     figure.update_layout(
         height=560, margin={"l": 0, "r": 0, "t": 0, "b": 0}, dragmode="select", clickmode="event+select",
         uirevision="marks",

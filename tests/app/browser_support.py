@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -21,6 +23,17 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(os.environ.get("MEDATTN_ARTIFACTS", ROOT / "test-artifacts"))  # the browser tests' screenshots
+WAIT_MS = 90_000
+
+
+def require_chromium() -> None:
+    """Skip the calling test module where Debian's chromium is missing; in CI, fail instead."""
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: apt-get install -y chromium"
+        if os.environ.get("CI"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message, allow_module_level=True)
 
 
 def server_pid(url: str) -> int:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import csv
 import io
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -19,19 +18,12 @@ from PIL import Image
 
 from medattn import load_scan
 from pages.shared import REAP_INTERVAL_S
-from tests.app.browser_support import CHROMIUM, ROOT, launch_chromium, rss_mb, server_pid, serving_app
+from tests.app.browser_support import ARTIFACTS, ROOT, WAIT_MS, require_chromium, rss_mb, server_pid, serving_app
 from tests.conftest import PYDICOM_DATA_FILES, dicom_with
 
-ARTIFACTS = Path(os.environ.get("MEDATTN_ARTIFACTS", ROOT / "test-artifacts"))
-WAIT_MS = 90_000
+require_chromium()
 
-if not CHROMIUM.exists():
-    message = f"{CHROMIUM} is missing: apt-get install -y chromium"
-    if os.environ.get("CI"):
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message, allow_module_level=True)
-
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Page, expect  # noqa: E402
 
 pytestmark = pytest.mark.slow  # every test here serves the app and drives a real browser
 
@@ -41,15 +33,6 @@ def app_url(tmp_path_factory):
     directory = tmp_path_factory.mktemp("browser")
     with serving_app(directory / "data", directory / "streamlit.log") as url:
         yield url
-
-
-@pytest.fixture
-def browser():
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
 
 
 def new_page(browser, app_url) -> Page:

@@ -603,3 +603,33 @@ def test_the_zoomable_view_holds_the_scan_twice_or_once_and_the_map_over_it():
     figure = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert [trace["name"] for trace in figure["data"]] == ["scan", "map"]
     assert [b["label"] for b in figure["layout"]["updatemenus"][0]["buttons"]] == ["Overlay on", "Overlay off"]
+
+
+def test_a_study_set_up_wrongly_says_why_and_a_study_set_up_rightly_is_read_with_the_arm_it_names():
+    at = app()
+    at.switch_page("pages/study.py").run()
+    assert "No study has been set up yet" in at.info[0].value
+    at.radio(key="study-mode").set_value("Set up a study").run()
+    at.text_input[0].input("Pilot")
+    at.number_input[2].set_value(4)
+    at.slider[0].set_value(0.05)  # one in twenty of four cases: no positive case at all
+    at.button[0].click().run()
+    assert not at.exception and "leaves no positive or no negative case" in at.error[0].value
+    at.slider[0].set_value(0.5)
+    at.multiselect[1].set_value(["attention+probabilities", "none"])  # the first arm is the control
+    at.button[0].click().run()
+    assert not at.exception and "4 cases in 2 arms, 8 readings per reader" in at.success[0].value
+
+    at.radio(key="study-mode").set_value("Read").run()
+    assert "Enter your name" in at.info[0].value
+    at.text_input(key="study-reader").input("Dr A").run()
+    assert not at.exception and at.subheader[0].value == "Reading 1 of 8"
+    shown = next(c.value for c in at.caption if c.value.startswith("Shown with this reading"))
+    probabilities = [m.value for m in at.markdown if "The model's probabilities" in m.value]
+    if "attention" in shown:  # the arm decides what is shown beside the scan: maps and numbers, or neither
+        assert probabilities and any(c.startswith("Attention — ") for c in image_captions(at))
+    else:
+        assert not probabilities and not any(c.startswith("Attention — ") for c in image_captions(at))
+    at.button[-1].click().run()  # nothing answered
+    assert not at.exception and "present or absent" in at.error[0].value
+    assert at.subheader[0].value == "Reading 1 of 8"

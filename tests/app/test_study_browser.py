@@ -1,0 +1,239 @@
+"""Reader studies and readers' marks end to end: Debian's chromium, driven by Playwright, against a real
+``streamlit run app.py`` that is killed mid-study and started again on the same store.
+
+Screenshots go to $MEDATTN_ARTIFACTS (default: test-artifacts/).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import urllib.request
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from medattn.explain import EXPLAINERS
+from medattn.training.synthetic import FINDINGS, generate_case
+from tests.app.browser_support import ARTIFACTS, ROOT, WAIT_MS, require_chromium, server_pid, serving_app
+
+require_chromium()
+
+from playwright.sync_api import Page, expect  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+STUDY = {"seed": 4242, "size": 256, "cases": 4, "prevalence": 0.5}
+ARMS = ("No overlay", "Attention")
+NODULE = FINDINGS.index("nodule")
+
+
+def open_app(browser, url: str, page_name: str) -> Page:
+    page = browser.new_context(viewport={"width": 1400, "height": 1100}, accept_downloads=True).new_page()
+    page.goto(url)
+    expect(page.get_by_text("not for diagnosis")).to_be_visible(timeout=WAIT_MS)
+    page.get_by_role("link", name=page_name).click()
+    return page
+
+
+def candidate_cases() -> list[tuple[np.ndarray, bool]]:
+    """Every benchmark case the study could hold (the first of the seed's stream), as shown (uint8), with
+    whether a nodule is present: how the test recognises the case on screen without asking the app."""
+    cases = [generate_case(STUDY["seed"], index, STUDY["size"]) for index in range(40)]
+    return [(np.round(c.image * 255).astype(np.uint8), bool(c.labels[NODULE])) for c in cases]
+
+
+def shown_case(page: Page, url: str, candidates) -> int:
+    """Which candidate the reading on screen shows, by its pixels."""
+    source = page.locator("[data-testid=stMain] [data-testid=stImage] img").first.get_attribute("src")
+    with urllib.request.urlopen(source if source.startswith("http") else url + source) as response:
+        pixels = np.asarray(Image.open(io.BytesIO(response.read())).convert("L"), dtype=np.float32)
+    return int(np.argmin([np.abs(pixels - image).mean() for image, _ in candidates]))
+
+
+def answer_for(reader: str, nodule: bool, arm: str) -> tuple[bool, str]:
+    """Each reader's reading, by the truth and the arm: (call, confidence key). Confidence keys set the
+    slider to 0 (Home), 100 (End) or leave it at 50 (none). Dr A misses a nodule without the overlay."""
+    if reader == "Dr A":
+        return (nodule, "End") if arm == "Attention" else (False, "Home")
+    return (nodule, "none") if nodule else (arm == "No overlay", "Home")
+
+
+CONFIDENCE = {"End": 100, "none": 50, "Home": 0}
+
+
+def settle(page: Page) -> None:
+    """Wait until the page's run has finished: nothing left from the run before (Streamlit marks such
+    elements stale), and no running indicator."""
+    expect(page.locator("[data-stale=true]")).to_have_count(0, timeout=WAIT_MS)
+    expect(page.locator("[data-testid^=stStatusWidgetRunning]")).to_have_count(0, timeout=WAIT_MS)
+
+
+def read(page: Page, url: str, reader: str, count: int, candidates, seen: list) -> None:
+    """Save ``count`` readings as ``reader``, recording (case, arm) in ``seen``."""
+    for _ in range(count):
+        heading = page.get_by_role("heading", name="Reading")
+        expect(heading).to_be_visible(timeout=WAIT_MS)
+        number = heading.inner_text()
+        arm = next(a for a in ARMS if page.get_by_text(f"Shown with this reading: {a.lower()}").count())
+        case = shown_case(page, url, candidates)
+        present, key = answer_for(reader, candidates[case][1], arm)
+        seen.append((case, arm))
+        form = page.locator("[data-testid=stForm]")
+        form.get_by_text("Present" if present else "Absent", exact=True).click()
+        if key != "none":
+            form.get_by_role("slider").focus()
+            page.keyboard.press(key)
+        form.get_by_role("button", name="Save and show the next case").click()
+        expect(page.get_by_role("heading", name=number, exact=True)).to_have_count(0, timeout=WAIT_MS)
+        settle(page)
+
+
+def table_rows(table) -> list[list[str]]:
+    """An st.table's cells, row by row, header first."""
+    table.locator("tbody tr").first.wait_for(timeout=WAIT_MS)
+    return [[cell.inner_text().strip() for cell in row.locator("th, td").all()] for row in table.locator("tr").all()]
+
+
+def start_reading(page: Page, reader: str) -> None:
+    page.get_by_label("Your name, as a reader").fill(reader)
+    page.get_by_label("Your name, as a reader").press("Enter")
+    expect(page.get_by_text("readings saved")).to_be_visible(timeout=WAIT_MS)
+    settle(page)
+
+
+def expected_figures(seen: dict[str, list], candidates) -> dict[str, tuple[float, float, float]]:
+    """Sensitivity, specificity and AUC per arm, averaged over readers, counted by hand from the answers."""
+    figures = {}
+    for arm in ARMS:
+        per_reader = []
+        for reader, readings in seen.items():
+            truths, ratings, calls = [], [], []
+            for case, reading_arm in readings:
+                if reading_arm == arm:
+                    present, key = answer_for(reader, candidates[case][1], arm)
+                    truths.append(candidates[case][1])
+                    calls.append(present)
+                    ratings.append(50 + (1 if present else -1) * CONFIDENCE[key] / 2)
+            positives = [r for r, t in zip(ratings, truths, strict=True) if t]
+            negatives = [r for r, t in zip(ratings, truths, strict=True) if not t]
+            pairs = [1.0 if p > n else 0.5 if p == n else 0.0 for p in positives for n in negatives]
+            per_reader.append(
+                (
+                    sum(c for c, t in zip(calls, truths, strict=True) if t) / len(positives),
+                    sum(not c for c, t in zip(calls, truths, strict=True) if not t) / len(negatives),
+                    sum(pairs) / len(pairs),
+                )
+            )
+        figures[arm] = tuple(float(np.mean([f[i] for f in per_reader])) for i in range(3))
+    return figures
+
+
+def test_a_study_read_by_two_readers_survives_a_killed_server_and_its_results_match_a_hand_count(browser, tmp_path):
+    candidates = candidate_cases()
+    seen: dict[str, list] = {"Dr A": [], "Dr B": []}
+    data = tmp_path / "data"
+    with serving_app(data, tmp_path / "first.log") as url:
+        setup = open_app(browser, url, "Reader study")
+        setup.get_by_text("Set up a study", exact=True).click()
+        setup.get_by_label("Study name").fill("Overlay pilot")
+        for label, value in (("Benchmark seed", STUDY["seed"]), ("Image size (px)", STUDY["size"]),
+                             ("Cases", STUDY["cases"])):  # fmt: skip
+            setup.get_by_label(label, exact=True).fill(str(value))
+        setup.get_by_role("combobox", name="Findings to read").click()
+        setup.keyboard.press("Backspace")  # the last two of nodule, effusion, cardiomegaly: nodule is read alone
+        setup.keyboard.press("Backspace")
+        setup.keyboard.press("Escape")
+        setup.get_by_role("button", name="Create the study").click()
+        expect(setup.get_by_text("Study created: 4 cases in 2 arms, 8 readings per reader")).to_be_visible(
+            timeout=WAIT_MS
+        )
+        setup.screenshot(path=ARTIFACTS / "study-setup.png", full_page=True)
+
+        readers = {}
+        for reader in seen:
+            readers[reader] = open_app(browser, url, "Reader study")
+            start_reading(readers[reader], reader)
+        read(readers["Dr A"], url, "Dr A", 5, candidates, seen["Dr A"])
+        read(readers["Dr B"], url, "Dr B", 3, candidates, seen["Dr B"])
+        readers["Dr A"].screenshot(path=ARTIFACTS / "study-reading.png", full_page=True)
+        os.kill(server_pid(url), signal.SIGKILL)  # mid-study, with no warning
+
+    with serving_app(data, tmp_path / "second.log") as url:
+        for reader, done in (("Dr A", 5), ("Dr B", 3)):
+            page = open_app(browser, url, "Reader study")
+            start_reading(page, reader)
+            expect(page.get_by_text(f"{done} of 8 readings saved")).to_be_visible(timeout=WAIT_MS)
+            read(page, url, reader, 8 - done, candidates, seen[reader])
+            expect(page.get_by_text("You have read every case in every arm")).to_be_visible(timeout=WAIT_MS)
+
+        for readings in seen.values():  # every case once per arm, none lost, none twice
+            assert sorted(readings) == sorted({(case, arm) for case, _ in readings for arm in ARMS})
+        assert seen["Dr A"] != seen["Dr B"]  # each reader's own order
+
+        results = open_app(browser, url, "Reader study")
+        results.get_by_text("Results", exact=True).click()
+        expect(results.get_by_text("2 readers")).to_be_visible(timeout=WAIT_MS)
+        rows = {row[0]: row for row in table_rows(results.locator("[data-testid=stTable]").first)}
+        expected = expected_figures(seen, candidates)
+        for arm, (sensitivity, specificity, auc) in expected.items():
+            _, finding, *figures = rows[arm]
+            assert finding == "Pulmonary nodule"
+            assert [float(f) for f in figures[:3]] == pytest.approx([sensitivity, specificity, auc], abs=5e-4)
+        (header, comparison) = table_rows(results.locator("[data-testid=stTable]").nth(1))
+        difference = float(comparison[header.index("AUC difference")])
+        assert comparison[1] == "Attention"
+        assert difference == pytest.approx(expected["Attention"][2] - expected["No overlay"][2], abs=5e-4)
+        results.screenshot(path=ARTIFACTS / "study-results.png", full_page=True)
+
+
+def test_a_mark_drawn_in_review_is_stored_reshown_and_measured_on_the_model_page(browser, tmp_path):
+    with serving_app(tmp_path / "data", tmp_path / "streamlit.log") as url:
+        for visit in ("draw", "reopen"):
+            page = open_app(browser, url, "Review")
+            page.locator("[data-testid=stSidebar] input[type=file]").set_input_files(
+                [ROOT / "assets" / "samples" / "synthetic-nodule.png"]
+            )
+            expect(page.get_by_text("Attention overlay —")).to_be_visible(timeout=WAIT_MS)
+            page.get_by_label("Reviewer").fill("Dr Marks")
+            page.get_by_label("Reviewer").press("Enter")
+            page.get_by_text("Mark where you see each finding").click()
+            chart = page.locator(".js-plotly-plot").first
+            expect(chart).to_be_visible(timeout=WAIT_MS)
+            chart.scroll_into_view_if_needed()
+            if visit == "reopen":  # a new session: the mark comes back from the store
+                expect(chart.get_by_text("Pulmonary nodule")).to_be_visible(timeout=WAIT_MS)
+                expect(page.get_by_role("button", name="✕ Pulmonary nodule")).to_be_visible()
+                page.screenshot(path=ARTIFACTS / "review-mark-reshown.png", full_page=True)
+                break
+            area = chart.locator(".nsewdrag").first.bounding_box()
+            # The sample's nodule lies left of centre, in the upper half of its lung (shown in the screenshot).
+            left, top = area["x"] + area["width"] * 0.18, area["y"] + area["height"] * 0.32
+            page.mouse.move(left, top)
+            page.mouse.down()
+            page.mouse.move(left + area["width"] * 0.2, top + area["height"] * 0.2, steps=8)
+            page.mouse.up()
+            expect(page.get_by_role("button", name="✕ Pulmonary nodule")).to_be_visible(timeout=WAIT_MS)
+            form = page.locator("[data-testid=stForm]")
+            for radio in form.locator("[data-testid=stRadio]").all():
+                radio.get_by_text("Agree", exact=True).click()
+            form.get_by_role("combobox", name="Findings present, in your reading").click()
+            page.get_by_role("option", name="Pulmonary nodule").click()
+            page.keyboard.press("Escape")
+            form.get_by_role("button", name="Save review").click()
+            expect(page.get_by_text("Review saved")).to_be_visible(timeout=WAIT_MS)
+            page.screenshot(path=ARTIFACTS / "review-mark-drawn.png", full_page=True)
+
+        model = open_app(browser, url, "Model")
+        heading = model.get_by_text("Agreement with readers' marks")
+        expect(heading).to_be_visible(timeout=WAIT_MS)
+        heading.scroll_into_view_if_needed()
+        table = model.locator("[data-testid=stTable]").filter(has_text="readers' marks")
+        rows = table_rows(table)[1:]
+        attention = next(row for row in rows if row[0] == "Attention" and row[1] == "Pulmonary nodule")
+        assert attention[2] == "1" and attention[3] == "1.00"  # one mark, and the attention's peak inside it
+        assert 0 < float(attention[4]) <= 1
+        assert {row[0] for row in rows} == {e.title for e in EXPLAINERS.values()}  # every method, measured
+        model.screenshot(path=ARTIFACTS / "model-reader-agreement.png", full_page=True)
