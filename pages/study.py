@@ -14,39 +14,48 @@ import streamlit as st
 from medattn.errors import MedattnError
 from medattn.explain import EXPLAINERS
 from medattn.explain.overlay import blend
-from medattn.model.predictor import Prediction
 from medattn.review.text import escape_markdown
 from medattn.scan.resizing import resize
 from medattn.study.design import MAX_CASES, MAX_SIDE, Arm, SyntheticCaseSet, all_arms
 from medattn.study.records import Reading, Study, StudyStore
 from medattn.study.results import parquet_bytes, readings_table, study_results
+from medattn.study.upload import labelled_cases, truth_table
 from medattn.training.robustness import ROBUSTNESS_SEED
 from medattn.training.synthetic import FINDINGS
 
 MODES = ("Read", "Results", "Set up a study")
+SOURCES = ("The synthetic benchmark", "A labelled folder")
 CALLS = {True: "Present", False: "Absent"}
 
 
-@st.cache_resource(max_entries=4, show_spinner="Drawing the study's cases…")
-def case_set(study_id: int, _study: Study) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The study's images (uint8), truth (cases, findings) and masks, drawn again from the benchmark."""
-    cases = [_study.case_set.case(index) for index in _study.cases]
-    images = np.stack([np.round(c.image * 255).astype(np.uint8) for c in cases])
-    return images, np.stack([c.labels for c in cases]), np.stack([c.masks for c in cases])
+@st.cache_resource(max_entries=4, show_spinner="Loading the study's cases…")
+def case_set(study_key: str, _study: Study, _records: StudyStore) -> tuple[list, list, np.ndarray, np.ndarray | None]:
+    """The study's cases as readers see them (uint8) and as the model reads them, their truth (cases,
+    findings) and, for synthetic cases, their masks: drawn again from the benchmark, or read from the store."""
+    if _study.synthetic:
+        cases = [_study.case_set.case(index) for index in _study.cases]
+        displays = [np.round(c.image * 255).astype(np.uint8) for c in cases]
+        return (
+            displays,
+            [c.image for c in cases],
+            np.stack([c.labels for c in cases]),
+            np.stack([c.masks for c in cases]),
+        )
+    uploaded = _records.uploaded_cases(_study)
+    return [c.display for c in uploaded], [c.pixels for c in uploaded], truth_table(uploaded), None
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def model_output(study_id: int, position: int, model_dir: str, _study: Study) -> tuple[Prediction, dict]:
-    """The model's prediction for a study case and every method's map for each finding read."""
+def model_output(study_key: str, position: int, model_dir: str, _pixels: np.ndarray, _findings: tuple) -> tuple:
+    """The model's prediction for a study case, and every shown method's map for each finding read."""
     predictor = shared.predictor(model_dir)
-    image = _study.case_set.case(_study.cases[position]).image
-    prediction = predictor.predict(image)
+    prediction = predictor.predict(_pixels)
     maps = {
         (method, finding): prediction.attention[finding].values
         if method == "attention"
-        else predictor.explain(image, finding, EXPLAINERS[method]).values
+        else predictor.explain(_pixels, finding, EXPLAINERS[method]).values
         for method in ("attention", "gradcam", "occlusion")
-        for finding in _study.findings
+        for finding in _findings
     }
     return prediction, maps
 
@@ -68,15 +77,24 @@ with shared.page("Reader study"):
             "in an order of their own; arms rotate across readers so that none always comes first, and two "
             "readings of a case are always more than half a block of cases apart. Readers never see the truth."
         )
+        source = st.radio("Cases from", SOURCES, horizontal=True, key="study-source")
         with st.form("study-setup"):
             title = st.text_input("Study name", max_chars=200)
-            seed_column, size_column, count_column, prevalence_column = st.columns(4)
-            seed = seed_column.number_input(
-                "Benchmark seed", 0, 2**31 - 1, ROBUSTNESS_SEED, help="A seed the model was not trained on"
-            )
-            size = size_column.number_input("Image size (px)", 64, MAX_SIDE, 512, step=64)
-            count = count_column.number_input("Cases", 2, MAX_CASES, 20)
-            prevalence = prevalence_column.slider("Share of cases with a finding", 0.05, 0.95, 0.5, 0.05)
+            if source == SOURCES[0]:
+                seed_column, size_column, count_column, prevalence_column = st.columns(4)
+                seed = seed_column.number_input(
+                    "Benchmark seed", 0, 2**31 - 1, ROBUSTNESS_SEED, help="A seed the model was not trained on"
+                )
+                size = size_column.number_input("Image size (px)", 64, MAX_SIDE, 512, step=64)
+                count = count_column.number_input("Cases", 2, MAX_CASES, 20)
+                prevalence = prevalence_column.slider("Share of cases with a finding", 0.05, 0.95, 0.5, 0.05)
+            else:
+                folder = st.file_uploader(
+                    "A folder of labelled scans (DICOM, PNG, JPEG, TIFF, BMP)",
+                    accept_multiple_files="directory",
+                    help="With a manifest.csv (a file column and a 1/0 column per finding), or with one "
+                    "sub-folder per finding (nodule/, effusion/, cardiomegaly/; normal/ for none).",
+                )
             findings = st.multiselect("Findings to read", FINDINGS, default=list(FINDINGS), format_func=name)
             arms = st.multiselect(
                 "Arms to compare (the first is the control)",
@@ -86,13 +104,17 @@ with shared.page("Reader study"):
             )
             created = st.form_submit_button("Create the study")
         if created:
+            model = {"name": predictor.card.name, "version": predictor.card.version}
             try:
-                study = records.create(
-                    title,
-                    SyntheticCaseSet(int(seed), int(size), int(count), float(prevalence), tuple(findings)),
-                    arms,
-                    {"name": predictor.card.name, "version": predictor.card.version},
-                )
+                if source == SOURCES[0]:
+                    case_set_asked = SyntheticCaseSet(
+                        int(seed), int(size), int(count), float(prevalence), tuple(findings)
+                    )
+                    study = records.create(title, case_set_asked, arms, model)
+                else:
+                    with st.spinner("Reading the folder…"):
+                        uploaded = labelled_cases({f.name: f.getvalue() for f in folder or []}, tuple(findings))
+                    study = records.create_from_upload(title, uploaded, tuple(findings), arms, model)
             except MedattnError as error:
                 shared.show_error(error)
             else:
@@ -107,7 +129,8 @@ with shared.page("Reader study"):
         st.stop()
     chosen = st.selectbox("Study", [s.id for s in studies], format_func={s.id: s.name for s in studies}.get)
     study = next(s for s in studies if s.id == chosen)
-    images, truth, masks = case_set(study.id, study)
+    study_key = f"{study.id}-{study.created_at.isoformat()}"  # ids repeat across stores; this pair does not
+    images, pixels, truth, masks = case_set(study_key, study, records)
 
     if mode == "Results":
         readings = records.readings(study)
@@ -214,7 +237,7 @@ with shared.page("Reader study"):
     reading_key = f"{study.id}-{position}-{case_position}-{arm_name}"
     shown_at = st.session_state.setdefault(f"shown-{reading_key}", time.time())
 
-    prediction, maps = model_output(study.id, case_position, model_dir, study)
+    prediction, maps = model_output(study_key, case_position, model_dir, pixels[case_position], study.findings)
     if (arm.overlay != "none" or arm.probabilities) and prediction.unlikeness_warning:
         st.error(f"The model's output is withheld: {escape_markdown(prediction.unlikeness_warning)}")
         arm = Arm("none", False)

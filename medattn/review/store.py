@@ -90,6 +90,17 @@ study_readers = sa.Table(
     sa.Column("position", sa.Integer, nullable=False),
     sa.UniqueConstraint("study_id", "position"),
 )
+# The cases of a study set up from an uploaded folder (medattn.study.upload): pixels only, no file name or
+# metadata. A synthetic study has none: its cases are drawn again from the benchmark.
+study_cases = sa.Table(
+    "study_cases",
+    metadata,
+    sa.Column("study_id", sa.Integer, sa.ForeignKey("studies.id"), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("truth", sa.JSON, nullable=False),  # finding -> bool
+    sa.Column("display", sa.LargeBinary, nullable=False),  # PNG, uint8, as readers see it
+    sa.Column("pixels", sa.LargeBinary, nullable=False),  # .npy, float32, as the model reads it
+)
 readings = sa.Table(
     "readings",
     metadata,

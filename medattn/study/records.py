@@ -8,15 +8,31 @@ a double click, or a form submitted again after a reconnect, stores it once.
 
 from __future__ import annotations
 
+import io
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
+import numpy as np
 import sqlalchemy as sa
+from PIL import Image
 
 from medattn.errors import StoreError, StudyError
+from medattn.explain.overlay import png_bytes
 from medattn.review.marks import Mark
-from medattn.review.store import MAX_NAME, ReviewStore, audit_log, readings, refusals, studies, study_readers, utc
+from medattn.review.store import (
+    MAX_NAME,
+    ReviewStore,
+    audit_log,
+    readings,
+    refusals,
+    studies,
+    study_cases,
+    study_readers,
+    utc,
+)
 from medattn.study.design import Arm, SyntheticCaseSet, reading_order
+from medattn.study.upload import KEPT_SIDE, LabelledCase, pixels_bytes, pixels_from
+from medattn.training.synthetic import FINDINGS
 
 
 @dataclass(frozen=True)
@@ -27,14 +43,24 @@ class Study:
     design: dict
 
     @property
+    def synthetic(self) -> bool:
+        return self.design["case_set"]["kind"] == "synthetic"
+
+    @property
     def case_set(self) -> SyntheticCaseSet:
+        """A synthetic study's case set (an uploaded one's cases are in the store: ``StudyStore.cases``)."""
         spec = self.design["case_set"]
         return SyntheticCaseSet(spec["seed"], spec["size"], spec["count"], spec["prevalence"], tuple(spec["findings"]))
 
     @property
     def cases(self) -> list[int]:
-        """Each study case's index in the synthetic benchmark, by case position."""
+        """By case position: each case's index in the synthetic benchmark, or its position in the upload."""
         return self.design["cases"]
+
+    @property
+    def image_side(self) -> int:
+        """The longest side a case can have: marks must lie within it."""
+        return self.design["case_set"]["size"] if self.synthetic else KEPT_SIDE
 
     @property
     def arms(self) -> list[str]:
@@ -68,7 +94,7 @@ class Reading:
         sign = 1 if self.present[finding] else -1
         return 50 + sign * self.confidence[finding] / 2
 
-    def validated(self, study: Study, image_side: int) -> Reading:
+    def validated(self, study: Study) -> Reading:
         findings = set(study.findings)
         if set(self.present) != findings or None in self.present.values():
             raise StudyError("Say for every finding whether it is present or absent before saving.")
@@ -77,7 +103,7 @@ class Reading:
         if set(self.marks) - findings:
             raise StudyError("A mark names a finding this study does not read.")
         for finding, mark in self.marks.items():
-            Mark.from_json(finding, mark).validated(image_side, image_side)
+            Mark.from_json(finding, mark).validated(study.image_side, study.image_side)
         if (self.case_position, self.arm) not in set(study.order(0)):
             raise StudyError("This reading names a case or arm that is not in the study.")
         return self
@@ -90,7 +116,33 @@ class StudyStore:
         self.engine = store.engine
 
     def create(self, name: str, case_set: SyntheticCaseSet, arms: list[str], model: dict[str, str]) -> Study:
-        """A new study: its cases are chosen now, from the benchmark, and stored as indices only."""
+        """A study of synthetic cases: they are chosen now, from the benchmark, and stored as indices only."""
+        case_set = case_set.validated()
+        spec = asdict(case_set) | {"kind": "synthetic", "findings": list(case_set.findings)}
+        return self._insert(name, spec, case_set.indices(), arms, model, [])
+
+    def create_from_upload(
+        self, name: str, cases: list[LabelledCase], findings: tuple[str, ...], arms: list[str], model: dict[str, str]
+    ) -> Study:
+        """A study of uploaded, labelled cases (``medattn.study.upload``), stored as pixels and truth only."""
+        if not findings or set(findings) - set(FINDINGS):
+            raise StudyError(f"Choose the findings to read from {', '.join(FINDINGS)}.")
+        for finding in findings:
+            present = sum(case.truth[finding] for case in cases)
+            if not 0 < present < len(cases):
+                raise StudyError(
+                    f"Every finding read needs cases with it and cases without it; {finding} is "
+                    f"{'in none' if not present else 'in every one'} of the {len(cases)} cases."
+                )
+        spec = {"kind": "upload", "count": len(cases), "findings": list(findings)}
+        rows = [
+            {"position": position, "truth": case.truth, "display": png_bytes(case.display),
+             "pixels": pixels_bytes(case.pixels)}
+            for position, case in enumerate(cases)
+        ]  # fmt: skip
+        return self._insert(name, spec, list(range(len(cases))), arms, model, rows)
+
+    def _insert(self, name: str, spec: dict, cases: list[int], arms: list[str], model: dict, rows: list[dict]) -> Study:
         name = name.strip()
         if not name or len(name) > MAX_NAME or "\x00" in name:
             raise StudyError(f"Name the study (1 to {MAX_NAME} characters).")
@@ -98,13 +150,11 @@ class StudyStore:
             raise StudyError("Choose at least two arms to compare.")
         for arm in arms:
             Arm.parse(arm)
-        case_set = case_set.validated()
-        spec = asdict(case_set) | {"kind": "synthetic", "findings": list(case_set.findings)}
         design = {
             "case_set": spec,
-            "cases": case_set.indices(),
+            "cases": cases,
             "arms": list(dict.fromkeys(arms)),
-            "order_seed": case_set.seed,
+            "order_seed": spec.get("seed", len(cases)),
             "model": model,
         }
         now = datetime.now(UTC)
@@ -113,12 +163,24 @@ class StudyStore:
                 study_id = connection.execute(
                     studies.insert().values(name=name, created_at=now, design=design)
                 ).inserted_primary_key[0]
+                if rows:
+                    connection.execute(study_cases.insert(), [row | {"study_id": study_id} for row in rows])
                 connection.execute(audit_log.insert().values(at=now, actor="study set-up", action="study created"))
         except StoreError as error:
             if isinstance(error.__cause__, sa.exc.IntegrityError):
                 raise StudyError(f"A study named '{name}' exists already; choose another name.") from None
             raise
         return Study(study_id, name, now, design)
+
+    def uploaded_cases(self, study: Study) -> list[LabelledCase]:
+        """An uploaded study's cases by position, as they were stored."""
+        query = sa.select(study_cases).where(study_cases.c.study_id == study.id).order_by(study_cases.c.position)
+        with refusals("read"), self.engine.connect() as connection:
+            rows = connection.execute(query).mappings().all()
+        return [
+            LabelledCase(np.asarray(Image.open(io.BytesIO(row["display"]))), pixels_from(row["pixels"]), row["truth"])
+            for row in rows
+        ]
 
     def studies(self) -> list[Study]:
         with refusals("read"), self.engine.connect() as connection:
@@ -159,7 +221,7 @@ class StudyStore:
 
     def save(self, study: Study, reading: Reading) -> None:
         """Store the reading and its audit entry together; a reading saved already is kept as it was."""
-        reading = reading.validated(study, study.case_set.size)
+        reading = reading.validated(study)
         now = datetime.now(UTC)
         row = asdict(reading) | {"saved_at": now}
         try:

@@ -54,9 +54,9 @@ def mark_on_finding(mark: Mark, truth_mask: np.ndarray) -> bool:
     return bool(dilate(truth_mask, round(POINT_RADIUS * side))[centre])
 
 
-def study_results(study: Study, readings: list[Reading], truth: np.ndarray, masks: np.ndarray) -> StudyResults:
+def study_results(study: Study, readings: list[Reading], truth: np.ndarray, masks: np.ndarray | None) -> StudyResults:
     """``truth`` (cases, findings) and ``masks`` (cases, findings, S, S) by case position, findings as in
-    ``medattn.training.synthetic.FINDINGS``."""
+    ``medattn.training.synthetic.FINDINGS``. Without masks (an uploaded case set) marks are not scored."""
     expected = len(study.cases) * len(study.arms)
     read: dict[str, dict[tuple[int, str], Reading]] = {}
     for reading in readings:
@@ -77,7 +77,10 @@ def study_results(study: Study, readings: list[Reading], truth: np.ndarray, mask
                 mark_on_finding(Mark.from_json(finding, read[r][c, arm].marks[finding]), masks[c, column])
                 for r in complete
                 for c in cases
-                if positive[c] and read[r][c, arm].present[finding] and finding in read[r][c, arm].marks
+                if masks is not None
+                and positive[c]
+                and read[r][c, arm].present[finding]
+                and finding in read[r][c, arm].marks
             ]
             figures.append(
                 ArmFigures(

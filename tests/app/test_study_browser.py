@@ -237,3 +237,34 @@ def test_a_mark_drawn_in_review_is_stored_reshown_and_measured_on_the_model_page
         assert 0 < float(attention[4]) <= 1
         assert {row[0] for row in rows} == {e.title for e in EXPLAINERS.values()}  # every method, measured
         model.screenshot(path=ARTIFACTS / "model-reader-agreement.png", full_page=True)
+
+
+def test_a_study_of_an_uploaded_labelled_folder_is_read_from_its_stored_pixels(browser, tmp_path):
+    folder = tmp_path / "cases"
+    for finding, name in (("nodule", "synthetic-nodule.png"), ("normal", "synthetic-normal.png")):
+        (folder / finding).mkdir(parents=True)
+        (folder / finding / name).write_bytes((ROOT / "assets" / "samples" / name).read_bytes())
+    with serving_app(tmp_path / "data", tmp_path / "streamlit.log") as url:
+        page = open_app(browser, url, "Reader study")
+        page.get_by_text("Set up a study", exact=True).click()
+        page.get_by_text("A labelled folder", exact=True).click()
+        page.get_by_label("Study name").fill("Uploaded pilot")
+        page.locator("[data-testid=stForm] input[type=file]").set_input_files(folder)
+        expect(page.get_by_role("button", name="Remove cases/normal/synthetic-normal.png")).to_be_visible(
+            timeout=WAIT_MS
+        )
+        page.get_by_role("combobox", name="Findings to read").click()
+        page.keyboard.press("Backspace")
+        page.keyboard.press("Backspace")
+        page.keyboard.press("Escape")
+        page.get_by_role("button", name="Create the study").click()
+        expect(page.get_by_text("Study created: 2 cases in 2 arms, 4 readings per reader")).to_be_visible(
+            timeout=WAIT_MS
+        )
+        page.get_by_text("Read", exact=True).click()
+        start_reading(page, "Dr Upload")
+        expect(page.get_by_role("heading", name="Reading 1 of 4")).to_be_visible()
+        image = page.locator("[data-testid=stMain] [data-testid=stImage] img").first
+        expect(image).to_have_js_property("complete", True, timeout=WAIT_MS)
+        assert image.evaluate("img => img.naturalWidth") == 512  # the sample's own pixels, kept
+        page.screenshot(path=ARTIFACTS / "study-uploaded-folder.png", full_page=True)
