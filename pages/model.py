@@ -8,6 +8,7 @@ from dataclasses import asdict
 import altair as alt
 import streamlit as st
 
+from medattn.errors import StoreError
 from medattn.explain import EXPLAINERS
 from medattn.model.card import held_out_wording
 from medattn.review.marks import agreement_summary
@@ -213,9 +214,12 @@ with shared.page("Model card"):
             )
             st.caption("Mean rank correlation of each map with the trained model's map, as layers are re-initialised.")
 
-    agreed = (
-        agreement_summary(store.reader_agreements(card.name, card.version)) if (store := shared.review_store()) else {}
-    )
+    agreed, store = {}, shared.review_store()
+    if store is not None:
+        try:
+            agreed = agreement_summary(store.reader_agreements(card.name, card.version))
+        except StoreError as error:  # the card is still shown
+            shared.show_error(error)
     if agreed:
         names = card.display_names
         st.markdown("#### Agreement with readers' marks")

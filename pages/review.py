@@ -341,9 +341,12 @@ with shared.page("Attention review"):
 
     scan_shape = scan.frame(frame).shape[:2]
     with st.expander("Mark where you see each finding (optional)", expanded=False):
-        saved_marks = (
-            next((r.marks for r in store.reviews(reviewer, key) if r.marks), None) if store and reviewer else None
-        )
+        saved_marks = None
+        if store is not None and reviewer:
+            try:
+                saved_marks = next((r.marks for r in store.reviews(reviewer, key) if r.marks), None)
+            except StoreError as error:  # the marks are not shown again, and the page goes on
+                shared.show_error(error)
         marks = shared.mark_editor(
             f"{case.key[:12]}-{frame}", image, scan_shape, ranked, predictor.display_name, saved_marks
         )

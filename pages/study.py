@@ -46,18 +46,17 @@ def case_set(study_key: str, _study: Study, _records: StudyStore) -> tuple[list,
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def model_output(study_key: str, position: int, model_dir: str, _pixels: np.ndarray, _findings: tuple) -> tuple:
-    """The model's prediction for a study case, and every shown method's map for each finding read."""
+def model_output(study_key: str, position: int, model_dir: str, method: str, _pixels, _findings: tuple) -> tuple:
+    """The model's prediction for a study case, and ``method``'s map for each finding read ("none": no map)."""
     predictor = shared.predictor(model_dir)
     prediction = predictor.predict(_pixels)
-    maps = {
-        (method, finding): prediction.attention[finding].values
-        if method == "attention"
-        else predictor.explain(_pixels, finding, EXPLAINERS[method]).values
-        for method in ("attention", "gradcam", "occlusion")
-        for finding in _findings
+    if method == "none":
+        return prediction, {}
+    if method == "attention":
+        return prediction, {finding: prediction.attention[finding].values for finding in _findings}
+    return prediction, {
+        finding: predictor.explain(_pixels, finding, EXPLAINERS[method]).values for finding in _findings
     }
-    return prediction, maps
 
 
 with shared.page("Reader study"):
@@ -237,7 +236,9 @@ with shared.page("Reader study"):
     reading_key = f"{study.id}-{position}-{case_position}-{arm_name}"
     shown_at = st.session_state.setdefault(f"shown-{reading_key}", time.time())
 
-    prediction, maps = model_output(study_key, case_position, model_dir, pixels[case_position], study.findings)
+    prediction, maps = model_output(
+        study_key, case_position, model_dir, arm.overlay, pixels[case_position], study.findings
+    )
     if (arm.overlay != "none" or arm.probabilities) and prediction.unlikeness_warning:
         st.error(f"The model's output is withheld: {escape_markdown(prediction.unlikeness_warning)}")
         arm = Arm("none", False)
@@ -248,7 +249,7 @@ with shared.page("Reader study"):
             if not finding:
                 column.image(image, caption="The scan", width="stretch")
                 continue
-            levels = resize(maps[arm.overlay, finding], *image.shape[:2])
+            levels = resize(maps[finding], *image.shape[:2])
             column.image(blend(image, levels), caption=f"{EXPLAINERS[arm.overlay].title} — {name(finding)}")
     if arm.probabilities:
         st.markdown(
