@@ -28,7 +28,7 @@ from medattn.explain.overlay import (
     outline,
 )
 from medattn.model.predictor import DIFFUSE_SPREAD, Heatmap
-from medattn.review.marks import Mark, agreement
+from medattn.review.marks import agreements_with
 from medattn.review.report import FORMATS, ReportContent, render_report
 from medattn.review.store import VERDICTS, Review
 from medattn.review.text import escape_markdown
@@ -356,23 +356,18 @@ with shared.page("Attention review"):
             "its heat inside) is stored too, and summed up on the Model page."
         )
 
-    def agreements_with(marks: dict[str, dict]) -> dict[str, dict[str, dict[str, float]]]:
+    def measured(marks: dict[str, dict]) -> dict[str, dict[str, dict[str, float]]]:
         """Every method's agreement with each mark; none for a scan unlike the training data (no map is
         meaningful there)."""
         if warning:
             return {}
         with st.spinner("Measuring every explanation against your marks…"):
-            return {
-                finding: {
-                    method: agreement(
-                        shared.explanation(case.key, model_dir, frame, method, finding, case).values,
-                        Mark.from_json(finding, mark),
-                        scan_shape,
-                    )
-                    for method in EXPLAINERS
-                }
-                for finding, mark in marks.items()
-            }
+            return agreements_with(
+                marks,
+                lambda method, finding: shared.explanation(case.key, model_dir, frame, method, finding, case).values,
+                scan_shape,
+                EXPLAINERS,
+            )
 
     def model_call(finding: str) -> str:
         call = "present" if finding in prediction.labels else "absent"
@@ -433,7 +428,7 @@ with shared.page("Attention review"):
             marks=marks,
         )
         try:
-            review = replace(review.validated(), agreements=agreements_with(marks))
+            review = replace(review.validated(), agreements=measured(marks))
         except ReviewError as error:
             shared.show_error(error)
         else:

@@ -14,6 +14,7 @@ import streamlit as st
 from medattn.errors import MedattnError
 from medattn.explain import EXPLAINERS
 from medattn.explain.overlay import blend
+from medattn.review.marks import agreements_with
 from medattn.review.text import escape_markdown
 from medattn.scan.resizing import resize
 from medattn.study.design import MAX_CASES, MAX_SIDE, Arm, SyntheticCaseSet, all_arms
@@ -161,6 +162,27 @@ with shared.page("Reader study"):
             ],
             hide_index=True,
         )
+        bars = [
+            {"Arm": Arm.parse(f.arm).title, "Finding": name(f.finding), "Figure": figure, "Value": value}
+            for f in results.figures
+            for figure, value in (("Sensitivity", f.sensitivity), ("Specificity", f.specificity), ("AUC", f.auc))
+        ]
+        st.altair_chart(
+            alt.Chart(alt.Data(values=bars))
+            .mark_bar()
+            .encode(
+                x=alt.X(
+                    "Arm:N", title=None, sort=[Arm.parse(a).title for a in study.arms], axis=alt.Axis(labelAngle=-30)
+                ),
+                y=alt.Y("Value:Q", scale=alt.Scale(domain=[0, 1]), title=None),
+                color=alt.Color("Arm:N", legend=None),
+                column=alt.Column("Figure:N", title=None, sort=["Sensitivity", "Specificity", "AUC"]),
+                row=alt.Row("Finding:N", title=None),
+                tooltip=["Arm:N", "Finding:N", "Figure:N", alt.Tooltip("Value:Q", format=".3f")],
+            )
+            .properties(width=220, height=180),
+        )
+        st.caption("Each bar: the readers' mean for one arm; the first arm is the control.")
         comparisons = [(finding, c) for finding, listed in results.comparisons.items() for c in listed]
         if comparisons:
             st.markdown(
@@ -278,10 +300,22 @@ with shared.page("Reader study"):
             )
         submitted = st.form_submit_button("Save and show the next case")
     if submitted:
+        seconds = time.time() - shown_at
+        marks = {f: m for f, m in marks.items() if f in study.findings}
+        agreements = {}
+        if marks and not prediction.unlikeness_warning:  # every method's map against each mark, as on Review
+            with st.spinner("Measuring every explanation against your marks…"):
+                agreements = agreements_with(
+                    marks,
+                    lambda method, finding: model_output(
+                        study_key, case_position, model_dir, method, pixels[case_position], study.findings
+                    )[1][finding],
+                    image.shape[:2],
+                    EXPLAINERS,
+                )
         reading = Reading(
-            study.id, reader.strip(), case_position, arm_name, present, confidence,
-            {f: m for f, m in marks.items() if f in study.findings}, time.time() - shown_at,
-        )  # fmt: skip
+            study.id, reader.strip(), case_position, arm_name, present, confidence, marks, agreements, seconds
+        )
         try:
             records.save(study, reading)
         except MedattnError as error:

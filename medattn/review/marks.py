@@ -11,6 +11,7 @@ pointing (the map's peak inside the mark) and the share of the map's mass inside
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -108,3 +109,16 @@ def mark_from_selection(selection: dict, finding: str) -> Mark | None:
     if len(points) == 1:  # a click; a box or lasso selects many points, and is read above
         return Mark(finding, "point", ((float(points[0]["x"]), float(points[0]["y"])),))
     return None
+
+
+def agreements_with(
+    marks: dict[str, dict], map_of: Callable[[str, str], np.ndarray], scan_shape: tuple[int, int], methods
+) -> dict[str, dict[str, dict[str, float]]]:
+    """For each marked finding and each of ``methods``, the agreement of ``map_of(method, finding)`` (a map
+    over a scan of ``scan_shape``) with the mark: what a review or a reading stores."""
+    return {
+        finding: {
+            method: agreement(map_of(method, finding), Mark.from_json(finding, mark), scan_shape) for method in methods
+        }
+        for finding, mark in marks.items()
+    }

@@ -113,6 +113,7 @@ readings = sa.Table(
     sa.Column("present", sa.JSON, nullable=False),  # finding -> bool
     sa.Column("confidence", sa.JSON, nullable=False),  # finding -> 0..100, in that call
     sa.Column("marks", sa.JSON, nullable=False),  # finding -> mark, for the findings marked
+    sa.Column("agreements", sa.JSON, nullable=False),  # finding -> method -> each map's agreement with the mark
     sa.Column("seconds", sa.Float, nullable=False),  # from display to submission
     sa.UniqueConstraint("study_id", "reader", "case_position", "arm"),
 )
@@ -399,12 +400,22 @@ class ReviewStore:
             return set(connection.scalars(query))
 
     def reader_agreements(self, model_name: str, model_version: str) -> list[dict]:
-        """Every saved review's agreements of the maps with the reader's marks, for this model."""
+        """The agreements of this model's maps with readers' marks: from every saved review, and from every
+        reading of a study set up with this model."""
         query = sa.select(reviews.c.agreements).where(
             reviews.c.model_name == model_name, reviews.c.model_version == model_version
         )
+        model = {"name": model_name, "version": model_version}
         with refusals("read"), self.engine.connect() as connection:
-            return [agreements for agreements in connection.scalars(query) if agreements]
+            found = list(connection.scalars(query))
+            ours = [
+                row.id
+                for row in connection.execute(sa.select(studies.c.id, studies.c.design))
+                if row.design["model"] == model
+            ]
+            if ours:
+                found += connection.scalars(sa.select(readings.c.agreements).where(readings.c.study_id.in_(ours)))
+        return [agreements for agreements in found if agreements]
 
     def audit_entries(self) -> list[dict]:
         with refusals("read"), self.engine.connect() as connection:

@@ -85,6 +85,7 @@ class Reading:
     present: dict[str, bool]
     confidence: dict[str, int]
     marks: dict[str, dict] = field(default_factory=dict)  # finding -> Mark.as_json(), for the findings marked
+    agreements: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # medattn.review.marks
     seconds: float = 0.0
     saved_at: datetime | None = None
 

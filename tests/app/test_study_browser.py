@@ -208,6 +208,7 @@ def test_a_mark_drawn_in_review_is_stored_reshown_and_measured_on_the_model_page
                 expect(page.get_by_role("button", name="✕ Pulmonary nodule")).to_be_visible()
                 page.screenshot(path=ARTIFACTS / "review-mark-reshown.png", full_page=True)
                 break
+            settle(page)  # a drag on a chart that is still being drawn is lost
             area = chart.locator(".nsewdrag").first.bounding_box()
             # The sample's nodule lies left of centre, in the upper half of its lung (shown in the screenshot).
             left, top = area["x"] + area["width"] * 0.18, area["y"] + area["height"] * 0.32

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from medattn.errors import ReviewError
-from medattn.review.marks import Mark, agreement, agreement_summary, mark_from_selection
+from medattn.review.marks import Mark, agreement, agreement_summary, agreements_with, mark_from_selection
 from tests.review.test_store import a_review
 
 # Streamlit's selection events, as its Plotly chart returns them.
@@ -83,3 +83,11 @@ def test_marks_and_agreements_are_stored_with_the_review_and_exported(store):
 def test_a_mark_for_a_finding_the_model_does_not_report_is_refused(store):
     with pytest.raises(ReviewError, match="mark names a finding"):
         store.save(a_review(marks={"fracture": {"kind": "point", "points": [[1, 1]]}}))
+
+
+def test_every_method_is_measured_against_every_mark():
+    heatmaps = {"attention": np.eye(40, dtype=np.float32), "gradcam": np.fliplr(np.eye(40, dtype=np.float32))}
+    marks = {"nodule": Mark("nodule", "box", ((0.0, 0.0), (100.0, 100.0))).as_json()}  # top-left of a 400 px scan
+    measured = agreements_with(marks, lambda method, finding: heatmaps[method], (400, 400), list(heatmaps))
+    assert measured["nodule"]["attention"] == {"pointing": 1.0, "mass": pytest.approx(0.25)}
+    assert measured["nodule"]["gradcam"] == {"pointing": 0.0, "mass": 0.0}

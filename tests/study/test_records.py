@@ -45,7 +45,7 @@ def test_a_study_and_its_readers_are_kept_and_a_name_is_used_once(records, store
 
 def test_a_reading_saved_twice_is_stored_once_and_an_incomplete_one_is_refused(records):
     study = a_study(records)
-    reading = Reading(study.id, "Dr A", 0, "none", {"nodule": True}, {"nodule": 70}, {}, 4.2)
+    reading = Reading(study.id, "Dr A", 0, "none", {"nodule": True}, {"nodule": 70}, seconds=4.2)
     records.save(study, reading)
     records.save(study, reading)
     (saved,) = records.readings(study)
@@ -146,3 +146,13 @@ def test_a_mark_on_the_true_finding_counts_as_accurate(records):
             )
     figures = study_results(study, records.readings(study), truth, masks).figures
     assert [(f.mark_accuracy, f.marked) for f in figures] == [(0.5, 2), (0.5, 2)]
+
+
+def test_a_readings_agreements_count_on_the_model_page_of_the_model_the_study_was_set_up_with(records, store):
+    study = a_study(records, count=2)
+    case, arm = study.order(records.join(study, "Dr A"))[0]
+    agreements = {"nodule": {"attention": {"pointing": 1.0, "mass": 0.6}}}
+    mark = {"nodule": {"kind": "point", "points": [[10, 10]]}}
+    records.save(study, Reading(study.id, "Dr A", case, arm, {"nodule": True}, {"nodule": 90}, mark, agreements))
+    assert store.reader_agreements(MODEL["name"], MODEL["version"]) == [agreements]
+    assert store.reader_agreements(MODEL["name"], "another version") == []
