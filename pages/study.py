@@ -272,7 +272,9 @@ with shared.page("Reader study"):
                 column.image(image, caption="The scan", width="stretch")
                 continue
             levels = resize(maps[finding], *image.shape[:2])
-            column.image(blend(image, levels), caption=f"{EXPLAINERS[arm.overlay].title} — {name(finding)}")
+            # As on Review: a map of a finding the model does not call shows where it looked, not a lesion.
+            absent = "" if finding in prediction.labels else " (not present — where the model looked)"
+            column.image(blend(image, levels), caption=f"{EXPLAINERS[arm.overlay].title} — {name(finding)}{absent}")
     if arm.probabilities:
         st.markdown(
             "**The model's probabilities:** "
