@@ -282,7 +282,7 @@ def test_on_a_laptop_screen_the_scan_starts_in_the_upper_half(browser, app_url):
 def test_the_zoomable_view_is_lossless_at_full_resolution_and_moves_both_views_together(page, cr_jpeg2000_file):
     upload_and_wait_for_overlay(page, cr_jpeg2000_file)  # a real 1955x1841 radiograph, shown anyway
     page.get_by_text("Zoom and pan at full resolution").click()
-    plot = page.locator(".js-plotly-plot")
+    plot = page.locator("[class*='st-key-zoom-'] .js-plotly-plot")  # the zoomable view, not the marking one
     expect(plot.locator("image")).to_have_count(3, timeout=WAIT_MS)  # the scan twice, the map once
     expect(
         page.get_by_text("Attention overlay — Pulmonary nodule — not meaningful for this scan. Drag")
