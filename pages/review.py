@@ -340,21 +340,18 @@ with shared.page("Attention review"):
     )
 
     scan_shape = scan.frame(frame).shape[:2]
-    with st.expander("Mark where you see each finding (optional)", expanded=False):
-        saved_marks = None
-        if store is not None and reviewer:
-            try:
-                saved_marks = next((r.marks for r in store.reviews(reviewer, key) if r.marks), None)
-            except StoreError as error:  # the marks are not shown again, and the page goes on
-                shared.show_error(error)
-        marks = shared.mark_editor(
-            f"{case.key[:12]}-{frame}", image, scan_shape, ranked, predictor.display_name, saved_marks
-        )
-        st.caption(
-            "Your marks are saved with your review, in the scan's own pixel coordinates, and shown again when you "
-            "reopen the scan. Each explanation's agreement with them (its peak inside your mark, and the share of "
-            "its heat inside) is stored too, and summed up on the Model page."
-        )
+    saved_marks = None
+    if store is not None and reviewer:
+        try:
+            saved_marks = next((r.marks for r in store.reviews(reviewer, key) if r.marks), None)
+        except StoreError as error:  # the marks are not shown again, and the page goes on
+            shared.show_error(error)
+    marks = shared.mark_editor(
+        f"{case.key[:12]}-{frame}", image, scan_shape, ranked, predictor.display_name, saved_marks,
+        about="Your marks are saved with your review, in the scan's own pixel coordinates, and shown again when "
+        "you reopen the scan. Each explanation's agreement with them (its peak inside your mark, and the share "
+        "of its heat inside) is stored too, and summed up on the Model page.",
+    )  # fmt: skip
 
     def measured(marks: dict[str, dict]) -> dict[str, dict[str, dict[str, float]]]:
         """Every method's agreement with each mark; none for a scan unlike the training data (no map is

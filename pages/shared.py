@@ -91,13 +91,31 @@ def show_error(error: Exception) -> None:
 
 
 def mark_editor(
-    key: str, image: np.ndarray, scan_shape: tuple[int, int], findings: list[str], name, initial: dict | None
+    key: str,
+    image: np.ndarray,
+    scan_shape: tuple[int, int],
+    findings: list[str],
+    name,
+    initial: dict | None,
+    about: str = "",
 ) -> dict[str, dict]:
     """The reader's marks on ``image`` (a scan of ``scan_shape``), finding -> mark, kept in this session
-    under ``key``; ``initial``: the marks saved before, shown again when the scan is reopened."""
+    under ``key``; ``initial``: the marks saved before, shown again when the scan is reopened.
+
+    The marking view is drawn only while its toggle is on: it holds the scan and a grid of points, which
+    every rerun of the page would otherwise build and send. Off, the marks are kept and returned as they are.
+    """
     if not st.session_state.get(f"marks-edited-{key}"):  # until the reader changes them, the saved ones show
         st.session_state[f"marks-{key}"] = dict(initial or {})
     marks = st.session_state[f"marks-{key}"]
+    shown = ", ".join(name(f) for f in marks)
+    if not st.toggle(
+        "Mark where you see each finding (optional)" + (f" — marked: {shown}" if shown else ""),
+        key=f"marking-on-{key}",
+    ):
+        return marks
+    if about:
+        st.caption(about)
 
     def remove(finding: str) -> None:
         marks.pop(finding)

@@ -283,8 +283,7 @@ with shared.page("Reader study"):
                 for f in study.findings
             )
         )
-    with st.expander("Mark where you see each finding (optional)"):
-        marks = shared.mark_editor(reading_key, image, image.shape[:2], list(study.findings), name, None)
+    marks = shared.mark_editor(reading_key, image, image.shape[:2], list(study.findings), name, None)
     with st.form(f"reading-{reading_key}"):
         present, confidence = {}, {}
         for finding in study.findings:

@@ -25,7 +25,7 @@ from playwright.sync_api import Page, expect  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-STUDY = {"seed": 4242, "size": 256, "cases": 4, "prevalence": 0.5}
+STUDY = {"seed": 4242, "size": 256, "cases": 2, "prevalence": 0.5}  # one case with a nodule, one without
 ARMS = ("No overlay", "Attention")
 NODULE = FINDINGS.index("nodule")
 
@@ -147,7 +147,7 @@ def test_a_study_read_by_two_readers_survives_a_killed_server_and_its_results_ma
         setup.keyboard.press("Backspace")
         setup.keyboard.press("Escape")
         setup.get_by_role("button", name="Create the study").click()
-        expect(setup.get_by_text("Study created: 4 cases in 2 arms, 8 readings per reader")).to_be_visible(
+        expect(setup.get_by_text("Study created: 2 cases in 2 arms, 4 readings per reader")).to_be_visible(
             timeout=WAIT_MS
         )
         setup.screenshot(path=ARTIFACTS / "study-setup.png", full_page=True)
@@ -156,17 +156,17 @@ def test_a_study_read_by_two_readers_survives_a_killed_server_and_its_results_ma
         for reader in seen:
             readers[reader] = open_app(browser, url, "Reader study")
             start_reading(readers[reader], reader)
-        read(readers["Dr A"], url, "Dr A", 5, candidates, seen["Dr A"])
-        read(readers["Dr B"], url, "Dr B", 3, candidates, seen["Dr B"])
+        read(readers["Dr A"], url, "Dr A", 3, candidates, seen["Dr A"])
+        read(readers["Dr B"], url, "Dr B", 1, candidates, seen["Dr B"])
         readers["Dr A"].screenshot(path=ARTIFACTS / "study-reading.png", full_page=True)
         os.kill(server_pid(url), signal.SIGKILL)  # mid-study, with no warning
 
     with serving_app(data, tmp_path / "second.log") as url:
-        for reader, done in (("Dr A", 5), ("Dr B", 3)):
+        for reader, done in (("Dr A", 3), ("Dr B", 1)):
             page = open_app(browser, url, "Reader study")
             start_reading(page, reader)
-            expect(page.get_by_text(f"{done} of 8 readings saved")).to_be_visible(timeout=WAIT_MS)
-            read(page, url, reader, 8 - done, candidates, seen[reader])
+            expect(page.get_by_text(f"{done} of 4 readings saved")).to_be_visible(timeout=WAIT_MS)
+            read(page, url, reader, 4 - done, candidates, seen[reader])
             expect(page.get_by_text("You have read every case in every arm")).to_be_visible(timeout=WAIT_MS)
 
         for readings in seen.values():  # every case once per arm, none lost, none twice
@@ -189,83 +189,97 @@ def test_a_study_read_by_two_readers_survives_a_killed_server_and_its_results_ma
         results.screenshot(path=ARTIFACTS / "study-results.png", full_page=True)
 
 
-def test_a_mark_drawn_in_review_is_stored_reshown_and_measured_on_the_model_page(browser, tmp_path):
-    with serving_app(tmp_path / "data", tmp_path / "streamlit.log") as url:
-        for visit in ("draw", "reopen"):
-            page = open_app(browser, url, "Review")
-            page.locator("[data-testid=stSidebar] input[type=file]").set_input_files(
-                [ROOT / "assets" / "samples" / "synthetic-nodule.png"]
-            )
-            expect(page.get_by_text("Attention overlay —")).to_be_visible(timeout=WAIT_MS)
-            page.get_by_label("Reviewer").fill("Dr Marks")
-            page.get_by_label("Reviewer").press("Enter")
-            page.get_by_text("Mark where you see each finding").click()
-            chart = page.locator(".js-plotly-plot").first
-            expect(chart).to_be_visible(timeout=WAIT_MS)
-            chart.scroll_into_view_if_needed()
-            if visit == "reopen":  # a new session: the mark comes back from the store
-                expect(chart.get_by_text("Pulmonary nodule")).to_be_visible(timeout=WAIT_MS)
-                expect(page.get_by_role("button", name="✕ Pulmonary nodule")).to_be_visible()
-                page.screenshot(path=ARTIFACTS / "review-mark-reshown.png", full_page=True)
-                break
-            settle(page)  # a drag on a chart that is still being drawn is lost
-            area = chart.locator(".nsewdrag").first.bounding_box()
-            # The sample's nodule lies left of centre, in the upper half of its lung (shown in the screenshot).
-            left, top = area["x"] + area["width"] * 0.18, area["y"] + area["height"] * 0.32
-            page.mouse.move(left, top)
-            page.mouse.down()
-            page.mouse.move(left + area["width"] * 0.2, top + area["height"] * 0.2, steps=8)
-            page.mouse.up()
-            expect(page.get_by_role("button", name="✕ Pulmonary nodule")).to_be_visible(timeout=WAIT_MS)
-            form = page.locator("[data-testid=stForm]")
-            for radio in form.locator("[data-testid=stRadio]").all():
-                radio.get_by_text("Agree", exact=True).click()
-            form.get_by_role("combobox", name="Findings present, in your reading").click()
-            page.get_by_role("option", name="Pulmonary nodule").click()
-            page.keyboard.press("Escape")
-            form.get_by_role("button", name="Save review").click()
-            expect(page.get_by_text("Review saved")).to_be_visible(timeout=WAIT_MS)
-            page.screenshot(path=ARTIFACTS / "review-mark-drawn.png", full_page=True)
-
-        model = open_app(browser, url, "Model")
-        heading = model.get_by_text("Agreement with readers' marks")
-        expect(heading).to_be_visible(timeout=WAIT_MS)
-        heading.scroll_into_view_if_needed()
-        table = model.locator("[data-testid=stTable]").filter(has_text="readers' marks")
-        rows = table_rows(table)[1:]
-        attention = next(row for row in rows if row[0] == "Attention" and row[1] == "Pulmonary nodule")
-        assert attention[2] == "1" and attention[3] == "1.00"  # one mark, and the attention's peak inside it
-        assert 0 < float(attention[4]) <= 1
-        assert {row[0] for row in rows} == {e.title for e in EXPLAINERS.values()}  # every method, measured
-        model.screenshot(path=ARTIFACTS / "model-reader-agreement.png", full_page=True)
+def drag_a_box(page: Page, chart) -> None:
+    """Drag a box round the nodule of the synthetic nodule sample (left of centre, in the upper half of its
+    lung: see the screenshot). A drag on a chart that is still being drawn is lost: then it is drawn again."""
+    removal = page.get_by_role("button", name="✕ Pulmonary nodule")
+    for _ in range(3):
+        settle(page)
+        area = chart.locator(".nsewdrag").first.bounding_box()
+        left, top = area["x"] + area["width"] * 0.18, area["y"] + area["height"] * 0.32
+        page.mouse.move(left, top)
+        page.mouse.down()
+        page.mouse.move(left + area["width"] * 0.2, top + area["height"] * 0.2, steps=8)
+        page.mouse.up()
+        try:
+            expect(removal).to_be_visible(timeout=20_000)
+            return
+        except AssertionError:
+            continue
+    expect(removal).to_be_visible()
 
 
-def test_a_study_of_an_uploaded_labelled_folder_is_read_from_its_stored_pixels(browser, tmp_path):
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    """One server for the tests that need no restart."""
+    directory = tmp_path_factory.mktemp("study-browser")
+    with serving_app(directory / "data", directory / "streamlit.log") as url:
+        yield url
+
+
+def test_a_mark_drawn_in_review_is_stored_reshown_and_measured_on_the_model_page(browser, app_url):
+    for visit in ("draw", "reopen"):
+        page = open_app(browser, app_url, "Review")
+        page.locator("[data-testid=stSidebar] input[type=file]").set_input_files(
+            [ROOT / "assets" / "samples" / "synthetic-nodule.png"]
+        )
+        expect(page.get_by_text("Attention overlay —")).to_be_visible(timeout=WAIT_MS)
+        page.get_by_label("Reviewer").fill("Dr Marks")
+        page.get_by_label("Reviewer").press("Enter")
+        page.get_by_text("Mark where you see each finding").click()
+        chart = page.locator(".js-plotly-plot").first
+        expect(chart).to_be_visible(timeout=WAIT_MS)
+        chart.scroll_into_view_if_needed()
+        if visit == "reopen":  # a new session: the mark comes back from the store
+            expect(chart.get_by_text("Pulmonary nodule")).to_be_visible(timeout=WAIT_MS)
+            expect(page.get_by_role("button", name="✕ Pulmonary nodule")).to_be_visible()
+            page.screenshot(path=ARTIFACTS / "review-mark-reshown.png", full_page=True)
+            break
+        drag_a_box(page, chart)
+        form = page.locator("[data-testid=stForm]")
+        for radio in form.locator("[data-testid=stRadio]").all():
+            radio.get_by_text("Agree", exact=True).click()
+        form.get_by_role("combobox", name="Findings present, in your reading").click()
+        page.get_by_role("option", name="Pulmonary nodule").click()
+        page.keyboard.press("Escape")
+        form.get_by_role("button", name="Save review").click()
+        expect(page.get_by_text("Review saved")).to_be_visible(timeout=WAIT_MS)
+        page.screenshot(path=ARTIFACTS / "review-mark-drawn.png", full_page=True)
+
+    model = open_app(browser, app_url, "Model")
+    heading = model.get_by_text("Agreement with readers' marks")
+    expect(heading).to_be_visible(timeout=WAIT_MS)
+    heading.scroll_into_view_if_needed()
+    table = model.locator("[data-testid=stTable]").filter(has_text="readers' marks")
+    rows = table_rows(table)[1:]
+    attention = next(row for row in rows if row[0] == "Attention" and row[1] == "Pulmonary nodule")
+    assert attention[2] == "1" and attention[3] == "1.00"  # one mark, and the attention's peak inside it
+    assert 0 < float(attention[4]) <= 1
+    assert {row[0] for row in rows} == {e.title for e in EXPLAINERS.values()}  # every method, measured
+    model.screenshot(path=ARTIFACTS / "model-reader-agreement.png", full_page=True)
+
+
+def test_a_study_of_an_uploaded_labelled_folder_is_read_from_its_stored_pixels(browser, app_url, tmp_path):
     folder = tmp_path / "cases"
     for finding, name in (("nodule", "synthetic-nodule.png"), ("normal", "synthetic-normal.png")):
         (folder / finding).mkdir(parents=True)
         (folder / finding / name).write_bytes((ROOT / "assets" / "samples" / name).read_bytes())
-    with serving_app(tmp_path / "data", tmp_path / "streamlit.log") as url:
-        page = open_app(browser, url, "Reader study")
-        page.get_by_text("Set up a study", exact=True).click()
-        page.get_by_text("A labelled folder", exact=True).click()
-        page.get_by_label("Study name").fill("Uploaded pilot")
-        page.locator("[data-testid=stForm] input[type=file]").set_input_files(folder)
-        expect(page.get_by_role("button", name="Remove cases/normal/synthetic-normal.png")).to_be_visible(
-            timeout=WAIT_MS
-        )
-        page.get_by_role("combobox", name="Findings to read").click()
-        page.keyboard.press("Backspace")
-        page.keyboard.press("Backspace")
-        page.keyboard.press("Escape")
-        page.get_by_role("button", name="Create the study").click()
-        expect(page.get_by_text("Study created: 2 cases in 2 arms, 4 readings per reader")).to_be_visible(
-            timeout=WAIT_MS
-        )
-        page.get_by_text("Read", exact=True).click()
-        start_reading(page, "Dr Upload")
-        expect(page.get_by_role("heading", name="Reading 1 of 4")).to_be_visible()
-        image = page.locator("[data-testid=stMain] [data-testid=stImage] img").first
-        expect(image).to_have_js_property("complete", True, timeout=WAIT_MS)
-        assert image.evaluate("img => img.naturalWidth") == 512  # the sample's own pixels, kept
-        page.screenshot(path=ARTIFACTS / "study-uploaded-folder.png", full_page=True)
+    page = open_app(browser, app_url, "Reader study")
+    page.get_by_text("Set up a study", exact=True).click()
+    page.get_by_text("A labelled folder", exact=True).click()
+    page.get_by_label("Study name").fill("Uploaded pilot")
+    page.locator("[data-testid=stForm] input[type=file]").set_input_files(folder)
+    expect(page.get_by_role("button", name="Remove cases/normal/synthetic-normal.png")).to_be_visible(timeout=WAIT_MS)
+    page.get_by_role("combobox", name="Findings to read").click()
+    page.keyboard.press("Backspace")
+    page.keyboard.press("Backspace")
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Create the study").click()
+    expect(page.get_by_text("Study created: 2 cases in 2 arms, 4 readings per reader")).to_be_visible(timeout=WAIT_MS)
+    page.get_by_text("Read", exact=True).click()
+    start_reading(page, "Dr Upload")
+    expect(page.get_by_role("heading", name="Reading 1 of 4")).to_be_visible()
+    image = page.locator("[data-testid=stMain] [data-testid=stImage] img").first
+    expect(image).to_have_js_property("complete", True, timeout=WAIT_MS)
+    assert image.evaluate("img => img.naturalWidth") == 512  # the sample's own pixels, kept
+    page.screenshot(path=ARTIFACTS / "study-uploaded-folder.png", full_page=True)
