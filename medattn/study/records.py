@@ -105,7 +105,7 @@ class Reading:
             raise StudyError("A mark names a finding this study does not read.")
         for finding, mark in self.marks.items():
             Mark.from_json(finding, mark).validated(study.image_side, study.image_side)
-        if (self.case_position, self.arm) not in set(study.order(0)):
+        if not 0 <= self.case_position < len(study.cases) or self.arm not in study.arms:
             raise StudyError("This reading names a case or arm that is not in the study.")
         return self
 
