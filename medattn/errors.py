@@ -36,3 +36,8 @@ class BatchError(MedattnError, ValueError):
 
 class StudyError(MedattnError, ValueError):
     """A reader study that cannot be set up, or a reading that cannot be saved: what to change."""
+
+
+class PacsError(MedattnError, RuntimeError):
+    """DICOM results that cannot be made, or a DICOMweb server that cannot be reached or refuses: why, and
+    what to do. Never echoes a value from the server or the file."""

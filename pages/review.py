@@ -21,10 +21,10 @@ from medattn.explain.overlay import (
     COLORMAPS,
     PEAK_TICKS,
     TRUTH_COLOUR,
-    attention_levels,
     attention_ticks,
     blend,
     colour_bar,
+    map_levels,
     outline,
 )
 from medattn.model.predictor import DIFFUSE_SPREAD, Heatmap
@@ -174,13 +174,14 @@ with shared.page("Attention review"):
 
         def on_scale(heatmap: Heatmap) -> tuple[np.ndarray, list | tuple, str]:
             """The map's colour levels on the chosen scale, the colour bar's ticks, and its caption."""
+            levels = map_levels(heatmap, model_wide=scale == "model-wide")
             if scale == "model-wide" and heatmap.peak_times_uniform is not None:
                 caption = "Attention relative to uniform (1x: spread evenly), on one scale for every scan"
-                return attention_levels(heatmap.values * heatmap.peak_times_uniform), attention_ticks(), caption
+                return levels, attention_ticks(), caption
             caption = f"{EXPLAINERS[heatmap.method].title} relative to this map's own peak" + (
                 "" if heatmap.peak_times_uniform is not None else " (it has no model-wide scale)"
             )
-            return heatmap.values, PEAK_TICKS, caption
+            return levels, PEAK_TICKS, caption
 
         levels, ticks, bar_caption = on_scale(heatmap)
         spread = prediction.spread.get(shown, 0.0) if method == "attention" else 0.0

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import io
+import json
 import os
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -11,6 +16,7 @@ import cv2
 import numpy as np
 import pydicom
 import pytest
+import requests
 import sqlalchemy as sa
 
 from medattn import Predictor, Scan, load_scan
@@ -89,3 +95,81 @@ def store(store_url):
     opened = ReviewStore(store_url)
     yield opened
     opened.close()
+
+
+# A real DICOMweb server: Debian's Orthanc with its DICOMweb plugin, started once per test session on free
+# ports, with a password, its storage in a temporary folder. .ci/run installs both packages.
+ORTHANC = Path("/usr/sbin/Orthanc")
+ORTHANC_DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
+
+
+@dataclass(frozen=True)
+class OrthancServer:
+    rest: str  # Orthanc's own REST API, for setting up and clearing
+    user: str
+    password: str
+
+    @property
+    def dicomweb(self) -> str:
+        return f"{self.rest}/dicom-web"
+
+    def clear(self) -> None:
+        """Delete every study, so that each test starts from an empty server."""
+        auth = (self.user, self.password)
+        for study in requests.get(f"{self.rest}/studies", auth=auth, timeout=30).json():
+            requests.delete(f"{self.rest}/studies/{study}", auth=auth, timeout=30).raise_for_status()
+
+    def upload(self, path: Path) -> None:
+        """Put a file on the server as a modality would send it (Orthanc's REST upload)."""
+        auth = (self.user, self.password)
+        requests.post(f"{self.rest}/instances", data=path.read_bytes(), auth=auth, timeout=60).raise_for_status()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def orthanc_server(tmp_path_factory) -> OrthancServer:
+    if not (ORTHANC.exists() and ORTHANC_DICOMWEB_PLUGIN.exists()):
+        pytest.skip("Orthanc is not installed: apt-get install orthanc orthanc-dicomweb")
+    folder = tmp_path_factory.mktemp("orthanc")
+    port, user, password = free_port(), "medattn", "orthanc-test-password"
+    config = {
+        "Name": "medattn-test",
+        "StorageDirectory": str(folder / "storage"),
+        "IndexDirectory": str(folder / "storage"),
+        "HttpPort": port,
+        "DicomPort": free_port(),
+        "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": True,
+        "RegisteredUsers": {user: password},
+        "Plugins": [str(ORTHANC_DICOMWEB_PLUGIN)],
+        "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
+    }
+    (folder / "orthanc.json").write_text(json.dumps(config))
+    with (folder / "orthanc.log").open("w") as log:
+        process = subprocess.Popen([str(ORTHANC), str(folder / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT)
+    server = OrthancServer(f"http://127.0.0.1:{port}", user, password)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if requests.get(f"{server.rest}/system", auth=(user, password), timeout=5).ok:
+                break
+        except requests.ConnectionError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"Orthanc did not start: {(folder / 'orthanc.log').read_text()[-2000:]}")
+        time.sleep(0.2)
+    yield server
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture
+def orthanc(orthanc_server) -> OrthancServer:
+    orthanc_server.clear()
+    return orthanc_server

@@ -8,6 +8,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from medattn.model.predictor import Heatmap
+
 COLORMAPS = {"jet": cv2.COLORMAP_JET, "inferno": cv2.COLORMAP_INFERNO, "viridis": cv2.COLORMAP_VIRIDIS}
 CONTOUR_COLOUR = (255, 255, 255)
 TRUTH_COLOUR = (0, 255, 0)  # a synthetic sample's ground-truth outline: unlike any colour-map's white
@@ -26,6 +28,14 @@ def attention_levels(times_uniform: np.ndarray) -> np.ndarray:
     uniform or less is 0, ATTENTION_SCALE_TOP or more is 1."""
     ratio = np.clip(np.nan_to_num(np.asarray(times_uniform, dtype=np.float32)), 1.0, ATTENTION_SCALE_TOP)
     return np.log(ratio) / np.log(ATTENTION_SCALE_TOP)
+
+
+def map_levels(heatmap: Heatmap, model_wide: bool = True) -> np.ndarray:
+    """A map's colour levels in [0, 1]: on the model-wide attention scale when asked and the map has one
+    (attention), else relative to the map's own peak."""
+    if model_wide and heatmap.peak_times_uniform is not None:
+        return attention_levels(heatmap.values * heatmap.peak_times_uniform)
+    return heatmap.values
 
 
 def attention_ticks() -> list[tuple[float, str]]:

@@ -1,0 +1,1 @@
+"""DICOM results (parametric maps, segmentations, structured reports) and DICOMweb, for PACS."""

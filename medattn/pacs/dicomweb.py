@@ -1,0 +1,152 @@
+"""A hospital's DICOMweb server (a PACS, Orthanc, a cloud DICOM store), through dicomweb-client.
+
+Studies are listed with QIDO-RS, opened with WADO-RS and results stored back with STOW-RS. Whatever the
+server does wrong (it is down, refuses the credentials, answers with something that is not DICOM, keeps
+some of the objects sent) becomes a ``PacsError`` that says so, without echoing anything the server sent.
+A store is retried for the objects the server did not keep; what still fails is reported, never dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import requests
+from dicomweb_client.api import DICOMwebClient
+from dicomweb_client.session_utils import create_session, create_session_from_user_pass
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from medattn.errors import PacsError
+from medattn.review.store import study_key
+
+URL_ENV = "MEDATTN_DICOMWEB_URL"
+USER_ENV = "MEDATTN_DICOMWEB_USER"
+PASSWORD_ENV = "MEDATTN_DICOMWEB_PASSWORD"
+STORE_ATTEMPTS = 2
+# dicomweb-client logs each request with the study's UID at INFO: UIDs are not written to any log.
+logging.getLogger("dicomweb_client").setLevel(logging.WARNING)
+
+Result = TypeVar("Result")
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    """One study as the Worklist lists it: nothing that names the patient. ``study_uid`` is kept to open
+    the study and is never shown; the study is known on screen by its keyed hash."""
+
+    study_uid: str
+    study_key: str
+    date: str
+    modalities: str
+    instances: int
+
+
+class Pacs:
+    def __init__(self, url: str, username: str | None = None, password: str | None = None):
+        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+            raise PacsError(f"{URL_ENV} must be an http:// or https:// address of a DICOMweb service.")
+        session = create_session_from_user_pass(username, password or "") if username else create_session()
+        self.client = DICOMwebClient(url, session=session)
+        # A server that is busy (429, 503) is asked again, a few times: dicomweb-client's own retrying.
+        self.client.set_http_retry_params(max_attempts=3, wait_exponential_multiplier=500)
+        self.server = urlsplit(url).netloc  # named in messages: configured by the user, never a patient's
+
+    @classmethod
+    def from_environment(cls) -> Pacs | None:
+        """The server ``MEDATTN_DICOMWEB_URL`` names (with ``_USER`` and ``_PASSWORD``), or None if unset."""
+        url = os.environ.get(URL_ENV)
+        if not url:
+            return None
+        return cls(url, os.environ.get(USER_ENV), os.environ.get(PASSWORD_ENV))
+
+    def studies(self, secret: bytes, filters: dict[str, str] | None = None, limit: int = 200) -> list[StudySummary]:
+        """Studies matching ``filters`` (QIDO-RS attribute=value pairs, e.g. ``{"ModalitiesInStudy": "CR"}``)."""
+        fields = ["StudyDate", "ModalitiesInStudy", "NumberOfStudyRelatedInstances"]
+        found = self._ask("list the studies", lambda: self.client.search_for_studies(
+            search_filters=filters or {}, fields=fields, limit=limit
+        ))  # fmt: skip
+        summaries = []
+        for answer in found:
+            ds = _from_json(answer)
+            uid = str(ds.get("StudyInstanceUID", ""))
+            if not uid:
+                continue
+            summaries.append(
+                StudySummary(
+                    study_uid=uid,
+                    study_key=study_key(secret, uid, b""),
+                    date=_date(ds.get("StudyDate")),
+                    modalities="/".join(str(m) for m in (ds.get("ModalitiesInStudy") or [])) or "—",
+                    instances=int(ds.get("NumberOfStudyRelatedInstances") or 0),
+                )
+            )
+        return summaries
+
+    def instances(self, study_uid: str) -> list[Dataset]:
+        """Every instance of a study (WADO-RS)."""
+        return self._ask("open the study", lambda: self.client.retrieve_study(study_uid))
+
+    def series_uids(self, study_uid: str) -> set[str]:
+        found = self._ask("list the study's series", lambda: self.client.search_for_series(study_uid))
+        return {str(_from_json(answer).get("SeriesInstanceUID", "")) for answer in found}
+
+    def store(self, datasets: list[Dataset]) -> None:
+        """Store the objects (STOW-RS), sending again those the server did not keep; raise if some still fail."""
+        pending = {str(ds.SOPInstanceUID): ds for ds in datasets}
+        for _ in range(STORE_ATTEMPTS):
+            sending = list(pending.values())
+            answer = self._ask("store the results", lambda sending=sending: self.client.store_instances(sending))
+            failed = {str(item.get("ReferencedSOPInstanceUID", "")) for item in answer.get("FailedSOPSequence", [])}
+            kept = {str(item.get("ReferencedSOPInstanceUID", "")) for item in answer.get("ReferencedSOPSequence", [])}
+            pending = {uid: ds for uid, ds in pending.items() if uid in failed or uid not in kept}
+            if not pending:
+                return
+        raise PacsError(
+            f"The DICOMweb server at {self.server} did not keep {len(pending)} of the {len(datasets)} result "
+            f"objects, after {STORE_ATTEMPTS} attempts. Nothing was lost here: store them again, or ask the "
+            "server's administrator why it refuses them."
+        )
+
+    def _ask(self, doing: str, request: Callable[[], Result]) -> Result:
+        with self._errors(doing):
+            return request()
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except requests.HTTPError as error:
+            status = error.response.status_code if error.response is not None else None
+            if status in (401, 403):
+                raise PacsError(
+                    f"The DICOMweb server at {self.server} refused the credentials, so medattn could not {doing}. "
+                    f"Check {USER_ENV} and {PASSWORD_ENV}."
+                ) from None
+            raise PacsError(
+                f"The DICOMweb server at {self.server} answered with an error ({status}) when asked to {doing}."
+            ) from None
+        except (requests.ConnectionError, requests.Timeout):
+            raise PacsError(
+                f"The DICOMweb server at {self.server} cannot be reached, so medattn could not {doing}. "
+                f"Check that it is running and that {URL_ENV} names it."
+            ) from None
+        except (InvalidDicomError, ValueError, KeyError, TypeError, AttributeError):
+            raise PacsError(
+                f"The DICOMweb server at {self.server} answered with something that is not DICOM when asked to "
+                f"{doing}. Check that {URL_ENV} is the address of its DICOMweb service (for Orthanc, /dicom-web)."
+            ) from None
+
+
+def _from_json(answer: dict) -> Dataset:
+    return Dataset.from_json(answer)
+
+
+def _date(value: object) -> str:
+    text = str(value or "")
+    return f"{text[:4]}-{text[4:6]}-{text[6:8]}" if len(text) == 8 and text.isdigit() else "—"
