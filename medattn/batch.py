@@ -186,7 +186,7 @@ def score(
         "file_key", "study_key", *(["path"] if keep_paths else []), "status", "error",
         *(f"probability_{c}" for c in predictor.classes), "labels", "unlikeness", "burned_in_annotation",
     ]  # fmt: skip
-    done = _open_journal(journal, fields) | _finished_keys(out)
+    done = open_journal(journal, fields) | finished_keys(out)
     keys = {path: file_key(secret, path) for path in paths}
     todo = [path for path in paths if keys[path] not in done]
     timings = Timings(skipped=len(paths) - len(todo))
@@ -216,7 +216,7 @@ def score(
             waited = time.perf_counter()
         bar.close()
     if out.suffix.lower() == ".parquet":
-        _journal_to_parquet(journal, out, fields)
+        journal_to_parquet(journal, out, fields)
     timings.seconds = time.perf_counter() - started
     return timings
 
@@ -272,7 +272,7 @@ def _score_batch(
     return [rows[item.index] for item in batch]
 
 
-def _open_journal(journal: Path, fields: list[str]) -> set[str]:
+def open_journal(journal: Path, fields: list[str]) -> set[str]:
     """The file keys a journal already holds, after making it safe to append to.
 
     A run can be killed at any point: before its header reached the disk (an empty journal), or mid-row.
@@ -312,7 +312,7 @@ def _last_row_end(content: bytes) -> int:
     return 0
 
 
-def _finished_keys(out: Path) -> set[str]:
+def finished_keys(out: Path) -> set[str]:
     """The file keys of a finished Parquet output (a CSV output is its own journal)."""
     if out.suffix.lower() != ".parquet" or not out.exists():
         return set()
@@ -321,7 +321,7 @@ def _finished_keys(out: Path) -> set[str]:
     return set(pq.read_table(out, columns=["file_key"]).column("file_key").to_pylist())
 
 
-def _journal_to_parquet(journal: Path, out: Path, fields: list[str]) -> None:
+def journal_to_parquet(journal: Path, out: Path, fields: list[str]) -> None:
     """The journal's rows appended to the Parquet output, written whole then swapped in.
 
     A run killed while writing leaves the previous output intact; one killed after the swap but before

@@ -23,6 +23,7 @@ from medattn.errors import MedattnError
 if TYPE_CHECKING:
     from medattn.model.card import ModelCard, UnlikenessStatistics
     from medattn.model.network import AttentionNet
+    from medattn.model.predictor import Predictor
     from medattn.training.datasets import LabelledImages
 
 SYNTHETIC = "synthetic"
@@ -128,7 +129,7 @@ def parser() -> argparse.ArgumentParser:
 
     score_cmd = commands.add_parser("score", help="score an archive of scans into a CSV or Parquet file")
     score_cmd.set_defaults(command=score)
-    score_cmd.add_argument("sources", nargs="+", help="folders (searched recursively), glob patterns, CSV manifests")
+    score_cmd.add_argument("sources", nargs="*", help="folders (searched recursively), glob patterns, CSV manifests")
     score_cmd.add_argument("--out", type=Path, required=True, help="results.csv or results.parquet; resumes")
     score_cmd.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
     score_cmd.add_argument("--overlays", type=Path, help="folder for an attention overlay PNG per file")
@@ -136,6 +137,22 @@ def parser() -> argparse.ArgumentParser:
     score_cmd.add_argument("--workers", type=int, default=2, help="decoding processes")
     score_cmd.add_argument(
         "--keep-paths", action="store_true", help="also write each file's path (archive paths often name patients)"
+    )
+    score_cmd.add_argument(
+        "--dicomweb",
+        metavar="URL",
+        help="score the studies on this DICOMweb server instead of files (credentials: MEDATTN_DICOMWEB_USER "
+        "and MEDATTN_DICOMWEB_PASSWORD)",
+    )
+    score_cmd.add_argument(
+        "--query",
+        action="append",
+        default=[],
+        metavar="ATTRIBUTE=VALUE",
+        help="with --dicomweb: which studies (QIDO-RS), e.g. ModalitiesInStudy=CR or StudyDate=20260101-20261231",
+    )
+    score_cmd.add_argument(
+        "--store-results", action="store_true", help="with --dicomweb: store each image's DICOM results back beside it"
     )
 
     samples_cmd = commands.add_parser("samples", help="write the built-in sample cases")
@@ -225,9 +242,19 @@ def robustness(args: argparse.Namespace) -> None:
 
 def score(args: argparse.Namespace) -> None:
     from medattn.batch import score as score_archive
+    from medattn.errors import BatchError
     from medattn.model.predictor import Predictor
 
+    if args.dicomweb and args.sources:
+        raise BatchError("Score either files or a DICOMweb server (--dicomweb), not both in one run.")
+    if not args.dicomweb and (args.query or args.store_results):
+        raise BatchError("--query and --store-results are for a DICOMweb server: add --dicomweb URL.")
+    if not args.dicomweb and not args.sources:
+        raise BatchError("Name the files or folders to score, or a DICOMweb server with --dicomweb URL.")
     predictor = Predictor.load(args.model)
+    if args.dicomweb:
+        score_dicomweb(predictor, args)
+        return
     timings = score_archive(
         predictor, args.sources, args.out, args.overlays, args.batch_size, args.workers, keep_paths=args.keep_paths
     )
@@ -235,6 +262,27 @@ def score(args: argparse.Namespace) -> None:
         f"{timings.files} files scored into {args.out} ({timings.failed} could not be read; "
         f"{timings.skipped} were already there) in {timings.seconds:.1f} s, "
         f"{timings.files / max(timings.seconds, 1e-9):.0f} files/s"
+    )
+
+
+def score_dicomweb(predictor: Predictor, args: argparse.Namespace) -> None:
+    import os
+
+    from medattn.errors import BatchError
+    from medattn.pacs.dicomweb import PASSWORD_ENV, USER_ENV, Pacs
+    from medattn.pacs.scoring import score_server
+
+    filters = {}
+    for pair in args.query:
+        attribute, equals, value = pair.partition("=")
+        if not equals or not attribute.strip():
+            raise BatchError(f"--query takes ATTRIBUTE=VALUE (e.g. ModalitiesInStudy=CR), not {pair!r}.")
+        filters[attribute.strip()] = value.strip()
+    pacs = Pacs(args.dicomweb, os.environ.get(USER_ENV), os.environ.get(PASSWORD_ENV))
+    run = score_server(predictor, pacs, args.out, filters, args.store_results)
+    print(
+        f"{run.images} images from {pacs.server} scored into {args.out} ({run.failed} could not be read; "
+        f"{run.skipped} were already there; {run.stored} result objects stored) in {run.seconds:.1f} s"
     )
 
 

@@ -21,14 +21,20 @@ from dicomweb_client.api import DICOMwebClient
 from dicomweb_client.session_utils import create_session, create_session_from_user_pass
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
 
 from medattn.errors import PacsError
+from medattn.pacs.outputs import NOT_MEANINGFUL, SERIES_DESCRIPTION
 from medattn.review.store import study_key
 
 URL_ENV = "MEDATTN_DICOMWEB_URL"
 USER_ENV = "MEDATTN_DICOMWEB_USER"
 PASSWORD_ENV = "MEDATTN_DICOMWEB_PASSWORD"
 STORE_ATTEMPTS = 2
+RESULT_SERIES = (SERIES_DESCRIPTION, NOT_MEANINGFUL)
+# Instances are asked for as stored (any transfer syntax): medattn decodes them all, and a server asked to
+# transcode (dicomweb-client asks for Explicit VR Little Endian by default) may not decode JPEG 2000.
+AS_STORED = (("application/dicom", "*"),)
 # dicomweb-client logs each request with the study's UID at INFO: UIDs are not written to any log.
 logging.getLogger("dicomweb_client").setLevel(logging.WARNING)
 
@@ -82,15 +88,27 @@ class Pacs:
                     study_uid=uid,
                     study_key=study_key(secret, uid, b""),
                     date=_date(ds.get("StudyDate")),
-                    modalities="/".join(str(m) for m in (ds.get("ModalitiesInStudy") or [])) or "—",
+                    modalities=_joined(ds.get("ModalitiesInStudy")),
                     instances=int(ds.get("NumberOfStudyRelatedInstances") or 0),
                 )
             )
         return summaries
 
-    def instances(self, study_uid: str) -> list[Dataset]:
-        """Every instance of a study (WADO-RS)."""
-        return self._ask("open the study", lambda: self.client.retrieve_study(study_uid))
+    def images(self, study_uid: str) -> Iterator[Dataset]:
+        """Every instance of a study (WADO-RS, a series at a time), but for the series of results that
+        medattn stored there: those are its own output, not images to read."""
+        found = self._ask(
+            "list the study's series", lambda: self.client.search_for_series(study_uid, fields=["SeriesDescription"])
+        )
+        for answer in found:
+            series = _from_json(answer)
+            if str(series.get("SeriesDescription", "")) in RESULT_SERIES:
+                continue
+            series_uid = str(series.SeriesInstanceUID)
+            yield from self._ask(
+                "open the study",
+                lambda uid=series_uid: self.client.retrieve_series(study_uid, uid, media_types=AS_STORED),
+            )
 
     def series_uids(self, study_uid: str) -> set[str]:
         found = self._ask("list the study's series", lambda: self.client.search_for_series(study_uid))
@@ -145,6 +163,13 @@ class Pacs:
 
 def _from_json(answer: dict) -> Dataset:
     return Dataset.from_json(answer)
+
+
+def _joined(value: object) -> str:
+    """A multi-valued attribute as text: pydicom gives one value as itself, several as a list."""
+    if not value:
+        return "—"
+    return "/".join(str(v) for v in value) if isinstance(value, MultiValue | list) else str(value)
 
 
 def _date(value: object) -> str:
