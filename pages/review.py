@@ -15,7 +15,7 @@ import numpy as np
 import streamlit as st
 
 from medattn.assets import all_samples
-from medattn.errors import ReviewError, StoreError
+from medattn.errors import PacsError, ReviewError, StoreError
 from medattn.explain import EXPLAINERS
 from medattn.explain.overlay import (
     COLORMAPS,
@@ -28,6 +28,8 @@ from medattn.explain.overlay import (
     outline,
 )
 from medattn.model.predictor import DIFFUSE_SPREAD, Heatmap
+from medattn.pacs.deidentify import results_for_sharing
+from medattn.pacs.outputs import ResultObjects, build_results, scored_image
 from medattn.review.marks import agreements_with
 from medattn.review.report import FORMATS, ReportContent, render_report
 from medattn.review.store import VERDICTS, Review
@@ -341,12 +343,13 @@ with shared.page("Attention review"):
     )
 
     scan_shape = scan.frame(frame).shape[:2]
-    saved_marks = None
+    saved = []  # this reviewer's reviews of this scan, newest first
     if store is not None and reviewer:
         try:
-            saved_marks = next((r.marks for r in store.reviews(reviewer, key) if r.marks), None)
+            saved = store.reviews(reviewer, key)
         except StoreError as error:  # the marks are not shown again, and the page goes on
             shared.show_error(error)
+    saved_marks = next((r.marks for r in saved if r.marks), None)
     marks = shared.mark_editor(
         f"{case.key[:12]}-{frame}", image, scan_shape, ranked, predictor.display_name, saved_marks,
         about="Your marks are saved with your review, in the scan's own pixel coordinates, and shown again when "
@@ -479,3 +482,59 @@ with shared.page("Attention review"):
             on_click="ignore",
             key=f"report-{file_format}",
         )
+
+    st.markdown("#### DICOM results")
+    try:
+        source = shared.source_header(case.key, case)
+    except PacsError as error:
+        st.caption(escape_markdown(error))
+        st.stop()
+
+    def results(for_sharing: bool = False) -> ResultObjects:
+        """The map on screen (method, finding, threshold, scale), its overlay, the model's output and this
+        reviewer's latest review, as DICOM objects; made when asked for."""
+        scored = scored_image(
+            predictor,
+            scan,
+            method,
+            finding=None if withheld else shown,
+            overlay=None if withheld else overlay,
+            threshold=threshold,
+            model_wide=scale == "model-wide",
+            review=saved[0] if saved else None,
+            shown_anyway=shown_anyway,
+        )
+        if for_sharing:
+            return results_for_sharing(source, scored, shared.secret())
+        return build_results(source, scored, reader=reviewer or None)
+
+    st.caption(
+        "A parametric map of the map on screen, a segmentation of what the overlay colours for each finding the "
+        "model calls, a structured report of the findings (with your latest saved verdicts) and the overlay as a "
+        "secondary capture, in a new series of this study. The shareable copy is de-identified (DICOM PS3.15 Basic "
+        "Profile) and names no reader."
+    )
+    left, right = st.columns(2)
+    left.download_button(
+        "Download DICOM results (ZIP)", data=lambda: results().zip(), file_name=f"medattn-dicom-{key[:12]}.zip",
+        mime="application/zip", on_click="ignore", key="dicom-results",
+    )  # fmt: skip
+    right.download_button(
+        "Download for sharing, de-identified (ZIP)", data=lambda: results(for_sharing=True).zip(),
+        file_name=f"medattn-dicom-shared-{key[:12]}.zip", mime="application/zip", on_click="ignore",
+        key="dicom-results-shared",
+    )  # fmt: skip
+    pacs = shared.pacs()
+    if pacs is not None and st.button(f"Store the results in the PACS ({pacs.server})", key="store-in-pacs"):
+        with st.spinner("Making the DICOM results and storing them…"):
+            try:
+                made = results()
+                pacs.store(made.datasets)
+            except PacsError as error:
+                shared.show_error(error)
+            else:
+                unlike = " Each is marked not meaningful: the scan is unlike the training data." if warning else ""
+                st.success(
+                    f"Stored {len(made.datasets)} objects in a new series of this study on {pacs.server}.{unlike} "
+                    + " ".join(made.left_out)
+                )

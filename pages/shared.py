@@ -29,17 +29,20 @@ import altair  # noqa: F401
 import numpy as np
 import pandas  # noqa: F401
 import pyarrow  # noqa: F401
+import pydicom
 import streamlit as st
 from streamlit.runtime import Runtime
 from streamlit.runtime.pages_manager import PagesManager
 
 from medattn import RESEARCH_NOTICE, Heatmap, Prediction, Predictor
 from medattn.assets import DEFAULT_MODEL_DIR, MODELS_DIR, synthetic_samples
-from medattn.errors import MedattnError, ReviewError, StoreError
+from medattn.errors import MedattnError, PacsError, ReviewError, StoreError
 from medattn.explain import EXPLAINERS
 from medattn.explain.faithfulness import Faithfulness, check_faithfulness
 from medattn.explain.overlay import png_bytes
 from medattn.model.card import ModelCard
+from medattn.pacs.dicomweb import Pacs
+from medattn.pacs.outputs import source_dataset
 from medattn.review.marks import Mark, mark_from_selection
 from medattn.review.store import ReviewStore, installation_secret, study_key
 from medattn.review.text import escape_markdown
@@ -381,6 +384,32 @@ def review_store() -> ReviewStore | None:
 @st.cache_resource(show_spinner=False)
 def _secret() -> bytes:
     return installation_secret()
+
+
+def secret() -> bytes:
+    """The installation secret, which keys every study hash."""
+    return _secret()
+
+
+def pacs() -> Pacs | None:
+    """The DICOMweb server ``MEDATTN_DICOMWEB_URL`` names, or None where none is set; a setting that cannot
+    be used is said on the page, once, and treated as none."""
+    try:
+        return _pacs()
+    except PacsError as error:
+        show_error(error)
+        return None
+
+
+@st.cache_resource(show_spinner=False)
+def _pacs() -> Pacs | None:
+    return Pacs.from_environment()
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def source_header(case_key: str, _case: Case) -> pydicom.Dataset:
+    """The header of a DICOM case, for its DICOM results; a PacsError says why a case can have none."""
+    return source_dataset(_case.content)
 
 
 def study_key_of(case: Case) -> str:

@@ -8,7 +8,8 @@ from pages import shared  # first: it imports the heavy libraries once, for ever
 import streamlit as st
 
 from medattn.assets import all_samples
-from medattn.errors import StoreError
+from medattn.errors import PacsError, StoreError
+from medattn.pacs.outputs import dicom_bytes
 from medattn.review.text import escape_markdown
 
 with shared.page("Worklist"):
@@ -20,6 +21,34 @@ with shared.page("Worklist"):
     if st.button("Add the sample cases", key="add-samples"):
         for path in all_samples().values():
             workspace.add(path.name, path.read_bytes())
+
+    pacs = shared.pacs()
+    if pacs is not None:
+        with st.expander(f"Studies on the PACS ({pacs.server}, DICOMweb)", expanded=not workspace.cases):
+            modality = st.text_input("Modality (empty: every study)", key="pacs-modality", max_chars=16)
+            if st.button("List studies", key="pacs-list"):
+                try:
+                    st.session_state.pacs_studies = pacs.studies(
+                        shared.secret(), {"ModalitiesInStudy": modality.strip()} if modality.strip() else None
+                    )
+                except PacsError as error:
+                    shared.show_error(error)
+            studies = st.session_state.get("pacs_studies", [])
+            if studies:
+                st.caption("Each study is known here by a keyed hash of its UID; opening it adds its images below.")
+            for study in studies:
+                name, date, modalities, count, action = st.columns([3, 2, 2, 2, 2], vertical_alignment="center")
+                name.text(f"Study {study.study_key[:12]}")
+                date.text(study.date)
+                modalities.text(study.modalities)
+                count.text(f"{study.instances} image{'' if study.instances == 1 else 's'}")
+                if action.button("Open", key=f"pacs-open-{study.study_key[:12]}"):
+                    try:
+                        with st.spinner("Opening the study…"):
+                            for number, image in enumerate(pacs.images(study.study_uid), 1):
+                                workspace.add(f"Study {study.study_key[:12]}, image {number}", dicom_bytes(image))
+                    except PacsError as error:
+                        shared.show_error(error)
 
     if not workspace.cases:
         st.info("Add scans to score them as one batch.")

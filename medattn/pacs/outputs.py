@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import warnings
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -113,6 +114,15 @@ class ResultObjects:
     def files(self) -> dict[str, bytes]:
         """File name -> the object as a DICOM file (Part 10), named by its kind."""
         return {f"{index:02d}-{_kind(ds)}.dcm": dicom_bytes(ds) for index, ds in enumerate(self.datasets, 1)}
+
+    def zip(self) -> bytes:
+        """Every object, and a note of what they are and what was left out, as one ZIP file."""
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, content in self.files().items():
+                archive.writestr(name, content)
+            archive.writestr("README.txt", "\n".join([RESEARCH_NOTICE, "", *self.left_out, ""]))
+        return buffer.getvalue()
 
 
 def scored_image(
