@@ -8,6 +8,8 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
@@ -131,11 +133,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def orthanc_server(tmp_path_factory) -> OrthancServer:
-    if not (ORTHANC.exists() and ORTHANC_DICOMWEB_PLUGIN.exists()):
-        pytest.skip("Orthanc is not installed: apt-get install orthanc orthanc-dicomweb")
-    folder = tmp_path_factory.mktemp("orthanc")
+@contextmanager
+def running_orthanc(folder: Path) -> Iterator[OrthancServer]:
+    """Orthanc with its DICOMweb plugin on free ports, a password and its storage in ``folder``."""
     port, user, password = free_port(), "medattn", "orthanc-test-password"
     config = {
         "Name": "medattn-test",
@@ -152,21 +152,30 @@ def orthanc_server(tmp_path_factory) -> OrthancServer:
     (folder / "orthanc.json").write_text(json.dumps(config))
     with (folder / "orthanc.log").open("w") as log:
         process = subprocess.Popen([str(ORTHANC), str(folder / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT)
-    server = OrthancServer(f"http://127.0.0.1:{port}", user, password)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if requests.get(f"{server.rest}/system", auth=(user, password), timeout=5).ok:
-                break
-        except requests.ConnectionError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"Orthanc did not start: {(folder / 'orthanc.log').read_text()[-2000:]}")
-        time.sleep(0.2)
-    yield server
-    process.terminate()
-    process.wait(timeout=30)
+    try:
+        server = OrthancServer(f"http://127.0.0.1:{port}", user, password)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{server.rest}/system", auth=(user, password), timeout=5).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"Orthanc did not start: {(folder / 'orthanc.log').read_text()[-2000:]}")
+            time.sleep(0.2)
+        yield server
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def orthanc_server(tmp_path_factory) -> Iterator[OrthancServer]:
+    if not (ORTHANC.exists() and ORTHANC_DICOMWEB_PLUGIN.exists()):
+        pytest.skip("Orthanc is not installed: apt-get install orthanc orthanc-dicomweb")
+    with running_orthanc(tmp_path_factory.mktemp("orthanc")) as server:
+        yield server
 
 
 @pytest.fixture
