@@ -45,7 +45,8 @@ warnings.filterwarnings("ignore", module=r"highdicom(\.|$)")
 
 MANUFACTURER = "medattn"
 OVERLAY_SIDE = 1024  # the Secondary Capture drawn for batch scoring: a screen's worth
-SERIES_NUMBER = 9100  # far from a modality's own series numbers
+# A series per kind of object (DICOM keeps one modality to a series), numbered far from a modality's own.
+SERIES_NUMBERS = {"parametric map": 9101, "segmentation": 9102, "report": 9103, "capture": 9104}
 SERIES_DESCRIPTION = "medattn results - research use only, not for diagnosis"
 NOT_MEANINGFUL = "NOT MEANINGFUL (unlike the model's training data)"
 # Codes of our own where no standard code says the thing: a private coding scheme, as PS3.16 allows.
@@ -175,7 +176,6 @@ def build_results(source: Dataset, scored: ScoredImage, reader: str | None = Non
     source = _without_invalid_spacing(source)
     prediction, card = scored.prediction, scored.card
     uid = _uid_maker(source, card, scored)
-    series_uid = uid("series")
     common = dict(
         manufacturer=MANUFACTURER,
         manufacturer_model_name=card.name[:64],
@@ -189,19 +189,19 @@ def build_results(source: Dataset, scored: ScoredImage, reader: str | None = Non
             "The structured report says so."
         )
     else:
-        datasets.append(_parametric_map(source, scored, series_uid, uid("parametric map"), common))
-        segmentation = _segmentation(source, scored, series_uid, uid("segmentation"), common)
+        datasets.append(_parametric_map(source, scored, uid, common))
+        segmentation = _segmentation(source, scored, uid, common)
         if segmentation is None:
             left_out.append("No segmentation: the model calls no finding present, so no region is outlined.")
         else:
             datasets.append(segmentation)
-    datasets.append(_report(source, scored, series_uid, uid(f"report {_review_digest(scored.review)}"), reader))
+    datasets.append(_report(source, scored, uid, reader))
     if scored.overlay is not None and not scored.withheld:
         orientation = _orientation(source)
         if orientation is None:
             left_out.append("No secondary capture: the source states no patient orientation for its pixels.")
         else:
-            datasets.append(_secondary_capture(source, scored.overlay, orientation, series_uid, uid("capture")))
+            datasets.append(_secondary_capture(source, scored.overlay, orientation, uid))
     for number, ds in enumerate(datasets, 1):
         ds.SpecificCharacterSet = "ISO_IR 192"  # UTF-8: a reader's name or a model's may be any script
         ds.InstanceNumber = number
@@ -236,7 +236,7 @@ def map_values(heatmap: Heatmap) -> tuple[np.ndarray, hd.pm.RealWorldValueMappin
     return values.astype(np.float32, copy=False), mapping
 
 
-def _parametric_map(source: Dataset, scored: ScoredImage, series_uid: str, uid: str, common: dict) -> Dataset:
+def _parametric_map(source: Dataset, scored: ScoredImage, uid: Callable[[str], str], common: dict) -> Dataset:
     values, mapping = map_values(scored.maps[scored.finding])
     low, high = float(values.min()), float(values.max())
     window = hd.VOILUTTransformation(window_center=(low + high) / 2, window_width=max(high - low, 1e-6))
@@ -244,9 +244,9 @@ def _parametric_map(source: Dataset, scored: ScoredImage, series_uid: str, uid: 
     parametric_map = hd.pm.ParametricMap(
         [geometry],
         values[None],  # (frames, rows, columns)
-        series_uid,
-        SERIES_NUMBER,
-        uid,
+        uid("series parametric map"),
+        SERIES_NUMBERS["parametric map"],
+        uid("parametric map"),
         1,
         contains_recognizable_visual_features=False,
         real_world_value_mappings=[mapping],
@@ -260,7 +260,7 @@ def _parametric_map(source: Dataset, scored: ScoredImage, series_uid: str, uid: 
     return parametric_map
 
 
-def _segmentation(source: Dataset, scored: ScoredImage, series_uid: str, uid: str, common: dict) -> Dataset | None:
+def _segmentation(source: Dataset, scored: ScoredImage, uid: Callable[[str], str], common: dict) -> Dataset | None:
     descriptions, regions = [], []
     for finding in scored.prediction.labels:
         levels = map_levels(scored.maps[finding], scored.model_wide)
@@ -284,28 +284,27 @@ def _segmentation(source: Dataset, scored: ScoredImage, series_uid: str, uid: st
         regions.append(region)
     if not regions:
         return None
-    segmentation = hd.seg.Segmentation(
-        [source],
+    geometry, measures = _with_plane_geometry(source)
+    return hd.seg.Segmentation(
+        [geometry],
         np.stack(regions, axis=-1)[None].astype(np.uint8),  # (frames, rows, columns, segments)
         hd.seg.SegmentationTypeValues.BINARY,
         descriptions,
-        series_uid,
-        SERIES_NUMBER,
-        uid,
+        uid("series segmentation"),
+        SERIES_NUMBERS["segmentation"],
+        uid("segmentation"),
         1,
         content_label="HOT_REGION",
         content_description=("NOT MEANINGFUL: " if scored.prediction.unlike_training_data else "")
         + "Where the overlay colours each finding's map",
+        pixel_measures=measures,
         **common,
     )
-    if "FrameOfReferenceUID" not in segmentation and source.get("PatientOrientation"):
-        # General Image, type 2C: required where there is no frame of reference
-        segmentation.PatientOrientation = source.PatientOrientation
-    return segmentation
 
 
-def _report(source: Dataset, scored: ScoredImage, series_uid: str, uid: str, reader: str | None) -> Dataset:
+def _report(source: Dataset, scored: ScoredImage, uids: Callable[[str], str], reader: str | None) -> Dataset:
     prediction, card, review = scored.prediction, scored.card, scored.review
+    uid = uids(f"report {_review_digest(review)}")  # a new review makes a new report
     device = hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
@@ -384,8 +383,8 @@ def _report(source: Dataset, scored: ScoredImage, series_uid: str, uid: str, rea
     report = hd.sr.ComprehensiveSR(
         evidence=[source],
         content=content[0],
-        series_instance_uid=series_uid,
-        series_number=SERIES_NUMBER,
+        series_instance_uid=uids("series report"),
+        series_number=SERIES_NUMBERS["report"],
         sop_instance_uid=uid,
         instance_number=1,
         manufacturer=MANUFACTURER,
@@ -395,7 +394,7 @@ def _report(source: Dataset, scored: ScoredImage, series_uid: str, uid: str, rea
 
 
 def _secondary_capture(
-    source: Dataset, overlay: np.ndarray, orientation: tuple[str, str], series_uid: str, uid: str
+    source: Dataset, overlay: np.ndarray, orientation: tuple[str, str], uid: Callable[[str], str]
 ) -> Dataset:
     capture = hd.sc.SCImage.from_ref_dataset(
         ref_dataset=source,
@@ -403,9 +402,9 @@ def _secondary_capture(
         photometric_interpretation=hd.PhotometricInterpretationValues.RGB,
         bits_allocated=8,
         coordinate_system=hd.CoordinateSystemNames.PATIENT,
-        series_instance_uid=series_uid,
-        series_number=SERIES_NUMBER,
-        sop_instance_uid=uid,
+        series_instance_uid=uid("series capture"),
+        series_number=SERIES_NUMBERS["capture"],
+        sop_instance_uid=uid("capture"),
         instance_number=1,
         manufacturer=MANUFACTURER,
         patient_orientation=orientation,
@@ -419,25 +418,25 @@ def _secondary_capture(
 
 
 def _with_plane_geometry(source: Dataset) -> tuple[Dataset, hd.PixelMeasuresSequence | None]:
-    """The source as the Parametric Map needs it. The IOD requires a frame of reference and a plane
-    position, which a projection radiograph has not: such a source is given a frame of reference of the
-    map's own (a new UID, shared with no other object), its corner at the origin, its axes along the
-    source's Patient Orientation, and its pixel spacing (1 mm where the source states none). The map still
-    lies pixel for pixel on the source, which it references. Returns the source to build on and, for such a
-    source, the map's pixel measures."""
+    """The source as the Parametric Map needs it: its IOD requires a frame of reference and a plane
+    position, which a projection radiograph has not. Such a source is given a frame of reference of the
+    results' own (a new UID, shared by the map and the segmentation only), its corner at the origin, its
+    rows and columns along the frame's x and y axes (as viewers take an image without an orientation to lie),
+    its pixel spacing (1 mm where the source states none) and a nominal slice thickness of one pixel. The objects still lie pixel for pixel on the
+    source, which they reference. Returns the source to build on and, for such a source, the pixel measures."""
     if "FrameOfReferenceUID" in source and "ImagePositionPatient" in source and "ImageOrientationPatient" in source:
         return source, None
     geometry = Dataset()
     geometry.update(source)  # a shallow copy: the source itself is left as it was
-    geometry.FrameOfReferenceUID = generate_uid(entropy_srcs=[source.SOPInstanceUID, "map frame of reference"])
+    geometry.FrameOfReferenceUID = generate_uid(entropy_srcs=[source.SOPInstanceUID, "results frame of reference"])
     geometry.PositionReferenceIndicator = ""
     geometry.ImagePositionPatient = [0.0, 0.0, 0.0]
-    rows_along, columns_along = _orientation(source) or ("L", "P")
-    geometry.ImageOrientationPatient = [*DIRECTIONS[rows_along], *DIRECTIONS[columns_along]]
+    geometry.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
     spacing = _spacing(source) or [1.0, 1.0]
     geometry.PixelSpacing = spacing
-    geometry.SliceThickness = None  # a projection has no slice: highdicom reads the attribute, empty here
-    return geometry, hd.PixelMeasuresSequence(pixel_spacing=spacing, slice_thickness=None)
+    # A projection has no slice; the segmentation's IOD asks for a thickness all the same: one pixel's, nominal.
+    geometry.SliceThickness = spacing[0]
+    return geometry, hd.PixelMeasuresSequence(pixel_spacing=spacing, slice_thickness=spacing[0])
 
 
 def _without_invalid_spacing(source: Dataset) -> Dataset:

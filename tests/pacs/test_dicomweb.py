@@ -39,9 +39,9 @@ def test_a_chest_radiograph_on_the_server_is_listed_opened_scored_and_its_result
     series_before = pacs.series_uids(study.study_uid)
     pacs.store(results.datasets)
 
-    series_uid = results.datasets[0].SeriesInstanceUID
-    assert pacs.series_uids(study.study_uid) - series_before == {series_uid}
-    stored = pacs.client.retrieve_series(study.study_uid, series_uid)
+    new_series = {ds.SeriesInstanceUID for ds in results.datasets}
+    assert pacs.series_uids(study.study_uid) - series_before == new_series and len(new_series) == 4
+    stored = [ds for series_uid in new_series for ds in pacs.client.retrieve_series(study.study_uid, series_uid)]
     assert sorted(ds.Modality for ds in stored) == ["OT", "OT", "SEG", "SR"]
     for ds in stored:
         assert dciodvfy_errors(dicom_bytes(ds), tmp_path) == [], ds.Modality
@@ -51,7 +51,7 @@ def test_a_chest_radiograph_on_the_server_is_listed_opened_scored_and_its_result
     )
     # Stored again (a retried or resumed run): replaced, not added.
     pacs.store(results.datasets)
-    assert len(pacs.client.search_for_instances(study.study_uid, series_uid)) == 4
+    assert len(pacs.client.search_for_instances(study.study_uid)) == 5
     # Opening the study again shows the image, not medattn's own results.
     assert [ds.SOPInstanceUID for ds in pacs.images(study.study_uid)] == [image.SOPInstanceUID]
 
@@ -71,7 +71,8 @@ def test_the_command_line_scores_a_server_stores_results_and_resumes(orthanc, tm
     assert sorted(row["results"].split(".")[0] for row in rows) == ["1 objects stored", "4 objects stored"]
     assert not any("RG1" in value or "/" in value for row in rows for value in row.values())  # no path, no name
     pacs = connect(orthanc)
-    assert sum(len(pacs.series_uids(study.study_uid)) for study in pacs.studies(SECRET)) == 4  # 2 images + 2 results
+    # Two images; four series of results for the synthetic one, a report for the chest CR.
+    assert sum(len(pacs.series_uids(study.study_uid)) for study in pacs.studies(SECRET)) == 7
     assert main([*command]) == 0  # resumed: nothing scored or stored twice
     assert len(list(csv.DictReader(out.open()))) == 2
     assert main(["score", "--dicomweb", orthanc.dicomweb, "--query", "ModalitiesInStudy=CT", "--out",

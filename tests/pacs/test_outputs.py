@@ -57,9 +57,11 @@ def test_results_of_a_scan_like_the_training_data_are_valid_and_hold_the_map_exa
     assert list(objects) == KINDS and results.left_out == []
     for name, data in files.items():
         assert dciodvfy_errors(data, tmp_path) == [], name
-    for ds in objects.values():  # the source's study, one new series
+    for ds in objects.values():  # the source's study, a new series for each kind of object
         assert ds.StudyInstanceUID == source.StudyInstanceUID and ds.PatientID == source.PatientID
-        assert ds.SeriesInstanceUID == objects["parametric-map"].SeriesInstanceUID != source.SeriesInstanceUID
+    assert len({ds.SeriesInstanceUID for ds in objects.values()} | {source.SeriesInstanceUID}) == 5
+    # The map and the segmentation share a frame of reference: a viewer lays one over the other.
+    assert objects["parametric-map"].FrameOfReferenceUID == objects["segmentation"].FrameOfReferenceUID
     stored = objects["parametric-map"].pixel_array
     expected, _ = map_values(scored.maps[scored.finding])
     assert stored.shape == (source.Rows, source.Columns)
