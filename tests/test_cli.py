@@ -45,10 +45,10 @@ def test_cli_evaluate_writes_the_figures_into_the_card(tmp_path, capsys):
     shutil.copytree(DEFAULT_MODEL_DIR, model_dir)
     weights = (model_dir / "model.safetensors").read_bytes()
     args = ["evaluate", "--model", str(model_dir), "--size", "24", "--seed", "4242"]
-    assert main([*args, "--explain", "--explain-cases", "2", "--write-card"]) == 0
+    assert main([*args, "--explain", "--explain-cases", "1", "--write-card"]) == 0
     metrics = read_card(model_dir).metrics
     assert metrics["data"] == "synthetic seed 4242" and metrics["cases"] == 24
-    assert metrics["explanations"]["cases_per_class"] == 2
+    assert metrics["explanations"]["cases_per_class"] == 1
     assert set(metrics["explanations"]["methods"]) == set(EXPLAINERS)
     assert set(metrics["roc"]) == {"nodule", "effusion", "cardiomegaly"} and metrics["reliability"]["after"]
     assert (model_dir / "model.safetensors").read_bytes() == weights
