@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from hashlib import sha256
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -37,6 +38,9 @@ from medattn.model.preprocessing import Letterbox, Preprocessing
 from medattn.review.store import defused, installation_secret, study_key
 from medattn.scan import DEFAULT_MAX_VALUES, load_scan
 from medattn.scan.resizing import shrink
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 OVERLAY_SIDE = 512
 FORMATS = (".csv", ".parquet")
@@ -182,10 +186,7 @@ def score(
     secret = installation_secret()
     paths = find_inputs(sources)
     journal = out if out.suffix.lower() == ".csv" else out.with_name(out.name + ".partial.csv")
-    fields = [
-        "file_key", "study_key", *(["path"] if keep_paths else []), "status", "error",
-        *(f"probability_{c}" for c in predictor.classes), "labels", "unlikeness", "burned_in_annotation",
-    ]  # fmt: skip
+    fields = result_fields(predictor.classes, keep_paths)
     done = open_journal(journal, fields) | finished_keys(out)
     keys = {path: file_key(secret, path) for path in paths}
     todo = [path for path in paths if keys[path] not in done]
@@ -207,7 +208,7 @@ def score(
         waited = time.perf_counter()
         for batch in loader:
             timings.waiting += time.perf_counter() - waited
-            rows = _score_batch(predictor, batch, todo, keys, overlays, keep_paths, timings)
+            rows = score_batch(predictor, batch, todo, keys, overlays, keep_paths, timings)
             wrote = time.perf_counter()
             writer.writerows(rows)
             handle.flush()
@@ -221,12 +222,28 @@ def score(
     return timings
 
 
+def result_fields(classes: list[str], keep_paths: bool) -> list[str]:
+    """The columns of a scoring run's rows, in order."""
+    return [
+        "file_key", "study_key", *(["path"] if keep_paths else []), "status", "error",
+        *(f"probability_{c}" for c in classes), "labels", "unlikeness", "burned_in_annotation",
+    ]  # fmt: skip
+
+
+def result_schema(fields: list[str]) -> pa.Schema:
+    """The Parquet columns' types: probabilities and the unlikeness as numbers, everything else as text."""
+    import pyarrow as pa
+
+    numeric = {name for name in fields if name.startswith("probability_") or name == "unlikeness"}
+    return pa.schema([(name, pa.float64() if name in numeric else pa.string()) for name in fields])
+
+
 def file_key(secret: bytes, path: Path) -> str:
     """HMAC-SHA256 of the file's path: what resuming matches on, without writing the path anywhere."""
     return hmac.new(secret, b"path:" + os.fsencode(path), sha256).hexdigest()
 
 
-def _score_batch(
+def score_batch(
     predictor: Predictor,
     batch: list[Scored],
     paths: list[Path],
@@ -332,8 +349,7 @@ def journal_to_parquet(journal: Path, out: Path, fields: list[str]) -> None:
     import pyarrow.parquet as pq
     from pyarrow import csv as pa_csv
 
-    numeric = [name for name in fields if name.startswith("probability_") or name == "unlikeness"]
-    types = {name: pa.float64() if name in numeric else pa.string() for name in fields}
+    types = {field.name: field.type for field in result_schema(fields)}
     options = pa_csv.ConvertOptions(column_types=types, strings_can_be_null=False)
     table = pa_csv.read_csv(journal, convert_options=options)
     if out.exists():  # a previous run's results: kept, then extended by the rows not already in them

@@ -139,6 +139,16 @@ def parser() -> argparse.ArgumentParser:
         "--keep-paths", action="store_true", help="also write each file's path (archive paths often name patients)"
     )
     score_cmd.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="score on a Ray cluster: 'local' (this machine's cores), 'auto' (one started with 'ray start'), or "
+        "ray://host:10001; --out is then a folder of Parquet files (pip install -r requirements-cluster.txt)",
+    )
+    score_cmd.add_argument("--actors", type=int, help="with --cluster: model actors (default: one per CPU or GPU)")
+    score_cmd.add_argument(
+        "--gpus-per-actor", type=float, default=0, help="with --cluster: GPUs each actor runs its model on"
+    )
+    score_cmd.add_argument(
         "--dicomweb",
         metavar="URL",
         help="score the studies on this DICOMweb server instead of files (credentials: MEDATTN_DICOMWEB_USER "
@@ -251,6 +261,13 @@ def score(args: argparse.Namespace) -> None:
         raise BatchError("--query and --store-results are for a DICOMweb server: add --dicomweb URL.")
     if not args.dicomweb and not args.sources:
         raise BatchError("Name the files or folders to score, or a DICOMweb server with --dicomweb URL.")
+    if args.cluster and (args.dicomweb or args.overlays):
+        raise BatchError("--cluster scores files into Parquet rows; --dicomweb and --overlays run on one machine.")
+    if not args.cluster and (args.actors or args.gpus_per_actor):
+        raise BatchError("--actors and --gpus-per-actor are for a Ray cluster: add --cluster ADDRESS.")
+    if args.cluster:
+        score_cluster(args)
+        return
     predictor = Predictor.load(args.model)
     if args.dicomweb:
         score_dicomweb(predictor, args)
@@ -262,6 +279,25 @@ def score(args: argparse.Namespace) -> None:
         f"{timings.files} files scored into {args.out} ({timings.failed} could not be read; "
         f"{timings.skipped} were already there) in {timings.seconds:.1f} s, "
         f"{timings.files / max(timings.seconds, 1e-9):.0f} files/s"
+    )
+
+
+def score_cluster(args: argparse.Namespace) -> None:
+    from medattn.errors import BatchError
+
+    try:
+        from medattn.cluster import score_on_cluster
+    except ModuleNotFoundError as missing:
+        raise BatchError(
+            f"--cluster needs Ray, which is not installed ({missing.name}): pip install -r requirements-cluster.txt"
+        ) from None
+    run = score_on_cluster(
+        args.model, args.sources, args.out, args.cluster, args.keep_paths, args.actors, args.gpus_per_actor
+    )
+    print(
+        f"{run.files} files scored into {args.out} by {run.actors} actors ({run.skipped} were already there)"
+        if run.files
+        else f"Nothing to score: all {run.skipped} files are already in {args.out}"
     )
 
 

@@ -148,9 +148,11 @@ class Predictor:
 
     def run(self, model_inputs: torch.Tensor) -> BatchResult:
         """A batch of prepared inputs (B, channels, S, S) through the model, once."""
+        device = next(self.model.parameters()).device  # a model moved to a GPU (cluster scoring) reads there
         with torch.inference_mode():
-            features = self.model.encoder(model_inputs)  # (B, Cf, h, w), kept for the unlikeness
+            features = self.model.encoder(model_inputs.to(device))  # (B, Cf, h, w), kept for the unlikeness
             logits, attention = self.model.classify(features)
+        features, logits, attention = features.cpu(), logits.cpu(), attention.cpu()
         probs = calibration.probabilities(logits.numpy(), self.temperature, self.card.task)
         distances = None
         if self.card.unlikeness:
