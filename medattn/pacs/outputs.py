@@ -418,12 +418,13 @@ def _secondary_capture(
 
 
 def _with_plane_geometry(source: Dataset) -> tuple[Dataset, hd.PixelMeasuresSequence | None]:
-    """The source as the Parametric Map needs it: its IOD requires a frame of reference and a plane
-    position, which a projection radiograph has not. Such a source is given a frame of reference of the
-    results' own (a new UID, shared by the map and the segmentation only), its corner at the origin, its
-    rows and columns along the frame's x and y axes (as viewers take an image without an orientation to lie),
-    its pixel spacing (1 mm where the source states none) and a nominal slice thickness of one pixel. The objects still lie pixel for pixel on the
-    source, which they reference. Returns the source to build on and, for such a source, the pixel measures."""
+    """The source as the Parametric Map (and, for viewers, the Segmentation) needs it: the map's IOD
+    requires a frame of reference and a plane position, which a projection radiograph has not. Such a
+    source is given a frame of reference of the results' own (a new UID, shared by the map and the
+    segmentation only), its corner at the origin, its rows and columns along the frame's x and y axes (where
+    viewers take an image without an orientation to lie), its pixel spacing (1 mm where the source states
+    none) and a nominal slice thickness of one pixel. The objects still lie pixel for pixel on the source,
+    which they reference. Returns the source to build on and, for such a source, the pixel measures."""
     if "FrameOfReferenceUID" in source and "ImagePositionPatient" in source and "ImageOrientationPatient" in source:
         return source, None
     geometry = Dataset()
