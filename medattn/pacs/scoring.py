@@ -61,9 +61,9 @@ def score_server(
         "file_key", "study_key", "status", "error", *(f"probability_{c}" for c in predictor.classes),
         "labels", "unlikeness", "results",
     ]  # fmt: skip
+    studies = pacs.studies(secret, filters)  # first: a server that cannot be asked leaves no output behind
     done = open_journal(journal, fields) | finished_keys(out)
     run = ServerRun()
-    studies = pacs.studies(secret, filters)
     with journal.open("a", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fields)
         for study in tqdm(studies, unit="study", file=sys.stderr, disable=not progress):
