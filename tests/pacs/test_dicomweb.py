@@ -80,7 +80,9 @@ def test_the_command_line_scores_a_server_stores_results_and_resumes(orthanc, tm
     assert list(csv.DictReader((tmp_path / "ct.csv").open())) == []
 
 
-def test_wrong_credentials_a_server_that_is_down_and_an_answer_that_is_not_dicom_get_clear_messages(orthanc, capsys):
+def test_wrong_credentials_a_server_that_is_down_and_an_answer_that_is_not_dicom_get_clear_messages(
+    orthanc, capsys, tmp_path
+):
     with pytest.raises(PacsError, match="refused the credentials"):
         Pacs(orthanc.dicomweb, orthanc.user, "wrong").studies(SECRET)
     with pytest.raises(PacsError, match="cannot be reached"):
@@ -106,8 +108,10 @@ def test_wrong_credentials_a_server_that_is_down_and_an_answer_that_is_not_dicom
     finally:
         server.shutdown()
     # The command line says it in one line, with no traceback.
-    assert main(["score", "--dicomweb", f"http://127.0.0.1:{free_port()}", "--out", "x.csv"]) == 2
+    out = tmp_path / "results.csv"
+    assert main(["score", "--dicomweb", f"http://127.0.0.1:{free_port()}", "--out", str(out)]) == 2
     assert capsys.readouterr().err.startswith("error: The DICOMweb server at 127.0.0.1")
+    assert not out.exists()  # nothing is left behind
     with pytest.raises(PacsError, match="http:// or https://"):
         Pacs("orthanc:8042")
 
