@@ -15,6 +15,7 @@ import ctypes
 import ctypes.util
 import gc
 import hashlib
+import os
 import secrets
 import threading
 import time
@@ -284,7 +285,8 @@ def workspace() -> Workspace:
 
 _LIBC_PATH = ctypes.util.find_library("c")
 _LIBC = ctypes.CDLL(_LIBC_PATH) if _LIBC_PATH else None
-REAP_INTERVAL_S = 10
+# How often ended sessions are let go (see _session_reaper); MEDATTN_REAP_INTERVAL_S changes it.
+REAP_INTERVAL_S = float(os.environ.get("MEDATTN_REAP_INTERVAL_S", "10"))
 # The Review page's view settings: kept across pages and scans. Streamlit forgets a widget's value when a
 # page without that widget runs, unless the value is written back to the session state.
 KEPT_SETTINGS = (

@@ -119,16 +119,26 @@ def cli(archive: Path, out: Path) -> list[str]:
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> tuple[Path, dict[str, Path]]:
+    """240 cases, and what one uninterrupted run gives for them, as CSV and as Parquet."""
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    write_cases(folder / "archive", 240)
+    references = {suffix: folder / f"reference{suffix}" for suffix in (".csv", ".parquet")}
+    for reference in references.values():
+        subprocess.run(cli(folder / "archive", reference), cwd=folder, env=ENV, check=True, capture_output=True)
+    return folder / "archive", references
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("stage", ["starting up", "mid-batch"])
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
-def test_a_run_killed_at_any_stage_resumes_to_what_one_run_gives(tmp_path, stage, suffix):
-    write_cases(tmp_path / "archive", 240)
-    reference = tmp_path / f"reference{suffix}"
-    subprocess.run(cli(tmp_path / "archive", reference), cwd=tmp_path, env=ENV, check=True, capture_output=True)
+def test_a_run_killed_at_any_stage_resumes_to_what_one_run_gives(tmp_path, stage, suffix, uninterrupted):
+    archive, references = uninterrupted
+    reference = references[suffix]
     out = tmp_path / f"results{suffix}"
     journal = out if suffix == ".csv" else tmp_path / "results.parquet.partial.csv"
-    run = subprocess.Popen(cli(tmp_path / "archive", out), cwd=tmp_path, env=ENV, stderr=subprocess.PIPE)
+    run = subprocess.Popen(cli(archive, out), cwd=tmp_path, env=ENV, stderr=subprocess.PIPE)
     if stage == "starting up":
         time.sleep(0.5)  # torch is still importing: nothing is written yet
     else:
@@ -137,7 +147,7 @@ def test_a_run_killed_at_any_stage_resumes_to_what_one_run_gives(tmp_path, stage
             time.sleep(0.02)
     os.kill(run.pid, signal.SIGKILL)
     run.wait()
-    resumed = subprocess.run(cli(tmp_path / "archive", out), cwd=tmp_path, env=ENV, capture_output=True, text=True)
+    resumed = subprocess.run(cli(archive, out), cwd=tmp_path, env=ENV, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert scored(out) == scored(reference) and len(scored(out)) == 240
     # And the killed run's decoding workers do not outlive it (they poll for their parent every 5 s).

@@ -40,7 +40,8 @@ def cluster() -> str:
 
 def score(sources: list[Path], out: Path, *options: str, wait: bool = True):
     command = [sys.executable, "-m", "medattn", "score", *map(str, sources), "--out", str(out), *options]
-    environment = {**RAY_ENV, "MEDATTN_DATA_DIR": str(out.parent / "data")}
+    # One secret for every run, so that local and cluster rows name the same file by the same key.
+    environment = {**RAY_ENV, "MEDATTN_DATA_DIR": str(out.parent / "data"), "MEDATTN_SECRET": "cluster tests"}
     if not wait:
         return subprocess.Popen(command, cwd=ROOT, env=environment, stderr=subprocess.PIPE, start_new_session=True)
     finished = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True)
@@ -89,36 +90,43 @@ def wait_for_a_batch(run: subprocess.Popen, out: Path) -> None:
         time.sleep(0.05)
 
 
-def test_a_mixed_archive_scores_as_it_does_locally_though_a_worker_is_killed_mid_run(cluster, tmp_path):
-    archive = tmp_path / "archive"
-    write_cases(archive, 300, size=256)
-    shutil.copy(PYDICOM_DATA_FILES / "RG1_J2KR.dcm", archive / "chest.dcm")
-    shutil.copy(PYDICOM_FILES / "CT_small.dcm", archive / "ct.dcm")
-    shutil.copy(PYDICOM_FILES / "rtplan.dcm", archive / "plan.dcm")  # no image: an error row
-    (archive / "notes.txt").write_text("not a scan")
-    score([archive], tmp_path / "local.parquet", "--workers", "0")
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory) -> tuple[Path, Path]:
+    """A mixed archive (200 synthetic PNGs, the real chest CR and CT, an RT plan with no image, a text file)
+    and what local scoring gives for it."""
+    folder = tmp_path_factory.mktemp("archive")
+    write_cases(folder / "files", 200, size=256)
+    shutil.copy(PYDICOM_DATA_FILES / "RG1_J2KR.dcm", folder / "files" / "chest.dcm")
+    shutil.copy(PYDICOM_FILES / "CT_small.dcm", folder / "files" / "ct.dcm")
+    shutil.copy(PYDICOM_FILES / "rtplan.dcm", folder / "files" / "plan.dcm")
+    (folder / "files" / "notes.txt").write_text("not a scan")
+    score([folder / "files"], folder / "local.parquet", "--workers", "0")
+    local = table(folder / "local.parquet")
+    assert len(local) == 204 and sum(row["status"] == "error" for row in local.values()) == 2
+    return folder / "files", folder / "local.parquet"
+
+
+def test_a_mixed_archive_scores_as_it_does_locally_though_a_worker_is_killed_mid_run(cluster, archive, tmp_path):
+    files, local = archive
     out = tmp_path / "cluster"
-    run = score([archive], out, "--cluster", cluster, wait=False)
+    run = score([files], out, "--cluster", cluster, wait=False)
     wait_for_a_batch(run, out)
     os.kill(actor_pids()[0], signal.SIGKILL)
     assert run.wait(timeout=300) == 0, run.stderr.read().decode()[-3000:]
-    local, on_cluster = table(tmp_path / "local.parquet"), table(out)
-    assert len(local) == 304 and sum(row["status"] == "error" for row in local.values()) == 2
-    assert_same_rows(on_cluster, local)
+    on_cluster = table(out)
+    assert_same_rows(on_cluster, table(local))
     assert "path" not in next(iter(on_cluster.values()))  # files known by their keyed hash only
-    rerun = score([archive], out, "--cluster", cluster)
-    assert "Nothing to score: all 304 files" in rerun.stdout
+    rerun = score([files], out, "--cluster", cluster)
+    assert "Nothing to score: all 204 files" in rerun.stdout
 
 
-def test_a_rerun_after_the_driver_is_killed_scores_every_file_once(cluster, tmp_path):
-    archive = tmp_path / "archive"
-    write_cases(archive, 300, size=256)
-    score([archive], tmp_path / "local.parquet", "--workers", "0")
+def test_a_rerun_after_the_driver_is_killed_scores_every_file_once(cluster, archive, tmp_path):
+    files, local = archive
     out = tmp_path / "cluster"
-    run = score([archive], out, "--cluster", cluster, wait=False)
+    run = score([files], out, "--cluster", cluster, wait=False)
     wait_for_a_batch(run, out)
     os.killpg(run.pid, signal.SIGKILL)
     run.wait()
-    assert parts(out) < 19, "the run had finished before it was killed"
-    score([archive], out, "--cluster", cluster)
-    assert_same_rows(table(out), table(tmp_path / "local.parquet"))
+    assert parts(out) < 13, "the run had finished before it was killed"
+    score([files], out, "--cluster", cluster)
+    assert_same_rows(table(out), table(local))

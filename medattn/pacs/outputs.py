@@ -140,6 +140,8 @@ def scored_image(
     scale. ``details``: the other fields of ``ScoredImage`` (threshold, model_wide, review, shown_anyway)."""
     prediction = predictor.predict(scan)
     finding = finding or prediction.top_class
+    if prediction.unlike_training_data and not details.get("shown_anyway"):  # only the report is made
+        return ScoredImage(prediction, predictor.card, method, finding, {}, None, **details)
     maps = {
         name: prediction.attention[name] if method == "attention" else predictor.explain(scan, name, EXPLAINERS[method])
         for name in dict.fromkeys([finding, *prediction.labels])

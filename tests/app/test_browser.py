@@ -17,7 +17,6 @@ import pytest
 from PIL import Image
 
 from medattn import load_scan
-from pages.shared import REAP_INTERVAL_S
 from tests.app.browser_support import ARTIFACTS, ROOT, WAIT_MS, require_chromium, rss_mb, server_pid, serving_app
 from tests.conftest import PYDICOM_DATA_FILES, dicom_with
 
@@ -221,8 +220,9 @@ def test_twelve_sessions_opened_at_once_on_a_cold_server_all_render(browser, tmp
 def test_memory_is_handed_back_when_sessions_end(browser, tmp_path, monkeypatch):
     """Four sessions each open a different 2k radiograph and leave; once they expire, the server is back
     near where it stood before them (the libraries and the model stay loaded)."""
-    ttl_s = 2
+    ttl_s, reap_interval_s = 2, 2
     monkeypatch.setenv("STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL", str(ttl_s))
+    monkeypatch.setenv("MEDATTN_REAP_INTERVAL_S", str(reap_interval_s))
     monkeypatch.setenv("MALLOC_ARENA_MAX", "2")  # as the README's run command
     radiographs = sorted(PYDICOM_DATA_FILES.glob("RG[13]_*.dcm"))[:4]
 
@@ -241,12 +241,12 @@ def test_memory_is_handed_back_when_sessions_end(browser, tmp_path, monkeypatch)
     with serving_app(tmp_path / "data", tmp_path / "streamlit.log") as url:
         pid = server_pid(url)
         visit(url, ROOT / "assets" / "samples" / "synthetic-nodule.png")  # libraries, model, decoders loaded
-        time.sleep(ttl_s + 2 * REAP_INTERVAL_S)
+        time.sleep(ttl_s + 2 * reap_interval_s)
         idle = rss_mb(pid)
         for path in radiographs:
             visit(url, path)
         busy = rss_mb(pid)
-        time.sleep(ttl_s + 2 * REAP_INTERVAL_S)  # the sessions expire and are let go, their memory handed back
+        time.sleep(ttl_s + 2 * reap_interval_s)  # the sessions expire and are let go, their memory handed back
         after = rss_mb(pid)
     print(f"server RSS: idle {idle:.0f} MB, after four 2k radiographs {busy:.0f} MB, once they ended {after:.0f} MB")
     # Measured: 50-65 MB above idle; 110-160 MB before ended sessions were reaped and their memory trimmed.

@@ -27,7 +27,14 @@ from playwright.sync_api import expect  # noqa: E402
 pytestmark = pytest.mark.slow
 
 
+def settle(page) -> None:
+    """Wait until the page's run has finished: a click on a widget of a run still going can be lost."""
+    expect(page.locator("[data-stale=true]")).to_have_count(0, timeout=WAIT_MS)
+    expect(page.locator("[data-testid^=stStatusWidgetRunning]")).to_have_count(0, timeout=WAIT_MS)
+
+
 def downloaded_zip(page, button: str) -> dict[str, bytes]:
+    settle(page)
     with page.expect_download(timeout=WAIT_MS) as download:
         page.get_by_role("button", name=button).click()
     with zipfile.ZipFile(download.value.path()) as archive:
@@ -67,6 +74,7 @@ def test_a_study_on_the_pacs_is_listed_opened_reviewed_and_its_results_stored_ba
         assert [name for name in files if name.endswith(".dcm")] == [
             "01-parametric-map.dcm", "02-segmentation.dcm", "03-structured-report.dcm", "04-secondary-capture.dcm"
         ]  # fmt: skip
+        settle(page)
         page.get_by_role("button", name="Store the results in the PACS").click()
         expect(page.get_by_text("Stored 4 objects in a new series of this study")).to_be_visible(timeout=WAIT_MS)
         page.screenshot(path=ARTIFACTS / "pacs-review-stored.png", full_page=True)
