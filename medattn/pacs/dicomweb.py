@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -79,7 +78,7 @@ class Pacs:
         ))  # fmt: skip
         summaries = []
         for answer in found:
-            ds = _from_json(answer)
+            ds = Dataset.from_json(answer)
             uid = str(ds.get("StudyInstanceUID", ""))
             if not uid:
                 continue
@@ -101,7 +100,7 @@ class Pacs:
             "list the study's series", lambda: self.client.search_for_series(study_uid, fields=["SeriesDescription"])
         )
         for answer in found:
-            series = _from_json(answer)
+            series = Dataset.from_json(answer)
             if str(series.get("SeriesDescription", "")) in RESULT_SERIES:
                 continue
             series_uid = str(series.SeriesInstanceUID)
@@ -109,10 +108,6 @@ class Pacs:
                 "open the study",
                 lambda uid=series_uid: self.client.retrieve_series(study_uid, uid, media_types=AS_STORED),
             )
-
-    def series_uids(self, study_uid: str) -> set[str]:
-        found = self._ask("list the study's series", lambda: self.client.search_for_series(study_uid))
-        return {str(_from_json(answer).get("SeriesInstanceUID", "")) for answer in found}
 
     def store(self, datasets: list[Dataset]) -> None:
         """Store the objects (STOW-RS), sending again those the server did not keep; raise if some still fail."""
@@ -132,13 +127,9 @@ class Pacs:
         )
 
     def _ask(self, doing: str, request: Callable[[], Result]) -> Result:
-        with self._errors(doing):
-            return request()
-
-    @contextmanager
-    def _errors(self, doing: str) -> Iterator[None]:
+        """The request's answer, or a PacsError saying what went wrong while medattn tried to ``doing``."""
         try:
-            yield
+            return request()
         except requests.HTTPError as error:
             status = error.response.status_code if error.response is not None else None
             if status in (401, 403):
@@ -159,10 +150,6 @@ class Pacs:
                 f"The DICOMweb server at {self.server} answered with something that is not DICOM when asked to "
                 f"{doing}. Check that {URL_ENV} is the address of its DICOMweb service (for Orthanc, /dicom-web)."
             ) from None
-
-
-def _from_json(answer: dict) -> Dataset:
-    return Dataset.from_json(answer)
 
 
 def _joined(value: object) -> str:
