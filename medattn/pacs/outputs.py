@@ -18,7 +18,7 @@ import io
 import warnings
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import highdicom as hd
 import numpy as np
@@ -139,18 +139,18 @@ def scored_image(
     a page showed it), one is drawn at most OVERLAY_SIDE px, in the scan's own window, on the model-wide
     scale. ``details``: the other fields of ``ScoredImage`` (threshold, model_wide, review, shown_anyway)."""
     prediction = predictor.predict(scan)
-    finding = finding or prediction.top_class
-    if prediction.unlike_training_data and not details.get("shown_anyway"):  # only the report is made
-        return ScoredImage(prediction, predictor.card, method, finding, {}, None, **details)
+    scored = ScoredImage(prediction, predictor.card, method, finding or prediction.top_class, {}, None, **details)
+    if scored.withheld:  # only the report is made: no map is computed
+        return scored
     maps = {
         name: prediction.attention[name] if method == "attention" else predictor.explain(scan, name, EXPLAINERS[method])
-        for name in dict.fromkeys([finding, *prediction.labels])
+        for name in dict.fromkeys([scored.finding, *prediction.labels])
     }
     if overlay is None:
         image = shrink(scan.display(0), OVERLAY_SIDE)
-        levels = resize(map_levels(maps[finding], details.get("model_wide", True)), *image.shape[:2])
-        overlay = blend(image, levels, threshold=details.get("threshold", 0.0))
-    return ScoredImage(prediction, predictor.card, method, finding, maps, overlay, **details)
+        levels = resize(map_levels(maps[scored.finding], scored.model_wide), *image.shape[:2])
+        overlay = blend(image, levels, threshold=scored.threshold)
+    return replace(scored, maps=maps, overlay=overlay)
 
 
 def source_dataset(content: bytes) -> Dataset:
