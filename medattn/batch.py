@@ -230,6 +230,16 @@ def result_fields(classes: list[str], keep_paths: bool) -> list[str]:
     ]  # fmt: skip
 
 
+def scored_columns(probabilities: dict[str, float], labels: list[str], unlikeness: float | None) -> dict[str, str]:
+    """A readable file's model columns as its row writes them: probabilities to 6 decimals, the findings
+    above threshold joined by ';', the unlikeness to 3 decimals (empty without the card's statistics)."""
+    return {
+        **{f"probability_{name}": f"{value:.6f}" for name, value in probabilities.items()},
+        "labels": ";".join(labels),
+        "unlikeness": "" if unlikeness is None else f"{unlikeness:.3f}",
+    }
+
+
 def result_schema(fields: list[str]) -> pa.Schema:
     """The Parquet columns' types: probabilities and the unlikeness as numbers, everything else as text."""
     import pyarrow as pa
@@ -269,11 +279,11 @@ def score_batch(
         maps_per_item = result.attention.numpy()
         outputs = zip(readable, result.probabilities, result.decisions, maps_per_item, unlikeness, strict=True)
         for item, p, chosen, maps, distance in outputs:
+            labels = [c for c, yes in zip(predictor.classes, chosen, strict=True) if yes]
+            probabilities = dict(zip(predictor.classes, p, strict=True))
             rows[item.index] = row(
                 item,
-                **{f"probability_{name}": f"{value:.6f}" for name, value in zip(predictor.classes, p, strict=True)},
-                labels=";".join(c for c, yes in zip(predictor.classes, chosen, strict=True) if yes),
-                unlikeness="" if distance is None else f"{distance:.3f}",
+                **scored_columns(probabilities, labels, distance),
                 burned_in_annotation="yes" if item.burned_in_annotation else "no",
             )
             if overlays is not None and not item.burned_in_annotation:  # its pixels may name the patient

@@ -20,7 +20,7 @@ from pathlib import Path
 from pydicom.dataset import Dataset
 from tqdm import tqdm
 
-from medattn.batch import FORMATS, finished_keys, journal_to_parquet, open_journal
+from medattn.batch import FORMATS, finished_keys, journal_to_parquet, open_journal, scored_columns
 from medattn.errors import BatchError, PacsError, ScanError
 from medattn.model.predictor import Predictor
 from medattn.pacs.dicomweb import Pacs
@@ -94,12 +94,7 @@ def _score_one(
         return {**row, "status": "error", "error": str(error)}
     scored = scored_image(predictor, scan)
     prediction = scored.prediction
-    row |= {
-        "status": "ok",
-        **{f"probability_{c}": f"{p:.6f}" for c, p in prediction.probabilities.items()},
-        "labels": ";".join(prediction.labels),
-        "unlikeness": "" if prediction.unlikeness is None else f"{prediction.unlikeness:.3f}",
-    }
+    row |= {"status": "ok", **scored_columns(prediction.probabilities, prediction.labels, prediction.unlikeness)}
     if not store:
         return row
     try:
