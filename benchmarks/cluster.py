@@ -1,8 +1,9 @@
 """Cluster scoring against local scoring, in one run: throughput on 1 and 2 Ray workers.
 
 Run: python benchmarks/cluster.py [--repeats 2] [--small 1000] [--radiographs 32]
-Needs: pip install -r requirements-cluster.txt. Starts a local Ray cluster (``ray start --head``, 2 CPUs,
-token authentication), then times, interleaved in each repeat, on two archives:
+Needs: pip install -r requirements-cluster.txt, and root (the cluster runs in a loopback-only network namespace,
+as in the tests). Starts a local Ray cluster (``ray start --head``, 2 CPUs, token authentication with a token of
+its own), then times, interleaved in each repeat, on two archives:
 - small: synthetic 128 px 16-bit PNGs (the model dominates: decoding takes under 1 ms a file);
 - radiographs: copies of pydicom-data's 1955 x 1841 JPEG 2000 chest CR (decoding dominates: about 0.4 s).
 Each is scored by ``python -m medattn score`` locally (2 decoding workers, the default), and on the
@@ -25,16 +26,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import PYDICOM_DATA_FILES, free_port  # noqa: E402
+from tests.conftest import PYDICOM_DATA_FILES, RayCluster, running_ray_cluster  # noqa: E402
 from tests.test_batch import write_cases  # noqa: E402
 
-ENV = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}
-RAY = Path(sys.executable).parent / "ray"
 
-
-def timed(command: list[str], data: Path) -> float:
+def timed(cluster: RayCluster, command: list[str], data: Path) -> float:
+    """A whole run, in the cluster's network (local runs too, so that every way runs alike)."""
+    environment = {**os.environ, **cluster.environment, "PYTHONPATH": str(ROOT), "MEDATTN_DATA_DIR": str(data)}
     started = time.perf_counter()
-    subprocess.run(command, cwd=ROOT, env={**ENV, "MEDATTN_DATA_DIR": str(data)}, check=True, capture_output=True)
+    subprocess.run(cluster.namespace.command(command), cwd=ROOT, env=environment, check=True, capture_output=True)
     return time.perf_counter() - started
 
 
@@ -51,25 +51,20 @@ def main() -> None:
     archives["radiographs"].mkdir()
     for index in range(options.radiographs):
         shutil.copy(PYDICOM_DATA_FILES / "RG1_J2KR.dcm", archives["radiographs"] / f"cr-{index:03d}.dcm")
-    port = free_port()
-    start = [str(RAY), "start", "--head", "--num-cpus", "2", "--port", str(port), "--temp-dir", str(scratch / "r")]
-    subprocess.run([*start, "--include-dashboard", "false"], env=ENV, check=True, capture_output=True)
-    ways = {
-        "local (2 decoding workers)": [],
-        "cluster, 1 actor": ["--cluster", f"127.0.0.1:{port}", "--actors", "1"],
-        "cluster, 2 actors": ["--cluster", f"127.0.0.1:{port}", "--actors", "2"],
-    }
-    seconds = {(archive, way): [] for archive in archives for way in ways}
-    try:
+    with running_ray_cluster(scratch) as cluster:
+        ways = {
+            "local (2 decoding workers)": [],
+            "cluster, 1 actor": ["--cluster", cluster.address, "--actors", "1"],
+            "cluster, 2 actors": ["--cluster", cluster.address, "--actors", "2"],
+        }
+        seconds = {(archive, way): [] for archive in archives for way in ways}
         for repeat in range(options.repeats):
             for archive, folder in archives.items():
                 for number, (way, flags) in enumerate(ways.items()):
                     out = scratch / f"out-{repeat}-{archive}-{number}"  # a fresh output: nothing to resume
                     out = out.with_suffix(".parquet") if not flags else out
                     command = [sys.executable, "-m", "medattn", "score", str(folder), "--out", str(out), *flags]
-                    seconds[archive, way].append(timed(command, scratch / "data"))
-    finally:
-        subprocess.run([str(RAY), "stop", "--force"], env=ENV, capture_output=True)
+                    seconds[archive, way].append(timed(cluster, command, scratch / "data"))
     counts = {"one file": 1, "small": options.small, "radiographs": options.radiographs}
     median = {key: statistics.median(values) for key, values in seconds.items()}
     print(f"Whole runs, medians of {options.repeats} interleaved repeats, on {os.cpu_count()} cores.")

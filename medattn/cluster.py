@@ -17,6 +17,10 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,37 +89,77 @@ def score_on_cluster(
     run = ClusterRun(files=len(todo), skipped=len(paths) - len(todo))
     if not todo:
         return run
+    with _token_authentication(address):
+        _connect(address)
+        try:
+            cpus = int(ray.cluster_resources().get("CPU", 1))
+            run.actors = actors or max(1, cpus if not gpus_per_actor else int(ray.cluster_resources().get("GPU", 1)))
+            # A block per batch: a file per batch in the output, so a killed run loses at most the batches in flight.
+            rows = ray.data.from_items(
+                [{"path": path, "file_key": key} for path, key in todo], override_num_blocks=-(-len(todo) // BATCH_SIZE)
+            )
+            rows.map_batches(
+                ScoringActor,
+                fn_constructor_kwargs={
+                    "model_dir": str(Path(model_dir).resolve()),
+                    "secret": secret,
+                    "keep_paths": keep_paths,
+                    "threads": max(1, cpus // run.actors),
+                },
+                batch_size=BATCH_SIZE,
+                compute=ray.data.ActorPoolStrategy(size=run.actors),
+                num_cpus=1,
+                num_gpus=gpus_per_actor,
+                batch_format="numpy",
+                max_restarts=-1,  # an actor whose worker died is started again, and its batch retried
+                max_task_retries=-1,
+            ).write_parquet(str(out), ray_remote_args={"num_cpus": 0})  # written as batches finish, not after
+
+        finally:
+            ray.shutdown()
+    return run
+
+
+@contextmanager
+def _token_authentication(address: str) -> Iterator[None]:
+    """A cluster started for this run alone (``local``) gets a token of its own, in the environment its
+    processes inherit, instead of the ``~/.ray/auth_token`` that Ray would write into the user's home. A driver
+    of a running cluster uses the operator's token, where Ray looks for it (``RAY_AUTH_MODE=token`` with
+    ``RAY_AUTH_TOKEN_PATH``, ``RAY_AUTH_TOKEN`` or ``~/.ray/auth_token``)."""
+    saved = dict(os.environ)
+    if address == LOCAL and not (os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")):
+        os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _connect(address: str) -> None:
+    refused = BatchError(
+        f"The Ray cluster at {address} asks for its token and was not given the right one. Set "
+        "RAY_AUTH_MODE=token and RAY_AUTH_TOKEN_PATH to the token file its operator made "
+        "('ray get-auth-token --generate'), or RAY_AUTH_TOKEN to the token itself."
+    )
     try:
         ray.init(address=None if address == LOCAL else address, logging_level=logging.WARNING, log_to_driver=False)
-    except ConnectionError as error:
+    except ray.exceptions.AuthenticationError:  # no token at all
+        raise refused from None
+    except ConnectionError as error:  # a wrong token looks the same as no cluster, once Ray stops retrying
+        if _listening(address):
+            raise refused from None
         raise BatchError(f"No Ray cluster answers at {address}: {error}. Start one with 'ray start --head'.") from None
-    try:
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        run.actors = actors or max(1, cpus if not gpus_per_actor else int(ray.cluster_resources().get("GPU", 1)))
-        # A block per batch: a file per batch in the output, so a killed run loses at most the batches in flight.
-        rows = ray.data.from_items(
-            [{"path": path, "file_key": key} for path, key in todo], override_num_blocks=-(-len(todo) // BATCH_SIZE)
-        )
-        rows.map_batches(
-            ScoringActor,
-            fn_constructor_kwargs={
-                "model_dir": str(Path(model_dir).resolve()),
-                "secret": secret,
-                "keep_paths": keep_paths,
-                "threads": max(1, cpus // run.actors),
-            },
-            batch_size=BATCH_SIZE,
-            compute=ray.data.ActorPoolStrategy(size=run.actors),
-            num_cpus=1,
-            num_gpus=gpus_per_actor,
-            batch_format="numpy",
-            max_restarts=-1,  # an actor whose worker died is started again, and its batch retried
-            max_task_retries=-1,
-        ).write_parquet(str(out), ray_remote_args={"num_cpus": 0})  # written as batches finish, not after
 
-    finally:
-        ray.shutdown()
-    return run
+
+def _listening(address: str) -> bool:
+    """Whether something accepts connections at ``address`` (host:port), as a cluster's GCS server would."""
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=5):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 def written_keys(out: Path) -> set[str]:

@@ -5,8 +5,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import secrets
+import shutil
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +27,7 @@ import sqlalchemy as sa
 
 from medattn import Predictor, Scan, load_scan
 from medattn.review.store import ReviewStore
+from tests.loopback import LoopbackNamespace
 
 # Read from the installed packages' folders: pydicom.data.get_testdata_file would try the network.
 PYDICOM_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
@@ -150,10 +155,13 @@ def running_orthanc(folder: Path) -> Iterator[OrthancServer]:
         "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
     }
     (folder / "orthanc.json").write_text(json.dumps(config))
+    # Orthanc 1.10 listens on every interface whatever its configuration: it runs where loopback is all there is.
+    namespace = LoopbackNamespace()
     with (folder / "orthanc.log").open("w") as log:
-        process = subprocess.Popen([str(ORTHANC), str(folder / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT)
+        command = namespace.command([ORTHANC, folder / "orthanc.json"])
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:
-        server = OrthancServer(f"http://127.0.0.1:{port}", user, password)
+        server = OrthancServer(f"http://127.0.0.1:{namespace.forward(port)}", user, password)
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -168,6 +176,49 @@ def running_orthanc(folder: Path) -> Iterator[OrthancServer]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+        namespace.close()
+
+
+@dataclass(frozen=True)
+class RayCluster:
+    address: str
+    environment: dict[str, str]  # what a driver of this cluster needs: token authentication and the token's file
+    namespace: LoopbackNamespace  # the cluster's network: a driver runs its command in it
+    temp_dir: str  # Ray's own files; every process of the cluster names it on its command line
+
+
+RAY = Path(sys.executable).parent / "ray"
+
+
+@contextmanager
+def running_ray_cluster(folder: Path, cpus: int = 2) -> Iterator[RayCluster]:
+    """``ray start --head`` as an operator starts one, with token authentication and a token of its own (a
+    file in ``folder``, never the user's ``~/.ray``), in a loopback-only network namespace (Ray binds its
+    ports to every interface); stopped by signalling the ``ray start --block`` process, which ends what it
+    started and nothing else of Ray on the machine."""
+    token = folder / "ray_auth_token"
+    token.write_text(secrets.token_hex(32))
+    token.chmod(0o600)
+    environment = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
+    temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
+    port = free_port()
+    start = [RAY, "start", "--head", "--block", "--num-cpus", cpus, "--port", port, "--temp-dir", temp_dir]
+    start += ["--node-ip-address", "127.0.0.1", "--include-dashboard", "false"]
+    with LoopbackNamespace() as namespace, (folder / "ray.log").open("w") as log:
+        head = subprocess.Popen(
+            namespace.command(start), env={**os.environ, **environment}, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while "Ray runtime started" not in (folder / "ray.log").read_text():
+                if head.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"Ray did not start: {(folder / 'ray.log').read_text()[-3000:]}")
+                time.sleep(0.2)
+            yield RayCluster(f"127.0.0.1:{port}", environment, namespace, temp_dir)
+        finally:
+            head.terminate()
+            head.wait(timeout=60)
+            shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
