@@ -102,6 +102,15 @@ def test_malformed_frame_count_is_named():
         load_scan(PYDICOM_FILES / "badVR.dcm")  # a real file whose Number of Frames is '1A'
 
 
+def test_a_stream_no_installed_decoder_reads_is_refused_naming_its_transfer_syntax():
+    """pydicom's 12-bit JPEG Extended file: libjpeg finds its scan header invalid for sequential JPEG, Pillow
+    does not take 12 bits, and GDCM (not installed for this reason) refuses it too."""
+    with pytest.raises(ScanError, match=r"\(JPEG Extended \(Process 2 and 4\)\) cannot be decoded"):
+        load_scan(PYDICOM_FILES / "JPEG-lossy.dcm")
+    with pytest.raises(RuntimeError, match="exceptions were raised by all available plugins"):
+        pydicom.dcmread(PYDICOM_FILES / "JPEG-lossy.dcm").pixel_array  # noqa: B018
+
+
 def test_compressed_pixel_data_cut_before_its_delimiter_is_called_truncated():
     """pydicom silently drops the whole dataset here, with only a warning: that must not read as 'no image'."""
     content = (PYDICOM_FILES / "MR_small_RLE.dcm").read_bytes()
