@@ -1,4 +1,5 @@
-"""Command line: ``python -m medattn train|evaluate|fit-ood|robustness|score|samples``, one function per command.
+"""Command line: ``medattn train|evaluate|fit-ood|robustness|score|samples`` (or ``python -m medattn ...``), one
+function per command.
 
 ``train`` also runs data-parallel under ``torchrun --nproc_per_node=N -m medattn train ...``.
 
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="python -m medattn", description=__doc__)
+    root = argparse.ArgumentParser(prog="medattn", description=__doc__)
     commands = root.add_subparsers(dest="name", required=True)
 
     train_cmd = commands.add_parser("train", help="train a model and write its directory")

@@ -34,6 +34,11 @@ class BatchError(MedattnError, ValueError):
     """A scoring run that cannot start: an input that names no file, or an output of an unknown format."""
 
 
+class TrainingError(MedattnError, ValueError):
+    """A training run that cannot start as asked: a batch that does not split over the processes, warm-up
+    classes the model lacks, a preprocessing recipe that does not fit the network."""
+
+
 class StudyError(MedattnError, ValueError):
     """A reader study that cannot be set up, or a reading that cannot be saved: what to change."""
 

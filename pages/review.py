@@ -39,9 +39,8 @@ from medattn.scan.cine import CINE_RATE
 from medattn.scan.resizing import resize, shrink
 from medattn.training.synthetic import FINDINGS
 
-HOW_TO_READ = Path(__file__).resolve().parent.parent / "docs" / "how-to-read.md"  # also in the README
+HOW_TO_READ = Path(__file__).resolve().parent.parent / "docs" / "how-to-read.md"  # a page of the docs site too
 SMALL_SIDE = 320  # the side-by-side maps
-SCALES = {"model-wide": "Model-wide (the same for every scan)", "peak": "Relative to this map's peak"}
 
 with shared.page("Attention review"):
     workspace = shared.workspace()

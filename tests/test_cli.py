@@ -81,6 +81,10 @@ def broken_model(tmp_path: Path, **card_changes) -> Path:
         (["score", "{tmp}", "--model", "{broken}", "--out", "{tmp}/r.csv"], "'temperature' values"),
         (["evaluate", "--data", "{tmp}/missing.csv"], "cannot be read as a CSV manifest"),
         (["evaluate", "--data", "{tmp}", "--split", "holdout"], "unknown split"),
+        (
+            ["train", "--train-size", "8", "--val-size", "8", "--input-size", "32", "--warmup-classes", "fracture"],
+            "Warm-up needs multi-label classes of this model (nodule, effusion, cardiomegaly); got fracture",
+        ),
     ],
 )
 def test_every_bad_input_gets_one_line_and_status_2(tmp_path, capsys, args, message):

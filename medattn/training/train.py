@@ -14,6 +14,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
+from medattn.errors import TrainingError
 from medattn.model import calibration
 from medattn.model.calibration import MULTI_CLASS
 from medattn.model.card import Architecture, ModelCard
@@ -113,14 +114,21 @@ def train(
     context = context or Context()
     recipe = recipe or Preprocessing(model_config.input_size, model_config.in_channels)
     if (recipe.input_size, recipe.channels) != (model_config.input_size, model_config.in_channels):
-        raise ValueError(
-            f"the recipe's input ({recipe.input_size} px, {recipe.channels} channels) is not the network's"
+        raise TrainingError(
+            f"The recipe's input ({recipe.input_size} px, {recipe.channels} channels) is not the network's "
+            f"({model_config.input_size} px, {model_config.in_channels}): give the network the recipe's size."
         )
     if config.batch_size % context.world_size:
-        raise ValueError(f"batch size {config.batch_size} does not split over {context.world_size} processes")
+        raise TrainingError(
+            f"The batch size {config.batch_size} does not split over {context.world_size} processes: give a "
+            f"--batch-size that is a multiple of {context.world_size}."
+        )
     unknown = set(config.warmup_classes) - set(model_config.classes)
     if unknown or (config.warmup_classes and train_set.task == MULTI_CLASS):
-        raise ValueError(f"warm-up needs multi-label classes of this model; got {sorted(config.warmup_classes)}")
+        raise TrainingError(
+            f"Warm-up needs multi-label classes of this model ({', '.join(model_config.classes)}); got "
+            f"{', '.join(sorted(config.warmup_classes))}: give --warmup-classes from those, or none."
+        )
     torch.manual_seed(config.seed)
     started = time.perf_counter()
     train_x, val_x = model_inputs(train_set, recipe), model_inputs(val_set, recipe)

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from medattn import Predictor
+from medattn.errors import TrainingError
 from medattn.explain import EXPLAINERS
 from medattn.model.checkpoint import save_model
 from medattn.model.network import AttentionNet, ModelConfig
@@ -47,7 +48,7 @@ def test_warmup_trains_only_the_named_classes_first():
     _, card = train(config, synthetic(0, 64, 64), synthetic(1, 32, 64), model_config)
     assert card.training["warmup_classes"] == ("nodule",) and card.training["warmup_epochs"] == 1
     assert len(card.training["history"]) == 2
-    with pytest.raises(ValueError, match="warm-up needs multi-label classes"):
+    with pytest.raises(TrainingError, match=r"Warm-up needs multi-label classes of this model .*: give --warmup"):
         train(TrainConfig(epochs=1, warmup_classes=("fracture",), warmup_epochs=1), synthetic(0, 8, 64),
               synthetic(1, 8, 64), model_config)  # fmt: skip
 
