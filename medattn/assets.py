@@ -11,7 +11,10 @@ import os
 from importlib.util import find_spec
 from pathlib import Path
 
-ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+# An installed package carries them as medattn/shipped (pyproject.toml maps assets/ there); a checkout has
+# them in its top-level assets/.
+_INSTALLED = Path(__file__).resolve().parent / "shipped"
+ASSETS_DIR = _INSTALLED if _INSTALLED.is_dir() else Path(__file__).resolve().parent.parent / "assets"
 # Every sub-folder holding a model card is offered on the Model page; MEDATTN_MODELS_DIR points elsewhere.
 MODELS_DIR = Path(os.environ.get("MEDATTN_MODELS_DIR") or ASSETS_DIR / "models")
 DEFAULT_MODEL_DIR = ASSETS_DIR / "models" / "default"
