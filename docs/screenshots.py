@@ -29,26 +29,29 @@ def idle(page) -> None:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as scratch, serving_app(Path(scratch), Path(scratch) / "app.log") as url:
-        with sync_playwright() as playwright:
-            browser = launch_chromium(playwright)
-            page = browser.new_context(viewport=VIEWPORT).new_page()
-            page.goto(url)
-            sample = ROOT / "assets" / "samples" / "synthetic-nodule.png"
-            page.locator("[data-testid=stSidebar] input[type=file]").set_input_files([sample])
-            expect(page.get_by_text("Attention overlay —")).to_be_visible(timeout=WAIT_MS)
-            images = page.locator("[data-testid=stMain] [data-testid=stImage] img")
-            expect(images).to_have_count(3, timeout=WAIT_MS)
-            for index in range(3):
-                expect(images.nth(index)).to_have_js_property("complete", True, timeout=WAIT_MS)
-            idle(page)
-            page.screenshot(path=ROOT / "docs" / "review.png")
-            page.goto(f"{url}/model")
-            expect(page.get_by_role("heading", name="Model")).to_be_visible(timeout=WAIT_MS)
-            idle(page)
-            page.wait_for_timeout(2000)  # the charts draw after the page's script has finished
-            page.screenshot(path=ROOT / "docs" / "model.png")
-            browser.close()
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        serving_app(Path(scratch), Path(scratch) / "app.log") as url,
+        sync_playwright() as playwright,
+    ):
+        browser = launch_chromium(playwright)
+        page = browser.new_context(viewport=VIEWPORT).new_page()
+        page.goto(url)
+        sample = ROOT / "assets" / "samples" / "synthetic-nodule.png"
+        page.locator("[data-testid=stSidebar] input[type=file]").set_input_files([sample])
+        expect(page.get_by_text("Attention overlay —")).to_be_visible(timeout=WAIT_MS)
+        images = page.locator("[data-testid=stMain] [data-testid=stImage] img")
+        expect(images).to_have_count(3, timeout=WAIT_MS)
+        for index in range(3):
+            expect(images.nth(index)).to_have_js_property("complete", True, timeout=WAIT_MS)
+        idle(page)
+        page.screenshot(path=ROOT / "docs" / "review.png")
+        page.goto(f"{url}/model")
+        expect(page.get_by_role("heading", name="Model")).to_be_visible(timeout=WAIT_MS)
+        idle(page)
+        page.wait_for_timeout(2000)  # the charts draw after the page's script has finished
+        page.screenshot(path=ROOT / "docs" / "model.png")
+        browser.close()
     print("wrote docs/review.png and docs/model.png")
 
 
