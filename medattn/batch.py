@@ -7,7 +7,7 @@ the last run was killed at. A Parquet output is written from the journal when th
 that cannot be read gets a row with its ``ScanError`` message and never stops the run.
 
 Archive paths are often named after patients, so rows carry no path unless asked: a file is known by its
-``file_key`` (a keyed hash of its path, which resuming matches on) and its ``study_key`` (the review
+``file_key`` (a keyed hash of its path, which resuming matches on) and its ``scan_key`` (the review
 store's keyed hash of its SOP Instance UID, or of its bytes), both under the installation secret.
 """
 
@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import csv
 import glob
-import hmac
 import os
 import sys
 import time
 from dataclasses import dataclass
-from hashlib import sha256
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,9 +31,10 @@ from tqdm import tqdm
 
 from medattn.errors import BatchError, ScanError
 from medattn.explain.overlay import attention_levels, blend
+from medattn.installation import file_key, installation_secret, scan_key
 from medattn.model.predictor import Predictor
 from medattn.model.preprocessing import Letterbox, Preprocessing
-from medattn.review.store import defused, installation_secret, study_key
+from medattn.review.store import defused
 from medattn.scan import DEFAULT_MAX_VALUES, load_scan
 from medattn.scan.resizing import shrink
 
@@ -53,7 +52,7 @@ class Scored:
     """One file after decoding (in a worker process): its model input, or why it has none."""
 
     index: int
-    study_key: str = ""
+    scan_key: str = ""
     model_input: torch.Tensor | None = None
     letterbox: Letterbox | None = None
     preview: np.ndarray | None = None  # the image at most OVERLAY_SIDE px, when overlays are asked for
@@ -133,10 +132,10 @@ class ScanFiles(Dataset):
         try:
             scan = load_scan(content)
         except ScanError as error:
-            return Scored(index, study_key(self.secret, None, content), error=str(error))
+            return Scored(index, scan_key(self.secret, None, content), error=str(error))
         model_input, letterbox = self.recipe.prepare(scan.model_pixels(0))  # as the app feeds the model
         preview = shrink(scan.display(0), OVERLAY_SIDE) if self.previews else None
-        key = study_key(self.secret, scan.instance_uid, content)
+        key = scan_key(self.secret, scan.instance_uid, content)
         return Scored(index, key, torch.from_numpy(model_input), letterbox, preview, None, scan.burned_in_annotation)
 
 
@@ -225,7 +224,7 @@ def score(
 def result_fields(classes: list[str], keep_paths: bool) -> list[str]:
     """The columns of a scoring run's rows, in order."""
     return [
-        "file_key", "study_key", *(["path"] if keep_paths else []), "status", "error",
+        "file_key", "scan_key", *(["path"] if keep_paths else []), "status", "error",
         *(f"probability_{c}" for c in classes), "labels", "unlikeness", "burned_in_annotation",
     ]  # fmt: skip
 
@@ -248,11 +247,6 @@ def result_schema(fields: list[str]) -> pa.Schema:
     return pa.schema([(name, pa.float64() if name in numeric else pa.string()) for name in fields])
 
 
-def file_key(secret: bytes, path: Path) -> str:
-    """HMAC-SHA256 of the file's path: what resuming matches on, without writing the path anywhere."""
-    return hmac.new(secret, b"path:" + os.fsencode(path), sha256).hexdigest()
-
-
 def score_batch(
     predictor: Predictor,
     batch: list[Scored],
@@ -267,7 +261,7 @@ def score_batch(
         # A name that is not UTF-8 is written with its odd bytes escaped (\xe9) rather than stopping the run.
         named = {"path": defused(os.fsencode(path).decode("utf-8", "backslashreplace"))} if keep_paths else {}
         status = {"status": "error" if item.error else "ok", "error": item.error or ""}
-        return {"file_key": keys[path], "study_key": item.study_key, **named, **status, **values}
+        return {"file_key": keys[path], "scan_key": item.scan_key, **named, **status, **values}
 
     readable = [item for item in batch if item.error is None]
     rows = {item.index: row(item) for item in batch if item.error}

@@ -28,10 +28,10 @@ import numpy as np
 import ray
 import torch
 
-from medattn.batch import ScanFiles, Timings, file_key, find_inputs, result_fields, result_schema, score_batch
+from medattn.batch import ScanFiles, Timings, find_inputs, result_fields, result_schema, score_batch
 from medattn.errors import BatchError
+from medattn.installation import file_key, installation_secret
 from medattn.model.predictor import Predictor
-from medattn.review.store import installation_secret
 
 LOCAL = "local"  # --cluster local: a cluster of this machine's cores, started for the run
 BATCH_SIZE = 16

@@ -42,7 +42,7 @@ with shared.page("Review history"):
         {
             "Saved (UTC)": [r.created_at.strftime("%Y-%m-%d %H:%M") for r in selected],
             "Reviewer": [r.reviewer for r in selected],
-            "Study key": [r.study_key[:12] for r in selected],
+            "Scan key": [r.scan_key[:12] for r in selected],
             "Model": [f"{r.model_name} {r.model_version}" for r in selected],
             "Unlike training data": [UNLIKE[r.unlike_training_data] for r in selected],
             "Model's findings": [

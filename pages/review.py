@@ -334,7 +334,7 @@ with shared.page("Attention review"):
 
     st.markdown("#### Your review")
     store = shared.review_store()
-    key = shared.study_key_of(case)
+    key = shared.scan_key_of(case)
     if "reviewer" not in st.session_state:  # widget state is dropped on other pages; the name is kept apart
         st.session_state.reviewer = st.session_state.get("reviewer_name", "")
     reviewer = st.session_state.reviewer_name = st.text_input(
@@ -412,7 +412,7 @@ with shared.page("Attention review"):
     if submitted and store is not None:
         review = Review.from_form(
             reviewer=reviewer,
-            study_key=key,
+            scan_key=key,
             model_name=predictor.card.name,
             model_version=predictor.card.version,
             probabilities=prediction.probabilities,
@@ -437,7 +437,7 @@ with shared.page("Attention review"):
             else:
                 save(review)
     pending = st.session_state.get("contradicted_review")
-    if pending is not None and pending.study_key == key:
+    if pending is not None and pending.scan_key == key:
         names = ", ".join(predictor.display_name(f) for f in pending.contradictions())
         st.warning(
             f"Your reading contradicts your verdict on: {names}. Agreeing that a finding is present means "
@@ -462,7 +462,7 @@ with shared.page("Attention review"):
         thresholds={predictor.display_name(c): t for c, t in prediction.thresholds.items()},
         model=predictor.name,
         explanation=report_pictures[2],
-        study_key=key,
+        scan_key=key,
         created=datetime.now(UTC),
         pixels_withheld=scan.burned_in_annotation,
         unlike_training_data=warning,

@@ -41,11 +41,12 @@ from medattn.errors import MedattnError, PacsError, ReviewError, StoreError
 from medattn.explain import EXPLAINERS
 from medattn.explain.faithfulness import Faithfulness, check_faithfulness
 from medattn.explain.overlay import png_bytes
+from medattn.installation import installation_secret, scan_key
 from medattn.model.card import ModelCard
 from medattn.pacs.dicomweb import Pacs
 from medattn.pacs.outputs import source_dataset
 from medattn.review.marks import Mark, mark_from_selection
-from medattn.review.store import ReviewStore, installation_secret, study_key
+from medattn.review.store import ReviewStore
 from medattn.review.text import escape_markdown
 from medattn.review.viewer import marking_figure
 from medattn.review.workspace import Case, Workspace
@@ -389,7 +390,7 @@ def _secret() -> bytes:
 
 
 def secret() -> bytes:
-    """The installation secret, which keys every study hash."""
+    """The installation secret, which keys every scan, file and study hash."""
     return _secret()
 
 
@@ -414,11 +415,11 @@ def source_header(case_key: str, _case: Case) -> pydicom.Dataset:
     return source_dataset(_case.content)
 
 
-def study_key_of(case: Case) -> str:
-    return _study_key(case.key, case.instance_uid, case.content)
+def scan_key_of(case: Case) -> str:
+    return _scan_key(case.key, case.instance_uid, case.content)
 
 
 @st.cache_data(max_entries=1024, show_spinner=False)
-def _study_key(case_key: str, instance_uid: str | None, _content: bytes) -> str:
+def _scan_key(case_key: str, instance_uid: str | None, _content: bytes) -> str:
     """Once per file, not per rerun: for a non-DICOM file the key is an HMAC over all its bytes."""
-    return study_key(_secret(), instance_uid, _content)
+    return scan_key(_secret(), instance_uid, _content)

@@ -30,7 +30,7 @@ CALLS = {True: "Present", False: "Absent"}
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the study's cases…")
-def case_set(study_key: str, _study: Study, _records: StudyStore) -> tuple[list, list, np.ndarray, np.ndarray | None]:
+def case_set(cache_key: str, _study: Study, _records: StudyStore) -> tuple[list, list, np.ndarray, np.ndarray | None]:
     """The study's cases as readers see them (uint8) and as the model reads them, their truth (cases,
     findings) and, for synthetic cases, their masks: drawn again from the benchmark, or read from the store."""
     if _study.synthetic:
@@ -47,7 +47,7 @@ def case_set(study_key: str, _study: Study, _records: StudyStore) -> tuple[list,
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def model_output(study_key: str, position: int, model_dir: str, method: str, _pixels, _findings: tuple) -> tuple:
+def model_output(cache_key: str, position: int, model_dir: str, method: str, _pixels, _findings: tuple) -> tuple:
     """The model's prediction for a study case, and ``method``'s map for each finding read ("none": no map)."""
     predictor = shared.predictor(model_dir)
     prediction = predictor.predict(_pixels)
@@ -129,8 +129,8 @@ with shared.page("Reader study"):
         st.stop()
     chosen = st.selectbox("Study", [s.id for s in studies], format_func={s.id: s.name for s in studies}.get)
     study = next(s for s in studies if s.id == chosen)
-    study_key = f"{study.id}-{study.created_at.isoformat()}"  # ids repeat across stores; this pair does not
-    images, pixels, truth, masks = case_set(study_key, study, records)
+    cache_key = f"{study.id}-{study.created_at.isoformat()}"  # ids repeat across stores; this pair does not
+    images, pixels, truth, masks = case_set(cache_key, study, records)
 
     if mode == "Results":
         readings = records.readings(study)
@@ -259,7 +259,7 @@ with shared.page("Reader study"):
     shown_at = st.session_state.setdefault(f"shown-{reading_key}", time.time())
 
     prediction, maps = model_output(
-        study_key, case_position, model_dir, arm.overlay, pixels[case_position], study.findings
+        cache_key, case_position, model_dir, arm.overlay, pixels[case_position], study.findings
     )
     if (arm.overlay != "none" or arm.probabilities) and prediction.unlikeness_warning:
         st.error(f"The model's output is withheld: {escape_markdown(prediction.unlikeness_warning)}")
@@ -309,7 +309,7 @@ with shared.page("Reader study"):
                 agreements = agreements_with(
                     marks,
                     lambda method, finding: model_output(
-                        study_key, case_position, model_dir, method, pixels[case_position], study.findings
+                        cache_key, case_position, model_dir, method, pixels[case_position], study.findings
                     )[1][finding],
                     image.shape[:2],
                     EXPLAINERS,

@@ -204,7 +204,7 @@ def test_outputs_name_no_path_unless_asked(predictor, archive, tmp_path):
     score(predictor, [str(archive)], out, overlays=tmp_path / "overlays", workers=0, progress=False)
     written = out.read_text() + " ".join(p.name for p in (tmp_path / "overlays").iterdir())
     assert "SMITH" not in written and "ward-a" not in written and "=1+2" not in written
-    assert all(len(row["file_key"]) == len(row["study_key"]) == 64 for row in rows(out))
+    assert all(len(row["file_key"]) == len(row["scan_key"]) == 64 for row in rows(out))
     kept = tmp_path / "with-paths.csv"
     score(predictor, [str(archive)], kept, workers=0, progress=False, keep_paths=True)
     paths = {row["path"] for row in rows(kept)}

@@ -22,6 +22,7 @@ from tests.test_batch import ENV, ROOT, write_cases
 
 pytest.importorskip("ray", reason="Ray is an optional install: pip install -r requirements-cluster.txt")
 pytestmark = pytest.mark.slow
+CLUSTER_TESTS_SECRET = "the cluster tests share this secret, 32 bytes or more"
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def score(cluster: RayCluster, sources: list[Path], out: Path, *options: str, wa
         **ENV,
         **cluster.environment,
         "MEDATTN_DATA_DIR": str(out.parent / "data"),
-        "MEDATTN_SECRET": "cluster tests",
+        "MEDATTN_SECRET": CLUSTER_TESTS_SECRET,
         **environment,
     }
     environment = {key: value for key, value in environment.items() if value is not None}
@@ -107,7 +108,7 @@ def archive(tmp_path_factory) -> tuple[Path, Path]:
     shutil.copy(PYDICOM_FILES / "rtplan.dcm", folder / "files" / "plan.dcm")
     (folder / "files" / "notes.txt").write_text("not a scan")
     local_scoring = [sys.executable, "-m", "medattn", "score", folder / "files", "--out", folder / "local.parquet"]
-    environment = {**ENV, "MEDATTN_DATA_DIR": str(folder / "data"), "MEDATTN_SECRET": "cluster tests"}
+    environment = {**ENV, "MEDATTN_DATA_DIR": str(folder / "data"), "MEDATTN_SECRET": CLUSTER_TESTS_SECRET}
     subprocess.run([*map(str, local_scoring), "--workers", "0"], cwd=ROOT, env=environment, check=True)
     local = table(folder / "local.parquet")
     assert len(local) == 204 and sum(row["status"] == "error" for row in local.values()) == 2

@@ -23,8 +23,8 @@ from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 
 from medattn.errors import PacsError
+from medattn.installation import dicom_study_key
 from medattn.pacs.outputs import NOT_MEANINGFUL, SERIES_DESCRIPTION
-from medattn.review.store import study_key
 
 URL_ENV = "MEDATTN_DICOMWEB_URL"
 USER_ENV = "MEDATTN_DICOMWEB_USER"
@@ -85,7 +85,7 @@ class Pacs:
             summaries.append(
                 StudySummary(
                     study_uid=uid,
-                    study_key=study_key(secret, uid, b""),
+                    study_key=dicom_study_key(secret, uid),
                     date=_date(ds.get("StudyDate")),
                     modalities=_joined(ds.get("ModalitiesInStudy")),
                     instances=int(ds.get("NumberOfStudyRelatedInstances") or 0),

@@ -10,11 +10,9 @@ rerun stores again whole, replacing what was there rather than adding copies.
 from __future__ import annotations
 
 import csv
-import hmac
 import sys
 import time
 from dataclasses import dataclass
-from hashlib import sha256
 from pathlib import Path
 
 from pydicom.dataset import Dataset
@@ -22,10 +20,10 @@ from tqdm import tqdm
 
 from medattn.batch import FORMATS, finished_keys, journal_to_parquet, open_journal, scored_columns
 from medattn.errors import BatchError, PacsError, ScanError
+from medattn.installation import installation_secret, instance_key, scan_key
 from medattn.model.predictor import Predictor
 from medattn.pacs.dicomweb import Pacs
 from medattn.pacs.outputs import build_results, dicom_bytes, scored_image, source_dataset
-from medattn.review.store import installation_secret, study_key
 from medattn.scan import load_scan
 
 
@@ -36,11 +34,6 @@ class ServerRun:
     skipped: int = 0
     stored: int = 0  # result objects stored on the server
     seconds: float = 0.0
-
-
-def image_key(secret: bytes, sop_instance_uid: str) -> str:
-    """HMAC-SHA256 of the image's SOP Instance UID: what resuming matches on."""
-    return hmac.new(secret, b"instance:" + sop_instance_uid.encode(), sha256).hexdigest()
 
 
 def score_server(
@@ -58,7 +51,7 @@ def score_server(
     secret = installation_secret()
     journal = out if out.suffix.lower() == ".csv" else out.with_name(out.name + ".partial.csv")
     fields = [
-        "file_key", "study_key", "status", "error", *(f"probability_{c}" for c in predictor.classes),
+        "file_key", "scan_key", "status", "error", *(f"probability_{c}" for c in predictor.classes),
         "labels", "unlikeness", "results",
     ]  # fmt: skip
     studies = pacs.studies(secret, filters)  # first: a server that cannot be asked leaves no output behind
@@ -68,7 +61,7 @@ def score_server(
         writer = csv.DictWriter(handle, fields)
         for study in tqdm(studies, unit="study", file=sys.stderr, disable=not progress):
             for instance in pacs.images(study.study_uid):
-                key = image_key(secret, str(instance.SOPInstanceUID))
+                key = instance_key(secret, str(instance.SOPInstanceUID))
                 if key in done:
                     run.skipped += 1
                     continue
@@ -85,7 +78,7 @@ def _score_one(
     predictor: Predictor, pacs: Pacs, instance: Dataset, key: str, secret: bytes, store: bool, run: ServerRun
 ) -> dict:
     content = dicom_bytes(instance)
-    row = {"file_key": key, "study_key": study_key(secret, str(instance.SOPInstanceUID), content)}
+    row = {"file_key": key, "scan_key": scan_key(secret, str(instance.SOPInstanceUID), content)}
     run.images += 1
     try:
         scan = load_scan(content)

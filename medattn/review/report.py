@@ -31,7 +31,7 @@ class ReportContent:
     thresholds: dict[str, float]  # display name -> decision threshold (empty for multi-class models)
     model: str  # name and version
     explanation: str  # e.g. "Attention overlay — Pulmonary nodule"
-    study_key: str
+    scan_key: str
     created: datetime
     # The scan declares text burned into its pixels: the report shows neither picture, so it can be shared.
     pixels_withheld: bool = False
@@ -49,7 +49,7 @@ def render_report(content: ReportContent, file_format: str) -> bytes:
     figure.text(
         0.06,
         0.925,
-        f"Model: {content.model}    Study key: {content.study_key[:16]}    "
+        f"Model: {content.model}    Scan key: {content.scan_key[:16]}    "
         f"Generated {content.created:%Y-%m-%d %H:%M} UTC",
         fontsize=8.5,
         color="#444444",

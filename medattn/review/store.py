@@ -4,9 +4,8 @@ SQLAlchemy Core over SQLite by default (a file in the data directory, WAL journa
 and every write transaction opened with ``BEGIN IMMEDIATE`` so writers queue instead of failing),
 or PostgreSQL when ``MEDATTN_DB_URL`` names one. Both run the same statements.
 
-Nothing identifying a patient is stored. A scan is known only by its study key: an HMAC, under a
-per-installation secret, of its SOP Instance UID (DICOM) or of its bytes (other files). The same scan
-always maps to the same key; without the secret the key cannot be traced back to the UID.
+Nothing identifying a patient is stored. A scan is known only by its scan key (``medattn.installation``): an
+HMAC, under the installation's secret, of its SOP Instance UID (DICOM) or of its bytes (other files).
 
 Schema upgrades: ``SCHEMA_VERSION`` is the version this code writes; ``MIGRATIONS[n]`` upgrades a
 store from version n - 1 to n. Opening a store runs the missing migrations in one transaction;
@@ -16,7 +15,6 @@ a store written by a newer medattn is refused rather than guessed at.
 from __future__ import annotations
 
 import csv
-import hmac
 import io
 import json
 import os
@@ -34,11 +32,11 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
 from medattn.errors import ReviewError, StoreError
+from medattn.installation import data_directory
 
-SCHEMA_VERSION = 3
-DATA_DIR_ENV, DB_URL_ENV, SECRET_ENV = "MEDATTN_DATA_DIR", "MEDATTN_DB_URL", "MEDATTN_SECRET"
-DEFAULT_DATA_DIR = Path.home() / ".medattn"
-DATABASE_FILE, SECRET_FILE = "reviews.sqlite3", "secret.key"
+SCHEMA_VERSION = 4
+DB_URL_ENV = "MEDATTN_DB_URL"
+DATABASE_FILE = "reviews.sqlite3"
 BUSY_TIMEOUT_MS = 30_000
 CONNECT_TIMEOUT_S, STATEMENT_TIMEOUT_MS = 10, 15_000
 VERDICTS = ("agree", "disagree", "unsure")
@@ -55,7 +53,7 @@ reviews = sa.Table(
     sa.Column("submission_id", sa.String(64), nullable=False, unique=True),  # the idempotency key
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("reviewer", sa.String(MAX_NAME), nullable=False),
-    sa.Column("study_key", sa.String(64), nullable=False, index=True),
+    sa.Column("scan_key", sa.String(64), nullable=False, index=True),
     sa.Column("model_name", sa.String(MAX_NAME), nullable=False),
     sa.Column("model_version", sa.String(64), nullable=False),
     sa.Column("probabilities", sa.JSON, nullable=False),  # finding -> probability
@@ -124,7 +122,7 @@ audit_log = sa.Table(
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("actor", sa.String(MAX_NAME), nullable=False),
     sa.Column("action", sa.String(64), nullable=False),
-    sa.Column("study_key", sa.String(64)),
+    sa.Column("scan_key", sa.String(64)),
     sa.Column("review_id", sa.Integer, sa.ForeignKey("reviews.id")),
 )
 # Append-only is enforced by the database, not only by this module offering no way to edit.
@@ -153,10 +151,21 @@ def _adding(*columns: str) -> Callable[[Connection], None]:
     return upgrade
 
 
+def _renaming(old: str, new: str, tables: tuple[str, ...]) -> Callable[[Connection], None]:
+    """The upgrade that renames a column of these tables (SQLite 3.25+ and PostgreSQL alike)."""
+
+    def upgrade(connection: Connection) -> None:
+        for table in tables:
+            connection.execute(sa.text(f"ALTER TABLE {table} RENAME COLUMN {old} TO {new}"))
+
+    return upgrade
+
+
 # version n -> the upgrade from n - 1. New tables need none: opening a store creates the missing ones.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _adding("model_labels", "unlikeness", "unlikeness_limit"),
     3: _adding("marks", "agreements"),
+    4: _renaming("study_key", "scan_key", tables=("reviews", "audit_log")),
 }
 
 
@@ -165,7 +174,7 @@ class Review:
     """One reviewer's verdicts on one prediction. ``submission_id`` makes saving it idempotent."""
 
     reviewer: str
-    study_key: str
+    scan_key: str
     model_name: str
     model_version: str
     probabilities: dict[str, float]
@@ -205,7 +214,7 @@ class Review:
         cls,
         *,
         reviewer: str,
-        study_key: str,
+        scan_key: str,
         model_name: str,
         model_version: str,
         probabilities: dict[str, float],
@@ -229,7 +238,7 @@ class Review:
         answers |= {"marks": marks} if marks else {}  # as before for a form without marks
         model = f"{model_name} {model_version}".strip()
         return cls(
-            reviewer, study_key, model_name, model_version, probabilities, verdicts, corrected_labels, note,
+            reviewer, scan_key, model_name, model_version, probabilities, verdicts, corrected_labels, note,
             model_labels, unlikeness, unlikeness_limit, marks or {}, agreements or {},
             submission_id(session_salt, case_key, model, frame, answers),
         )  # fmt: skip
@@ -280,42 +289,6 @@ def select_reviews(
     ]
 
 
-def study_key(secret: bytes, instance_uid: str | None, content: bytes) -> str:
-    """HMAC-SHA256 of the SOP Instance UID, or of the file's bytes where there is none."""
-    source = b"uid:" + instance_uid.encode() if instance_uid else b"bytes:" + content
-    return hmac.new(secret, source, sha256).hexdigest()
-
-
-def installation_secret(data_dir: Path | None = None) -> bytes:
-    """``MEDATTN_SECRET`` if set (replicas sharing one store must share it), else the data directory's own.
-
-    The file is created once, readable by its owner only, and atomically, so processes starting
-    together agree on one secret.
-    """
-    if os.environ.get(SECRET_ENV):
-        return os.environ[SECRET_ENV].encode()
-    directory = data_directory(data_dir)
-    path = directory / SECRET_FILE
-    if not path.exists():
-        draft = directory / f".{SECRET_FILE}.{uuid.uuid4().hex}"
-        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(os.urandom(32).hex().encode())
-        try:
-            os.link(draft, path)  # fails if another process got there first: then theirs is used
-        except FileExistsError:
-            pass
-        finally:
-            draft.unlink()
-    return path.read_bytes().strip()
-
-
-def data_directory(data_dir: Path | None = None) -> Path:
-    directory = Path(data_dir or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return directory
-
-
 def database_url(data_dir: Path | None = None) -> str:
     return os.environ.get(DB_URL_ENV) or f"sqlite:///{data_directory(data_dir) / DATABASE_FILE}"
 
@@ -341,13 +314,7 @@ class ReviewStore:
 
     @classmethod
     def open(cls, data_dir: Path | None = None) -> ReviewStore:
-        try:
-            url = database_url(data_dir)
-        except OSError as error:
-            raise StoreError(
-                f"The data directory cannot be created ({error.strerror}). Set {DATA_DIR_ENV} to a writable folder."
-            ) from None
-        return cls(url)
+        return cls(database_url(data_dir))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -363,7 +330,7 @@ class ReviewStore:
                 review_id = connection.execute(reviews.insert().values(**row, created_at=now)).inserted_primary_key[0]
                 connection.execute(
                     audit_log.insert().values(
-                        at=now, actor=review.reviewer, action="review saved", study_key=review.study_key,
+                        at=now, actor=review.reviewer, action="review saved", scan_key=review.scan_key,
                         review_id=review_id,
                     )
                 )  # fmt: skip
@@ -380,22 +347,22 @@ class ReviewStore:
                 raise
             return existing
 
-    def reviews(self, reviewer: str | None = None, study_key: str | None = None) -> list[Review]:
+    def reviews(self, reviewer: str | None = None, scan_key: str | None = None) -> list[Review]:
         """Saved reviews, newest first, optionally of one reviewer or one study."""
         query = sa.select(reviews).order_by(reviews.c.id.desc())
         if reviewer:
             query = query.where(reviews.c.reviewer == reviewer)
-        if study_key:
-            query = query.where(reviews.c.study_key == study_key)
+        if scan_key:
+            query = query.where(reviews.c.scan_key == scan_key)
         with refusals("read"), self.engine.connect() as connection:
             rows = connection.execute(query).mappings().all()
         return [Review(**{**row, "created_at": utc(row["created_at"])}) for row in rows]
 
-    def reviewed(self, study_keys: list[str]) -> set[str]:
+    def reviewed(self, scan_keys: list[str]) -> set[str]:
         """Which of these studies have at least one saved review."""
-        if not study_keys:
+        if not scan_keys:
             return set()
-        query = sa.select(reviews.c.study_key).where(reviews.c.study_key.in_(study_keys)).distinct()
+        query = sa.select(reviews.c.scan_key).where(reviews.c.scan_key.in_(scan_keys)).distinct()
         with refusals("read"), self.engine.connect() as connection:
             return set(connection.scalars(query))
 
@@ -428,7 +395,7 @@ class ReviewStore:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(
-            ["review_id", "created_at", "reviewer", "study_key", "model_name", "model_version"]
+            ["review_id", "created_at", "reviewer", "scan_key", "model_name", "model_version"]
             + [f"{kind}_{finding}" for finding in findings for kind in ("probability", "verdict")]
             + ["model_labels", "corrected_labels", "unlikeness", "unlikeness_limit", "unlike_training_data", "note"]
             + ["marks", "agreements"]
@@ -436,7 +403,7 @@ class ReviewStore:
         unknown = ""  # reviews saved before schema version 2 did not record these
         for review in selected:
             writer.writerow(
-                [review.id, review.created_at.isoformat(), defused(review.reviewer), review.study_key]
+                [review.id, review.created_at.isoformat(), defused(review.reviewer), review.scan_key]
                 + [defused(review.model_name), defused(review.model_version)]
                 + [
                     value

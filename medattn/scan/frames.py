@@ -28,7 +28,7 @@ class Scan:
     decode: Callable[[int], np.ndarray] = field(repr=False)  # frame index -> float32 modality values
     pixel_spacing: tuple[float, float] | None = None
     meta: dict[str, str] = field(default_factory=dict)
-    # Only ever hashed into a study key (medattn.review.store.study_key); never shown, logged or stored.
+    # Only ever hashed into a scan key (medattn.installation.scan_key); never shown, logged or stored.
     instance_uid: str | None = field(default=None, repr=False)
     # The file says text is drawn into its pixels (DICOM Burned In Annotation YES), which may identify the
     # patient: anything made for sharing withholds the pixels.

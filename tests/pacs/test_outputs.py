@@ -27,7 +27,7 @@ def read_back(files: dict[str, bytes]) -> dict[str, pydicom.Dataset]:
 
 def reader_review(prediction) -> Review:
     return Review(
-        reviewer="Dr Who", study_key="k", model_name="m", model_version="v",
+        reviewer="Dr Who", scan_key="k", model_name="m", model_version="v",
         probabilities=prediction.probabilities, verdicts=dict.fromkeys(prediction.probabilities, "agree"),
         corrected_labels=list(prediction.labels),
     )  # fmt: skip

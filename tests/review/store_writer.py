@@ -11,7 +11,7 @@ from medattn.review.store import Review, ReviewStore
 def review(tag: str, index: int) -> Review:
     return Review(
         reviewer=f"writer {tag}",
-        study_key=f"{tag}-{index:05d}",
+        scan_key=f"{tag}-{index:05d}",
         model_name="medattn-test",
         model_version="1",
         probabilities={"nodule": index / 1000, "effusion": 0.5},

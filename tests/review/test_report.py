@@ -21,7 +21,7 @@ def report(pixels_withheld: bool = False, unlike_training_data: str | None = Non
         thresholds={"Pulmonary nodule": 0.3},
         model="medattn-cxr-synthetic 2026.11.24",
         explanation="Attention overlay — Pulmonary nodule",
-        study_key="k" * 64,
+        scan_key="k" * 64,
         created=datetime(2026, 11, 25, tzinfo=UTC),
         pixels_withheld=pixels_withheld,
         unlike_training_data=unlike_training_data,

@@ -7,7 +7,6 @@ import io
 import os
 import signal
 import sqlite3
-import stat
 import subprocess
 import sys
 import threading
@@ -18,7 +17,7 @@ import sqlalchemy as sa
 
 from medattn.errors import ReviewError, StoreError
 from medattn.review import store as store_module
-from medattn.review.store import Review, ReviewStore, installation_secret, select_reviews, study_key, submission_id
+from medattn.review.store import Review, ReviewStore, select_reviews, submission_id
 from tests.review.store_writer import review as written_review
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def a_review(**changes) -> Review:
     fields = {
         "reviewer": "Dr Example",
-        "study_key": "k" * 64,
+        "scan_key": "k" * 64,
         "model_name": "medattn-cxr-synthetic",
         "model_version": "2026.11.24",
         "probabilities": {"nodule": 0.91, "effusion": 0.02},
@@ -84,25 +83,6 @@ def test_the_audit_log_cannot_be_edited_or_deleted(store):
     assert store.audit_entries()[0]["actor"] == "Dr Example"
 
 
-def test_study_key_is_stable_keyed_and_does_not_reveal_the_uid():
-    uid = "1.2.826.0.1.3680043.8.498.12345"
-    key = study_key(b"secret", uid, b"any bytes")
-    assert key == study_key(b"secret", uid, b"other bytes")  # the same instance, re-exported
-    assert key != study_key(b"another installation", uid, b"any bytes")
-    assert uid not in key and len(key) == 64
-    assert study_key(b"secret", None, b"png bytes") != study_key(b"secret", None, b"other png bytes")
-
-
-def test_the_installation_secret_is_made_once_and_private(tmp_path, monkeypatch):
-    monkeypatch.delenv(store_module.SECRET_ENV, raising=False)
-    first = installation_secret(tmp_path)
-    assert installation_secret(tmp_path) == first and len(first) == 64
-    assert stat.S_IMODE((tmp_path / store_module.SECRET_FILE).stat().st_mode) == 0o600
-    assert list(tmp_path.iterdir()) == [tmp_path / store_module.SECRET_FILE]  # no draft left behind
-    monkeypatch.setenv(store_module.SECRET_ENV, "shared by every replica")
-    assert installation_secret(tmp_path) == b"shared by every replica"
-
-
 def test_a_store_from_a_newer_medattn_is_refused_unchanged(store_url, monkeypatch):
     ReviewStore(store_url).close()
     current = store_module.SCHEMA_VERSION
@@ -130,11 +110,14 @@ def test_a_version_1_store_is_upgraded_and_keeps_its_reviews(store_url):
     with old.engine.begin() as connection:  # back to the version 1 schema
         for column in ("model_labels", "unlikeness", "unlikeness_limit", "marks", "agreements"):
             connection.execute(sa.text(f"ALTER TABLE reviews DROP COLUMN {column}"))
+        for table in ("reviews", "audit_log"):
+            connection.execute(sa.text(f"ALTER TABLE {table} RENAME COLUMN scan_key TO study_key"))
         connection.execute(store_module.schema_info.update().values(version=1))
     old.close()
     upgraded = ReviewStore(store_url)
     (kept,) = upgraded.reviews()
     assert kept.note == a_review().note and kept.verdicts == a_review().verdicts
+    assert kept.scan_key == a_review().scan_key  # the column renamed in version 4 keeps its values
     assert kept.model_labels is None and kept.unlike_training_data is None and kept.marks is None
     upgraded.save(a_review(model_labels=["nodule"], unlikeness=80.0, unlikeness_limit=40.0))
     newest, _ = upgraded.reviews()
@@ -207,11 +190,11 @@ def test_eight_processes_writing_at_once_lose_nothing(store_url):
     store = ReviewStore(store_url)
     saved = store.reviews()
     assert len(saved) == 2000 and len(store.audit_entries()) == 2000
-    assert len({review.study_key for review in saved}) == 2000
-    by_key = {review.study_key: review for review in saved}
+    assert len({review.scan_key for review in saved}) == 2000
+    by_key = {review.scan_key: review for review in saved}
     for w in range(8):  # rows are intact, not merely counted
         written = written_review(f"w{w}", 249)
-        stored = by_key[written.study_key]
+        stored = by_key[written.scan_key]
         assert stored.note == written.note and stored.probabilities == written.probabilities
         assert stored.verdicts == written.verdicts and stored.reviewer == written.reviewer
     store.close()
@@ -244,7 +227,7 @@ def test_submission_id_is_the_same_for_the_same_answers_only():
 
 def test_a_form_submitted_twice_is_stored_once(store):
     form = {
-        "reviewer": "Dr Form", "study_key": "s" * 64, "model_name": "m", "model_version": "1",
+        "reviewer": "Dr Form", "scan_key": "s" * 64, "model_name": "m", "model_version": "1",
         "probabilities": {"nodule": 0.4}, "model_labels": [], "unlikeness": 10.0, "unlikeness_limit": 40.0,
         "verdicts": {"nodule": "disagree"}, "corrected_labels": ["nodule"],
         "note": "", "session_salt": "salt", "case_key": "case", "frame": 0,
