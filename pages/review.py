@@ -17,19 +17,11 @@ import streamlit as st
 from medattn.assets import all_samples
 from medattn.errors import PacsError, ReviewError, StoreError
 from medattn.explain import EXPLAINERS
-from medattn.explain.overlay import (
-    COLORMAPS,
-    PEAK_TICKS,
-    TRUTH_COLOUR,
-    attention_ticks,
-    blend,
-    colour_bar,
-    map_levels,
-    outline,
-)
-from medattn.model.predictor import DIFFUSE_SPREAD, Heatmap
+from medattn.explain.overlay import COLORMAPS, TRUTH_COLOUR, blend, colour_bar, outline
+from medattn.model.predictor import Heatmap
 from medattn.pacs.deidentify import results_for_sharing
 from medattn.pacs.outputs import ResultObjects, build_results, scored_image
+from medattn.review import screen
 from medattn.review.marks import agreements_with
 from medattn.review.report import FORMATS, ReportContent, render_report
 from medattn.review.store import VERDICTS, Review
@@ -135,8 +127,8 @@ with shared.page("Attention review"):
             help="For study only: every number stays marked as not meaningful.",
         )  # fmt: skip
     withheld = bool(warning) and not shown_anyway
-    not_meaningful = " — not meaningful for this scan" if warning else ""
-    ranked = sorted(prediction.probabilities, key=prediction.probabilities.get, reverse=True)
+    name = predictor.display_name
+    ranked = screen.ranked(prediction)
 
     image, image_png = shared.displayed(case.key, frame, window, case)
 
@@ -155,49 +147,21 @@ with shared.page("Attention review"):
         )
         show_original(st)
     else:
-        shown = finding_slot.selectbox(
-            "Heatmap for finding", ranked, format_func=predictor.display_name, key=f"shown-{case.key[:12]}"
-        )
-        if prediction.labels:
-            found = ", ".join(
-                f"{predictor.display_name(c)} ({prediction.probabilities[c]:.0%})" for c in prediction.labels
-            )
-            st.subheader(f"Findings above threshold: {found}{not_meaningful}")
-        else:
-            top = prediction.top_class
-            st.subheader(
-                f"No finding above threshold (highest: {predictor.display_name(top)}, "
-                f"{prediction.probabilities[top]:.0%}){not_meaningful}"
-            )
+        shown = finding_slot.selectbox("Heatmap for finding", ranked, format_func=name, key=f"shown-{case.key[:12]}")
+        st.subheader(screen.headline(prediction, name))
         with st.spinner(f"Computing {EXPLAINERS[method].title}…"):
             heatmap = shared.explanation(case.key, model_dir, frame, method, shown, case)
-        title = EXPLAINERS[method].title
-
-        def on_scale(heatmap: Heatmap) -> tuple[np.ndarray, list | tuple, str]:
-            """The map's colour levels on the chosen scale, the colour bar's ticks, and its caption."""
-            levels = map_levels(heatmap, model_wide=scale == "model-wide")
-            if scale == "model-wide" and heatmap.peak_times_uniform is not None:
-                caption = "Attention relative to uniform (1x: spread evenly), on one scale for every scan"
-                return levels, attention_ticks(), caption
-            caption = f"{EXPLAINERS[heatmap.method].title} relative to this map's own peak" + (
-                "" if heatmap.peak_times_uniform is not None else " (it has no model-wide scale)"
-            )
-            return levels, PEAK_TICKS, caption
-
-        levels, ticks, bar_caption = on_scale(heatmap)
-        spread = prediction.spread.get(shown, 0.0) if method == "attention" else 0.0
-        if spread > DIFFUSE_SPREAD:
-            st.info(
-                f"The attention for {predictor.display_name(shown)} is diffuse: spread over {spread:.0%} of the "
-                "image, with no focal point. There is nothing local to show, so no map is painted.",
-                icon=":material/blur_on:",
-            )
+        model_wide = scale == "model-wide"
+        scaled = screen.on_scale(heatmap, model_wide)
+        levels = scaled.levels
+        diffuse = screen.diffuse_notice(prediction, method, shown, name)
+        if diffuse:
+            st.info(diffuse, icon=":material/blur_on:")
             if not st.toggle("Paint the diffuse map anyway", key=f"diffuse-{case.key[:12]}"):
                 levels = np.zeros_like(levels)
         levels_on_image = resize(levels, *image.shape[:2])
         overlay = blend(image, levels_on_image, opacity, colormap, threshold, outlined / 100)
-        absent = "" if shown in prediction.labels else " (finding not present — where the model looked)"
-        explained = f"{title} overlay — {predictor.display_name(shown)}{absent}{not_meaningful}"
+        explained = screen.overlay_caption(prediction, method, shown, name)
         sample = shared.sample_name(case)
         if sample and truth_slot.toggle("Show the ground truth (synthetic sample)", key="ground-truth"):
             truth = shared.sample_truth()[sample]
@@ -214,7 +178,7 @@ with shared.page("Attention review"):
         original, overlaid = st.columns(2)
         show_original(original)
         overlaid.image(overlay, caption=explained, width="stretch")
-        overlaid.image(colour_bar(colormap, ticks, threshold), caption=bar_caption, width="stretch")
+        overlaid.image(colour_bar(colormap, scaled.ticks, threshold), caption=scaled.caption, width="stretch")
 
         if not cine and st.toggle("Zoom and pan at full resolution", key="zoom"):
             single = st.toggle("One view, with the overlay switched on and off", key="single-view")
@@ -250,64 +214,35 @@ with shared.page("Attention review"):
 
             def thumbnails(maps: dict[str, Heatmap], label) -> None:
                 for column, (item, heatmap) in zip(st.columns(len(maps)), maps.items(), strict=True):
-                    small_levels = resize(on_scale(heatmap)[0], *small.shape[:2])
+                    small_levels = resize(screen.on_scale(heatmap, model_wide).levels, *small.shape[:2])
                     column.image(blend(small, small_levels, opacity, colormap, threshold), caption=label(item))
 
             with st.spinner("Computing every map…"):
                 thumbnails(
                     {c: shared.explanation(case.key, model_dir, frame, method, c, case) for c in ranked},
-                    lambda c: (
-                        f"{title} — {predictor.display_name(c)}" + ("" if c in prediction.labels else " (not present)")
-                    ),
+                    lambda c: screen.thumbnail_caption(prediction, method, c, name),
                 )
                 thumbnails(
                     {m: shared.explanation(case.key, model_dir, frame, m, shown, case) for m in EXPLAINERS},
-                    lambda m: f"{EXPLAINERS[m].title} — {predictor.display_name(shown)}",
+                    lambda m: f"{EXPLAINERS[m].title} — {name(shown)}",
                 )
 
-        name = predictor.display_name(shown)
-        if warning:
-            st.caption("The faithfulness check is not run on a scan unlike the training data.")
-        elif not levels.any():
-            st.caption("No map is painted, so there is no highlighted region to check.")
-        elif shown not in prediction.labels:
-            st.caption("The faithfulness check tests the map of a finding the model calls present.")
+        unchecked = screen.unchecked_reason(prediction, levels.any(), shown)
+        if unchecked:
+            st.caption(unchecked)
         else:
             with st.spinner("Checking whether the model relies on the highlighted region…"):
                 check = shared.faithfulness(case.key, model_dir, frame, method, shown, case)
-            share, worst = f"{check.region_fraction:.0%}", float(check.random_falls.max())
-            before, after = (
-                f"{q:.0%}" if 0.01 <= q <= 0.99 else f"{q:.2%}" for q in (check.probability, check.hidden_probability)
-            )
-            hidden = f"from {before} to {after} ({check.fall:+.1f} log-odds fall)"  # 99.99% to 99.54%, not 100% to 100%
-            if check.relies_on_region:
-                st.success(
-                    f"**Faithfulness check: the model relies on the highlighted region.** Hiding the hottest {share} "
-                    f"of the image lowers {name} {hidden}; hiding the same region at {len(check.random_falls)} "
-                    f"random places lowered it by at most {worst:+.1f}.",
-                    icon=":material/check_circle:",
-                )
+            verdict = screen.faithfulness_verdict(check, name(shown))
+            if verdict.relies:
+                st.success(verdict.text, icon=":material/check_circle:")
             else:
-                st.warning(
-                    f"**Faithfulness check: the model does not rely on the highlighted region alone.** Hiding the "
-                    f"hottest {share} of the image changes {name} {hidden}, and hiding the same region at "
-                    f"{check.places_as_damaging} of {len(check.random_falls)} random places lowered it as much or "
-                    "more. Read this map with care.",
-                    icon=":material/help:",
-                )
+                st.warning(verdict.text, icon=":material/help:")
 
         st.markdown("#### Probabilities")
         if warning:
             st.error(f"Not meaningful for this scan: {warning}", icon=":material/block:")
-        rows = [
-            {
-                "Finding": predictor.display_name(c),
-                "Probability": prediction.probabilities[c],
-                "Threshold": prediction.thresholds.get(c),
-                "Call": "not meaningful" if warning else "positive" if c in prediction.labels else "negative",
-            }
-            for c in ranked
-        ]
+        rows = screen.probability_rows(prediction, name)
         order = [row["Finding"] for row in rows]  # highest first, as in the table below
         bars = alt.Chart(alt.Data(values=rows)).encode(y=alt.Y("Finding:N", sort=order, title=None))
         st.altair_chart(
@@ -369,10 +304,6 @@ with shared.page("Attention review"):
                 EXPLAINERS,
             )
 
-    def model_call(finding: str) -> str:
-        call = "present" if finding in prediction.labels else "absent"
-        return f"the model says {call} ({prediction.probabilities[finding]:.0%}{not_meaningful})"
-
     with st.form(f"feedback-{case.key[:12]}-{frame}"):
         if withheld:  # nothing of the model's was seen: there is nothing to agree with, only a reading to record
             st.caption("The model's calls are withheld for this scan, so only your own reading is recorded.")
@@ -380,7 +311,7 @@ with shared.page("Attention review"):
         else:
             verdicts = {
                 c: st.radio(
-                    f"{predictor.display_name(c)}: {model_call(c)}",
+                    f"{name(c)}: {screen.model_call(prediction, c)}",
                     VERDICTS,
                     index=None,  # unanswered until the reader answers: no agreement is assumed
                     format_func=str.capitalize,

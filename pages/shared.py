@@ -169,17 +169,6 @@ def predictor(model_dir: str) -> Predictor:
     return Predictor.load(model_dir)
 
 
-def findings_summary(prediction: Prediction, predictor: Predictor) -> str:
-    """One line for a list: every finding above threshold, or that there is none; or, for a scan unlike
-    the training data, only that (its numbers are withheld wherever it is listed)."""
-    if prediction.unlike_training_data:
-        return f"Unlike the training data (unlikeness {prediction.unlikeness:.0f} > {prediction.unlikeness_limit:.0f})"
-    if prediction.labels:
-        return ", ".join(f"{predictor.display_name(c)} {prediction.probabilities[c]:.0%}" for c in prediction.labels)
-    top = prediction.top_class
-    return f"No finding above threshold (highest: {predictor.display_name(top)} {prediction.probabilities[top]:.0%})"
-
-
 def available_models() -> dict[str, str]:
     """Model directory name -> path, for every folder under the models directory that holds a card."""
     return {path.parent.name: str(path.parent) for path in sorted(Path(MODELS_DIR).glob("*/model.json"))}

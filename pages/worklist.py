@@ -10,6 +10,7 @@ import streamlit as st
 from medattn.assets import all_samples
 from medattn.errors import PacsError, StoreError
 from medattn.pacs.outputs import dicom_bytes
+from medattn.review import screen
 from medattn.review.text import escape_markdown
 
 with shared.page("Worklist"):
@@ -63,11 +64,11 @@ with shared.page("Worklist"):
         progress.progress(done / len(readable), text=f"Scored {done} of {len(readable)}")
 
     store = shared.review_store()
-    study_keys = {case.key: shared.study_key_of(case) for case in readable}
+    scan_keys = {case.key: shared.scan_key_of(case) for case in readable}
     reviewed = None  # unknown, unless the store answers: the list itself does not depend on it
     if store is not None:
         try:
-            reviewed = store.reviewed(list(study_keys.values()))
+            reviewed = store.reviewed(list(scan_keys.values()))
         except StoreError as error:
             shared.show_error(error)
 
@@ -83,11 +84,11 @@ with shared.page("Worklist"):
         thumbnail, name, finding, status, action = st.columns(widths, vertical_alignment="center")
         thumbnail.image(case.thumbnail)
         name.text(case.name)  # the user's file name: shown as plain text
-        finding.text(shared.findings_summary(prediction, predictor))
+        finding.text(screen.findings_summary(prediction, predictor.display_name))
         if reviewed is None:
             status.text("Review status unknown")
         else:
-            status.text("Reviewed" if study_keys[case.key] in reviewed else "Not reviewed")
+            status.text("Reviewed" if scan_keys[case.key] in reviewed else "Not reviewed")
         if action.button("Open in Review", key=f"open-{case.key[:12]}"):
             workspace.select(case.key)
             st.switch_page("pages/review.py")
