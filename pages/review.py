@@ -21,7 +21,6 @@ from medattn.explain.overlay import COLORMAPS, TRUTH_COLOUR, blend, colour_bar, 
 from medattn.model.predictor import Heatmap
 from medattn.pacs.deidentify import results_for_sharing
 from medattn.pacs.outputs import ResultObjects, build_results, scored_image
-from medattn.review import screen
 from medattn.review.marks import agreements_with
 from medattn.review.report import FORMATS, ReportContent, render_report
 from medattn.review.store import VERDICTS, Review
@@ -29,6 +28,7 @@ from medattn.review.text import escape_markdown
 from medattn.review.viewer import zoomable
 from medattn.scan.cine import CINE_RATE
 from medattn.scan.resizing import resize, shrink
+from medattn.screens import review_page
 from medattn.training.synthetic import FINDINGS
 
 HOW_TO_READ = Path(__file__).resolve().parent.parent / "docs" / "how-to-read.md"  # a page of the docs site too
@@ -128,7 +128,7 @@ with shared.page("Attention review"):
         )  # fmt: skip
     withheld = bool(warning) and not shown_anyway
     name = predictor.display_name
-    ranked = screen.ranked(prediction)
+    ranked = review_page.ranked(prediction)
 
     image, image_png = shared.displayed(case.key, frame, window, case)
 
@@ -148,20 +148,20 @@ with shared.page("Attention review"):
         show_original(st)
     else:
         shown = finding_slot.selectbox("Heatmap for finding", ranked, format_func=name, key=f"shown-{case.key[:12]}")
-        st.subheader(screen.headline(prediction, name))
+        st.subheader(review_page.headline(prediction, name))
         with st.spinner(f"Computing {EXPLAINERS[method].title}…"):
             heatmap = shared.explanation(case.key, model_dir, frame, method, shown, case)
         model_wide = scale == "model-wide"
-        scaled = screen.on_scale(heatmap, model_wide)
+        scaled = review_page.on_scale(heatmap, model_wide)
         levels = scaled.levels
-        diffuse = screen.diffuse_notice(prediction, method, shown, name)
+        diffuse = review_page.diffuse_notice(prediction, method, shown, name)
         if diffuse:
             st.info(diffuse, icon=":material/blur_on:")
             if not st.toggle("Paint the diffuse map anyway", key=f"diffuse-{case.key[:12]}"):
                 levels = np.zeros_like(levels)
         levels_on_image = resize(levels, *image.shape[:2])
         overlay = blend(image, levels_on_image, opacity, colormap, threshold, outlined / 100)
-        explained = screen.overlay_caption(prediction, method, shown, name)
+        explained = review_page.overlay_caption(prediction, method, shown, name)
         sample = shared.sample_name(case)
         if sample and truth_slot.toggle("Show the ground truth (synthetic sample)", key="ground-truth"):
             truth = shared.sample_truth()[sample]
@@ -214,26 +214,26 @@ with shared.page("Attention review"):
 
             def thumbnails(maps: dict[str, Heatmap], label) -> None:
                 for column, (item, heatmap) in zip(st.columns(len(maps)), maps.items(), strict=True):
-                    small_levels = resize(screen.on_scale(heatmap, model_wide).levels, *small.shape[:2])
+                    small_levels = resize(review_page.on_scale(heatmap, model_wide).levels, *small.shape[:2])
                     column.image(blend(small, small_levels, opacity, colormap, threshold), caption=label(item))
 
             with st.spinner("Computing every map…"):
                 thumbnails(
                     {c: shared.explanation(case.key, model_dir, frame, method, c, case) for c in ranked},
-                    lambda c: screen.thumbnail_caption(prediction, method, c, name),
+                    lambda c: review_page.thumbnail_caption(prediction, method, c, name),
                 )
                 thumbnails(
                     {m: shared.explanation(case.key, model_dir, frame, m, shown, case) for m in EXPLAINERS},
                     lambda m: f"{EXPLAINERS[m].title} — {name(shown)}",
                 )
 
-        unchecked = screen.unchecked_reason(prediction, levels.any(), shown)
+        unchecked = review_page.unchecked_reason(prediction, levels.any(), shown)
         if unchecked:
             st.caption(unchecked)
         else:
             with st.spinner("Checking whether the model relies on the highlighted region…"):
                 check = shared.faithfulness(case.key, model_dir, frame, method, shown, case)
-            verdict = screen.faithfulness_verdict(check, name(shown))
+            verdict = review_page.faithfulness_verdict(check, name(shown))
             if verdict.relies:
                 st.success(verdict.text, icon=":material/check_circle:")
             else:
@@ -242,7 +242,7 @@ with shared.page("Attention review"):
         st.markdown("#### Probabilities")
         if warning:
             st.error(f"Not meaningful for this scan: {warning}", icon=":material/block:")
-        rows = screen.probability_rows(prediction, name)
+        rows = review_page.probability_rows(prediction, name)
         order = [row["Finding"] for row in rows]  # highest first, as in the table below
         bars = alt.Chart(alt.Data(values=rows)).encode(y=alt.Y("Finding:N", sort=order, title=None))
         st.altair_chart(
@@ -311,7 +311,7 @@ with shared.page("Attention review"):
         else:
             verdicts = {
                 c: st.radio(
-                    f"{name(c)}: {screen.model_call(prediction, c)}",
+                    f"{name(c)}: {review_page.model_call(prediction, c)}",
                     VERDICTS,
                     index=None,  # unanswered until the reader answers: no agreement is assumed
                     format_func=str.capitalize,

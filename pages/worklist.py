@@ -10,8 +10,8 @@ import streamlit as st
 from medattn.assets import all_samples
 from medattn.errors import PacsError, StoreError
 from medattn.pacs.outputs import dicom_bytes
-from medattn.review import screen
 from medattn.review.text import escape_markdown
+from medattn.screens import review_page
 
 with shared.page("Worklist"):
     workspace = shared.workspace()
@@ -84,7 +84,7 @@ with shared.page("Worklist"):
         thumbnail, name, finding, status, action = st.columns(widths, vertical_alignment="center")
         thumbnail.image(case.thumbnail)
         name.text(case.name)  # the user's file name: shown as plain text
-        finding.text(screen.findings_summary(prediction, predictor.display_name))
+        finding.text(review_page.findings_summary(prediction, predictor.display_name))
         if reviewed is None:
             status.text("Review status unknown")
         else:

@@ -11,7 +11,7 @@ from medattn.assets import SAMPLES_DIR
 from medattn.explain.faithfulness import Faithfulness
 from medattn.explain.overlay import PEAK_TICKS, attention_ticks
 from medattn.model.predictor import DIFFUSE_SPREAD
-from medattn.review import screen
+from medattn.screens import review_page
 from tests.conftest import PYDICOM_DATA_FILES
 
 
@@ -32,63 +32,67 @@ def predictions(predictor) -> dict:
 
 def test_the_headline_names_the_findings_called_and_marks_an_unlike_scan(predictions, predictor):
     nodule, _ = predictions["nodule"]
-    assert screen.headline(nodule, predictor.display_name).startswith("Findings above threshold: Pulmonary nodule (")
-    assert not screen.headline(nodule, predictor.display_name).endswith(screen.NOT_MEANINGFUL)
+    assert review_page.headline(nodule, predictor.display_name).startswith(
+        "Findings above threshold: Pulmonary nodule ("
+    )
+    assert not review_page.headline(nodule, predictor.display_name).endswith(review_page.NOT_MEANINGFUL)
     normal, _ = predictions["normal"]
-    assert screen.headline(normal, predictor.display_name).startswith("No finding above threshold (highest: ")
+    assert review_page.headline(normal, predictor.display_name).startswith("No finding above threshold (highest: ")
     real, _ = predictions["chest CR"]
-    assert real.unlike_training_data and screen.headline(real, predictor.display_name).endswith(screen.NOT_MEANINGFUL)
+    assert real.unlike_training_data and review_page.headline(real, predictor.display_name).endswith(
+        review_page.NOT_MEANINGFUL
+    )
 
 
 def test_a_list_shows_no_number_for_a_scan_unlike_the_training_data(predictions, predictor):
     real, _ = predictions["chest CR"]
-    summary = screen.findings_summary(real, predictor.display_name)
+    summary = review_page.findings_summary(real, predictor.display_name)
     assert summary.startswith("Unlike the training data (unlikeness ") and "%" not in summary
     nodule, _ = predictions["nodule"]
-    assert "Pulmonary nodule" in screen.findings_summary(nodule, predictor.display_name)
+    assert "Pulmonary nodule" in review_page.findings_summary(nodule, predictor.display_name)
 
 
 def test_attention_has_a_model_wide_scale_and_every_other_map_is_relative_to_its_peak(predictions, predictor):
     nodule, scan = predictions["nodule"]
     attention = nodule.attention["nodule"]
-    wide = screen.on_scale(attention, model_wide=True)
+    wide = review_page.on_scale(attention, model_wide=True)
     assert wide.ticks == attention_ticks() and "one scale for every scan" in wide.caption
-    peak = screen.on_scale(attention, model_wide=False)
+    peak = review_page.on_scale(attention, model_wide=False)
     assert peak.ticks == PEAK_TICKS and peak.caption == "Attention relative to this map's own peak"
     assert peak.levels.max() == pytest.approx(1.0)
-    occlusion = predictor.explain(scan, "nodule", screen.EXPLAINERS["occlusion"], 0, max_side=64)
-    scaled = screen.on_scale(occlusion, model_wide=True)  # asked for model-wide, it has none
+    occlusion = predictor.explain(scan, "nodule", review_page.EXPLAINERS["occlusion"], 0, max_side=64)
+    scaled = review_page.on_scale(occlusion, model_wide=True)  # asked for model-wide, it has none
     assert scaled.ticks == PEAK_TICKS and scaled.caption.endswith("(it has no model-wide scale)")
 
 
 def test_a_diffuse_attention_is_named_and_a_focal_one_is_not(predictions, predictor):
     normal, _ = predictions["normal"]
     for finding, spread in normal.spread.items():
-        notice = screen.diffuse_notice(normal, "attention", finding, predictor.display_name)
+        notice = review_page.diffuse_notice(normal, "attention", finding, predictor.display_name)
         assert (notice is not None) == (spread > DIFFUSE_SPREAD), finding
-        assert screen.diffuse_notice(normal, "gradcam", finding, predictor.display_name) is None
+        assert review_page.diffuse_notice(normal, "gradcam", finding, predictor.display_name) is None
     nodule, _ = predictions["nodule"]
-    assert screen.diffuse_notice(nodule, "attention", "nodule", predictor.display_name) is None
+    assert review_page.diffuse_notice(nodule, "attention", "nodule", predictor.display_name) is None
 
 
 def test_the_map_of_a_finding_the_model_does_not_call_says_so(predictions, predictor):
     nodule, _ = predictions["nodule"]
-    called = screen.overlay_caption(nodule, "attention", "nodule", predictor.display_name)
+    called = review_page.overlay_caption(nodule, "attention", "nodule", predictor.display_name)
     assert called == "Attention overlay — Pulmonary nodule"
     absent = next(c for c in nodule.probabilities if c not in nodule.labels)
-    caption = screen.overlay_caption(nodule, "attention", absent, predictor.display_name)
+    caption = review_page.overlay_caption(nodule, "attention", absent, predictor.display_name)
     assert caption.endswith("(finding not present — where the model looked)")
-    assert screen.thumbnail_caption(nodule, "hirescam", absent, predictor.display_name).endswith("(not present)")
+    assert review_page.thumbnail_caption(nodule, "hirescam", absent, predictor.display_name).endswith("(not present)")
 
 
 def test_the_faithfulness_check_runs_only_on_a_painted_map_of_a_finding_called_on_a_familiar_scan(predictions):
     nodule, _ = predictions["nodule"]
     absent = next(c for c in nodule.probabilities if c not in nodule.labels)
-    assert screen.unchecked_reason(nodule, painted=True, finding="nodule") is None
-    assert "calls present" in screen.unchecked_reason(nodule, painted=True, finding=absent)
-    assert "No map is painted" in screen.unchecked_reason(nodule, painted=False, finding="nodule")
+    assert review_page.unchecked_reason(nodule, painted=True, finding="nodule") is None
+    assert "calls present" in review_page.unchecked_reason(nodule, painted=True, finding=absent)
+    assert "No map is painted" in review_page.unchecked_reason(nodule, painted=False, finding="nodule")
     real, _ = predictions["chest CR"]
-    assert "unlike the training data" in screen.unchecked_reason(real, painted=True, finding="nodule")
+    assert "unlike the training data" in review_page.unchecked_reason(real, painted=True, finding="nodule")
 
 
 def check(fall: float, random_falls: list[float], before: float = 0.9995, after: float = 0.10) -> Faithfulness:
@@ -96,20 +100,20 @@ def check(fall: float, random_falls: list[float], before: float = 0.9995, after:
 
 
 def test_the_faithfulness_verdict_in_words():
-    relies = screen.faithfulness_verdict(check(9.9, [0.1, 0.5]), "Pulmonary nodule")
+    relies = review_page.faithfulness_verdict(check(9.9, [0.1, 0.5]), "Pulmonary nodule")
     assert relies.relies is True
     assert "lowers Pulmonary nodule from 99.95% to 10% (+9.9 log-odds fall)" in relies.text
     assert "at 2 random places lowered it by at most +0.5" in relies.text
-    alone = screen.faithfulness_verdict(check(0.6, [0.1, 0.7, 0.9]), "Pulmonary nodule")
+    alone = review_page.faithfulness_verdict(check(0.6, [0.1, 0.7, 0.9]), "Pulmonary nodule")
     assert alone.relies is False and "at 2 of 3 random places lowered it as much or more" in alone.text
 
 
 def test_probability_rows_run_most_probable_first_and_an_unlike_scan_has_no_call(predictions, predictor):
     nodule, _ = predictions["nodule"]
-    rows = screen.probability_rows(nodule, predictor.display_name)
+    rows = review_page.probability_rows(nodule, predictor.display_name)
     assert [row["Probability"] for row in rows] == sorted(nodule.probabilities.values(), reverse=True)
     assert rows[0]["Finding"] == "Pulmonary nodule" and rows[0]["Call"] == "positive"
     real, _ = predictions["chest CR"]
-    assert {row["Call"] for row in screen.probability_rows(real, predictor.display_name)} == {"not meaningful"}
-    assert screen.model_call(real, "nodule").endswith(f"{screen.NOT_MEANINGFUL})")
-    assert screen.model_call(nodule, "nodule").startswith("the model says present (")
+    assert {row["Call"] for row in review_page.probability_rows(real, predictor.display_name)} == {"not meaningful"}
+    assert review_page.model_call(real, "nodule").endswith(f"{review_page.NOT_MEANINGFUL})")
+    assert review_page.model_call(nodule, "nodule").startswith("the model says present (")

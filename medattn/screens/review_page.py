@@ -1,6 +1,6 @@
 """What the Review page shows, decided without Streamlit: given a prediction, the view settings and the map,
 the words, levels and rows a clinician sees. The page only lays these out (``pages/review.py``), so every
-rule here is tested in milliseconds (``tests/review/test_screen.py``).
+rule here is tested in milliseconds (``tests/screens/test_review_page.py``).
 """
 
 from __future__ import annotations
