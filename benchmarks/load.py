@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from playwright.sync_api import sync_playwright
 
-from pages.shared import REAP_INTERVAL_S
+from pages.views.shared import REAP_INTERVAL_S
 from tests.app.browser_support import launch_chromium, rss_mb, server_pid, serving_app
 from tests.conftest import PYDICOM_DATA_FILES
 

@@ -1,5 +1,5 @@
 """What the Model page shows, decided without Streamlit: the card's figures as the rows, points, verdicts and
-warnings a reader sees. The page (``pages/model.py``) only lays them out; the rules are tested in
+warnings a reader sees. The page (``pages/views/model.py``) only lays them out; the rules are tested in
 milliseconds against the shipped card (``tests/screens/test_model_page.py``).
 
 Every read of the card's measured sections (``metrics``, ``robustness``, ``training``) is here, so the page

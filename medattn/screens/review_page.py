@@ -1,5 +1,5 @@
 """What the Review page shows, decided without Streamlit: given a prediction, the view settings and the map,
-the words, levels and rows a clinician sees. The page only lays these out (``pages/review.py``), so every
+the words, levels and rows a clinician sees. The page only lays these out (``pages/views/review.py``), so every
 rule here is tested in milliseconds (``tests/screens/test_review_page.py``).
 """
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -203,7 +204,7 @@ def test_two_sessions_never_see_each_others_scans(browser, app_url):
 def test_twelve_sessions_opened_at_once_on_a_cold_server_all_render(browser, tmp_path, path):
     """Each session runs on its own thread; the first ones import the heavy libraries all at once. A new
     server each time, opened at the Review page and, as tabs reconnecting after a restart do, at a page
-    that Streamlit first runs without app.py."""
+    whose script sits in pages/views/, so that even the first request runs app.py and its navigation."""
     with serving_app(tmp_path / "data", tmp_path / "streamlit.log") as url:
         pages = [browser.new_context(viewport={"width": 1000, "height": 800}).new_page() for _ in range(12)]
         for session in pages:
@@ -213,6 +214,10 @@ def test_twelve_sessions_opened_at_once_on_a_cold_server_all_render(browser, tmp
             heading = "Model card" if path else "Attention review"
             expect(session.get_by_role("heading", name=heading)).to_be_visible(timeout=WAIT_MS)
             assert session.locator("[data-testid=stException]").count() == 0, number
+            # app.py's navigation, not Streamlit's older pages/ convention (which listed 'app' and 'shared')
+            links = session.locator("[data-testid=stSidebarNav] a")
+            titles = ["Review", "Worklist", "Model", "History", "Reader study"]  # each after its icon's name
+            expect(links).to_have_text([re.compile(f"{title}$") for title in titles], timeout=WAIT_MS)
         log = (tmp_path / "streamlit.log").read_text()
         assert "Traceback" not in log and "partially initialized" not in log, log[-3000:]
 

@@ -10,7 +10,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from medattn.assets import DEFAULT_MODEL_DIR, all_samples, real_samples, synthetic_samples
@@ -199,7 +198,7 @@ def test_feedback_is_saved_once_and_listed_on_history(data_dir):
     assert at.success[0].value.startswith("Review saved (number 1)")
     save_review(at)  # the same answers again, as a double click or a rerun would send them
     assert at.success[0].value.startswith("Review saved (number 1)")
-    at.switch_page("pages/history.py").run()
+    at.switch_page("pages/views/history.py").run()
     assert not at.exception
     history = at.dataframe[0].value
     assert list(history["Reviewer"]) == ["Dr Test"] and history["Disagreed on"].iloc[0] == "Pulmonary nodule"
@@ -222,7 +221,7 @@ def test_history_filters_disagreements():
     save_review(at, reviewer="Dr Agree", disagree=False)
     at.selectbox(key="sample").set_value("synthetic effusion").run()
     save_review(at, reviewer="Dr Disagree", disagree=True)
-    at.switch_page("pages/history.py").run()
+    at.switch_page("pages/views/history.py").run()
     assert "2 of 2 reviews" in at.caption[0].value
     at.checkbox(key="history-disagree").check().run()
     assert list(at.dataframe[0].value["Reviewer"]) == ["Dr Disagree"]
@@ -232,7 +231,7 @@ def test_history_filters_disagreements():
 
 def test_worklist_scores_a_batch_most_suspicious_first_and_opens_one_in_review():
     at = app()
-    at.switch_page("pages/worklist.py").run()
+    at.switch_page("pages/views/worklist.py").run()
     assert "Add scans" in at.info[0].value
     at.button(key="add-samples").click().run()
     assert not at.exception
@@ -258,7 +257,7 @@ def test_worklist_scores_a_batch_most_suspicious_first_and_opens_one_in_review()
 
 def test_model_page_shows_the_card_curves_and_explanation_quality():
     at = app()
-    at.switch_page("pages/model.py").run()
+    at.switch_page("pages/views/model.py").run()
     assert not at.exception
     assert [m.label for m in at.metric] == ["Macro AUC", "ECE after calibration", "Attention pointing game"]
     assert "a test split never used to train the model, pick its epoch or calibrate it" in at.caption[0].value
@@ -285,14 +284,14 @@ def test_model_picker_offers_every_model_and_review_uses_the_choice(tmp_path, mo
     shutil.copytree(DEFAULT_MODEL_DIR, models / "retrained")
     card = (models / "retrained" / "model.json").read_text()
     (models / "retrained" / "model.json").write_text(card.replace('"version": "', '"version": "retrained-', 1))
-    monkeypatch.setattr("pages.shared.MODELS_DIR", models)
+    monkeypatch.setattr("pages.views.shared.MODELS_DIR", models)
     at = app()
-    at.switch_page("pages/model.py").run()
+    at.switch_page("pages/views/model.py").run()
     picker = at.selectbox(key="model-picker")
     assert picker.options == ["default", "retrained"]
     picker.set_value("retrained").run()
     assert "retrained-" in at.subheader[0].value
-    at.switch_page("pages/review.py").run()
+    at.switch_page("pages/views/review.py").run()
     assert any("retrained-" in c.value for c in at.caption)
 
 
@@ -332,21 +331,20 @@ def test_a_broken_model_folder_gets_a_clear_message_on_every_page(tmp_path, monk
     card = json.loads((models / "broken" / "model.json").read_text())
     card["preprocessing"]["input_size"] = 100_000
     (models / "broken" / "model.json").write_text(json.dumps(card))
-    monkeypatch.setattr("pages.shared.MODELS_DIR", models)
+    monkeypatch.setattr("pages.views.shared.MODELS_DIR", models)
     at = app()
-    at.switch_page("pages/model.py").run()
+    at.switch_page("pages/views/model.py").run()
     picker = at.selectbox(key="model-picker")
     assert [picker.format_func(name) for name in picker.options] == ["broken (cannot be loaded)", "default"]
     picker.set_value("broken").run()
-    for page in ("pages/model.py", "pages/review.py", "pages/worklist.py"):
-        at.switch_page(page).run()  # AppTest starts each run in Streamlit's legacy pages/ mode, as a server can
+    for page in ("pages/views/model.py", "pages/views/review.py", "pages/views/worklist.py"):
+        at.switch_page(page).run()
         assert not at.exception, page
-        assert PagesManager.uses_pages_directory is False  # the page handed over to app.py's navigation
         messages = [e.value.replace("\\", "") for e in at.error]
         assert any("'preprocessing.input_size' is 100000; it must be 16 to 1024 pixels" in m for m in messages), page
-    at.switch_page("pages/model.py").run()
+    at.switch_page("pages/views/model.py").run()
     at.selectbox(key="model-picker").set_value("default").run()  # and the good model still works
-    at.switch_page("pages/review.py").run()
+    at.switch_page("pages/views/review.py").run()
     at.selectbox(key="sample").set_value("synthetic nodule").run()
     assert not at.exception and not at.error and at.subheader
 
@@ -358,7 +356,7 @@ def test_a_bad_database_address_is_explained_and_the_scan_still_shows(monkeypatc
     (error,) = [e.value.replace("\\", "") for e in at.error]
     assert error.startswith("Reviews cannot be saved or shown: MEDATTN_DB_URL is not a database address")
     assert next(b for b in at.button if b.label == "Save review").disabled
-    at.switch_page("pages/history.py").run()
+    at.switch_page("pages/views/history.py").run()
     assert not at.exception and "MEDATTN_DB_URL is not a database address" in at.error[0].value.replace("\\", "")
 
 
@@ -389,7 +387,7 @@ def test_a_scan_with_text_burned_into_its_pixels_says_its_reports_leave_the_pict
 
 def test_the_worklist_keeps_working_when_the_store_fails_mid_session(data_dir):
     at = app()
-    at.switch_page("pages/worklist.py").run()
+    at.switch_page("pages/views/worklist.py").run()
     at.button(key="add-samples").click().run()
     assert not at.exception and "Not reviewed" in [t.value for t in at.text]
     store = ReviewStore.open(data_dir)
@@ -465,7 +463,7 @@ def test_a_review_of_an_unlike_scan_is_stored_and_listed_as_such(data_dir):
     assert saved.unlike_training_data is True and saved.unlikeness > saved.unlikeness_limit
     assert set(saved.verdicts.values()) == {"unsure"}  # the model's calls were withheld: nothing to agree with
     store.close()
-    at.switch_page("pages/history.py").run()
+    at.switch_page("pages/views/history.py").run()
     history = at.dataframe[0].value
     assert history["Unlike training data"].iloc[0] == "yes — output not meaningful"
 
@@ -514,7 +512,7 @@ def test_view_settings_persist_across_pages_and_scans():
         (at.selectbox if key != "scale" else at.radio)(key=key).set_value(value).run()
     at.slider(key="opacity").set_value(0.8).run()
     at.slider(key="threshold").set_value(0.3).run()
-    for page in ("pages/history.py", "pages/model.py", "pages/worklist.py", "pages/review.py"):
+    for page in ("pages/views/history.py", "pages/views/model.py", "pages/views/worklist.py", "pages/views/review.py"):
         at.switch_page(page).run()
         assert not at.exception, page
     at.selectbox(key="sample").set_value("synthetic nodule").run()  # and another scan
@@ -552,7 +550,7 @@ def test_the_chart_and_the_table_list_the_findings_in_one_order():
 
 def test_model_page_charts_name_their_axes_and_their_aucs():
     at = app()
-    at.switch_page("pages/model.py").run()
+    at.switch_page("pages/views/model.py").run()
     assert not at.exception
     specs = [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
     text = [json.dumps(spec) for spec in specs]
@@ -607,7 +605,7 @@ def test_the_zoomable_view_holds_the_scan_twice_or_once_and_the_map_over_it():
 
 def test_a_study_set_up_wrongly_says_why_and_a_study_set_up_rightly_is_read_with_the_arm_it_names():
     at = app()
-    at.switch_page("pages/study.py").run()
+    at.switch_page("pages/views/study.py").run()
     assert "No study has been set up yet" in at.info[0].value
     at.radio(key="study-mode").set_value("Set up a study").run()
     at.text_input[0].input("Pilot")

@@ -67,8 +67,8 @@ def reviewed(tmp_path, monkeypatch, ct_file, caplog, capfd):
     at.text_area[0].set_value("No identifier typed here.")
     next(b for b in at.button if b.label == "Save review").click().run()
     assert at.success, [e.value for e in at.error]
-    at.switch_page("pages/history.py").run()
-    at.switch_page("pages/worklist.py").run()
+    at.switch_page("pages/views/history.py").run()
+    at.switch_page("pages/views/worklist.py").run()
     assert not at.exception
     return at, data_dir, caplog, capfd
 
@@ -92,7 +92,7 @@ def test_exports_and_reports_hold_no_identifier(reviewed, monkeypatch):
     assert not leaks(repr({k: v for k, v in vars(report).items() if isinstance(v, str | dict)}))
     monkeypatch.setitem(matplotlib.rcParams, "pdf.compression", 0)  # so the PDF's text can be read back
     text = pdf_text(render_report(report, "pdf"))
-    assert "medattn" in text and "Study key" in text  # the reader works
+    assert "medattn" in text and "Scan key" in text  # the reader works
     assert not leaks(text)
     assert render_report(report, "png").startswith(b"\x89PNG")
 
@@ -101,7 +101,7 @@ def test_logs_and_the_page_hold_no_identifier(reviewed):
     at, _, caplog, capfd = reviewed
     logged = caplog.text + "".join(capfd.readouterr())
     assert not leaks(logged)
-    at.switch_page("pages/review.py").run()
+    at.switch_page("pages/views/review.py").run()
     shown = [str(getattr(element, "value", "")) for element in at.main] + [t.value for t in at.text]
     # The file name is the user's own and is shown to them; no attribute of the file is.
     assert not [text for text in shown if "ZZPHI" in text or UID in text]

@@ -1,8 +1,7 @@
 """Streamlit glue the pages share: caches, this session's workspace and review store. Not a page itself.
 
 It lives beside the pages because it is Streamlit code (``medattn`` never imports streamlit) and only the
-pages use it. ``app.py`` names the pages through ``st.navigation``; see ``page`` for why a ``pages/``
-folder beside it needs care.
+pages use it. ``app.py`` names the pages through ``st.navigation``.
 
 What is cached across sessions is keyed by the file's own bytes (its sha256) and the model, so a
 session can only ever be served results for a file it holds. Everything else (the workspace, the
@@ -33,7 +32,6 @@ import pyarrow  # noqa: F401
 import pydicom
 import streamlit as st
 from streamlit.runtime import Runtime
-from streamlit.runtime.pages_manager import PagesManager
 
 from medattn import RESEARCH_NOTICE, Heatmap, Prediction, Predictor
 from medattn.assets import DEFAULT_MODEL_DIR, MODELS_DIR, synthetic_samples
@@ -66,22 +64,12 @@ def page(title: str) -> Iterator[None]:
     """Every page's frame: its title and the research notice, and its error boundary.
 
     A ``MedattnError`` raised while the page runs (a broken model folder, an unusable review store) is
-    shown as its message, never as a traceback. The boundary is here, not in app.py, because a
-    ``pages/`` folder beside app.py makes Streamlit start each server process in its legacy mode, in
-    which a requested page file runs on its own, without app.py: a tab reconnecting to the Model page
-    after a restart gets a narrow page whose menu lists ``app`` and ``shared``. A page run that way
-    switches the process to ``st.navigation`` and, once per session (a session's first run carries no
-    clicks to lose), reruns so that app.py lays out the page.
+    shown as its message, never as a traceback.
     """
     _session_reaper()
     for key in KEPT_SETTINGS:  # rewritten each run, so that Streamlit keeps them while another page shows
         if key in st.session_state:
             st.session_state[key] = st.session_state[key]
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        if not st.session_state.get("navigation_rerun"):
-            st.session_state.navigation_rerun = True
-            st.rerun()
     st.title(title)
     st.warning(RESEARCH_NOTICE, icon="⚠️")
     try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pages import shared  # first: it imports the heavy libraries once, for every session
+from pages.views import shared  # first: it imports the heavy libraries once, for every session
 
 # isort: split
 import streamlit as st
@@ -91,7 +91,7 @@ with shared.page("Worklist"):
             status.text("Reviewed" if scan_keys[case.key] in reviewed else "Not reviewed")
         if action.button("Open in Review", key=f"open-{case.key[:12]}"):
             workspace.select(case.key)
-            st.switch_page("pages/review.py")
+            st.switch_page("pages/views/review.py")
 
     for case in workspace.cases.values():
         if case.error:

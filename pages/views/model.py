@@ -1,6 +1,6 @@
 """Model: the chosen model's card — what it was trained on and how well it does."""
 
-from pages import shared  # first: it imports the heavy libraries once, for every session
+from pages.views import shared  # first: it imports the heavy libraries once, for every session
 
 # isort: split
 from dataclasses import asdict

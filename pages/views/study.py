@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pages import shared  # first: it imports the heavy libraries once, for every session
+from pages.views import shared  # first: it imports the heavy libraries once, for every session
 
 # isort: split
 import time

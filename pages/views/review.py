@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pages import shared  # first: it imports the heavy libraries once, for every session
+from pages.views import shared  # first: it imports the heavy libraries once, for every session
 
 # isort: split
 from dataclasses import replace
@@ -31,7 +31,7 @@ from medattn.scan.resizing import resize, shrink
 from medattn.screens import review_page
 from medattn.training.synthetic import FINDINGS
 
-HOW_TO_READ = Path(__file__).resolve().parent.parent / "docs" / "how-to-read.md"  # a page of the docs site too
+HOW_TO_READ = Path(__file__).resolve().parents[2] / "docs" / "how-to-read.md"  # a page of the docs site too
 SMALL_SIDE = 320  # the side-by-side maps
 
 with shared.page("Attention review"):
