@@ -14,6 +14,7 @@ import ctypes
 import ctypes.util
 import gc
 import hashlib
+import logging
 import os
 import secrets
 import threading
@@ -272,6 +273,26 @@ KEPT_SETTINGS = (
 )  # fmt: skip
 
 
+REAPER_UNAVAILABLE = "The session reaper cannot reach Streamlit's session storage"
+
+
+def _ended_sessions() -> tuple | None:
+    """Streamlit's store of sessions kept after their tab closed, and its lock: the one private Streamlit
+    API this app uses (its storage is not configurable from ``streamlit run``). None, with a warning in the
+    server's log, where another Streamlit's internals differ; the browser tests fail on that warning."""
+    manager = getattr(Runtime.instance(), "_session_mgr", None)
+    lock = getattr(manager, "_storage_lock", None)
+    sessions = getattr(getattr(manager, "_session_storage", None), "_cache", None)
+    if lock is None or not callable(getattr(sessions, "expire", None)):
+        logging.getLogger(__name__).warning(
+            "%s: ended sessions are let go only when another session closes (Streamlit %s).",
+            REAPER_UNAVAILABLE,
+            st.__version__,
+        )
+        return None
+    return lock, sessions
+
+
 @st.cache_resource(show_spinner=False)
 def _session_reaper() -> threading.Thread | None:
     """One thread per server that lets ended sessions go and hands their memory back to the system.
@@ -280,15 +301,12 @@ def _session_reaper() -> threading.Thread | None:
     its work, in a TTL cache that removes an expired entry only on its next write: on an idle server, the
     last sessions' scans were never freed. Their state also sits partly in reference cycles (widget
     callbacks, closures) that only the cycle collector frees, and glibc keeps freed blocks in its arenas;
-    ``malloc_trim(0)`` hands free pages back, as Dask's workers do. This reaches into Streamlit's session
-    manager (its storage is not configurable from ``streamlit run``); with another Streamlit whose
-    internals differ it does nothing, and sessions are let go when the next one closes, as before.
+    ``malloc_trim(0)`` hands free pages back, as Dask's workers do.
     """
-    manager = getattr(Runtime.instance(), "_session_mgr", None)
-    lock = getattr(manager, "_storage_lock", None)
-    sessions = getattr(getattr(manager, "_session_storage", None), "_cache", None)
-    if lock is None or not callable(getattr(sessions, "expire", None)):
+    found = _ended_sessions()
+    if found is None:
         return None
+    lock, sessions = found
 
     def reap() -> None:
         while True:
