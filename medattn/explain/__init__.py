@@ -9,12 +9,18 @@
 All but attention are baselines beside it, computed on the same model.
 """
 
+from __future__ import annotations
+
+import numpy as np
+
 from medattn.explain.attention import AttentionExplainer
 from medattn.explain.base import HIDDEN, Explainer
 from medattn.explain.gradcam import GradCAMExplainer
 from medattn.explain.hirescam import HiResCAMExplainer
 from medattn.explain.integrated_gradients import IntegratedGradientsExplainer
 from medattn.explain.occlusion import OcclusionExplainer
+from medattn.model.predictor import Heatmap, Prediction, Predictor
+from medattn.scan import Scan
 
 EXPLAINERS: dict[str, Explainer] = {
     e.name: e
@@ -27,6 +33,23 @@ EXPLAINERS: dict[str, Explainer] = {
     )
 }
 
+
+def map_of(
+    predictor: Predictor,
+    image: Scan | np.ndarray,
+    finding: str,
+    method: str,
+    prediction: Prediction,
+    frame: int = 0,
+    max_side: int | None = None,
+) -> Heatmap:
+    """``method``'s map of ``finding``. The attention comes free with ``prediction`` (which must be of the
+    same image, frame and ``max_side``); every other method runs on the image."""
+    if method == "attention":
+        return prediction.attention[finding]
+    return predictor.explain(image, finding, EXPLAINERS[method], frame, max_side)
+
+
 __all__ = [
     "EXPLAINERS",
     "HIDDEN",
@@ -36,4 +59,5 @@ __all__ = [
     "HiResCAMExplainer",
     "IntegratedGradientsExplainer",
     "OcclusionExplainer",
+    "map_of",
 ]

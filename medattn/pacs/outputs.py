@@ -29,7 +29,7 @@ from pydicom.uid import generate_uid
 
 from medattn import RESEARCH_NOTICE
 from medattn.errors import PacsError
-from medattn.explain import EXPLAINERS
+from medattn.explain import EXPLAINERS, map_of
 from medattn.explain.overlay import blend, map_levels
 from medattn.model.card import ModelCard
 from medattn.model.predictor import Heatmap, Prediction, Predictor
@@ -143,7 +143,7 @@ def scored_image(
     if scored.withheld:  # only the report is made: no map is computed
         return scored
     maps = {
-        name: prediction.attention[name] if method == "attention" else predictor.explain(scan, name, EXPLAINERS[method])
+        name: map_of(predictor, scan, name, method, prediction)
         for name in dict.fromkeys([scored.finding, *prediction.labels])
     }
     if overlay is None:

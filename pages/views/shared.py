@@ -37,7 +37,7 @@ from streamlit.runtime import Runtime
 from medattn import RESEARCH_NOTICE, Heatmap, Prediction, Predictor
 from medattn.assets import DEFAULT_MODEL_DIR, MODELS_DIR, synthetic_samples
 from medattn.errors import MedattnError, PacsError, ReviewError, StoreError
-from medattn.explain import EXPLAINERS
+from medattn.explain import map_of
 from medattn.explain.faithfulness import Faithfulness, check_faithfulness
 from medattn.explain.overlay import png_bytes
 from medattn.installation import installation_secret, scan_key
@@ -195,9 +195,8 @@ def prediction(case_key: str, model_dir: str, frame: int, _case: Case) -> Predic
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def explanation(case_key: str, model_dir: str, frame: int, method: str, finding: str, _case: Case) -> Heatmap:
-    if method == "attention":  # a by-product of the prediction
-        return prediction(case_key, model_dir, frame, _case).attention[finding]
-    return predictor(model_dir).explain(_case.scan, finding, EXPLAINERS[method], frame, max_side=HEATMAP_SIDE)
+    predicted = prediction(case_key, model_dir, frame, _case)  # cached: made for the page already
+    return map_of(predictor(model_dir), _case.scan, finding, method, predicted, frame, max_side=HEATMAP_SIDE)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)

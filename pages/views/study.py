@@ -12,7 +12,7 @@ import numpy as np
 import streamlit as st
 
 from medattn.errors import MedattnError
-from medattn.explain import EXPLAINERS
+from medattn.explain import EXPLAINERS, map_of
 from medattn.explain.overlay import blend
 from medattn.review.marks import agreements_with
 from medattn.review.text import escape_markdown
@@ -53,10 +53,8 @@ def model_output(cache_key: str, position: int, model_dir: str, method: str, _pi
     prediction = predictor.predict(_pixels)
     if method == "none":
         return prediction, {}
-    if method == "attention":
-        return prediction, {finding: prediction.attention[finding].values for finding in _findings}
     return prediction, {
-        finding: predictor.explain(_pixels, finding, EXPLAINERS[method]).values for finding in _findings
+        finding: map_of(predictor, _pixels, finding, method, prediction).values for finding in _findings
     }
 
 

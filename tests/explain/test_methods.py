@@ -6,7 +6,7 @@ import pytest
 import torch
 from captum.attr import Occlusion
 
-from medattn.explain import EXPLAINERS, HIDDEN, IntegratedGradientsExplainer, OcclusionExplainer
+from medattn.explain import EXPLAINERS, HIDDEN, IntegratedGradientsExplainer, OcclusionExplainer, map_of
 from medattn.explain.quality import deletion_insertion, randomisation_check
 from medattn.model.preprocessing import Preprocessing
 from medattn.training.synthetic import generate_case
@@ -208,3 +208,12 @@ def test_occlusion_is_the_positive_part_of_captums(predictor, inputs):
 def test_occlusion_refuses_an_uneven_grid(predictor, inputs):
     with pytest.raises(ValueError, match="evenly"):
         OcclusionExplainer(patch_fraction=1 / 8, stride_fraction=3 / 32).maps(predictor.model, inputs[:1], 0)
+
+
+def test_the_attention_map_comes_with_the_prediction_and_every_other_map_is_computed(predictor):
+    pixels = generate_case(3, 0).image
+    prediction = predictor.predict(pixels)
+    assert map_of(predictor, pixels, "nodule", "attention", prediction) is prediction.attention["nodule"]
+    computed = map_of(predictor, pixels, "nodule", "hirescam", prediction)
+    expected = predictor.explain(pixels, "nodule", EXPLAINERS["hirescam"])
+    assert computed.method == "hirescam" and np.array_equal(computed.values, expected.values)
