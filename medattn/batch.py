@@ -34,7 +34,7 @@ from medattn.explain.overlay import attention_levels, blend
 from medattn.installation import file_key, installation_secret, scan_key
 from medattn.model.predictor import Predictor
 from medattn.model.preprocessing import Letterbox, Preprocessing
-from medattn.review.store import defused
+from medattn.review.export import defused
 from medattn.scan import DEFAULT_MAX_VALUES, load_scan
 from medattn.scan.resizing import shrink
 

@@ -84,7 +84,7 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="share of synthetic training cases whose --subtle-findings are drawn subtler; validation and "
-        "evaluation stay as drawn (README, 'Off the benchmark')",
+        "evaluation stay as drawn (docs/model.md, 'Off the benchmark')",
     )
     train_cmd.add_argument("--subtle-findings", nargs="*", help="findings drawn subtler in training (default: all)")
     train_cmd.add_argument("--train-size", type=int, default=12000, help="synthetic cases to train on")

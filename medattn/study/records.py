@@ -18,10 +18,8 @@ from PIL import Image
 
 from medattn.errors import StoreError, StudyError
 from medattn.explain.overlay import png_bytes
-from medattn.review.marks import Mark
-from medattn.review.store import (
+from medattn.review.database import (
     MAX_NAME,
-    ReviewStore,
     audit_log,
     readings,
     refusals,
@@ -30,6 +28,8 @@ from medattn.review.store import (
     study_readers,
     utc,
 )
+from medattn.review.marks import Mark
+from medattn.review.store import ReviewStore
 from medattn.study.design import Arm, SyntheticCaseSet, reading_order
 from medattn.study.upload import KEPT_SIDE, LabelledCase, pixels_bytes, pixels_from
 from medattn.training.synthetic import FINDINGS

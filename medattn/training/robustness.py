@@ -234,7 +234,7 @@ def robustness(predictor: Predictor, count: int = 500, seed: int = ROBUSTNESS_SE
 
 
 def table(figures: dict) -> str:
-    """The figures as a Markdown table, a shift a row (the README and the benchmark print it)."""
+    """The figures as a Markdown table, a shift a row (the documentation and the benchmark print it)."""
     findings = list(figures["shifts"][0]["auc"])
     head = ["shift", "family", "macro AUC", *(f"AUC {f}" for f in findings), "ECE", "macro pointing",
             *(f"pointing {f}" for f in findings), "flagged", "unlikeness AUROC", "verdict"]  # fmt: skip

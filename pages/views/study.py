@@ -14,6 +14,7 @@ import streamlit as st
 from medattn.errors import MedattnError
 from medattn.explain import EXPLAINERS, map_of
 from medattn.explain.overlay import blend
+from medattn.review.export import table_csv
 from medattn.review.marks import agreements_with
 from medattn.review.text import escape_markdown
 from medattn.scan.resizing import resize
@@ -215,14 +216,14 @@ with shared.page("Reader study"):
             st.caption(
                 "An interval that crosses the dashed line at 0 means the study cannot tell the arms apart. "
                 "Obuchowski–Rockette analysis with Hillis's degrees of freedom, readers and cases random "
-                "(the README says what it assumes)."
+                "(the documentation's Reader studies page says what it assumes)."
             )
         else:
             st.caption("The comparison between arms needs at least two readers who have finished.")
         table = readings_table(study, readings, truth)
         left, right = st.columns(2)
         left.download_button(
-            "Download every reading (CSV)", table.to_csv(index=False), f"study-{study.id}-readings.csv", "text/csv"
+            "Download every reading (CSV)", table_csv(table), f"study-{study.id}-readings.csv", "text/csv"
         )
         right.download_button(
             "Download every reading (Parquet)",

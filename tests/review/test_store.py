@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from medattn.errors import ReviewError, StoreError
-from medattn.review import store as store_module
+from medattn.review import database
 from medattn.review.store import Review, ReviewStore, select_reviews, submission_id
 from tests.review.store_writer import review as written_review
 
@@ -85,19 +85,19 @@ def test_the_audit_log_cannot_be_edited_or_deleted(store):
 
 def test_a_store_from_a_newer_medattn_is_refused_unchanged(store_url, monkeypatch):
     ReviewStore(store_url).close()
-    current = store_module.SCHEMA_VERSION
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", current + 1)
+    current = database.SCHEMA_VERSION
+    monkeypatch.setattr(database, "SCHEMA_VERSION", current + 1)
     monkeypatch.setitem(
-        store_module.MIGRATIONS,
+        database.MIGRATIONS,
         current + 1,
         lambda c: c.execute(sa.text("ALTER TABLE reviews ADD COLUMN site VARCHAR(20)")),
     )
     upgraded = ReviewStore(store_url)  # through the next migration
     with upgraded.engine.connect() as connection:
-        assert connection.scalar(sa.select(store_module.schema_info.c.version)) == current + 1
+        assert connection.scalar(sa.select(database.schema_info.c.version)) == current + 1
         assert "site" in {c["name"] for c in sa.inspect(connection).get_columns("reviews")}
     upgraded.close()
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", current)
+    monkeypatch.setattr(database, "SCHEMA_VERSION", current)
     with pytest.raises(StoreError, match=f"schema version {current + 1}, written by a newer medattn"):
         ReviewStore(store_url)
 
@@ -112,7 +112,7 @@ def test_a_version_1_store_is_upgraded_and_keeps_its_reviews(store_url):
             connection.execute(sa.text(f"ALTER TABLE reviews DROP COLUMN {column}"))
         for table in ("reviews", "audit_log"):
             connection.execute(sa.text(f"ALTER TABLE {table} RENAME COLUMN scan_key TO study_key"))
-        connection.execute(store_module.schema_info.update().values(version=1))
+        connection.execute(database.schema_info.update().values(version=1))
     old.close()
     upgraded = ReviewStore(store_url)
     (kept,) = upgraded.reviews()
@@ -309,7 +309,7 @@ def test_a_database_that_accepts_and_never_answers_times_out_with_a_message():
         started = time.monotonic()
         with pytest.raises(StoreError, match="could not be opened"):
             ReviewStore(f"postgresql+psycopg://user:secret@127.0.0.1:{port}/reviews")
-        assert time.monotonic() - started < store_module.CONNECT_TIMEOUT_S + 5
+        assert time.monotonic() - started < database.CONNECT_TIMEOUT_S + 5
     finally:
         listener.close()
 

@@ -1,6 +1,6 @@
 """Hostile DICOM files are refused with bounded memory: deflate bombs, lying lengths, deep nesting.
 
-How long each refusal takes is recorded in the README from measured runs, not asserted here.
+How long each refusal takes is recorded in the documentation (docs/ingestion.md) from measured runs, not asserted here.
 """
 
 import io

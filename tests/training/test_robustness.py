@@ -84,8 +84,8 @@ def test_nodules_inserted_into_a_synthetic_chest_draw_the_nodule_attention(predi
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 15, not met: the nodule attention does not move to nodules inserted into pydicom-data's real chest "
-    "CR (README, 'Off the benchmark'); strict, so that the day it does, the README is corrected",
+    reason="not met: the nodule attention does not move to nodules inserted into pydicom-data's real chest "
+    "CR (docs/model.md, 'Off the benchmark'); strict, so that the day it does, the documentation is corrected",
 )
 def test_nodules_inserted_into_a_real_chest_radiograph_draw_the_nodule_attention(predictor):
     assert inserted_lesion_pointing(predictor, chest_cr_pixels(), CHEST_CR_LUNG_FIELDS, 40) >= INSERTED_FOUND
