@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -14,6 +15,7 @@ from medattn.explain import EXPLAINERS
 from medattn.explain.faithfulness import Faithfulness
 from medattn.explain.overlay import PEAK_TICKS, attention_ticks, map_levels
 from medattn.model.predictor import DIFFUSE_SPREAD, Heatmap, Prediction
+from medattn.review.report import ReportContent
 
 Name = Callable[[str], str]  # a finding's display name, from the model's card
 NOT_MEANINGFUL = " — not meaningful for this scan"
@@ -165,3 +167,30 @@ def model_call(prediction: Prediction, finding: str) -> str:
     """The model's call on a finding, as the review form puts it beside the reader's verdict."""
     call = "present" if finding in prediction.labels else "absent"
     return f"the model says {call} ({prediction.probabilities[finding]:.0%}{not_meaningful(prediction)})"
+
+
+def report_content(
+    prediction: Prediction,
+    name: Name,
+    model: str,
+    image: np.ndarray,
+    map_shown: tuple[np.ndarray, str] | None,
+    scan_key: str,
+    pixels_withheld: bool,
+) -> ReportContent:
+    """The PNG or PDF report of what is on screen: the image, the overlay and its caption (``map_shown``;
+    None where the screen withholds the map, and the report then says so in its place), every finding's
+    probability, the model, and the warning of a scan unlike the training data."""
+    overlay, explanation = map_shown if map_shown else (image, "Heatmap withheld: unlike the training data")
+    return ReportContent(
+        image=image,
+        overlay=overlay,
+        probabilities={name(c): prediction.probabilities[c] for c in ranked(prediction)},
+        thresholds={name(c): t for c, t in prediction.thresholds.items()},
+        model=model,
+        explanation=explanation,
+        scan_key=scan_key,
+        created=datetime.now(UTC),
+        pixels_withheld=pixels_withheld,
+        unlike_training_data=prediction.unlikeness_warning,
+    )

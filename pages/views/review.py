@@ -6,7 +6,6 @@ from pages.views import shared  # first: it imports the heavy libraries once, fo
 
 # isort: split
 from dataclasses import replace
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from medattn.model.predictor import Heatmap
 from medattn.pacs.deidentify import results_for_sharing
 from medattn.pacs.outputs import ResultObjects, build_results, scored_image
 from medattn.review.marks import agreements_with
-from medattn.review.report import FORMATS, ReportContent, render_report
+from medattn.review.report import FORMATS, render_report
 from medattn.review.store import VERDICTS, Review
 from medattn.review.text import escape_markdown
 from medattn.review.viewer import zoomable
@@ -96,7 +95,7 @@ with shared.page("Attention review"):
         st.info("Upload a scan or open a sample case to begin.")
         st.stop()
     if case.error:
-        st.error(f"This file cannot be shown. {escape_markdown(case.error)}")  # our message: no file text
+        shared.show_error(f"This file cannot be shown. {case.error}")  # our message: no file text
         st.stop()
     scan = case.scan
 
@@ -382,21 +381,14 @@ with shared.page("Attention review"):
     elif outcome:
         st.success(outcome)
 
-    if not withheld:
-        report_pictures = (image, overlay, explained)
-    else:  # the map is withheld from the report as from the screen
-        report_pictures = (image, image, "Heatmap withheld: unlike the training data")
-    report = ReportContent(
-        image=report_pictures[0],
-        overlay=report_pictures[1],
-        probabilities={predictor.display_name(c): prediction.probabilities[c] for c in ranked},
-        thresholds={predictor.display_name(c): t for c, t in prediction.thresholds.items()},
-        model=predictor.name,
-        explanation=report_pictures[2],
+    report = review_page.report_content(
+        prediction,
+        name,
+        predictor.name,
+        image,
+        None if withheld else (overlay, explained),
         scan_key=key,
-        created=datetime.now(UTC),
         pixels_withheld=scan.burned_in_annotation,
-        unlike_training_data=warning,
     )
     if scan.burned_in_annotation:
         st.warning("This file says text is burned into its pixels, which may identify the patient: "

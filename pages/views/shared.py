@@ -79,8 +79,9 @@ def page(title: str) -> Iterator[None]:
         show_error(error)
 
 
-def show_error(error: Exception) -> None:
-    """A user-facing error (a ``MedattnError``) as the page shows it: its cause and fix, as literal text."""
+def show_error(error: Exception | str) -> None:
+    """Every error a page shows (a ``MedattnError``, or a sentence of ours around one): its cause and fix,
+    red, as literal text, so that nothing from a file becomes a link or formatting."""
     st.error(escape_markdown(error), icon=":material/block:")
 
 
@@ -373,7 +374,7 @@ def review_store() -> ReviewStore | None:
             except StoreError as error:
                 failed = st.session_state.review_store_failure = (str(error), time.monotonic())
         if "review_store" not in st.session_state:
-            st.error(f"Reviews cannot be saved or shown: {escape_markdown(failed[0])}")
+            show_error(f"Reviews cannot be saved or shown: {failed[0]}")
             return None
     return st.session_state.review_store
 

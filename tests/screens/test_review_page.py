@@ -117,3 +117,17 @@ def test_probability_rows_run_most_probable_first_and_an_unlike_scan_has_no_call
     assert {row["Call"] for row in review_page.probability_rows(real, predictor.display_name)} == {"not meaningful"}
     assert review_page.model_call(real, "nodule").endswith(f"{review_page.NOT_MEANINGFUL})")
     assert review_page.model_call(nodule, "nodule").startswith("the model says present (")
+
+
+def test_a_report_withholds_the_map_the_screen_withholds_and_says_why(predictions, predictor):
+    real, scan = predictions["chest CR"]
+    image = scan.display(0)
+    withheld = review_page.report_content(real, predictor.display_name, "m", image, None, "k" * 64, False)
+    assert withheld.overlay is image and withheld.explanation == "Heatmap withheld: unlike the training data"
+    assert withheld.unlike_training_data == real.unlikeness_warning
+    nodule, _ = predictions["nodule"]
+    overlay = np.zeros((*image.shape[:2], 3), np.uint8)
+    shown = review_page.report_content(nodule, predictor.display_name, "m", image, (overlay, "caption"), "k", True)
+    assert shown.overlay is overlay and shown.explanation == "caption" and shown.unlike_training_data is None
+    assert list(shown.probabilities) == [predictor.display_name(c) for c in review_page.ranked(nodule)]
+    assert shown.pixels_withheld
