@@ -2,36 +2,32 @@
 
 from __future__ import annotations
 
-from pages.views import shared  # first: it imports the heavy libraries once, for every session
+from pages.views import review_parts, shared  # shared first: it imports the heavy libraries once
 
 # isort: split
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
-import altair as alt
 import numpy as np
 import streamlit as st
 
 from medattn.assets import all_samples
 from medattn.errors import PacsError, ReviewError, StoreError
 from medattn.explain import EXPLAINERS
-from medattn.explain.overlay import COLORMAPS, TRUTH_COLOUR, blend, colour_bar, outline
-from medattn.model.predictor import Heatmap
+from medattn.explain.overlay import TRUTH_COLOUR, blend, colour_bar, outline
 from medattn.pacs.deidentify import results_for_sharing
 from medattn.pacs.outputs import ResultObjects, build_results, scored_image
 from medattn.review.marks import agreements_with
 from medattn.review.report import FORMATS, render_report
 from medattn.review.store import VERDICTS, Review
 from medattn.review.text import escape_markdown
-from medattn.review.viewer import zoomable
 from medattn.scan.cine import CINE_RATE
-from medattn.scan.resizing import resize, shrink
+from medattn.scan.resizing import resize
 from medattn.screens import review_page
 from medattn.training.synthetic import FINDINGS
 
 HOW_TO_READ = Path(__file__).resolve().parents[2] / "docs" / "how-to-read.md"  # a page of the docs site too
-SMALL_SIDE = 320  # the side-by-side maps
 
 with shared.page("Attention review"):
     workspace = shared.workspace()
@@ -58,37 +54,7 @@ with shared.page("Attention review"):
         st.divider()
         with st.popover("How to read this screen", icon=":material/help:", width="stretch"):
             st.markdown(HOW_TO_READ.read_text())
-        # The finding and the ground truth are chosen once the prediction is known; their places are kept
-        # here, beside the other view settings, so that the image starts high on a laptop's screen.
-        finding_slot, truth_slot = st.empty(), st.empty()
-        method = st.selectbox(
-            "Explanation", list(EXPLAINERS), format_func=lambda name: EXPLAINERS[name].title, key="method"
-        )
-        opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.45, 0.05, key="opacity")
-        colormap = st.selectbox("Colour map", list(COLORMAPS), key="colormap")
-        scale = st.radio(
-            "Map scale",
-            ["model-wide", "peak"],
-            format_func={
-                "model-wide": "Model-wide (the same for every scan)",
-                "peak": "Relative to this map's peak",
-            }.get,
-            key="scale",
-            help="Attention is a share of the model's focus, so it has a scale that means the same on every scan. "
-            "The other methods have none: they are always shown relative to their own peak.",
-        )
-        threshold = st.slider(
-            "Hide heat below",
-            0.0,
-            0.9,
-            0.0,
-            0.05,
-            key="threshold",
-            help="A level on the colour bar, from 0 at its left",
-        )
-        outlined = st.slider("Outline the hottest % of the image", 0, 30, 0, 1, key="outline", help="0 draws none")
-        st.caption(f"Model: {predictor.name}")
-        st.caption(predictor.card.intended_use)
+        view = review_parts.view_settings(predictor)
 
     case = workspace.current_case
     if case is None:
@@ -146,23 +112,24 @@ with shared.page("Attention review"):
         )
         show_original(st)
     else:
-        shown = finding_slot.selectbox("Heatmap for finding", ranked, format_func=name, key=f"shown-{case.key[:12]}")
+        shown = view.finding_slot.selectbox(
+            "Heatmap for finding", ranked, format_func=name, key=f"shown-{case.key[:12]}"
+        )
         st.subheader(review_page.headline(prediction, name))
-        with st.spinner(f"Computing {EXPLAINERS[method].title}…"):
-            heatmap = shared.explanation(case.key, model_dir, frame, method, shown, case)
-        model_wide = scale == "model-wide"
-        scaled = review_page.on_scale(heatmap, model_wide)
+        with st.spinner(f"Computing {EXPLAINERS[view.method].title}…"):
+            heatmap = shared.explanation(case.key, model_dir, frame, view.method, shown, case)
+        scaled = review_page.on_scale(heatmap, view.model_wide)
         levels = scaled.levels
-        diffuse = review_page.diffuse_notice(prediction, method, shown, name)
+        diffuse = review_page.diffuse_notice(prediction, view.method, shown, name)
         if diffuse:
             st.info(diffuse, icon=":material/blur_on:")
             if not st.toggle("Paint the diffuse map anyway", key=f"diffuse-{case.key[:12]}"):
                 levels = np.zeros_like(levels)
         levels_on_image = resize(levels, *image.shape[:2])
-        overlay = blend(image, levels_on_image, opacity, colormap, threshold, outlined / 100)
-        explained = review_page.overlay_caption(prediction, method, shown, name)
+        overlay = blend(image, levels_on_image, view.opacity, view.colormap, view.threshold, view.outlined / 100)
+        explained = review_page.overlay_caption(prediction, view.method, shown, name)
         sample = shared.sample_name(case)
-        if sample and truth_slot.toggle("Show the ground truth (synthetic sample)", key="ground-truth"):
+        if sample and view.truth_slot.toggle("Show the ground truth (synthetic sample)", key="ground-truth"):
             truth = shared.sample_truth()[sample]
             present = [predictor.display_name(f) for f, on in zip(FINDINGS, truth.labels, strict=True) if on]
             masks = dict(zip(FINDINGS, truth.masks, strict=True))
@@ -177,90 +144,31 @@ with shared.page("Attention review"):
         original, overlaid = st.columns(2)
         show_original(original)
         overlaid.image(overlay, caption=explained, width="stretch")
-        overlaid.image(colour_bar(colormap, scaled.ticks, threshold), caption=scaled.caption, width="stretch")
+        overlaid.image(colour_bar(view.colormap, scaled.ticks, view.threshold), caption=scaled.caption, width="stretch")
 
         if not cine and st.toggle("Zoom and pan at full resolution", key="zoom"):
-            single = st.toggle("One view, with the overlay switched on and off", key="single-view")
-            overlay_shown = True
-            if single:
-                st.button(
-                    "Overlay on/off", shortcut="O", key="overlay-switch", help="Key: O",
-                    on_click=lambda: st.session_state.update(overlay_off=not st.session_state.get("overlay_off")),
-                )  # fmt: skip
-                overlay_shown = not st.session_state.get("overlay_off")
-            scan_at_full_size = shared.full_resolution(case.key, frame, window, case)
-            st.plotly_chart(
-                zoomable(
-                    scan_at_full_size,
-                    levels_on_image,
-                    colormap,
-                    threshold,
-                    opacity,
-                    side_by_side=not single,
-                    overlay_shown=overlay_shown,
-                ),
-                config={"scrollZoom": True, "displaylogo": False},
-                width="stretch",
-                key=f"zoom-{case.key[:12]}",
-            )
-            st.caption(
-                f"{explained}. Drag to pan, scroll to zoom, double-click to fit. Both views move together. The "
-                "overlay's opacity and on/off switch act here at once, without reloading the page."
-            )
+            full_size = shared.full_resolution(case.key, frame, window, case)
+            review_parts.zoom_view(full_size, levels_on_image, view, explained, key=f"zoom-{case.key[:12]}")
 
         if st.toggle("Compare side by side: every finding's map, and every method for this finding", key="compare"):
-            small = shrink(image, SMALL_SIDE)
-
-            def thumbnails(maps: dict[str, Heatmap], label) -> None:
-                for column, (item, heatmap) in zip(st.columns(len(maps)), maps.items(), strict=True):
-                    small_levels = resize(review_page.on_scale(heatmap, model_wide).levels, *small.shape[:2])
-                    column.image(blend(small, small_levels, opacity, colormap, threshold), caption=label(item))
-
             with st.spinner("Computing every map…"):
-                thumbnails(
-                    {c: shared.explanation(case.key, model_dir, frame, method, c, case) for c in ranked},
-                    lambda c: review_page.thumbnail_caption(prediction, method, c, name),
-                )
-                thumbnails(
-                    {m: shared.explanation(case.key, model_dir, frame, m, shown, case) for m in EXPLAINERS},
-                    lambda m: f"{EXPLAINERS[m].title} — {name(shown)}",
-                )
+                maps = {c: shared.explanation(case.key, model_dir, frame, view.method, c, case) for c in ranked}
+                methods = {m: shared.explanation(case.key, model_dir, frame, m, shown, case) for m in EXPLAINERS}
+            review_parts.side_by_side(image, maps, methods, view, prediction, shown, name)
 
         unchecked = review_page.unchecked_reason(prediction, levels.any(), shown)
         if unchecked:
             st.caption(unchecked)
         else:
             with st.spinner("Checking whether the model relies on the highlighted region…"):
-                check = shared.faithfulness(case.key, model_dir, frame, method, shown, case)
+                check = shared.faithfulness(case.key, model_dir, frame, view.method, shown, case)
             verdict = review_page.faithfulness_verdict(check, name(shown))
             if verdict.relies:
                 st.success(verdict.text, icon=":material/check_circle:")
             else:
                 st.warning(verdict.text, icon=":material/help:")
 
-        st.markdown("#### Probabilities")
-        if warning:
-            st.error(f"Not meaningful for this scan: {warning}", icon=":material/block:")
-        rows = review_page.probability_rows(prediction, name)
-        order = [row["Finding"] for row in rows]  # highest first, as in the table below
-        bars = alt.Chart(alt.Data(values=rows)).encode(y=alt.Y("Finding:N", sort=order, title=None))
-        st.altair_chart(
-            bars.mark_bar(color="#9ca3af" if warning else "#2563eb").encode(
-                x=alt.X("Probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
-                tooltip=["Finding:N", alt.Tooltip("Probability:Q", format=".1%"), "Call:N"],
-            )
-            + bars.mark_tick(color="black", thickness=3, size=26).encode(x="Threshold:Q"),
-            width="stretch",
-        )
-        st.caption("Calibrated probability per finding; the black mark is the finding's decision threshold.")
-        st.dataframe(
-            rows,
-            column_config={
-                "Probability": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0),
-                "Threshold": st.column_config.NumberColumn(format="percent"),
-            },
-            hide_index=True,
-        )
+        review_parts.probabilities(prediction, name)
 
     with st.expander("Scan details (de-identified)"):
         # Plain text, never Markdown: a file's own strings must not become links or formatting.
@@ -418,11 +326,11 @@ with shared.page("Attention review"):
         scored = scored_image(
             predictor,
             scan,
-            method,
+            view.method,
             finding=None if withheld else shown,
             overlay=None if withheld else overlay,
-            threshold=threshold,
-            model_wide=scale == "model-wide",
+            threshold=view.threshold,
+            model_wide=view.model_wide,
             review=saved[0] if saved else None,
             shown_anyway=shown_anyway,
         )
@@ -430,33 +338,4 @@ with shared.page("Attention review"):
             return results_for_sharing(source, scored, shared.secret())
         return build_results(source, scored, reader=reviewer or None)
 
-    st.caption(
-        "A parametric map of the map on screen, a segmentation of what the overlay colours for each finding the "
-        "model calls, a structured report of the findings (with your latest saved verdicts) and the overlay as a "
-        "secondary capture, in a new series of this study. The shareable copy is de-identified (DICOM PS3.15 Basic "
-        "Profile) and names no reader."
-    )
-    left, right = st.columns(2)
-    left.download_button(
-        "Download DICOM results (ZIP)", data=lambda: results().zip(), file_name=f"medattn-dicom-{key[:12]}.zip",
-        mime="application/zip", on_click="ignore", key="dicom-results",
-    )  # fmt: skip
-    right.download_button(
-        "Download for sharing, de-identified (ZIP)", data=lambda: results(for_sharing=True).zip(),
-        file_name=f"medattn-dicom-shared-{key[:12]}.zip", mime="application/zip", on_click="ignore",
-        key="dicom-results-shared",
-    )  # fmt: skip
-    pacs = shared.pacs()
-    if pacs is not None and st.button(f"Store the results in the PACS ({pacs.server})", key="store-in-pacs"):
-        with st.spinner("Making the DICOM results and storing them…"):
-            try:
-                made = results()
-                pacs.store(made.datasets)
-            except PacsError as error:
-                shared.show_error(error)
-            else:
-                unlike = " Each is marked not meaningful: the scan is unlike the training data." if warning else ""
-                st.success(
-                    f"Stored {len(made.datasets)} objects in a new series of this study on {pacs.server}.{unlike} "
-                    + " ".join(made.left_out)
-                )
+    review_parts.dicom_results(results, key, bool(warning), shared.pacs())

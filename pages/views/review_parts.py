@@ -1,0 +1,180 @@
+"""Parts of the Review page's layout, each laying out one section from what ``medattn.screens.review_page``
+decides. Not a page: Streamlit runs only the scripts ``app.py`` names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import altair as alt
+import streamlit as st
+
+from medattn.errors import PacsError
+from medattn.explain import EXPLAINERS
+from medattn.explain.overlay import COLORMAPS, blend
+from medattn.model.predictor import Heatmap, Prediction, Predictor
+from medattn.pacs.dicomweb import Pacs
+from medattn.pacs.outputs import ResultObjects
+from medattn.review.viewer import zoomable
+from medattn.scan.resizing import resize, shrink
+from medattn.screens import review_page
+from medattn.screens.review_page import Name
+from pages.views import shared
+
+SMALL_SIDE = 320  # the side-by-side maps
+SCALES = {"model-wide": "Model-wide (the same for every scan)", "peak": "Relative to this map's peak"}
+
+
+@dataclass(frozen=True)
+class ViewSettings:
+    """The sidebar's view settings; the finding and ground-truth pickers are placeholders filled once the
+    prediction is known, kept beside the others so that the image starts high on a laptop's screen."""
+
+    finding_slot: object
+    truth_slot: object
+    method: str
+    opacity: float
+    colormap: str
+    scale: str
+    threshold: float
+    outlined: int  # percent of the image
+
+    @property
+    def model_wide(self) -> bool:
+        return self.scale == "model-wide"
+
+
+def view_settings(predictor: Predictor) -> ViewSettings:
+    """The view settings, laid out in the sidebar (call inside ``st.sidebar``)."""
+    finding_slot, truth_slot = st.empty(), st.empty()
+    method = st.selectbox("Explanation", list(EXPLAINERS), format_func=lambda m: EXPLAINERS[m].title, key="method")
+    opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.45, 0.05, key="opacity")
+    colormap = st.selectbox("Colour map", list(COLORMAPS), key="colormap")
+    scale = st.radio(
+        "Map scale",
+        list(SCALES),
+        format_func=SCALES.get,
+        key="scale",
+        help="Attention is a share of the model's focus, so it has a scale that means the same on every scan. "
+        "The other methods have none: they are always shown relative to their own peak.",
+    )
+    threshold = st.slider(
+        "Hide heat below", 0.0, 0.9, 0.0, 0.05, key="threshold", help="A level on the colour bar, from 0 at its left"
+    )
+    outlined = st.slider("Outline the hottest % of the image", 0, 30, 0, 1, key="outline", help="0 draws none")
+    st.caption(f"Model: {predictor.name}")
+    st.caption(predictor.card.intended_use)
+    return ViewSettings(finding_slot, truth_slot, method, opacity, colormap, scale, threshold, outlined)
+
+
+def zoom_view(scan_at_full_size, levels_on_image, view: ViewSettings, explained: str, key: str) -> None:
+    """The scan at its own resolution in Plotly, with the map over it: side by side, or one view whose
+    overlay the key O switches."""
+    single = st.toggle("One view, with the overlay switched on and off", key="single-view")
+    overlay_shown = True
+    if single:
+        st.button(
+            "Overlay on/off", shortcut="O", key="overlay-switch", help="Key: O",
+            on_click=lambda: st.session_state.update(overlay_off=not st.session_state.get("overlay_off")),
+        )  # fmt: skip
+        overlay_shown = not st.session_state.get("overlay_off")
+    figure = zoomable(
+        scan_at_full_size,
+        levels_on_image,
+        view.colormap,
+        view.threshold,
+        view.opacity,
+        side_by_side=not single,
+        overlay_shown=overlay_shown,
+    )
+    st.plotly_chart(figure, config={"scrollZoom": True, "displaylogo": False}, width="stretch", key=key)
+    st.caption(
+        f"{explained}. Drag to pan, scroll to zoom, double-click to fit. Both views move together. The "
+        "overlay's opacity and on/off switch act here at once, without reloading the page."
+    )
+
+
+def side_by_side(
+    image,
+    maps: dict[str, Heatmap],
+    methods: dict[str, Heatmap],
+    view: ViewSettings,
+    prediction: Prediction,
+    shown: str,
+    name: Name,
+) -> None:
+    """Every finding's map with the chosen method, then every method's map of the finding shown, small."""
+    small = shrink(image, SMALL_SIDE)
+
+    def thumbnails(heatmaps: dict[str, Heatmap], label) -> None:
+        for column, (item, heatmap) in zip(st.columns(len(heatmaps)), heatmaps.items(), strict=True):
+            small_levels = resize(review_page.on_scale(heatmap, view.model_wide).levels, *small.shape[:2])
+            column.image(blend(small, small_levels, view.opacity, view.colormap, view.threshold), caption=label(item))
+
+    thumbnails(maps, lambda c: review_page.thumbnail_caption(prediction, view.method, c, name))
+    thumbnails(methods, lambda m: f"{EXPLAINERS[m].title} — {name(shown)}")
+
+
+def probabilities(prediction: Prediction, name: Name) -> None:
+    """Every finding's calibrated probability as a bar beside its threshold, and as a table; greyed and
+    marked where the scan is unlike the training data."""
+    st.markdown("#### Probabilities")
+    warning = prediction.unlikeness_warning
+    if warning:
+        st.error(f"Not meaningful for this scan: {warning}", icon=":material/block:")
+    rows = review_page.probability_rows(prediction, name)
+    order = [row["Finding"] for row in rows]  # highest first, as in the table below
+    bars = alt.Chart(alt.Data(values=rows)).encode(y=alt.Y("Finding:N", sort=order, title=None))
+    st.altair_chart(
+        bars.mark_bar(color="#9ca3af" if warning else "#2563eb").encode(
+            x=alt.X("Probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+            tooltip=["Finding:N", alt.Tooltip("Probability:Q", format=".1%"), "Call:N"],
+        )
+        + bars.mark_tick(color="black", thickness=3, size=26).encode(x="Threshold:Q"),
+        width="stretch",
+    )
+    st.caption("Calibrated probability per finding; the black mark is the finding's decision threshold.")
+    st.dataframe(
+        rows,
+        column_config={
+            "Probability": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0),
+            "Threshold": st.column_config.NumberColumn(format="percent"),
+        },
+        hide_index=True,
+    )
+
+
+def dicom_results(results: Callable[..., ResultObjects], key: str, unlike: bool, pacs: Pacs | None) -> None:
+    """The DICOM results of what is on screen: two downloads (as made, and de-identified for sharing),
+    made only when clicked, and a store into the PACS where one is configured. ``results(for_sharing=...)``
+    makes them."""
+    st.caption(
+        "A parametric map of the map on screen, a segmentation of what the overlay colours for each finding the "
+        "model calls, a structured report of the findings (with your latest saved verdicts) and the overlay as a "
+        "secondary capture, in a new series of this study. The shareable copy is de-identified (DICOM PS3.15 Basic "
+        "Profile) and names no reader."
+    )
+    left, right = st.columns(2)
+    left.download_button(
+        "Download DICOM results (ZIP)", data=lambda: results().zip(), file_name=f"medattn-dicom-{key[:12]}.zip",
+        mime="application/zip", on_click="ignore", key="dicom-results",
+    )  # fmt: skip
+    right.download_button(
+        "Download for sharing, de-identified (ZIP)", data=lambda: results(for_sharing=True).zip(),
+        file_name=f"medattn-dicom-shared-{key[:12]}.zip", mime="application/zip", on_click="ignore",
+        key="dicom-results-shared",
+    )  # fmt: skip
+    if pacs is None or not st.button(f"Store the results in the PACS ({pacs.server})", key="store-in-pacs"):
+        return
+    with st.spinner("Making the DICOM results and storing them…"):
+        try:
+            made = results()
+            pacs.store(made.datasets)
+        except PacsError as error:
+            shared.show_error(error)
+            return
+    marked = " Each is marked not meaningful: the scan is unlike the training data." if unlike else ""
+    st.success(
+        f"Stored {len(made.datasets)} objects in a new series of this study on {pacs.server}.{marked} "
+        + " ".join(made.left_out)
+    )
