@@ -25,10 +25,6 @@ RANDOM_ORDER = "Random order (reference)"
 SHIFT_VERDICTS = {"holds": "holds", "flagged": "flagged as unlike", "fails silently": "⚠ fails silently"}
 
 
-def _name(card: ModelCard, finding: str) -> str:
-    return card.display_names.get(finding, finding)
-
-
 def summary(card: ModelCard) -> str:
     """One sentence under the card's name: the task, the size, and what it was trained on, for how long."""
     training = card.training
@@ -61,7 +57,7 @@ def per_finding_rows(card: ModelCard) -> dict[str, list]:
     """The held-out figures per finding, as table columns."""
     per_class = card.metrics["per_class"]
     return {
-        "Finding": [_name(card, c) for c in per_class],
+        "Finding": [card.display_name(c) for c in per_class],
         "AUC": [v["auc"] for v in per_class.values()],
         "F1": [v["f1"] for v in per_class.values()],
         "Accuracy": [v["accuracy"] for v in per_class.values()],
@@ -73,7 +69,7 @@ def roc_points(card: ModelCard) -> list[dict]:
     per_class = card.metrics["per_class"]
     return [
         {
-            "Finding": f"{_name(card, c)} (AUC {per_class[c]['auc']:.3f})",
+            "Finding": f"{card.display_name(c)} (AUC {per_class[c]['auc']:.3f})",
             "False-positive rate": fpr,
             "True-positive rate": tpr,
         }
@@ -101,7 +97,7 @@ def confusion_tables(card: ModelCard) -> dict[str, dict[str, list]]:
     tables = {}
     for c, values in card.metrics["per_class"].items():
         counts = values["confusion"]
-        tables[_name(card, c)] = {
+        tables[card.display_name(c)] = {
             "": ["Present", "Absent"],
             "Called present": [counts["true_positive"], counts["false_positive"]],
             "Called absent": [counts["false_negative"], counts["true_negative"]],
@@ -137,7 +133,7 @@ def explanation_table_per_finding(card: ModelCard) -> dict[str, list]:
     rows = _quality_rows(card)
     return {
         "Method": [title for title, figures in rows for _ in figures["per_class"]],
-        "Finding": [_name(card, c) for _, figures in rows for c in figures["per_class"]],
+        "Finding": [card.display_name(c) for _, figures in rows for c in figures["per_class"]],
     } | {
         title: [v.get(key) for _, figures in rows for v in figures["per_class"].values()]
         for key, title in EXPLANATION_COLUMNS.items()
@@ -198,7 +194,7 @@ def agreement_rows(card: ModelCard, agreed: dict[str, dict[str, dict[str, float]
             rows.append(
                 {
                     "Method": EXPLAINERS[method].title,
-                    "Finding": _name(card, finding),
+                    "Finding": card.display_name(finding),
                     "Marks": figures["marks"],
                     "Pointing, readers' marks": figure(figures["pointing"]),
                     "Mass in mark, readers' marks": figure(figures["mass"]),
@@ -228,7 +224,7 @@ def shift_table_per_finding(card: ModelCard) -> dict[str, list]:
     shifts = card.robustness["shifts"]
     return {
         "Shift": [s["shift"] for s in shifts for _ in s["auc"]],
-        "Finding": [_name(card, f) for s in shifts for f in s["auc"]],
+        "Finding": [card.display_name(f) for s in shifts for f in s["auc"]],
         "AUC": [v for s in shifts for v in s["auc"].values()],
         "Attention pointing": [v for s in shifts for v in s["pointing"].values()],
     }
@@ -244,7 +240,7 @@ def silent_failures(card: ModelCard) -> str | None:
     return (
         "**Where this model is wrong more often and nothing on screen says so:** "
         + "; ".join(
-            f"{s['shift']} ({_name(card, f).lower()}: AUC {s['auc'][f]:.2f}, pointing {s['pointing'][f]:.2f})"
+            f"{s['shift']} ({card.display_name(f).lower()}: AUC {s['auc'][f]:.2f}, pointing {s['pointing'][f]:.2f})"
             for s, f in worst
         )
         + ". These scans are not called unlike the training data, so the Review page shows their output."
@@ -265,7 +261,7 @@ def shift_caption(card: ModelCard) -> str:
 def capture_caption(card: ModelCard) -> str:
     """How often one finding's attention peaks on another finding present in the same image."""
     rates = ", ".join(
-        f"{' on '.join(_name(card, f) for f in pair.split(' -> '))} {rate:.0%}"
+        f"{' on '.join(card.display_name(f) for f in pair.split(' -> '))} {rate:.0%}"
         for pair, rate in card.robustness["capture_rates"].items()
     )
     return (
