@@ -20,10 +20,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from medattn import Predictor
+from medattn.benchmark import FINDINGS, generate_case
 from medattn.explain import EXPLAINERS
 from medattn.explain.quality import dilate, mass_inside, pointing_hit
 from medattn.model.preprocessing import Preprocessing
-from medattn.training.synthetic import FINDINGS, generate_case
 
 SEED, CASES = 4242, 40  # a benchmark seed no training or evaluation run uses
 REPEATS = 3

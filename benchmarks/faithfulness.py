@@ -25,11 +25,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from medattn import Predictor
+from medattn.benchmark import generate_case
 from medattn.explain import EXPLAINERS
 from medattn.explain.faithfulness import check_faithfulness
 from medattn.explain.quality import RANDOMISATION_CASCADE, reinitialise
 from medattn.model.predictor import Heatmap
-from medattn.training.synthetic import generate_case
 
 SEED = 1000
 

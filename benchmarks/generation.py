@@ -16,7 +16,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from medattn.training.synthetic import generate_case
+from medattn.benchmark import generate_case
 
 COUNT = 600
 NOISE = np.random.default_rng(0)

@@ -17,7 +17,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from medattn import Predictor
-from medattn.training.synthetic import generate_case
+from medattn.benchmark import generate_case
 
 REPEATS = 200
 

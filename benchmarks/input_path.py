@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from medattn import Predictor, load_scan
-from medattn.training.synthetic import generate_case
+from medattn.benchmark import generate_case
 
 HELD_OUT_SEED, CASES = 1000, 300
 

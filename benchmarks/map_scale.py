@@ -19,8 +19,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from medattn import Predictor
+from medattn.benchmark import generate
 from medattn.model.predictor import DIFFUSE_SPREAD, attention_spread
-from medattn.training.synthetic import generate
 
 SEEDS = {"validation (seed 1)": 1, "held-out test (seed 1000)": 1000}
 

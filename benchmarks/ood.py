@@ -18,8 +18,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from medattn import Predictor, ScanError, load_scan
+from medattn.benchmark import generate_case
 from medattn.training.evaluate import roc_auc
-from medattn.training.synthetic import generate_case
 from tests.conftest import real_dicom_files
 
 HELD_OUT_SEED, HELD_OUT = 1000, 1000

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from medattn import Predictor, load_scan
 from medattn.batch import score
-from medattn.training.synthetic import generate
+from medattn.benchmark import generate
 from tests.conftest import PYDICOM_DATA_FILES
 
 FILES, SIZE, SEED = 3000, 128, 4343

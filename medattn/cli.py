@@ -324,7 +324,7 @@ def score_dicomweb(predictor: Predictor, args: argparse.Namespace) -> None:
 
 
 def samples(args: argparse.Namespace) -> None:
-    from medattn.training.synthetic import write_samples
+    from medattn.benchmark import write_samples
 
     for path in write_samples(args.out):
         print(path)
@@ -341,8 +341,8 @@ def _labelled(
 ) -> LabelledImages:
     """The benchmark (``seed`` picks its cases; ``subtle_share`` of the ``subtle`` findings, every one if None,
     are drawn subtler: see ``synthetic.generate``) or one split of a dataset file or folder."""
+    from medattn.benchmark import FINDINGS
     from medattn.training import datasets
-    from medattn.training.synthetic import FINDINGS
 
     if location == SYNTHETIC:
         return datasets.synthetic(seed, count, size, split, subtle_share, FINDINGS if subtle is None else tuple(subtle))

@@ -19,8 +19,8 @@ from PIL import Image
 
 from medattn import load_scan
 from medattn.batch import find_inputs, score
+from medattn.benchmark import generate_case
 from medattn.errors import BatchError
-from medattn.training.synthetic import generate_case
 from tests.conftest import PYDICOM_FILES
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from medattn.benchmark import FINDINGS, SyntheticCase, generate_case
 from medattn.errors import StudyError
-from medattn.training.synthetic import FINDINGS, SyntheticCase, generate_case
 
 OVERLAYS = {"none": "No overlay", "attention": "Attention", "gradcam": "Grad-CAM", "occlusion": "Occlusion"}
 WITH_PROBABILITIES = "+probabilities"

@@ -16,6 +16,7 @@ import numpy as np
 import sqlalchemy as sa
 from PIL import Image
 
+from medattn.benchmark import FINDINGS
 from medattn.errors import StoreError, StudyError
 from medattn.explain.overlay import png_bytes
 from medattn.review.database import (
@@ -32,7 +33,6 @@ from medattn.review.marks import Mark
 from medattn.review.store import ReviewStore
 from medattn.study.design import Arm, SyntheticCaseSet, reading_order
 from medattn.study.upload import KEPT_SIDE, LabelledCase, pixels_bytes, pixels_from
-from medattn.training.synthetic import FINDINGS
 
 
 @dataclass(frozen=True)

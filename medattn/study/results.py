@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from medattn.benchmark import FINDINGS
 from medattn.explain.quality import dilate
 from medattn.review.marks import POINT_RADIUS, Mark
 from medattn.study.analysis import Comparison, compare, empirical_auc, sensitivity, specificity
 from medattn.study.design import Arm
 from medattn.study.records import Reading, Study
-from medattn.training.synthetic import FINDINGS
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def mark_on_finding(mark: Mark, truth_mask: np.ndarray) -> bool:
 
 def study_results(study: Study, readings: list[Reading], truth: np.ndarray, masks: np.ndarray | None) -> StudyResults:
     """``truth`` (cases, findings) and ``masks`` (cases, findings, S, S) by case position, findings as in
-    ``medattn.training.synthetic.FINDINGS``. Without masks (an uploaded case set) marks are not scored."""
+    ``medattn.benchmark.FINDINGS``. Without masks (an uploaded case set) marks are not scored."""
     expected = len(study.cases) * len(study.arms)
     read: dict[str, dict[tuple[int, str], Reading]] = {}
     for reading in readings:

@@ -20,10 +20,10 @@ from pathlib import PurePosixPath
 
 import numpy as np
 
+from medattn.benchmark import FINDINGS
 from medattn.errors import ScanError, StudyError
 from medattn.scan import load_scan
 from medattn.scan.resizing import shrink
-from medattn.training.synthetic import FINDINGS
 
 KEPT_SIDE = 1024
 NO_FINDING = ("normal", "none")

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from medattn import benchmark
 from medattn.errors import DatasetError, ScanError
 from medattn.scan import load_scan
-from medattn.training import synthetic as benchmark
 
 SPLITS = ("train", "val", "test")
 # Shares of a folder's or manifest's files held out for validation and for testing; the rest trains.

@@ -21,10 +21,10 @@ import cv2
 import numpy as np
 import torch
 
+from medattn.benchmark import SyntheticCase, generate_case
 from medattn.explain.quality import dilate, pointing_hit
 from medattn.model.predictor import Predictor
 from medattn.training.evaluate import expected_calibration_error, roc_auc
-from medattn.training.synthetic import SyntheticCase, generate_case
 
 HOLDS_AUC, HOLDS_POINTING, FLAGGED_SHARE = 0.95, 0.85, 0.9
 # A held-out seed no training, validation or evaluation run uses.

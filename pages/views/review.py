@@ -13,6 +13,7 @@ import numpy as np
 import streamlit as st
 
 from medattn.assets import all_samples
+from medattn.benchmark import FINDINGS
 from medattn.errors import PacsError, ReviewError, StoreError
 from medattn.explain import EXPLAINERS
 from medattn.explain.overlay import TRUTH_COLOUR, blend, colour_bar, outline
@@ -25,7 +26,6 @@ from medattn.review.text import escape_markdown
 from medattn.scan.cine import CINE_RATE
 from medattn.scan.resizing import resize
 from medattn.screens import review_page
-from medattn.training.synthetic import FINDINGS
 
 HOW_TO_READ = Path(__file__).resolve().parents[2] / "docs" / "how-to-read.md"  # a page of the docs site too
 

@@ -36,6 +36,7 @@ from streamlit.runtime import Runtime
 
 from medattn import RESEARCH_NOTICE, Heatmap, Prediction, Predictor
 from medattn.assets import DEFAULT_MODEL_DIR, MODELS_DIR, synthetic_samples
+from medattn.benchmark import SyntheticCase, sample_cases
 from medattn.errors import MedattnError, PacsError, ReviewError, StoreError
 from medattn.explain import map_of
 from medattn.explain.faithfulness import Faithfulness, check_faithfulness
@@ -52,7 +53,6 @@ from medattn.review.workspace import Case, Workspace
 from medattn.scan.cine import cine_loop
 from medattn.scan.elsewhere import DecoderPool
 from medattn.scan.resizing import shrink
-from medattn.training.synthetic import SyntheticCase, sample_cases
 
 # Heatmaps are cached and sent at most this size (their sources are 32 or 128 px); images at most this.
 HEATMAP_SIDE, DISPLAY_SIDE = 256, 1024

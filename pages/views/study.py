@@ -11,6 +11,7 @@ import altair as alt
 import numpy as np
 import streamlit as st
 
+from medattn.benchmark import FINDINGS
 from medattn.errors import MedattnError
 from medattn.explain import EXPLAINERS, map_of
 from medattn.explain.overlay import blend
@@ -23,7 +24,6 @@ from medattn.study.records import Reading, Study, StudyStore
 from medattn.study.results import parquet_bytes, readings_table, study_results
 from medattn.study.upload import labelled_cases, truth_table
 from medattn.training.robustness import ROBUSTNESS_SEED
-from medattn.training.synthetic import FINDINGS
 
 MODES = ("Read", "Results", "Set up a study")
 SOURCES = ("The synthetic benchmark", "A labelled folder")

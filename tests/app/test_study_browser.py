@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from medattn.benchmark import FINDINGS, generate_case
 from medattn.explain import EXPLAINERS
-from medattn.training.synthetic import FINDINGS, generate_case
 from tests.app.browser_support import ARTIFACTS, ROOT, WAIT_MS, require_chromium, server_pid, serving_app
 
 require_chromium()

@@ -6,10 +6,10 @@ import pytest
 import torch
 from captum.attr import Occlusion
 
+from medattn.benchmark import generate_case
 from medattn.explain import EXPLAINERS, HIDDEN, IntegratedGradientsExplainer, OcclusionExplainer, map_of
 from medattn.explain.quality import deletion_insertion, randomisation_check
 from medattn.model.preprocessing import Preprocessing
-from medattn.training.synthetic import generate_case
 
 
 def model_inputs(cases) -> torch.Tensor:

@@ -5,11 +5,11 @@ import torch
 
 from medattn import load_scan
 from medattn.assets import synthetic_samples
+from medattn.benchmark import FINDINGS, generate_case
 from medattn.explain import EXPLAINERS
 from medattn.explain.quality import dilate, pointing_hit
 from medattn.model.predictor import DIFFUSE_SPREAD, attention_spread
 from medattn.training.evaluate import roc_auc
-from medattn.training.synthetic import FINDINGS, generate_case
 from tests.conftest import PYDICOM_DATA_FILES, all_frames
 
 FRESH_SEED = 7777  # a benchmark seed used by no training, validation or evaluation run

@@ -7,9 +7,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from medattn.benchmark import FINDINGS
 from medattn.errors import StudyError
 from medattn.study.design import Arm, SyntheticCaseSet, all_arms, reading_order
-from medattn.training.synthetic import FINDINGS
 
 ARMS = ["none", "attention", "gradcam+probabilities"]
 

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from medattn.benchmark import FINDINGS
 from medattn.errors import StudyError
 from medattn.review.store import ReviewStore
 from medattn.study.design import SyntheticCaseSet
 from medattn.study.records import Reading, StudyStore
 from medattn.study.results import parquet_bytes, readings_table, study_results
-from medattn.training.synthetic import FINDINGS
 
 MODEL = {"name": "medattn-cxr-synthetic", "version": "test"}
 

@@ -1,10 +1,10 @@
 import numpy as np
 import torch
 
+from medattn.benchmark import generate_case
 from medattn.explain.base import HIDDEN
 from medattn.model.preprocessing import Preprocessing
 from medattn.training.augment import Augmentation, augment
-from medattn.training.synthetic import generate_case
 
 RECIPE = Preprocessing(128)
 NOTHING = Augmentation(

@@ -6,10 +6,10 @@ import pytest
 
 from medattn import load_scan
 from medattn.assets import DEFAULT_MODEL_DIR, SAMPLES_DIR
+from medattn.benchmark import FINDINGS
 from medattn.cli import main
 from medattn.model.card import read_card
 from medattn.training.robustness import SHIFTS, inserted_lesion_pointing, measure, shifted_cases, verdict
-from medattn.training.synthetic import FINDINGS
 from tests.conftest import CHEST_CR_LUNG_FIELDS, SYNTHETIC_LUNG_FIELDS, chest_cr_pixels
 
 SHIFT = {shift.name: shift for shift in SHIFTS}

@@ -2,8 +2,7 @@ import numpy as np
 
 from medattn import load_scan
 from medattn.assets import SAMPLES_DIR, synthetic_samples
-from medattn.training.evaluate import roc_auc
-from medattn.training.synthetic import (
+from medattn.benchmark import (
     FINDINGS,
     generate,
     generate_case,
@@ -11,6 +10,7 @@ from medattn.training.synthetic import (
     sample_pixels,
     subtle_findings,
 )
+from medattn.training.evaluate import roc_auc
 
 
 def test_cases_are_deterministic_by_seed_and_index():
