@@ -23,6 +23,7 @@ from pages.views import shared
 
 SMALL_SIDE = 320  # the side-by-side maps
 SCALES = {"model-wide": "Model-wide (the same for every scan)", "peak": "Relative to this map's peak"}
+FIRST_SETTINGS = {"opacity": 0.45, "threshold": 0.0, "outline": 0}
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,12 @@ class ViewSettings:
 def view_settings(predictor: Predictor) -> ViewSettings:
     """The view settings, laid out in the sidebar (call inside ``st.sidebar``)."""
     finding_slot, truth_slot = st.empty(), st.empty()
+    # The settings kept across pages get their first values in the session state, never as the widgets'
+    # defaults: a widget with both makes Streamlit log a warning on every return to this page.
+    for key, first in FIRST_SETTINGS.items():
+        st.session_state.setdefault(key, first)
     method = st.selectbox("Explanation", list(EXPLAINERS), format_func=lambda m: EXPLAINERS[m].title, key="method")
-    opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.45, 0.05, key="opacity")
+    opacity = st.slider("Overlay opacity", 0.0, 1.0, step=0.05, key="opacity")
     colormap = st.selectbox("Colour map", list(COLORMAPS), key="colormap")
     scale = st.radio(
         "Map scale",
@@ -59,9 +64,9 @@ def view_settings(predictor: Predictor) -> ViewSettings:
         "The other methods have none: they are always shown relative to their own peak.",
     )
     threshold = st.slider(
-        "Hide heat below", 0.0, 0.9, 0.0, 0.05, key="threshold", help="A level on the colour bar, from 0 at its left"
+        "Hide heat below", 0.0, 0.9, step=0.05, key="threshold", help="A level on the colour bar, from 0 at its left"
     )
-    outlined = st.slider("Outline the hottest % of the image", 0, 30, 0, 1, key="outline", help="0 draws none")
+    outlined = st.slider("Outline the hottest % of the image", 0, 30, step=1, key="outline", help="0 draws none")
     st.caption(f"Model: {predictor.name}")
     st.caption(predictor.card.intended_use)
     return ViewSettings(finding_slot, truth_slot, method, opacity, colormap, scale, threshold, outlined)
