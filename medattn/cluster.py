@@ -114,7 +114,6 @@ def score_on_cluster(
                 max_restarts=-1,  # an actor whose worker died is started again, and its batch retried
                 max_task_retries=-1,
             ).write_parquet(str(out), ray_remote_args={"num_cpus": 0})  # written as batches finish, not after
-
         finally:
             ray.shutdown()
     return run
@@ -126,14 +125,14 @@ def _token_authentication(address: str) -> Iterator[None]:
     processes inherit, instead of the ``~/.ray/auth_token`` that Ray would write into the user's home. A driver
     of a running cluster uses the operator's token, where Ray looks for it (``RAY_AUTH_MODE=token`` with
     ``RAY_AUTH_TOKEN_PATH``, ``RAY_AUTH_TOKEN`` or ``~/.ray/auth_token``)."""
-    saved = dict(os.environ)
-    if address == LOCAL and not (os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")):
-        os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    if address != LOCAL or os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH"):
+        yield
+        return
+    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
     try:
         yield
     finally:
-        os.environ.clear()
-        os.environ.update(saved)
+        del os.environ["RAY_AUTH_TOKEN"]
 
 
 def _connect(address: str) -> None:
