@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from medattn.assets import DEFAULT_MODEL_DIR, SAMPLES_DIR
 from medattn.errors import MedattnError
+from medattn.model.figures import Metrics, Robustness, from_json
 
 if TYPE_CHECKING:
     from medattn.model.card import ModelCard, UnlikenessStatistics
@@ -206,9 +207,9 @@ def train(args: argparse.Namespace) -> None:
     if context.is_main:
         card = card.with_changes(unlikeness=_fit_unlikeness(model, card, train_set, val_set, args.data, args.seed + 1))
         held_out = _labelled(args.data, "test", HELD_OUT_SEED, args.eval_size, args.input_size)
-        card = card.with_changes(metrics=evaluate(model, card, held_out, explain_cases=args.explain_cases))
-        save_model(model, card, args.out)
-        print(json.dumps(card.metrics, indent=2))
+        metrics = evaluate(model, card, held_out, explain_cases=args.explain_cases)
+        save_model(model, card.with_changes(metrics=from_json(Metrics, metrics, "metrics")), args.out)
+        print(json.dumps(metrics, indent=2))
     distributed.stop(context)
 
 
@@ -221,7 +222,7 @@ def evaluate(args: argparse.Namespace) -> None:
     held_out = _labelled(args.data, args.split, args.seed, args.size, card.preprocessing.input_size)
     metrics = evaluate_model(model, card, held_out, explain_cases=args.explain_cases if args.explain else 0)
     if args.write_card:
-        write_card(card.with_changes(metrics=metrics), args.model)
+        write_card(card.with_changes(metrics=from_json(Metrics, metrics, "metrics")), args.model)
     print(json.dumps(metrics, indent=2))
 
 
@@ -247,7 +248,7 @@ def robustness(args: argparse.Namespace) -> None:
     predictor = Predictor.load(args.model)
     figures = measure_robustness(predictor, args.cases)
     if args.write_card:
-        write_card(predictor.card.with_changes(robustness=figures), args.model)
+        write_card(predictor.card.with_changes(robustness=from_json(Robustness, figures, "robustness")), args.model)
     print(table(figures))
 
 

@@ -28,8 +28,8 @@ def test_cli_trains_on_a_dataset_file_and_reports_a_bad_one(tmp_path, capsys):
     )
     assert '"macro_auc"' in capsys.readouterr().out
     card = Predictor.load(tmp_path / "m").card
-    assert card.training["data"] == "tiny.npz train"
-    assert (card.metrics["data"], card.metrics["split"]) == ("tiny.npz test", "test")
+    assert card.training.data == "tiny.npz train"
+    assert (card.metrics.data, card.metrics.split) == ("tiny.npz test", "test")
     assert main(["train", "--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "x")]) == 2
     assert "missing.csv" in capsys.readouterr().err
 
@@ -47,10 +47,10 @@ def test_cli_evaluate_writes_the_figures_into_the_card(tmp_path, capsys):
     args = ["evaluate", "--model", str(model_dir), "--size", "24", "--seed", "4242"]
     assert main([*args, "--explain", "--explain-cases", "1", "--write-card"]) == 0
     metrics = read_card(model_dir).metrics
-    assert metrics["data"] == "synthetic seed 4242" and metrics["cases"] == 24
-    assert metrics["explanations"]["cases_per_class"] == 1
-    assert set(metrics["explanations"]["methods"]) == set(EXPLAINERS)
-    assert set(metrics["roc"]) == {"nodule", "effusion", "cardiomegaly"} and metrics["reliability"]["after"]
+    assert metrics.data == "synthetic seed 4242" and metrics.cases == 24
+    assert metrics.explanations.cases_per_class == 1
+    assert set(metrics.explanations.methods) == set(EXPLAINERS)
+    assert set(metrics.roc) == {"nodule", "effusion", "cardiomegaly"} and metrics.reliability["after"]
     assert (model_dir / "model.safetensors").read_bytes() == weights
     assert '"insertion_auc"' in capsys.readouterr().out
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from medattn.errors import ModelError
 from medattn.model.calibration import MULTI_CLASS, MULTI_LABEL
+from medattn.model.figures import Metrics, Robustness, Training, from_json
 from medattn.model.network import ModelConfig
 from medattn.model.preprocessing import Preprocessing
 
@@ -63,12 +64,10 @@ class ModelCard:
     temperature: tuple[float, ...]  # one per class (multi-label) or one (multi-class)
     thresholds: tuple[float, ...]  # one per class (multi-label); empty (multi-class)
     parameters: int
-    training: dict[str, Any] = field(default_factory=dict)  # what it was trained on, how, and for how long
-    metrics: dict[str, Any] = field(default_factory=dict)  # figures written by ``evaluate``; shown on the Model page
+    training: Training = field(default_factory=Training)  # what it was trained on, how, and for how long
+    metrics: Metrics | None = None  # figures written by ``evaluate``; shown on the Model page
     unlikeness: UnlikenessStatistics | None = None
-    robustness: dict[str, Any] = field(
-        default_factory=dict
-    )  # figures written by ``robustness``; shown on the Model page
+    robustness: Robustness | None = None  # figures written by ``robustness``; shown on the Model page
 
     @property
     def network(self) -> ModelConfig:
@@ -144,10 +143,10 @@ class ModelCard:
             temperature=tuple(float(t) for t in temperature),
             thresholds=tuple(float(t) for t in thresholds),
             parameters=parameters,
-            training=fields.get("training", dict, default={}),
-            metrics=_metrics(fields.get("metrics", dict, default={})),
+            training=from_json(Training, fields.get("training", dict, default={}), "training"),
+            metrics=from_json(Metrics, values["metrics"], "metrics") if values.get("metrics") else None,
             unlikeness=_unlikeness(fields.nested("unlikeness")) if values.get("unlikeness") is not None else None,
-            robustness=fields.get("robustness", dict, default={}),
+            robustness=from_json(Robustness, values["robustness"], "robustness") if values.get("robustness") else None,
         )
 
 
@@ -174,13 +173,13 @@ def write_card(card: ModelCard, directory: Path | str) -> None:
     (Path(directory) / CARD_FILE).write_text(json.dumps(card.to_dict(), indent=2) + "\n")
 
 
-def held_out_wording(metrics: dict[str, Any]) -> str:
+def held_out_wording(metrics: Metrics) -> str:
     """What the card's figures were measured on, and whether that data was truly held out."""
-    where = f"Measured on {metrics['cases']:,} cases of {metrics['data']}"
-    if metrics["split"] == "test":
+    where = f"Measured on {metrics.cases:,} cases of {metrics.data}"
+    if metrics.split == "test":
         return f"{where}: a test split never used to train the model, pick its epoch or calibrate it."
     return (
-        f"{where}: the '{metrics['split']}' split, which training used (to pick the epoch, fit the temperatures "
+        f"{where}: the '{metrics.split}' split, which training used (to pick the epoch, fit the temperatures "
         "or set the thresholds), so these are not held-out figures."
     )
 
@@ -269,20 +268,3 @@ def _unlikeness(fields: _Fields) -> UnlikenessStatistics:
     if not (math.isfinite(threshold) and threshold > 0):
         raise ModelError("The model card's 'unlikeness.threshold' must be finite and positive.")
     return UnlikenessStatistics(mean, precision, threshold, fields.get("held_out_alarm_rate", (int, float)))
-
-
-def _metrics(metrics: dict[str, Any]) -> dict[str, Any]:
-    """Figures are shown as they are, but a page reads these keys of any non-empty record."""
-    if metrics:
-        fields = _Fields(metrics, "metrics.")
-        required = [
-            ("data", str),
-            ("split", str),
-            ("cases", int),
-            ("macro_auc", float),
-            ("ece_after_calibration", float),
-        ]
-        for name, kind in required:
-            fields.get(name, (int, float) if kind is float else kind)
-        fields.get("per_class", dict)
-    return metrics

@@ -8,10 +8,9 @@ never digs through them by string keys.
 
 from __future__ import annotations
 
-from typing import Any
-
 from medattn.explain import EXPLAINERS
 from medattn.model.card import ModelCard
+from medattn.model.figures import MethodQuality
 from medattn.training.robustness import FLAGGED_SHARE, HOLDS_AUC, HOLDS_POINTING
 
 EXPLANATION_COLUMNS = {
@@ -30,51 +29,51 @@ def summary(card: ModelCard) -> str:
     training = card.training
     return (
         f"{card.task.capitalize()} classifier of {len(card.classes)} findings, {card.parameters:,} parameters, "
-        f"trained in {training.get('seconds', 0) / 60:.1f} min on {training.get('train_size', 0):,} cases "
-        f"({training.get('data', 'unrecorded data')})."
+        f"trained in {(training.seconds or 0) / 60:.1f} min on {training.train_size or 0:,} cases "
+        f"({training.data or 'unrecorded data'})."
     )
 
 
-def explanation_figures(card: ModelCard) -> dict[str, dict[str, Any]]:
-    """method -> its measured figures (overall, per finding, randomisation, seconds), for the methods the app
-    offers; empty where the card holds none."""
-    methods = card.metrics.get("explanations", {}).get("methods", {})
+def explanation_figures(card: ModelCard) -> dict[str, MethodQuality]:
+    """method -> its measured figures, for the methods the app offers; empty where the card holds none."""
+    quality = card.metrics.explanations if card.metrics else None
+    methods = quality.methods if quality else {}
     return {method: figures for method, figures in methods.items() if method in EXPLAINERS}
 
 
 def headline_figures(card: ModelCard) -> list[tuple[str, str]]:
     """(label, value) of the figures above the table: macro AUC, calibration error, attention's pointing."""
-    metrics = card.metrics
     figures = [
-        ("Macro AUC", f"{metrics['macro_auc']:.3f}"),
-        ("ECE after calibration", f"{metrics['ece_after_calibration']:.3f}"),
+        ("Macro AUC", f"{card.metrics.macro_auc:.3f}"),
+        ("ECE after calibration", f"{card.metrics.ece_after_calibration:.3f}"),
     ]
-    pointing = explanation_figures(card).get("attention", {}).get("overall", {}).get("pointing_game")
+    attention = explanation_figures(card).get("attention")
+    pointing = attention.overall.get("pointing_game") if attention else None
     return figures + ([("Attention pointing game", f"{pointing:.2f}")] if pointing is not None else [])
 
 
 def per_finding_rows(card: ModelCard) -> dict[str, list]:
     """The held-out figures per finding, as table columns."""
-    per_class = card.metrics["per_class"]
+    per_class = card.metrics.per_class
     return {
         "Finding": [card.display_name(c) for c in per_class],
-        "AUC": [v["auc"] for v in per_class.values()],
-        "F1": [v["f1"] for v in per_class.values()],
-        "Accuracy": [v["accuracy"] for v in per_class.values()],
+        "AUC": [v.auc for v in per_class.values()],
+        "F1": [v.f1 for v in per_class.values()],
+        "Accuracy": [v.accuracy for v in per_class.values()],
     }
 
 
 def roc_points(card: ModelCard) -> list[dict]:
     """Every point of every finding's ROC curve, the finding labelled with its AUC; none where not measured."""
-    per_class = card.metrics["per_class"]
+    per_class = card.metrics.per_class
     return [
         {
-            "Finding": f"{card.display_name(c)} (AUC {per_class[c]['auc']:.3f})",
+            "Finding": f"{card.display_name(c)} (AUC {per_class[c].auc:.3f})",
             "False-positive rate": fpr,
             "True-positive rate": tpr,
         }
-        for c, curve in card.metrics.get("roc", {}).items()
-        for fpr, tpr in zip(curve["fpr"], curve["tpr"], strict=True)
+        for c, curve in card.metrics.roc.items()
+        for fpr, tpr in zip(curve.fpr, curve.tpr, strict=True)
     ]
 
 
@@ -83,11 +82,11 @@ def reliability_bins(card: ModelCard) -> list[dict]:
     return [
         {
             "Calibration": when,
-            "Predicted probability": b["predicted"],
-            "Observed frequency": b["observed"],
-            "Share of predictions": b["share"],
+            "Predicted probability": b.predicted,
+            "Observed frequency": b.observed,
+            "Share of predictions": b.share,
         }
-        for when, curve in card.metrics.get("reliability", {}).items()
+        for when, curve in card.metrics.reliability.items()
         for b in curve
     ]
 
@@ -95,20 +94,20 @@ def reliability_bins(card: ModelCard) -> list[dict]:
 def confusion_tables(card: ModelCard) -> dict[str, dict[str, list]]:
     """Finding's display name -> its confusion matrix at the decision threshold, as table columns."""
     tables = {}
-    for c, values in card.metrics["per_class"].items():
-        counts = values["confusion"]
+    for c, values in card.metrics.per_class.items():
+        counts = values.confusion
         tables[card.display_name(c)] = {
             "": ["Present", "Absent"],
-            "Called present": [counts["true_positive"], counts["false_positive"]],
-            "Called absent": [counts["false_negative"], counts["true_negative"]],
+            "Called present": [counts.true_positive, counts.false_positive],
+            "Called absent": [counts.false_negative, counts.true_negative],
         }
     return tables
 
 
-def _quality_rows(card: ModelCard) -> list[tuple[str, dict]]:
+def _quality_rows(card: ModelCard) -> list[tuple[str, MethodQuality]]:
     """(title, figures) per method, then random-order deletion and insertion: the reference to beat."""
     rows = [(EXPLAINERS[m].title, figures) for m, figures in explanation_figures(card).items()]
-    reference = card.metrics.get("explanations", {}).get("random_order")
+    reference = card.metrics.explanations.random_order if card.metrics and card.metrics.explanations else None
     return rows + ([(RANDOM_ORDER, reference)] if reference else [])
 
 
@@ -117,12 +116,11 @@ def explanation_table(card: ModelCard) -> dict[str, list]:
     rows = _quality_rows(card)
     return (
         {"Method": [title for title, _ in rows]}
-        | {title: [figures["overall"].get(key) for _, figures in rows] for key, title in EXPLANATION_COLUMNS.items()}
+        | {title: [figures.overall.get(key) for _, figures in rows] for key, title in EXPLANATION_COLUMNS.items()}
         | {
-            "Seconds per image": [figures.get("seconds_per_image") for _, figures in rows],
+            "Seconds per image": [figures.seconds_per_image for _, figures in rows],
             "Rank correlation, model randomised": [
-                figures["randomisation"][-1]["rank_correlation"] if "randomisation" in figures else None
-                for _, figures in rows
+                figures.randomisation[-1].rank_correlation if figures.randomisation else None for _, figures in rows
             ],
         }
     )
@@ -132,10 +130,10 @@ def explanation_table_per_finding(card: ModelCard) -> dict[str, list]:
     """Explanation quality per method and finding."""
     rows = _quality_rows(card)
     return {
-        "Method": [title for title, figures in rows for _ in figures["per_class"]],
-        "Finding": [card.display_name(c) for _, figures in rows for c in figures["per_class"]],
+        "Method": [title for title, figures in rows for _ in figures.per_class],
+        "Finding": [card.display_name(c) for _, figures in rows for c in figures.per_class],
     } | {
-        title: [v.get(key) for _, figures in rows for v in figures["per_class"].values()]
+        title: [v.get(key) for _, figures in rows for v in figures.per_class.values()]
         for key, title in EXPLANATION_COLUMNS.items()
     }
 
@@ -144,16 +142,15 @@ def randomisation_table(card: ModelCard) -> dict[str, list]:
     """Each method's rank correlation with its trained map as layers are re-initialised from the top."""
     methods = explanation_figures(card)
     first = next(iter(methods.values()))
-    return {"Re-initialised, from the top down to": [step["layer"] for step in first["randomisation"]]} | {
-        EXPLAINERS[m].title: [step["rank_correlation"] for step in figures["randomisation"]]
-        for m, figures in methods.items()
+    return {"Re-initialised, from the top down to": [step.layer for step in first.randomisation]} | {
+        EXPLAINERS[m].title: [step.rank_correlation for step in figures.randomisation] for m, figures in methods.items()
     }
 
 
 def explanation_caption(card: ModelCard) -> str:
-    quality = card.metrics["explanations"]
+    quality = card.metrics.explanations
     return (
-        f"Up to {quality['cases_per_class']} cases per finding of {quality['data']}. "
+        f"Up to {quality.cases_per_class} cases per finding of {quality.data}. "
         "Masks grown by one token cell. Deletion and insertion hide pixels as mean grey, hottest first; "
         f"the {RANDOM_ORDER.lower()} row hides them in random order, the figure a faithful map must beat. "
         "The last column should be near 0: a map that survives re-initialising the whole model does not "
@@ -165,12 +162,12 @@ def better_than_attention(card: ModelCard) -> str | None:
     """Where another method localises better than the model's own attention (more mass in the true mask),
     the warning that says so and why; None where attention is the best or was not measured."""
     methods = explanation_figures(card)
-    if "mass_in_mask" not in methods.get("attention", {}).get("overall", {}):
+    if "attention" not in methods or "mass_in_mask" not in methods["attention"].overall:
         return None
-    best = max(methods, key=lambda m: methods[m]["overall"].get("mass_in_mask", 0.0))
+    best = max(methods, key=lambda m: methods[m].overall.get("mass_in_mask", 0.0))
     if best == "attention":
         return None
-    attention, better = methods["attention"]["overall"], methods[best]["overall"]
+    attention, better = methods["attention"].overall, methods[best].overall
     return (
         f"On this model, **{EXPLAINERS[best].title} localises the findings better than the model's own "
         f"attention**: mass in mask {better['mass_in_mask']:.2f} against {attention['mass_in_mask']:.2f}, "
@@ -190,7 +187,7 @@ def agreement_rows(card: ModelCard, agreed: dict[str, dict[str, dict[str, float]
     rows = []
     for method in EXPLAINERS:
         for finding, figures in agreed.get(method, {}).items():
-            bench = methods.get(method, {}).get("per_class", {}).get(finding, {})
+            bench = methods[method].per_class.get(finding, {}) if method in methods else {}
             rows.append(
                 {
                     "Method": EXPLAINERS[method].title,
@@ -207,40 +204,40 @@ def agreement_rows(card: ModelCard, agreed: dict[str, dict[str, dict[str, float]
 
 def shift_table(card: ModelCard) -> dict[str, list]:
     """The robustness suite, one row per shift, with its verdict in words."""
-    shifts = card.robustness["shifts"]
+    shifts = card.robustness.shifts
     return {
-        "Shift": [s["shift"] for s in shifts],
-        "Family": [s["family"] for s in shifts],
-        "Macro AUC": [s["macro_auc"] for s in shifts],
-        "ECE": [s["ece"] for s in shifts],
-        "Attention pointing (macro)": [s["macro_pointing"] for s in shifts],
-        "Flagged as unlike": [f"{s['flagged']:.0%}" for s in shifts],
-        "Unlikeness AUROC against clean": [s.get("detection_auroc") for s in shifts],
-        "Verdict": [SHIFT_VERDICTS[s["verdict"]] for s in shifts],
+        "Shift": [s.shift for s in shifts],
+        "Family": [s.family for s in shifts],
+        "Macro AUC": [s.macro_auc for s in shifts],
+        "ECE": [s.ece for s in shifts],
+        "Attention pointing (macro)": [s.macro_pointing for s in shifts],
+        "Flagged as unlike": [f"{s.flagged:.0%}" for s in shifts],
+        "Unlikeness AUROC against clean": [s.detection_auroc for s in shifts],
+        "Verdict": [SHIFT_VERDICTS[s.verdict] for s in shifts],
     }
 
 
 def shift_table_per_finding(card: ModelCard) -> dict[str, list]:
-    shifts = card.robustness["shifts"]
+    shifts = card.robustness.shifts
     return {
-        "Shift": [s["shift"] for s in shifts for _ in s["auc"]],
-        "Finding": [card.display_name(f) for s in shifts for f in s["auc"]],
-        "AUC": [v for s in shifts for v in s["auc"].values()],
-        "Attention pointing": [v for s in shifts for v in s["pointing"].values()],
+        "Shift": [s.shift for s in shifts for _ in s.auc],
+        "Finding": [card.display_name(f) for s in shifts for f in s.auc],
+        "AUC": [v for s in shifts for v in s.auc.values()],
+        "Attention pointing": [v for s in shifts for v in s.pointing.values()],
     }
 
 
 def silent_failures(card: ModelCard) -> str | None:
     """The shifts on which the model is wrong more often and nothing on screen says so, each with its least
     accurate finding; None where there is none."""
-    silent = [s for s in card.robustness["shifts"] if s["verdict"] == "fails silently"]
+    silent = [s for s in card.robustness.shifts if s.verdict == "fails silently"]
     if not silent:
         return None
-    worst = [(s, min(s["auc"], key=s["auc"].get)) for s in silent]
+    worst = [(s, min(s.auc, key=s.auc.get)) for s in silent]
     return (
         "**Where this model is wrong more often and nothing on screen says so:** "
         + "; ".join(
-            f"{s['shift']} ({card.display_name(f).lower()}: AUC {s['auc'][f]:.2f}, pointing {s['pointing'][f]:.2f})"
+            f"{s.shift} ({card.display_name(f).lower()}: AUC {s.auc[f]:.2f}, pointing {s.pointing[f]:.2f})"
             for s, f in worst
         )
         + ". These scans are not called unlike the training data, so the Review page shows their output."
@@ -250,7 +247,7 @@ def silent_failures(card: ModelCard) -> str | None:
 def shift_caption(card: ModelCard) -> str:
     robustness = card.robustness
     return (
-        f"{robustness['cases_per_shift']} cases of {robustness['data']} per shift, each through the app's own "
+        f"{robustness.cases_per_shift} cases of {robustness.data} per shift, each through the app's own "
         f"path. A shift holds when macro AUC ≥ {HOLDS_AUC} and pointing ≥ {HOLDS_POINTING}; it is flagged when "
         f"at least {FLAGGED_SHARE:.0%} of its images are called unlike the training data, so the page withholds "
         "their output. Otherwise it fails silently: the model is wrong more often and nothing on screen says so. "
@@ -262,7 +259,7 @@ def capture_caption(card: ModelCard) -> str:
     """How often one finding's attention peaks on another finding present in the same image."""
     rates = ", ".join(
         f"{' on '.join(card.display_name(f) for f in pair.split(' -> '))} {rate:.0%}"
-        for pair, rate in card.robustness["capture_rates"].items()
+        for pair, rate in card.robustness.capture_rates.items()
     )
     return (
         "How often one finding's attention peaks on another finding present in the same image, and off its own: "
@@ -272,5 +269,5 @@ def capture_caption(card: ModelCard) -> str:
 
 def training_curve(card: ModelCard) -> dict[str, list]:
     """Validation macro AUC per epoch; empty where the card records no history."""
-    history = card.training.get("history") or []
-    return {"Epoch": [h["epoch"] for h in history], "Validation macro AUC": [h["val_macro_auc"] for h in history]}
+    history = card.training.history
+    return {"Epoch": [h.epoch for h in history], "Validation macro AUC": [h.val_macro_auc for h in history]}

@@ -19,6 +19,7 @@ from medattn.model import calibration
 from medattn.model.calibration import MULTI_CLASS
 from medattn.model.card import Architecture, ModelCard
 from medattn.model.checkpoint import count_parameters
+from medattn.model.figures import Training, from_json
 from medattn.model.network import AttentionNet, ModelConfig
 from medattn.model.preprocessing import Preprocessing
 from medattn.training.augment import Augmentation, augment
@@ -199,18 +200,22 @@ def train(
         temperature=temperature,
         thresholds=thresholds,
         parameters=count_parameters(model),
-        training={
-            "data": train_set.source,
-            "validation_data": val_set.source,
-            "train_size": len(train_set),
-            "val_size": len(val_set),
-            **asdict(config),
-            "history": history,
-            "seconds": round(time.perf_counter() - started, 1),
-            "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-            "processes": context.world_size,
-        },
+        training=from_json(
+            Training,
+            {
+                "data": train_set.source,
+                "validation_data": val_set.source,
+                "train_size": len(train_set),
+                "val_size": len(val_set),
+                **asdict(config),
+                "history": history,
+                "seconds": round(time.perf_counter() - started, 1),
+                "torch": torch.__version__,
+                "threads": torch.get_num_threads(),
+                "processes": context.world_size,
+            },
+            "training",
+        ),
     )
     return model, card
 

@@ -44,7 +44,8 @@ def test_the_default_card_round_trips_and_drives_the_network(default_card):
     assert card.network.input_size == card.preprocessing.input_size == 128
     assert card.network.in_channels == card.preprocessing.channels == 1
     assert card.unlikeness is not None and card.unlikeness.threshold > 0
-    assert card.metrics["split"] == "test"
+    assert card.metrics.split == "test" and card.metrics.per_class["nodule"].confusion.true_positive > 0
+    assert card.robustness.shifts[0].shift == "none" and card.training.history[-1].epoch == card.training.epochs
 
 
 def set_path(card: dict, path: str, value) -> dict:
@@ -88,6 +89,12 @@ def set_path(card: dict, path: str, value) -> dict:
         ("unlikeness.precision", [[1.0]], "'unlikeness.precision'"),
         ("unlikeness.mean", [math.nan] * 96, "'unlikeness.mean'"),
         ("metrics.split", KeyError, "'metrics.split'"),
+        ("metrics.per_class.nodule.auc", "0.99", "'metrics.per_class.nodule.auc'"),
+        ("metrics.explanations.methods.attention.overall", [0.9], "'metrics.explanations.methods.attention.overall'"),
+        ("metrics.roc.nodule.fpr", 0.1, "'metrics.roc.nodule.fpr'"),
+        ("robustness.shifts", {"shift": "none"}, "'robustness.shifts'"),
+        ("robustness.cases_per_shift", True, "'robustness.cases_per_shift'"),
+        ("training.history", [{"epoch": "one"}], "'training.history[0].epoch'"),
         ("card_version", 1, "'card_version'"),
     ],
 )

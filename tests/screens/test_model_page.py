@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import copy
+from dataclasses import replace
 
 from medattn.explain import EXPLAINERS
 from medattn.screens import model_page
@@ -11,22 +11,22 @@ from medattn.screens import model_page
 def test_the_summary_and_headline_figures_come_from_the_card(predictor):
     card = predictor.card
     assert f"{card.parameters:,} parameters" in model_page.summary(card)
-    assert f"{card.training['train_size']:,} cases" in model_page.summary(card)
+    assert f"{card.training.train_size:,} cases" in model_page.summary(card)
     figures = dict(model_page.headline_figures(card))
-    assert figures["Macro AUC"] == f"{card.metrics['macro_auc']:.3f}"
-    pointing = card.metrics["explanations"]["methods"]["attention"]["overall"]["pointing_game"]
+    assert figures["Macro AUC"] == f"{card.metrics.macro_auc:.3f}"
+    pointing = card.metrics.explanations.methods["attention"].overall["pointing_game"]
     assert figures["Attention pointing game"] == f"{pointing:.2f}"
-    without = card.with_changes(metrics={k: v for k, v in card.metrics.items() if k != "explanations"})
+    without = card.with_changes(metrics=replace(card.metrics, explanations=None))
     assert [label for label, _ in model_page.headline_figures(without)] == ["Macro AUC", "ECE after calibration"]
 
 
 def test_findings_are_named_as_the_card_names_them(predictor):
     card = predictor.card
     rows = model_page.per_finding_rows(card)
-    assert rows["Finding"] == [card.display_names[c] for c in card.metrics["per_class"]]
+    assert rows["Finding"] == [card.display_names[c] for c in card.metrics.per_class]
     points = model_page.roc_points(card)
-    assert len(points) == sum(len(curve["fpr"]) for curve in card.metrics["roc"].values())
-    auc = card.metrics["per_class"]["nodule"]["auc"]
+    assert len(points) == sum(len(curve.fpr) for curve in card.metrics.roc.values())
+    auc = card.metrics.per_class["nodule"].auc
     assert any(p["Finding"] == f"Pulmonary nodule (AUC {auc:.3f})" for p in points)
     assert set(model_page.confusion_tables(card)) == {card.display_names[c] for c in card.classes}
 
@@ -34,7 +34,7 @@ def test_findings_are_named_as_the_card_names_them(predictor):
 def test_explanation_quality_lists_every_method_then_the_random_order_reference(predictor):
     card = predictor.card
     table = model_page.explanation_table(card)
-    measured = [EXPLAINERS[m].title for m in card.metrics["explanations"]["methods"] if m in EXPLAINERS]
+    measured = [EXPLAINERS[m].title for m in card.metrics.explanations.methods if m in EXPLAINERS]
     assert table["Method"] == [*measured, model_page.RANDOM_ORDER]
     assert table["Rank correlation, model randomised"][-1] is None  # the reference has no model to randomise
     per_finding = model_page.explanation_table_per_finding(card)
@@ -44,15 +44,17 @@ def test_explanation_quality_lists_every_method_then_the_random_order_reference(
 def test_a_method_that_localises_better_than_the_attention_is_named(predictor):
     card = predictor.card
     methods = model_page.explanation_figures(card)
-    best = max(methods, key=lambda m: methods[m]["overall"]["mass_in_mask"])
+    best = max(methods, key=lambda m: methods[m].overall["mass_in_mask"])
     warning = model_page.better_than_attention(card)
     if best == "attention":
         assert warning is None
     else:
         assert warning.startswith(f"On this model, **{EXPLAINERS[best].title} localises the findings better")
-    edited = copy.deepcopy(card.metrics)
-    for method, figures in edited["explanations"]["methods"].items():
-        figures["overall"]["mass_in_mask"] = 0.9 if method == "attention" else 0.1
+    methods = {
+        method: replace(figures, overall=figures.overall | {"mass_in_mask": 0.9 if method == "attention" else 0.1})
+        for method, figures in card.metrics.explanations.methods.items()
+    }
+    edited = replace(card.metrics, explanations=replace(card.metrics.explanations, methods=methods))
     assert model_page.better_than_attention(card.with_changes(metrics=edited)) is None
 
 
@@ -61,24 +63,27 @@ def test_readers_agreement_stands_beside_the_benchmark_figures(predictor):
     agreed = {"attention": {"nodule": {"pointing": 1.0, "mass": 0.5, "marks": 2}}, "occlusion": {"unknown": {}}}
     agreed["occlusion"]["unknown"] = {"pointing": 0.0, "mass": 0.25, "marks": 1}
     attention, occlusion = model_page.agreement_rows(card, agreed)
-    bench = card.metrics["explanations"]["methods"]["attention"]["per_class"]["nodule"]["pointing_game"]
+    bench = card.metrics.explanations.methods["attention"].per_class["nodule"]["pointing_game"]
     assert attention["Finding"] == "Pulmonary nodule" and attention["Pointing, benchmark masks"] == f"{bench:.2f}"
     assert occlusion["Pointing, benchmark masks"] == "—" and occlusion["Mass in mark, readers' marks"] == "0.25"
 
 
 def test_shifts_that_fail_silently_are_named_with_their_worst_finding(predictor):
     card = predictor.card
-    shifts = card.robustness["shifts"]
+    shifts = card.robustness.shifts
     table = model_page.shift_table(card)
     assert len(table["Shift"]) == len(shifts) and set(table["Verdict"]) <= set(model_page.SHIFT_VERDICTS.values())
-    edited = copy.deepcopy(card.robustness)
-    for shift in edited["shifts"]:
-        shift["verdict"] = "holds"
-    assert model_page.silent_failures(card.with_changes(robustness=edited)) is None
-    edited["shifts"][0] |= {"verdict": "fails silently", "auc": {"nodule": 0.61, "effusion": 0.99}}
-    edited["shifts"][0]["pointing"] = {"nodule": 0.4, "effusion": 0.9}
+    holding = tuple(replace(shift, verdict="holds") for shift in shifts)
+    assert model_page.silent_failures(card.with_changes(robustness=replace(card.robustness, shifts=holding))) is None
+    failing = replace(
+        holding[0],
+        verdict="fails silently",
+        auc={"nodule": 0.61, "effusion": 0.99},
+        pointing={"nodule": 0.4, "effusion": 0.9},
+    )
+    edited = replace(card.robustness, shifts=(failing, *holding[1:]))
     named = model_page.silent_failures(card.with_changes(robustness=edited))
-    assert f"{edited['shifts'][0]['shift']} (pulmonary nodule: AUC 0.61, pointing 0.40)" in named
-    pair, rate = next(iter(card.robustness["capture_rates"].items()))
+    assert f"{failing.shift} (pulmonary nodule: AUC 0.61, pointing 0.40)" in named
+    pair, rate = next(iter(card.robustness.capture_rates.items()))
     first, second = (card.display_names[f] for f in pair.split(" -> "))
     assert f"{first} on {second} {rate:.0%}" in model_page.capture_caption(card)

@@ -6,6 +6,7 @@ writes this rank's final weights and loss history to OUT.
 
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from safetensors.torch import save_file
@@ -22,6 +23,6 @@ if __name__ == "__main__":
     config = TrainConfig(seed=3, epochs=2, batch_size=32)
     model, card = train(config, synthetic(0, 192, 64), synthetic(1, 32, 64), model_config, context)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out / f"rank{context.rank}.safetensors")
-    history = {"history": card.training["history"], "world_size": context.world_size}
+    history = {"history": [asdict(epoch) for epoch in card.training.history], "world_size": context.world_size}
     (out / f"rank{context.rank}.json").write_text(json.dumps(history))
     distributed.stop(context)

@@ -62,5 +62,5 @@ def test_the_train_command_runs_under_torchrun_and_rank_zero_writes_the_model(tm
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count('"macro_auc"') == 1  # one rank evaluated and reported
     predictor = Predictor.load(out)
-    assert predictor.card.training["processes"] == 2
+    assert predictor.card.training.processes == 2
     assert set(predictor.predict(torch.zeros(64, 64).numpy()).probabilities) == {"nodule", "effusion", "cardiomegaly"}

@@ -68,12 +68,12 @@ def test_the_robustness_command_writes_every_shift_into_the_card(tmp_path, capsy
     shutil.copytree(DEFAULT_MODEL_DIR, model)
     assert main(["robustness", "--model", str(model), "--cases", "40", "--write-card"]) == 0
     robustness = read_card(model).robustness
-    assert [s["shift"] for s in robustness["shifts"]] == [shift.name for shift in SHIFTS]
-    assert all(s["verdict"] in ("holds", "flagged", "fails silently") for s in robustness["shifts"])
-    assert set(robustness["capture_rates"]) >= {"cardiomegaly -> nodule", "nodule -> cardiomegaly"}
+    assert [s.shift for s in robustness.shifts] == [shift.name for shift in SHIFTS]
+    assert all(s.verdict in ("holds", "flagged", "fails silently") for s in robustness.shifts)
+    assert set(robustness.capture_rates) >= {"cardiomegaly -> nodule", "nodule -> cardiomegaly"}
     printed = capsys.readouterr().out
     assert "| mirrored left-right | mirroring |" in printed
-    json.dumps(robustness)  # the card stays plain JSON
+    json.dumps(read_card(model).to_dict())  # the card stays plain JSON
 
 
 def test_nodules_inserted_into_a_synthetic_chest_draw_the_nodule_attention(predictor):

@@ -20,7 +20,7 @@ def test_tiny_synthetic_run_produces_a_loadable_calibrated_model(tmp_path):
     config = TrainConfig(epochs=1, batch_size=32)
     model, card = train(config, synthetic(0, 96, 64), synthetic(1, 48, 64), model_config)
     assert len(card.thresholds) == len(card.temperature) == 3
-    assert card.training["history"][0]["epoch"] == 1 and card.task == "multi-label"
+    assert card.training.history[0].epoch == 1 and card.task == "multi-label"
 
     metrics = evaluate(model, card, synthetic(2, 40, 64), explain_cases=3)
     methods = metrics["explanations"]["methods"]
@@ -46,8 +46,8 @@ def test_warmup_trains_only_the_named_classes_first():
     config = TrainConfig(epochs=2, batch_size=32, warmup_classes=("nodule",), warmup_epochs=1)
     torch.manual_seed(0)
     _, card = train(config, synthetic(0, 64, 64), synthetic(1, 32, 64), model_config)
-    assert card.training["warmup_classes"] == ("nodule",) and card.training["warmup_epochs"] == 1
-    assert len(card.training["history"]) == 2
+    assert card.training.warmup_classes == ("nodule",) and card.training.warmup_epochs == 1
+    assert len(card.training.history) == 2
     with pytest.raises(TrainingError, match=r"Warm-up needs multi-label classes of this model .*: give --warmup"):
         train(TrainConfig(epochs=1, warmup_classes=("fracture",), warmup_epochs=1), synthetic(0, 8, 64),
               synthetic(1, 8, 64), model_config)  # fmt: skip
