@@ -221,13 +221,12 @@ class ReviewStore:
         query = sa.select(reviews.c.agreements).where(
             reviews.c.model_name == model_name, reviews.c.model_version == model_version
         )
-        model = {"name": model_name, "version": model_version}
         with refusals("read"), self.engine.connect() as connection:
             found = list(connection.scalars(query))
             ours = [
                 row.id
                 for row in connection.execute(sa.select(studies.c.id, studies.c.design))
-                if row.design["model"] == model
+                if (row.design["model"]["name"], row.design["model"]["version"]) == (model_name, model_version)
             ]
             if ours:
                 found += connection.scalars(sa.select(readings.c.agreements).where(readings.c.study_id.in_(ours)))

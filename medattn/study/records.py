@@ -32,7 +32,7 @@ from medattn.review.database import (
 from medattn.review.marks import Mark
 from medattn.review.store import ReviewStore
 from medattn.study.design import Arm, SyntheticCaseSet, reading_order
-from medattn.study.upload import KEPT_SIDE, LabelledCase, pixels_bytes, pixels_from
+from medattn.study.upload import KEPT_SIDE, LabelledCase, pixels_bytes, pixels_from, truth_table
 
 
 @dataclass(frozen=True)
@@ -116,18 +116,19 @@ class StudyStore:
     def __init__(self, store: ReviewStore):
         self.engine = store.engine
 
-    def create(self, name: str, case_set: SyntheticCaseSet, arms: list[str], model: dict[str, str]) -> Study:
-        """A study of synthetic cases: they are chosen now, from the benchmark, and stored as indices only."""
+    def create(self, name: str, case_set: SyntheticCaseSet, arms: list[str], model: dict) -> Study:
+        """A study of synthetic cases: they are chosen now, from the benchmark, and stored as indices only.
+        ``model``: the name, version and classes of the model whose output the arms show."""
         case_set = case_set.validated()
+        _readable(case_set.findings, model)
         spec = asdict(case_set) | {"kind": "synthetic", "findings": list(case_set.findings)}
         return self._insert(name, spec, case_set.indices(), arms, model, [])
 
     def create_from_upload(
-        self, name: str, cases: list[LabelledCase], findings: tuple[str, ...], arms: list[str], model: dict[str, str]
+        self, name: str, cases: list[LabelledCase], findings: tuple[str, ...], arms: list[str], model: dict
     ) -> Study:
         """A study of uploaded, labelled cases (``medattn.study.upload``), stored as pixels and truth only."""
-        if not findings or set(findings) - set(FINDINGS):
-            raise StudyError(f"Choose the findings to read from {', '.join(FINDINGS)}.")
+        _readable(findings, model)
         for finding in findings:
             present = sum(case.truth[finding] for case in cases)
             if not 0 < present < len(cases):
@@ -172,6 +173,27 @@ class StudyStore:
                 raise StudyError(f"A study named '{name}' exists already; choose another name.") from None
             raise
         return Study(study_id, name, now, design)
+
+    def case_set(self, study: Study) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray, np.ndarray | None]:
+        """The study's cases as readers see them (uint8) and as the model reads them, their truth (cases,
+        findings) and, for synthetic cases, their masks (cases, findings, S, S), findings in the study's own
+        order: drawn again from the benchmark, or read from the store."""
+        if not study.synthetic:
+            uploaded = self.uploaded_cases(study)
+            return (
+                [c.display for c in uploaded],
+                [c.pixels for c in uploaded],
+                truth_table(uploaded, study.findings),
+                None,
+            )
+        cases = [study.case_set.case(index) for index in study.cases]
+        columns = [FINDINGS.index(finding) for finding in study.findings]
+        return (
+            [np.round(c.image * 255).astype(np.uint8) for c in cases],
+            [c.image for c in cases],
+            np.stack([c.labels[columns] for c in cases]),
+            np.stack([c.masks[columns] for c in cases]),
+        )
 
     def uploaded_cases(self, study: Study) -> list[LabelledCase]:
         """An uploaded study's cases by position, as they were stored."""
@@ -241,3 +263,10 @@ class StudyStore:
             rows = connection.execute(query).mappings().all()
         fields = [column.name for column in readings.columns if column.name not in ("id", "saved_at")]
         return [Reading(**{name: row[name] for name in fields}, saved_at=utc(row["saved_at"])) for row in rows]
+
+
+def _readable(findings: tuple[str, ...], model: dict) -> None:
+    """The findings a study reads must be ones its model reports: its arms show that model's output."""
+    classes = model.get("classes") or ()
+    if not findings or set(findings) - set(classes):
+        raise StudyError(f"Choose the findings to read from those the model reports: {', '.join(classes)}.")

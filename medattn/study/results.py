@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from medattn.benchmark import FINDINGS
 from medattn.explain.quality import dilate
 from medattn.review.marks import POINT_RADIUS, Mark
 from medattn.study.analysis import Comparison, compare, empirical_auc, sensitivity, specificity
@@ -55,8 +54,8 @@ def mark_on_finding(mark: Mark, truth_mask: np.ndarray) -> bool:
 
 
 def study_results(study: Study, readings: list[Reading], truth: np.ndarray, masks: np.ndarray | None) -> StudyResults:
-    """``truth`` (cases, findings) and ``masks`` (cases, findings, S, S) by case position, findings as in
-    ``medattn.benchmark.FINDINGS``. Without masks (an uploaded case set) marks are not scored."""
+    """``truth`` (cases, findings) and ``masks`` (cases, findings, S, S) by case position, findings in the
+    study's order (``StudyStore.case_set``). Without masks (an uploaded case set) marks are not scored."""
     expected = len(study.cases) * len(study.arms)
     read: dict[str, dict[tuple[int, str], Reading]] = {}
     for reading in readings:
@@ -66,7 +65,7 @@ def study_results(study: Study, readings: list[Reading], truth: np.ndarray, mask
     figures, comparisons = [], {}
     cases = range(len(study.cases))
     for finding in study.findings:
-        column = FINDINGS.index(finding)
+        column = study.findings.index(finding)
         positive = truth[:, column].astype(bool)
         # (arms, readers, cases): each reading's rating and call
         grid = [[[read[r][c, arm] for c in cases] for r in complete] for arm in study.arms]
@@ -120,7 +119,7 @@ def readings_table(study: Study, readings: list[Reading], truth: np.ndarray) -> 
             "arm": reading.arm,
             "arm_title": Arm.parse(reading.arm).title,
             "finding": finding,
-            "truth": bool(truth[reading.case_position, FINDINGS.index(finding)]),
+            "truth": bool(truth[reading.case_position, study.findings.index(finding)]),
             "present": reading.present[finding],
             "confidence": reading.confidence[finding],
             "rating": reading.rating(finding),

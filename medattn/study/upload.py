@@ -20,7 +20,6 @@ from pathlib import PurePosixPath
 
 import numpy as np
 
-from medattn.benchmark import FINDINGS
 from medattn.errors import ScanError, StudyError
 from medattn.scan import load_scan
 from medattn.scan.resizing import shrink
@@ -114,7 +113,6 @@ def pixels_from(stored: bytes) -> np.ndarray:
     return np.load(io.BytesIO(stored), allow_pickle=False)
 
 
-def truth_table(cases: list[LabelledCase]) -> np.ndarray:
-    """(cases, findings of the benchmark) 0/1, as ``medattn.study.results`` reads truth; findings not read
-    are 0."""
-    return np.array([[float(case.truth.get(finding, False)) for finding in FINDINGS] for case in cases])
+def truth_table(cases: list[LabelledCase], findings: tuple[str, ...]) -> np.ndarray:
+    """(cases, findings) 0/1 in the order of ``findings``, as ``medattn.study.results`` reads truth."""
+    return np.array([[float(case.truth.get(finding, False)) for finding in findings] for case in cases])

@@ -22,7 +22,7 @@ from medattn.scan.resizing import resize
 from medattn.study.design import MAX_CASES, MAX_SIDE, Arm, SyntheticCaseSet, all_arms
 from medattn.study.records import Reading, Study, StudyStore
 from medattn.study.results import parquet_bytes, readings_table, study_results
-from medattn.study.upload import labelled_cases, truth_table
+from medattn.study.upload import labelled_cases
 from medattn.training.robustness import ROBUSTNESS_SEED
 
 MODES = ("Read", "Results", "Set up a study")
@@ -32,19 +32,8 @@ CALLS = {True: "Present", False: "Absent"}
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the study's cases…")
 def case_set(cache_key: str, _study: Study, _records: StudyStore) -> tuple[list, list, np.ndarray, np.ndarray | None]:
-    """The study's cases as readers see them (uint8) and as the model reads them, their truth (cases,
-    findings) and, for synthetic cases, their masks: drawn again from the benchmark, or read from the store."""
-    if _study.synthetic:
-        cases = [_study.case_set.case(index) for index in _study.cases]
-        displays = [np.round(c.image * 255).astype(np.uint8) for c in cases]
-        return (
-            displays,
-            [c.image for c in cases],
-            np.stack([c.labels for c in cases]),
-            np.stack([c.masks for c in cases]),
-        )
-    uploaded = _records.uploaded_cases(_study)
-    return [c.display for c in uploaded], [c.pixels for c in uploaded], truth_table(uploaded), None
+    """The study's cases, their truth and masks (``StudyStore.case_set``), once per study."""
+    return _records.case_set(_study)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -94,7 +83,9 @@ with shared.page("Reader study"):
                     help="With a manifest.csv (a file column and a 1/0 column per finding), or with one "
                     "sub-folder per finding (nodule/, effusion/, cardiomegaly/; normal/ for none).",
                 )
-            findings = st.multiselect("Findings to read", FINDINGS, default=list(FINDINGS), format_func=name)
+            # The model's findings; a synthetic case set can only hold the benchmark's.
+            offered = [c for c in predictor.classes if source != SOURCES[0] or c in FINDINGS]
+            findings = st.multiselect("Findings to read", offered, default=offered, format_func=name)
             arms = st.multiselect(
                 "Arms to compare (the first is the control)",
                 all_arms(),
@@ -103,7 +94,7 @@ with shared.page("Reader study"):
             )
             created = st.form_submit_button("Create the study")
         if created:
-            model = {"name": predictor.card.name, "version": predictor.card.version}
+            model = {"name": predictor.card.name, "version": predictor.card.version, "classes": list(predictor.classes)}
             try:
                 if source == SOURCES[0]:
                     case_set_asked = SyntheticCaseSet(

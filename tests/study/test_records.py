@@ -16,7 +16,7 @@ from medattn.study.design import SyntheticCaseSet
 from medattn.study.records import Reading, StudyStore
 from medattn.study.results import parquet_bytes, readings_table, study_results
 
-MODEL = {"name": "medattn-cxr-synthetic", "version": "test"}
+MODEL = {"name": "medattn-cxr-synthetic", "version": "test", "classes": ["nodule", "effusion", "cardiomegaly"]}
 
 
 @pytest.fixture
@@ -28,9 +28,9 @@ def a_study(records: StudyStore, count: int = 4, findings=("nodule",)):
     return records.create("Pilot", SyntheticCaseSet(7, 64, count, 0.5, findings), ["none", "attention"], MODEL)
 
 
-def truth_of(study) -> tuple[np.ndarray, np.ndarray]:
-    cases = [study.case_set.case(index) for index in study.cases]
-    return np.stack([c.labels for c in cases]), np.stack([c.masks for c in cases])
+def truth_of(records, study) -> tuple[np.ndarray, np.ndarray]:
+    _, _, truth, masks = records.case_set(study)
+    return truth, masks
 
 
 def test_a_study_and_its_readers_are_kept_and_a_name_is_used_once(records, store_url):
@@ -92,7 +92,7 @@ def test_results_match_a_small_study_computed_by_hand(records):
     Dr B, no overlay: p 80, 0; n 30, 10: 1/2, 1, 1/2. Dr B, attention: p 70, 90; n 50, 50: 1, 1/2, 1.
     Reader means: no overlay 0.5, 0.75, 0.625; attention 1, 0.75, 1."""
     study = a_study(records)
-    truth, masks = truth_of(study)
+    truth, masks = truth_of(records, study)
     positives = [c for c in range(4) if truth[c, 0]]
     negatives = [c for c in range(4) if not truth[c, 0]]
     position = dict(zip(["p1", "p2", "n1", "n2"], positives + negatives, strict=True))
@@ -121,7 +121,7 @@ def test_results_match_a_small_study_computed_by_hand(records):
 
 def test_an_unfinished_reader_is_left_out_of_the_results(records):
     study = a_study(records)
-    truth, masks = truth_of(study)
+    truth, masks = truth_of(records, study)
     records.join(study, "Dr A")
     case, arm = study.order(0)[0]
     records.save(study, Reading(study.id, "Dr A", case, arm, {"nodule": True}, {"nodule": 50}))
@@ -132,8 +132,8 @@ def test_an_unfinished_reader_is_left_out_of_the_results(records):
 
 def test_a_mark_on_the_true_finding_counts_as_accurate(records):
     study = a_study(records, count=2)
-    truth, masks = truth_of(study)
-    (positive,) = [c for c in range(2) if truth[c, FINDINGS.index("nodule")]]
+    truth, masks = truth_of(records, study)
+    (positive,) = [c for c in range(2) if truth[c, study.findings.index("nodule")]]
     rows, columns = np.nonzero(masks[positive, 0])
     on = {"kind": "point", "points": [[float(columns.mean()), float(rows.mean())]]}
     off = {"kind": "box", "points": [[0, 0], [4, 4]]}
@@ -156,3 +156,18 @@ def test_a_readings_agreements_count_on_the_model_page_of_the_model_the_study_wa
     records.save(study, Reading(study.id, "Dr A", case, arm, {"nodule": True}, {"nodule": 90}, mark, agreements))
     assert store.reader_agreements(MODEL["name"], MODEL["version"]) == [agreements]
     assert store.reader_agreements(MODEL["name"], "another version") == []
+
+
+def test_truth_and_masks_follow_the_study_s_own_order_of_findings(records):
+    study = a_study(records, count=6, findings=("effusion", "nodule"))
+    _, _, truth, masks = records.case_set(study)
+    cases = [study.case_set.case(index) for index in study.cases]
+    for column, finding in enumerate(study.findings):
+        assert truth[:, column].tolist() == [float(c.labels[FINDINGS.index(finding)]) for c in cases]
+        assert all(np.array_equal(masks[i, column], c.masks[FINDINGS.index(finding)]) for i, c in enumerate(cases))
+
+
+def test_a_study_reads_only_findings_its_model_reports(records):
+    nodule_only = MODEL | {"classes": ["nodule"]}
+    with pytest.raises(StudyError, match="from those the model reports: nodule"):
+        records.create("Effusion", SyntheticCaseSet(7, 64, 4, 0.5, ("effusion",)), ["none", "attention"], nodule_only)

@@ -35,7 +35,7 @@ def test_class_folders_give_each_file_its_folders_finding():
     ct = load_scan(PYDICOM_FILES / "CT_small.dcm")
     np.testing.assert_array_equal(cases[2].pixels, ct.model_pixels(0))  # as the model reads it, not re-windowed
     np.testing.assert_array_equal(cases[2].display, ct.display(0))
-    assert truth_table(cases)[:, 0].tolist() == [1.0, 0.0, 0.0]
+    assert truth_table(cases, ("nodule", "effusion"))[:, 0].tolist() == [1.0, 0.0, 0.0]
 
 
 def test_a_manifest_names_several_findings_per_file_by_path_or_name():
@@ -75,7 +75,9 @@ def test_a_file_with_burned_in_text_is_refused():
 def test_an_uploaded_study_keeps_pixels_and_truth_only_and_needs_both_kinds_of_case(store):
     records = StudyStore(store)
     cases = labelled_cases(folder_by_class(), ("nodule",))
-    study = records.create_from_upload("Uploaded", cases, ("nodule",), ARMS, {"name": "m", "version": "1"})
+    study = records.create_from_upload(
+        "Uploaded", cases, ("nodule",), ARMS, {"name": "m", "version": "1", "classes": ["nodule"]}
+    )
     back = records.uploaded_cases(study)
     assert [case.truth for case in back] == [case.truth for case in cases]
     for kept, original in zip(back, cases, strict=True):
@@ -83,4 +85,6 @@ def test_an_uploaded_study_keeps_pixels_and_truth_only_and_needs_both_kinds_of_c
         np.testing.assert_array_equal(kept.display, original.display)
     assert study.cases == [0, 1, 2] and not study.synthetic
     with pytest.raises(StudyError, match="nodule is in none"):
-        records.create_from_upload("No nodule", cases[1:], ("nodule",), ARMS, {"name": "m", "version": "1"})
+        records.create_from_upload(
+            "No nodule", cases[1:], ("nodule",), ARMS, {"name": "m", "version": "1", "classes": ["nodule"]}
+        )
