@@ -8,6 +8,7 @@ import pytest
 
 from medattn import load_scan
 from medattn.assets import SAMPLES_DIR
+from medattn.explain import EXPLAINERS
 from medattn.explain.faithfulness import Faithfulness
 from medattn.explain.overlay import PEAK_TICKS, attention_ticks
 from medattn.model.predictor import DIFFUSE_SPREAD
@@ -60,7 +61,7 @@ def test_attention_has_a_model_wide_scale_and_every_other_map_is_relative_to_its
     peak = review_page.on_scale(attention, model_wide=False)
     assert peak.ticks == PEAK_TICKS and peak.caption == "Attention relative to this map's own peak"
     assert peak.levels.max() == pytest.approx(1.0)
-    occlusion = predictor.explain(scan, "nodule", review_page.EXPLAINERS["occlusion"], 0, max_side=64)
+    occlusion = predictor.explain(scan, "nodule", EXPLAINERS["occlusion"], 0, max_side=64)
     scaled = review_page.on_scale(occlusion, model_wide=True)  # asked for model-wide, it has none
     assert scaled.ticks == PEAK_TICKS and scaled.caption.endswith("(it has no model-wide scale)")
 
