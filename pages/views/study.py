@@ -19,6 +19,7 @@ from medattn.review.export import table_csv
 from medattn.review.marks import agreements_with
 from medattn.review.text import escape_markdown
 from medattn.scan.resizing import resize
+from medattn.screens import study_page
 from medattn.study.design import MAX_CASES, MAX_SIDE, Arm, SyntheticCaseSet, all_arms
 from medattn.study.records import Reading, Study, StudyStore
 from medattn.study.results import parquet_bytes, readings_table, study_results
@@ -132,33 +133,10 @@ with shared.page("Reader study"):
         if not results.complete_readers:
             st.info("No reader has finished the study yet.")
             st.stop()
-        st.markdown(
-            f"**{len(results.complete_readers)} readers** finished: "
-            f"{escape_markdown(', '.join(results.complete_readers))}. "
-            "Each figure is computed per reader over every case, then averaged over readers."
-        )
-        st.table(
-            [
-                {
-                    "Arm": Arm.parse(f.arm).title,
-                    "Finding": name(f.finding),
-                    "Sensitivity": f"{f.sensitivity:.3f}",
-                    "Specificity": f"{f.specificity:.3f}",
-                    "AUC": f"{f.auc:.3f}",
-                    "Marks on the finding": f"{f.mark_accuracy:.0%} of {f.marked}" if f.marked else "no mark",
-                    "Seconds per reading": f"{f.seconds:.1f}",
-                }
-                for f in results.figures
-            ],
-            hide_index=True,
-        )
-        bars = [
-            {"Arm": Arm.parse(f.arm).title, "Finding": name(f.finding), "Figure": figure, "Value": value}
-            for f in results.figures
-            for figure, value in (("Sensitivity", f.sensitivity), ("Specificity", f.specificity), ("AUC", f.auc))
-        ]
+        st.markdown(study_page.readers_line([escape_markdown(r) for r in results.complete_readers]))
+        st.table(study_page.figure_rows(results, name), hide_index=True)
         st.altair_chart(
-            alt.Chart(alt.Data(values=bars))
+            alt.Chart(alt.Data(values=study_page.figure_bars(results, name)))
             .mark_bar()
             .encode(
                 x=alt.X(
@@ -173,27 +151,12 @@ with shared.page("Reader study"):
             .properties(width=220, height=180),
         )
         st.caption("Each bar: the readers' mean for one arm; the first arm is the control.")
-        comparisons = [(finding, c) for finding, listed in results.comparisons.items() for c in listed]
-        if comparisons:
+        rows = study_page.comparison_rows(results, name)
+        if rows:
             st.markdown(
                 f"##### Does an arm change readers' AUC against the control ({Arm.parse(study.arms[0]).title})?"
             )
-            rows = [
-                {
-                    "Finding": name(finding),
-                    "Arm": Arm.parse(c.first).title,
-                    "AUC difference": c.difference,
-                    "95% CI low": c.ci_low,
-                    "95% CI high": c.ci_high,
-                    "p": c.p_value,
-                }
-                for finding, c in comparisons
-            ]
-            st.table(
-                [row | {key: f"{row[key]:.3f}" for key in ("AUC difference", "95% CI low", "95% CI high", "p")}
-                 for row in rows],
-                hide_index=True,
-            )  # fmt: skip
+            st.table([row | {key: f"{row[key]:.3f}" for key in study_page.COMPARED} for row in rows], hide_index=True)
             base = alt.Chart(alt.Data(values=rows)).encode(y=alt.Y("Finding:N", title=None), color="Arm:N")
             st.altair_chart(
                 base.mark_rule(strokeWidth=3).encode(

@@ -1,0 +1,50 @@
+"""The Reader study page's results, without Streamlit, on a small study read by hand (tests/study)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from medattn.screens import study_page
+from medattn.study.analysis import Comparison
+from medattn.study.results import ArmFigures, StudyResults
+
+NAMES = {"nodule": "Pulmonary nodule"}.get
+
+
+def results() -> StudyResults:
+    figures = [
+        ArmFigures("none", "nodule", 2, 0.5, 0.75, 0.625, 0.0, 0, 4.25),
+        ArmFigures("attention", "nodule", 2, 1.0, 0.75, 1.0, 0.5, 2, 3.5),
+    ]
+    comparison = Comparison(
+        "attention", "none", 0.375, 0.2, 12.0, ci_low=-0.2, ci_high=0.95, p_value=0.12, f_statistic=2.6
+    )
+    return StudyResults(["Dr A", "Dr B"], {"Dr C": 0.25}, figures, {"nodule": [comparison]})
+
+
+def test_each_arm_s_figures_are_rows_and_bars():
+    none, attention = study_page.figure_rows(results(), NAMES)
+    assert none == {
+        "Arm": "No overlay", "Finding": "Pulmonary nodule", "Sensitivity": "0.500", "Specificity": "0.750",
+        "AUC": "0.625", "Marks on the finding": "no mark", "Seconds per reading": "4.2",
+    }  # fmt: skip
+    assert attention["Marks on the finding"] == "50% of 2"
+    bars = study_page.figure_bars(results(), NAMES)
+    assert [(b["Figure"], b["Value"]) for b in bars[:3]] == [
+        ("Sensitivity", 0.5),
+        ("Specificity", 0.75),
+        ("AUC", 0.625),
+    ]
+
+
+def test_a_comparison_with_the_control_keeps_its_interval_and_p():
+    (row,) = study_page.comparison_rows(results(), NAMES)
+    assert row["Finding"] == "Pulmonary nodule" and row["AUC difference"] == 0.375
+    assert (row["95% CI low"], row["95% CI high"], row["p"]) == (-0.2, 0.95, 0.12)
+    assert set(study_page.COMPARED) <= set(row)
+    assert np.isclose(row["95% CI high"] - row["95% CI low"], 1.15)
+
+
+def test_only_the_readers_who_finished_are_named():
+    line = study_page.readers_line(results().complete_readers)
+    assert line.startswith("**2 readers** finished: Dr A, Dr B.") and "Dr C" not in line
