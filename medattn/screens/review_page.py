@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from medattn.benchmark import FINDINGS, SyntheticCase
 from medattn.explain import EXPLAINERS
 from medattn.explain.faithfulness import Faithfulness
 from medattn.explain.overlay import PEAK_TICKS, attention_ticks, map_levels
@@ -142,6 +143,27 @@ def faithfulness_verdict(check: Faithfulness, finding_name: str) -> Faithfulness
         f"**Faithfulness check: the model does not rely on the highlighted region alone.** Hiding the hottest "
         f"{share} of the image changes {finding_name} {hidden}, and hiding the same region at "
         f"{check.places_as_damaging} of {places} random places lowered it as much or more. Read this map with care.",
+    )
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """A shipped synthetic sample's truth as the page shows it: the caption, and where the finding on screen
+    truly lies (bool, the sample's own grid), or None where it is absent."""
+
+    caption: str
+    region: np.ndarray | None
+
+
+def ground_truth(truth: SyntheticCase, shown: str, name: Name) -> GroundTruth:
+    """What the ground-truth switch shows for the map of ``shown``: the sample's findings, and the outline."""
+    present = [name(f) for f, on in zip(FINDINGS, truth.labels, strict=True) if on]
+    masks = dict(zip(FINDINGS, truth.masks, strict=True))
+    region = masks.get(shown)
+    return GroundTruth(
+        f"Ground truth of this synthetic sample: {', '.join(present) or 'no finding'}. "
+        f"The green outline is where {name(shown)} truly lies, when present.",
+        region if region is not None and region.any() else None,
     )
 
 

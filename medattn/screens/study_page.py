@@ -4,11 +4,43 @@ lays them out; ``tests/screens/test_study_page.py`` checks them on a study compu
 
 from __future__ import annotations
 
-from medattn.screens.review_page import Name
+from dataclasses import dataclass
+
+from medattn.model.predictor import Prediction
+from medattn.screens.review_page import Name, overlay_caption
 from medattn.study.design import Arm
 from medattn.study.results import StudyResults
 
 COMPARED = ("AUC difference", "95% CI low", "95% CI high", "p")
+
+
+@dataclass(frozen=True)
+class ReadingScreen:
+    """What a reader is shown for one reading: the arm as shown (no maps and no numbers where the model's
+    output is withheld), the reason it is withheld, each map's caption and the probabilities' line."""
+
+    arm: Arm
+    withheld: str | None
+    captions: dict[str, str]
+    probabilities: str | None
+
+
+def reading_screen(arm: Arm, prediction: Prediction, findings: tuple[str, ...], name: Name) -> ReadingScreen:
+    """The arm the study asks for, unless the scan is unlike the training data: then the reader reads it as
+    in the control arm without maps, and is told why."""
+    withheld = prediction.unlikeness_warning if arm.overlay != "none" or arm.probabilities else None
+    if withheld:
+        arm = Arm("none", False)
+    captions = {} if arm.overlay == "none" else {f: overlay_caption(prediction, arm.overlay, f, name) for f in findings}
+    probabilities = (
+        "**The model's probabilities:** "
+        + ", ".join(
+            f"{name(f)} {prediction.probabilities[f]:.0%} (threshold {prediction.thresholds[f]:.0%})" for f in findings
+        )
+        if arm.probabilities
+        else None
+    )
+    return ReadingScreen(arm, withheld, captions, probabilities)
 
 
 def readers_line(readers: list[str]) -> str:

@@ -5,17 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 
 import altair as alt
+import numpy as np
 import streamlit as st
 
 from medattn.errors import PacsError
 from medattn.explain import EXPLAINERS
-from medattn.explain.overlay import COLORMAPS, blend
+from medattn.explain.overlay import COLORMAPS, TRUTH_COLOUR, blend, outline
 from medattn.model.predictor import Heatmap, Prediction, Predictor
 from medattn.pacs.dicomweb import Pacs
 from medattn.pacs.outputs import ResultObjects
+from medattn.review.report import FORMATS, ReportContent, render_report
 from medattn.review.viewer import zoomable
+from medattn.review.workspace import Case, Workspace
 from medattn.scan.resizing import resize, shrink
 from medattn.screens import review_page
 from medattn.screens.review_page import Name
@@ -24,6 +29,71 @@ from pages.views import shared
 SMALL_SIDE = 320  # the side-by-side maps
 SCALES = {"model-wide": "Model-wide (the same for every scan)", "peak": "Relative to this map's peak"}
 FIRST_SETTINGS = {"opacity": 0.45, "threshold": 0.0, "outline": 0}
+
+
+def scan_picker(workspace: Workspace, samples: dict[str, Path]) -> None:
+    """The uploader, the sample picker and, once several scans are open, the scan picker (call inside
+    ``st.sidebar``). The sample picker shows "—" again once another scan is on screen."""
+    shared.uploader("Upload scans", key="upload")
+    opened = st.session_state.get("opened_sample")  # (label, case key) of the sample last opened here
+    if opened and opened[1] != workspace.current:
+        st.session_state.sample, opened = "—", None
+    sample = st.selectbox("…or open a sample case", ["—", *samples], key="sample")
+    if sample != "—" and (opened is None or opened[0] != sample):
+        opened = (sample, workspace.add(samples[sample].name, samples[sample].read_bytes()).key)
+    st.session_state.opened_sample = opened
+    if len(workspace.cases) > 1:
+        names = {key: case.name for key, case in workspace.cases.items()}
+        st.session_state["scan-choice"] = workspace.current  # follows uploads, samples and the Worklist
+        st.selectbox(
+            "Scan", list(names), format_func=names.get, key="scan-choice",
+            on_change=lambda: workspace.select(st.session_state["scan-choice"]),
+        )  # fmt: skip
+
+
+def window_setting(case: Case, frame: int) -> tuple[float, float] | None:
+    """The grey-scale window (level, width) from the presets or typed in the sidebar; None for colour."""
+    if case.scan.is_colour:
+        return None
+    presets = shared.presets(case.key, frame, case)
+    tag = case.key[:12]
+    with st.sidebar:
+        preset = st.selectbox("Window", list(presets), key=f"window-{tag}")
+        centre, width = presets[preset]
+        with st.expander("Window level and width"):
+            centre = st.number_input("Level (centre)", value=float(centre), key=f"centre-{tag}-{preset}")
+            width = st.number_input("Width", value=float(width), min_value=1e-3, key=f"width-{tag}-{preset}")
+    return centre, width
+
+
+def with_ground_truth(overlay: np.ndarray, view: ViewSettings, case: Case, shown: str, name: Name) -> np.ndarray:
+    """The overlay, outlined in green where the finding truly lies once the reader asks for a shipped
+    sample's ground truth; as it was for any other scan."""
+    sample = shared.sample_name(case)
+    if not sample or not view.truth_slot.toggle("Show the ground truth (synthetic sample)", key="ground-truth"):
+        return overlay
+    truth = review_page.ground_truth(shared.sample_truth()[sample], shown, name)
+    st.caption(truth.caption)
+    if truth.region is None:
+        return overlay
+    return outline(overlay, resize(truth.region.astype(np.float32), *overlay.shape[:2]) > 0.5, TRUTH_COLOUR)
+
+
+def report_downloads(report: ReportContent, key: str, burned_in: bool) -> None:
+    """The report of what is on screen as PNG and PDF, drawn only when clicked."""
+    if burned_in:
+        st.warning("This file says text is burned into its pixels, which may identify the patient: "
+                   "the reports leave both pictures out.")  # fmt: skip
+    st.session_state.report = report  # what the downloads draw, kept in this session's memory only
+    for column, file_format in zip(st.columns(2), FORMATS, strict=True):
+        column.download_button(
+            f"Download report ({file_format.upper()})",
+            data=partial(render_report, report, file_format),
+            file_name=f"medattn-report-{key[:12]}.{file_format}",
+            mime=FORMATS[file_format],
+            on_click="ignore",
+            key=f"report-{file_format}",
+        )
 
 
 @dataclass(frozen=True)

@@ -629,9 +629,9 @@ def test_a_study_set_up_wrongly_says_why_and_a_study_set_up_rightly_is_read_with
     shown = next(c.value for c in at.caption if c.value.startswith("Shown with this reading"))
     probabilities = [m.value for m in at.markdown if "The model's probabilities" in m.value]
     if "attention" in shown:  # the arm decides what is shown beside the scan: maps and numbers, or neither
-        assert probabilities and any(c.startswith("Attention — ") for c in image_captions(at))
+        assert probabilities and any(c.startswith("Attention overlay — ") for c in image_captions(at))
     else:
-        assert not probabilities and not any(c.startswith("Attention — ") for c in image_captions(at))
+        assert not probabilities and not any(c.startswith("Attention overlay — ") for c in image_captions(at))
     at.button[-1].click().run()  # nothing answered
     assert not at.exception and "present or absent" in at.error[0].value
     assert at.subheader[0].value == "Reading 1 of 8"

@@ -8,6 +8,7 @@ import pytest
 
 from medattn import load_scan
 from medattn.assets import SAMPLES_DIR
+from medattn.benchmark import sample_cases
 from medattn.explain import EXPLAINERS
 from medattn.explain.faithfulness import Faithfulness
 from medattn.explain.overlay import PEAK_TICKS, attention_ticks
@@ -132,3 +133,16 @@ def test_a_report_withholds_the_map_the_screen_withholds_and_says_why(prediction
     assert shown.overlay is overlay and shown.explanation == "caption" and shown.unlike_training_data is None
     assert list(shown.probabilities) == [predictor.display_name(c) for c in review_page.ranked(nodule)]
     assert shown.pixels_withheld
+
+
+def test_the_ground_truth_names_a_samples_findings_and_outlines_only_a_finding_it_has(predictor):
+    truths = sample_cases()
+    nodule = truths["synthetic-nodule.png"]
+    shown = review_page.ground_truth(nodule, "nodule", predictor.display_name)
+    assert "Pulmonary nodule" in shown.caption.split(".")[0]
+    assert shown.region is not None and shown.region.shape == nodule.image.shape
+    assert shown.region.sum() == nodule.masks[0].sum()
+    normal = truths["synthetic-normal.png"]
+    absent = review_page.ground_truth(normal, "nodule", predictor.display_name)
+    assert absent.caption.startswith("Ground truth of this synthetic sample: no finding.")
+    assert absent.region is None

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from medattn import load_scan
+from medattn.assets import SAMPLES_DIR
 from medattn.screens import study_page
 from medattn.study.analysis import Comparison
+from medattn.study.design import WITH_PROBABILITIES, Arm
 from medattn.study.results import ArmFigures, StudyResults
+from tests.conftest import PYDICOM_DATA_FILES
 
 NAMES = {"nodule": "Pulmonary nodule"}.get
 
@@ -48,3 +52,24 @@ def test_a_comparison_with_the_control_keeps_its_interval_and_p():
 def test_only_the_readers_who_finished_are_named():
     line = study_page.readers_line(results().complete_readers)
     assert line.startswith("**2 readers** finished: Dr A, Dr B.") and "Dr C" not in line
+
+
+def test_a_reading_shows_the_arm_asked_for_unless_the_scan_is_unlike_the_training_data(predictor):
+    findings = tuple(predictor.classes)
+    like = predictor.predict(load_scan(SAMPLES_DIR / "synthetic-nodule.png"), 0, max_side=256)
+    unlike = predictor.predict(load_scan(PYDICOM_DATA_FILES / "RG1_J2KR.dcm"), 0, max_side=256)
+    asked = Arm.parse(f"attention{WITH_PROBABILITIES}")
+
+    shown = study_page.reading_screen(asked, like, findings, predictor.display_name)
+    assert shown.arm == asked and shown.withheld is None
+    assert shown.captions["nodule"] == "Attention overlay — Pulmonary nodule"
+    assert all(shown.captions[f].endswith("(finding not present — where the model looked)") for f in findings[1:])
+    assert shown.probabilities.startswith(
+        f"**The model's probabilities:** Pulmonary nodule {like.probabilities['nodule']:.0%}"
+    )
+
+    withheld = study_page.reading_screen(asked, unlike, findings, predictor.display_name)
+    assert withheld.arm == Arm("none", False) and withheld.withheld == unlike.unlikeness_warning
+    assert withheld.captions == {} and withheld.probabilities is None
+    control = study_page.reading_screen(Arm("none", False), unlike, findings, predictor.display_name)
+    assert control.withheld is None  # nothing of the model's was asked for: nothing to withhold

@@ -1,0 +1,147 @@
+"""The Review page's "Your review" section: the reader's name, marks, verdicts and reading, saved to the review
+store, with a contradiction pointed out before it is saved. Not a page: Streamlit runs only the scripts
+``app.py`` names."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from medattn.errors import ReviewError, StoreError
+from medattn.explain import EXPLAINERS
+from medattn.model.predictor import Prediction, Predictor
+from medattn.review.marks import agreements_with
+from medattn.review.store import VERDICTS, Review
+from medattn.review.workspace import Case
+from medattn.screens import review_page
+from pages.views import shared
+
+MARKS_ABOUT = (
+    "Your marks are saved with your review, in the scan's own pixel coordinates, and shown again when you reopen "
+    "the scan. Each explanation's agreement with them (its peak inside your mark, and the share of its heat "
+    "inside) is stored too, and summed up on the Model page."
+)
+
+
+def your_review(
+    case: Case,
+    frame: int,
+    image: np.ndarray,
+    prediction: Prediction,
+    predictor: Predictor,
+    model_dir: Path,
+    withheld: bool,
+) -> tuple[str, list[Review]]:
+    """Lay out the review form and save what is submitted; returns the reader's name and this reader's saved
+    reviews of the scan, newest first (the DICOM results carry the latest)."""
+    st.markdown("#### Your review")
+    store = shared.review_store()
+    key = shared.scan_key_of(case)
+    tag = case.key[:12]
+    if "reviewer" not in st.session_state:  # widget state is dropped on other pages; the name is kept apart
+        st.session_state.reviewer = st.session_state.get("reviewer_name", "")
+    reviewer = st.session_state.reviewer_name = st.text_input(
+        "Reviewer", key="reviewer", max_chars=200, placeholder="Your name"
+    )
+    scan_shape = case.scan.frame(frame).shape[:2]
+    saved = []
+    if store is not None and reviewer:
+        try:
+            saved = store.reviews(reviewer, key)
+        except StoreError as error:  # the marks are not shown again, and the page goes on
+            shared.show_error(error)
+    ranked, name = review_page.ranked(prediction), predictor.display_name
+    saved_marks = next((r.marks for r in saved if r.marks), None)
+    marks = shared.mark_editor(f"{tag}-{frame}", image, scan_shape, ranked, name, saved_marks, about=MARKS_ABOUT)
+
+    with st.form(f"feedback-{tag}-{frame}"):
+        if withheld:  # nothing of the model's was seen: there is nothing to agree with, only a reading to record
+            st.caption("The model's calls are withheld for this scan, so only your own reading is recorded.")
+            verdicts = dict.fromkeys(ranked, "unsure")
+        else:
+            verdicts = {
+                c: st.radio(
+                    f"{name(c)}: {review_page.model_call(prediction, c)}",
+                    VERDICTS,
+                    index=None,  # unanswered until the reader answers: no agreement is assumed
+                    format_func=str.capitalize,
+                    horizontal=True,
+                    key=f"verdict-{c}-{tag}",
+                )
+                for c in ranked
+            }
+        corrected = st.multiselect(
+            "Findings present, in your reading", ranked, format_func=name, key=f"corrected-{tag}"
+        )
+        note = st.text_area("Note", max_chars=5000, key=f"note-{tag}", help="Do not enter patient identifiers.")
+        submitted = st.form_submit_button("Save review", disabled=store is None)
+
+    if submitted and store is not None:
+        review = Review.from_form(
+            reviewer=reviewer,
+            scan_key=key,
+            model_name=predictor.card.name,
+            model_version=predictor.card.version,
+            probabilities=prediction.probabilities,
+            model_labels=prediction.labels,
+            unlikeness=prediction.unlikeness,
+            unlikeness_limit=prediction.unlikeness_limit,
+            verdicts=verdicts,
+            corrected_labels=corrected,
+            note=note,
+            session_salt=st.session_state.session_salt,
+            case_key=case.key,
+            frame=frame,
+            marks=marks,
+        )
+        try:
+            review = replace(review.validated(), agreements=_measured(marks, case, frame, prediction, model_dir))
+        except ReviewError as error:
+            shared.show_error(error)
+        else:
+            if review.contradictions():  # pointed out first: saved only if the reader confirms
+                st.session_state.contradicted_review = review
+            else:
+                _save(store, review)
+    pending = st.session_state.get("contradicted_review")
+    if pending is not None and pending.scan_key == key:
+        names = ", ".join(name(f) for f in pending.contradictions())
+        st.warning(
+            f"Your reading contradicts your verdict on: {names}. Agreeing that a finding is present means "
+            "listing it in your reading; disagreeing means the opposite. Correct the form and save again, "
+            "or save it as it is."
+        )
+        st.button("Save it as it is", on_click=_save, args=(store, pending), key="save-contradicted")
+    outcome = st.session_state.pop("review_saved", None)
+    if isinstance(outcome, Exception):
+        shared.show_error(outcome)
+    elif outcome:
+        st.success(outcome)
+    return reviewer, saved
+
+
+def _measured(
+    marks: dict[str, dict], case: Case, frame: int, prediction: Prediction, model_dir: Path
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Every method's agreement with each mark; none for a scan unlike the training data (no map is
+    meaningful there)."""
+    if prediction.unlike_training_data:
+        return {}
+    with st.spinner("Measuring every explanation against your marks…"):
+        return agreements_with(
+            marks,
+            lambda method, finding: shared.explanation(case.key, model_dir, frame, method, finding, case).values,
+            case.scan.frame(frame).shape[:2],
+            EXPLAINERS,
+        )
+
+
+def _save(store, review: Review) -> None:
+    st.session_state.pop("contradicted_review", None)
+    try:
+        st.session_state.review_saved = f"Review saved (number {store.save(review)}). It is listed on the History page."
+    except (ReviewError, StoreError) as error:
+        st.session_state.review_saved = error
