@@ -61,6 +61,7 @@ def _decode_dicom(content: bytes, max_values: int) -> Scan:
     guards.check_structure_counts(content)
     ds = pydicom.dcmread(io.BytesIO(content), force=True)
     guards.check_declared_lengths(ds)
+    guards.check_sequence_depth(ds)
     _infer_missing_transfer_syntax(ds)
     if not any(keyword in ds for keyword in PIXEL_KEYWORDS):
         guards.check_pixel_data_not_cut_off(content)
@@ -81,7 +82,7 @@ def _decode_dicom(content: bytes, max_values: int) -> Scan:
     guards.check_size(columns, rows, samples, max_values)
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
     guards.check_not_truncated(ds)
-    guards.check_codestream_sizes(ds, rows, columns)
+    guards.check_codestreams(ds, rows, columns, samples)
     colour = samples > 1 or photometric in ("RGB", "PALETTE COLOR")
     decode = _frame_decoder(ds, photometric, samples, several=frame_count > 1)
     first = decode(0)  # every file's first frame is decoded here, so a file that cannot be shown says so now

@@ -12,7 +12,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, generate_uid
 
 from medattn import ScanError, load_scan
-from tests.conftest import PYDICOM_FILES, all_frames
+from tests.conftest import PYDICOM_DATA_FILES, PYDICOM_FILES, all_frames
 
 PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
 
@@ -33,6 +33,12 @@ def dicom_bytes(syntax=ExplicitVRLittleEndian, **extra) -> bytes:
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
+
+
+def load_source(name: str) -> bytes:
+    """A real file from pydicom's test files or pydicom-data."""
+    path = PYDICOM_FILES / name
+    return (path if path.exists() else PYDICOM_DATA_FILES / name).read_bytes()
 
 
 def refuse(content: bytes) -> tuple[str, int]:
@@ -85,9 +91,9 @@ def test_value_length_beyond_the_end_of_the_file_is_refused():
     assert "pixel data has 64 of 2147483632 bytes" in message
 
 
-@pytest.mark.parametrize("depth", [300, 3000])
-def test_sequences_nested_hundreds_deep_are_refused(depth):
-    # Written by hand: pydicom's writer recurses as deeply as its reader.
+def nested_sequences(depth: int) -> bytes:
+    """An 8x8 image whose (0008,1140) sequence nests ``depth`` deep; written by hand, as pydicom's writer
+    recurses as deeply as its reader."""
     item_start, item_end = b"\xfe\xff\x00\xe0\xff\xff\xff\xff", b"\xfe\xff\x0d\xe0\x00\x00\x00\x00"
     sequence_end = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
     nested = b""
@@ -95,8 +101,28 @@ def test_sequences_nested_hundreds_deep_are_refused(depth):
         nested = b"\x08\x00\x40\x11SQ\x00\x00\xff\xff\xff\xff" + item_start + nested + item_end + sequence_end
     content = dicom_bytes()
     at = content.index(PIXEL_DATA_TAG)
-    message, _ = refuse(content[:at] + nested + content[at:])  # (0008,1140) sorts before pixel data
-    assert "nests sequences too deeply" in message
+    return content[:at] + nested + content[at:]  # (0008,1140) sorts before pixel data
+
+
+@pytest.mark.parametrize("depth, message", [(33, "more than 32 deep"), (80, "more than 32 deep"),
+                                            (300, "too deeply"), (3000, "too deeply")])  # fmt: skip
+def test_sequences_nested_deeper_than_a_copy_survives_are_refused(depth, message):
+    """80 to 150 levels opened, then the app's cache failed to pickle the header and showed the stack trace,
+    and de-identification failed in deepcopy."""
+    refused, _ = refuse(nested_sequences(depth))
+    assert message in refused
+
+
+def test_the_deepest_nesting_accepted_survives_pickling_and_deep_copying():
+    import copy
+    import pickle
+
+    import pydicom
+
+    content = nested_sequences(32)
+    assert all_frames(load_scan(content)).shape == (1, 8, 8)
+    ds = pydicom.dcmread(io.BytesIO(content))
+    assert pickle.loads(pickle.dumps(ds)) == ds and copy.deepcopy(ds) == ds
 
 
 @pytest.mark.parametrize(
@@ -114,6 +140,28 @@ def test_a_codestream_declaring_a_huge_image_is_refused_undecoded(name, header, 
     content[start + size_at : start + size_at + 4] = b"\xff\xf0\xff\xf0"  # both sides over 60,000 pixels
     message, peak = refuse(bytes(content))
     assert "The compressed image declares" in message and "refused undecoded" in message
+    assert peak < 50 * 2**20
+
+
+@pytest.mark.parametrize(
+    "name, header, at, value, problem",
+    [
+        # frame 2 of 10 of a real JPEG-LS MR, its SOF55 height set to 0: libjpeg took 2.4 GB in 18 s, and more
+        ("emri_small_jpeg_ls_lossless.dcm", b"\xff\xf7", 5, b"\x00\x00", "a frame of 64×0 pixels"),
+        ("JPEG2000.dcm", b"\xff\x4f\xff\x51", 40, b"\x04\x00", "1024 components"),  # Csiz: 3.7 kB took 5 GB
+        ("JPEG2000.dcm", b"\xff\x4f\xff\x51", 42, b"\x25", "38-bit samples"),  # the first component's Ssiz
+        ("JPEG2000.dcm", b"\xff\x4f\xff\x51", 24, b"\0\0\0\1\0\0\0\1", "262,144 tiles"),  # 1-pixel tiles
+        ("SC_rgb_jpeg_dcmtk.dcm", b"\xff\xc0", 9, b"\xff", "255 components"),  # SOF0's Nf
+    ],
+)
+def test_a_codestream_declaring_what_the_file_does_not_is_refused_undecoded(name, header, at, value, problem):
+    content = bytearray(load_source(name))
+    start = content.index(header, content.index(PIXEL_DATA_TAG))
+    if name.startswith("emri"):  # the second frame's header
+        start = content.index(header, start + 1)
+    content[start + at : start + at + len(value)] = value
+    message, peak = refuse(bytes(content))
+    assert problem in message and "refused undecoded" in message
     assert peak < 50 * 2**20
 
 
@@ -161,3 +209,48 @@ def test_parse_bombs_are_refused_before_parsing(kind, message):
     refused, peak = refuse(bomb)
     assert message in refused
     assert peak < 64 * 2**20  # parsing them took 1.3 GB
+
+
+def tiff_of_pages(pages: int) -> bytes:
+    """A TIFF of ``pages`` 1x1 8-bit grey pages, written directory by directory (Pillow takes minutes to save
+    20,000 pages); every page's strip is the same byte."""
+    entry_count, pixel_at = 9, 8
+    directory_size = 2 + 12 * entry_count + 4
+    content = bytearray(b"II*\x00" + struct.pack("<I", 9) + b"\x80")
+    for page in range(pages):
+        at = len(content)
+        following = at + directory_size if page < pages - 1 else 0
+        entries = [(256, 3, 1), (257, 3, 1), (258, 3, 8), (259, 3, 1), (262, 3, 1), (273, 4, pixel_at),
+                   (277, 3, 1), (278, 3, 1), (279, 4, 1)]  # fmt: skip
+        content += struct.pack("<H", entry_count)
+        content += b"".join(struct.pack("<HHII", tag, kind, 1, value) for tag, kind, value in entries)
+        content += struct.pack("<I", following)
+    return bytes(content)
+
+
+def test_page_and_frame_floods_are_refused_before_any_page_is_sought():
+    """20,000 1x1 TIFF pages took 5.5 s to count through Pillow, and the app decoded them twice; an APNG's
+    frames were loaded one by one on seeking. Both are refused from their headers."""
+    from PIL import Image
+
+    assert all_frames(load_scan(tiff_of_pages(3))).shape == (3, 1, 1)  # the hand-written file is a real TIFF
+    message, peak = refuse(tiff_of_pages(20_000))
+    assert "holds more than 1,000 pages or frames" in message and peak < 16 * 2**20
+    buffer = io.BytesIO()
+    frames = [Image.new("L", (1, 1), value % 250) for value in range(1, 2_000)]
+    Image.new("L", (1, 1)).save(buffer, format="PNG", save_all=True, append_images=frames)
+    message, peak = refuse(buffer.getvalue())
+    assert "holds 2,000 pages or frames" in message and peak < 16 * 2**20
+
+
+def test_a_palette_image_is_counted_as_the_three_samples_it_becomes():
+    """A 6 kB palette PNG of 7071 x 7071 passed the limit counted as one sample, then was held as RGB (1.8 GB)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("P", (7071, 7071)).save(buffer, format="PNG")
+    message, peak = refuse(buffer.getvalue())
+    assert "7071×7071 pixels × 3 samples" in message and peak < 16 * 2**20
+    buffer = io.BytesIO()
+    Image.new("P", (64, 48), 5).save(buffer, format="PNG")
+    assert all_frames(load_scan(buffer.getvalue())).shape == (1, 48, 64, 3)  # a small one opens, as RGB
