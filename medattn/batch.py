@@ -36,6 +36,7 @@ from medattn.model.predictor import Predictor
 from medattn.model.preprocessing import Letterbox, Preprocessing
 from medattn.review.export import defused
 from medattn.scan import DEFAULT_MAX_VALUES, load_scan
+from medattn.scan.elsewhere import limit_memory
 from medattn.scan.resizing import shrink
 
 if TYPE_CHECKING:
@@ -155,9 +156,11 @@ def _read_bounded(path: Path) -> bytes:
 
 
 def _single_threaded_worker(_: int) -> None:
-    """Decoding workers share the cores with the model: one thread each, no oversubscription."""
+    """Decoding workers share the cores with the model: one thread each, no oversubscription; and each runs
+    under the app's decoder memory limit, so a hostile file costs that file a message, not the run."""
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
+    limit_memory()
 
 
 def _as_list(batch: list[Scored]) -> list[Scored]:

@@ -50,6 +50,8 @@ def load_dicom(content: bytes, max_values: int) -> Scan:
         raise
     except RecursionError:
         raise ScanError("This DICOM file nests sequences too deeply to read; it is damaged or hostile.") from None
+    except MemoryError:  # a decoder worker's memory limit (medattn.scan.elsewhere)
+        raise ScanError(guards.OUT_OF_MEMORY) from None
     except BaseException as error:
         if not guards.is_decoder_failure(error):
             raise
@@ -118,6 +120,8 @@ def _frame_decoder(ds: pydicom.Dataset, photometric: str, samples: int, several:
                 pixels = apply_color_lut(pixels, ds)
             elif samples == 1:
                 pixels = _modality_units(pixels, ds)
+        except MemoryError:
+            raise ScanError(guards.OUT_OF_MEMORY) from None
         except BaseException as error:  # a later frame decodes after load_scan's boundary: this is its own
             if not guards.is_decoder_failure(error):
                 raise

@@ -276,6 +276,12 @@ def codestream_header(fragment: bytes) -> Codestream | None:
     return None
 
 
+OUT_OF_MEMORY = (
+    "Decoding this file needed more memory than a decoder may use, so it was stopped: it is damaged or hostile, "
+    "or too large to show here."
+)
+
+
 def is_decoder_failure(error: BaseException) -> bool:
     """Any Exception, and a Rust decoder's panic (pyo3's PanicException derives from BaseException)."""
     return isinstance(error, Exception) or type(error).__name__ == "PanicException"

@@ -9,7 +9,14 @@ from PIL import Image, ImageOps
 
 from medattn.errors import ScanError
 from medattn.scan.frames import Scan
-from medattn.scan.guards import MAX_PAGES, check_size, is_decoder_failure, tiff_page_sizes, too_many_pages
+from medattn.scan.guards import (
+    MAX_PAGES,
+    OUT_OF_MEMORY,
+    check_size,
+    is_decoder_failure,
+    tiff_page_sizes,
+    too_many_pages,
+)
 from medattn.scan.windowing import percentile_window
 
 WIDE_GREY_MODES = ("I;16", "I;16B", "I;16L", "I", "F")
@@ -22,6 +29,8 @@ def load_image(content: bytes, kind: str, max_values: int) -> Scan:
         return _decode_image(content, kind, max_values)
     except ScanError:
         raise
+    except MemoryError:  # a decoder worker's memory limit (medattn.scan.elsewhere)
+        raise ScanError(OUT_OF_MEMORY) from None
     except BaseException as error:  # Pillow's error types for corrupt data are many; each means "damaged"
         if not is_decoder_failure(error):
             raise

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import numpy as np
 
 from medattn.errors import ScanError, StudyError
-from medattn.scan import load_scan
+from medattn.scan import Scan, load_scan
 from medattn.scan.resizing import shrink
+from medattn.study.design import MAX_CASES
 
 KEPT_SIDE = 1024
 NO_FINDING = ("normal", "none")
@@ -36,20 +38,25 @@ class LabelledCase:
     truth: dict[str, bool]
 
 
-def labelled_cases(files: dict[str, bytes], findings: tuple[str, ...]) -> list[LabelledCase]:
+def labelled_cases(
+    files: dict[str, bytes], findings: tuple[str, ...], loader: Callable[[bytes], Scan] = load_scan
+) -> list[LabelledCase]:
     """The cases of an uploaded folder (path inside it -> bytes), in the folder's order, each with its
-    truth for every one of ``findings``."""
+    truth for every one of ``findings``. ``loader`` decodes a file: the app's bounded decoder workers
+    (``medattn.scan.elsewhere``), never its server process."""
     manifests = [path for path in files if path.lower().endswith(".csv")]
     if len(manifests) > 1:
         raise StudyError("The folder holds more than one CSV file; keep only the manifest.")
     images = {path: content for path, content in files.items() if path not in manifests}
+    if len(images) > MAX_CASES:
+        raise StudyError(f"The folder holds {len(images):,} files; a study takes at most {MAX_CASES:,} cases.")
     if manifests:
         truths = _from_manifest(files[manifests[0]], images, findings)
     else:
         truths = {path: _from_folder(path, findings) for path in images}
     if len(truths) < 2:
         raise StudyError("A study needs at least two cases; the folder holds fewer.")
-    return [_case(path, images[path], truth) for path, truth in sorted(truths.items())]
+    return [_case(path, images[path], truth, loader) for path, truth in sorted(truths.items())]
 
 
 def _from_manifest(manifest: bytes, images: dict[str, bytes], findings: tuple[str, ...]) -> dict[str, dict]:
@@ -87,9 +94,9 @@ def _from_folder(path: str, findings: tuple[str, ...]) -> dict[str, bool]:
     return {finding: folder == finding for finding in findings}
 
 
-def _case(path: str, content: bytes, truth: dict[str, bool]) -> LabelledCase:
+def _case(path: str, content: bytes, truth: dict[str, bool], loader: Callable[[bytes], Scan]) -> LabelledCase:
     try:
-        scan = load_scan(content)
+        scan = loader(content)
     except ScanError as error:
         raise StudyError(f"{PurePosixPath(path).name} cannot be read: {error}") from None
     if scan.burned_in_annotation:

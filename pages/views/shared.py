@@ -249,7 +249,7 @@ def cine(case_key: str, window: tuple[float, float] | None, _case: Case) -> byte
 
 
 @st.cache_resource(show_spinner=False)
-def _decoders() -> DecoderPool:
+def decoders() -> DecoderPool:
     """One pool of decoding processes for every session: the JPEG 2000 decoder holds the GIL, so
     sessions decoding in their own threads would take turns on one core."""
     return DecoderPool()
@@ -257,7 +257,7 @@ def _decoders() -> DecoderPool:
 
 def workspace() -> Workspace:
     if "workspace" not in st.session_state:
-        st.session_state.workspace = Workspace(loader=_decoders().load_scan)
+        st.session_state.workspace = Workspace(loader=decoders().load_scan)
         st.session_state.session_salt = secrets.token_hex(16)
     return st.session_state.workspace
 

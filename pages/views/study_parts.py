@@ -68,7 +68,9 @@ def set_up(records: StudyStore, predictor: Predictor) -> None:
                 study = records.create(title, case_set_asked, arms, model)
             else:
                 with st.spinner("Reading the folder…"):
-                    uploaded = labelled_cases({f.name: f.getvalue() for f in folder or []}, tuple(findings))
+                    uploaded = labelled_cases(
+                        {f.name: f.getvalue() for f in folder or []}, tuple(findings), shared.decoders().load_scan
+                    )
                 study = records.create_from_upload(title, uploaded, tuple(findings), arms, model)
         except MedattnError as error:
             shared.show_error(error)

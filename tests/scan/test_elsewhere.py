@@ -1,9 +1,11 @@
 """load_scan in worker processes gives what load_scan gives, and the workers never outlive their parent."""
 
+import io
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -40,23 +42,61 @@ def test_a_scan_decoded_elsewhere_is_the_scan_decoded_here(pool, path):
         assert getattr(there, name) == getattr(here, name), name
 
 
+def test_every_frame_of_a_multi_frame_file_is_decoded_in_a_worker_never_here():
+    """A hostile later frame once grew the server by 6 GB: frames after the first were decoded in its process."""
+    pool = DecoderPool(1)
+    scan = pool.load_scan((PYDICOM_DATA_FILES / "emri_small_jpeg_ls_lossless.dcm").read_bytes())
+    assert scan.frame(3).shape == (64, 64)
+    pool.shutdown()
+    assert scan.frame(3).shape == (64, 64)  # the frame last shown is kept
+    with pytest.raises(ScanError, match="decoders have been shut down"):
+        scan.frame(4)  # no worker left: nothing here decodes it
+
+
 def test_a_file_that_cannot_be_shown_says_why_from_the_worker_too(pool):
     with pytest.raises(ScanError, match="not a DICOM, PNG, JPEG, TIFF or BMP image"):
         pool.load_scan(b"not a scan")
     assert pool.load_scan((PYDICOM_FILES / "CT_small.dcm").read_bytes()).modality == "CT"
 
 
-def test_a_worker_that_dies_costs_one_file_a_message_and_the_next_file_gets_a_fresh_pool():
-    pool = DecoderPool(2)
+def test_a_worker_that_dies_in_a_decode_costs_that_file_a_message_and_the_next_file_nothing():
+    pool = DecoderPool(1)
     try:
-        os.kill(pool.pids()[0], signal.SIGKILL)  # as a decoder crash would
-        content = (PYDICOM_FILES / "CT_small.dcm").read_bytes()
-        time.sleep(0.5)
+        (worker,) = pool.pids()
+        content = (PYDICOM_DATA_FILES / "RG1_J2KR.dcm").read_bytes()  # 1.7 s of JPEG 2000 on one core
+        threading.Timer(0.5, os.kill, (worker, signal.SIGKILL)).start()  # as a decoder crash would
         with pytest.raises(ScanError, match="The decoder stopped while reading this file"):
             pool.load_scan(content)
-        assert pool.load_scan(content).modality == "CT"
+        assert pool.load_scan((PYDICOM_FILES / "CT_small.dcm").read_bytes()).modality == "CT"
+        (idle,) = pool.pids()
+        os.kill(idle, signal.SIGKILL)  # dead while idle: Pebble calls its pool broken; a fresh one takes over
+        time.sleep(0.5)
+        assert pool.load_scan((PYDICOM_FILES / "CT_small.dcm").read_bytes()).modality == "CT"
     finally:
         pool.shutdown()
+
+
+def test_a_file_past_a_workers_deadline_or_memory_gets_a_message_and_the_worker_is_replaced():
+    """The bounds that hold for a hostile file the guards do not know yet: here, real files under tight bounds."""
+    content = (PYDICOM_DATA_FILES / "RG1_J2KR.dcm").read_bytes()
+    hurried = DecoderPool(1, seconds=0.3)
+    try:
+        with pytest.raises(ScanError, match=r"took longer than 0\.3 s, so it was stopped"):
+            hurried.load_scan(content)
+        assert hurried.load_scan((PYDICOM_FILES / "CT_small.dcm").read_bytes()).modality == "CT"
+    finally:
+        hurried.shutdown()
+    frugal = DecoderPool(1, memory_bytes=int(1.5 * 2**30))
+    try:
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.new("RGB", (9000, 9000), (10, 20, 30)).save(buffer, format="PNG")  # 243 M values, 1 GB as float32
+        with pytest.raises(ScanError, match="needed more memory than a decoder may use"):
+            frugal.load_scan(buffer.getvalue(), max_values=10**9)  # past the size limit, as a hostile file is
+        assert frugal.load_scan(content).frame(0).shape == (1955, 1841)
+    finally:
+        frugal.shutdown()
 
 
 WORKER_PARENT = "from medattn.scan.elsewhere import DecoderPool; import time; DecoderPool(2); print('up', flush=True)"
