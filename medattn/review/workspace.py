@@ -7,6 +7,8 @@ one session's state and in memory only: uploads are never written to disk.
 from __future__ import annotations
 
 import hashlib
+import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,6 +20,32 @@ from medattn.scan import Scan, load_scan
 from medattn.scan.resizing import shrink
 
 THUMBNAIL_SIDE = 96
+# What one session may hold open: a day's reading list of chest radiographs (about 10 MB each) or a few
+# large multi-frame series; the upload limit is 200 MB a file. Files that fail to open hold no bytes.
+SESSION_BYTES, SESSION_CASES = 1 * 2**30, 200
+# What every session of a server may hold together, beside the model and the decoders: ten sessions at
+# their limit fit in the 24 GB of a department's small server.
+SERVER_BYTES = 10 * 2**30
+
+
+class ByteBudget:
+    """The bytes of opened files every session of a server holds, against one limit; shared by their
+    workspaces, each of which gives its bytes back when it is closed or collected."""
+
+    def __init__(self, limit: int = SERVER_BYTES):
+        self.limit, self.held = limit, 0
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> bool:
+        with self._lock:
+            if self.held + size > self.limit:
+                return False
+            self.held += size
+            return True
+
+    def give_back(self, size: int) -> None:
+        with self._lock:
+            self.held -= size
 
 
 @dataclass
@@ -66,18 +94,52 @@ class Workspace:
     # How a file becomes a Scan: load_scan here, or in a pool of processes (medattn.scan.elsewhere) in a
     # server whose sessions would otherwise decode one at a time.
     loader: Callable[[bytes], Scan] = field(default=load_scan, repr=False)
+    server: ByteBudget = field(default_factory=ByteBudget, repr=False)  # shared by a server's sessions
+    max_bytes: int = SESSION_BYTES
+    max_cases: int = SESSION_CASES
+    _held: list[int] = field(default_factory=lambda: [0], repr=False)  # this session's share, given back on close
+
+    def __post_init__(self) -> None:
+        weakref.finalize(self, _give_back, self.server, self._held)
 
     def add(self, name: str, content: bytes) -> Case:
-        """Open a file (once: the same bytes under any name are the same case) and make it current."""
+        """Open a file (once: the same bytes under any name are the same case) and make it current. A file
+        past the session's or the server's bounds, or one that cannot be opened, keeps no bytes: it is listed
+        with the reason."""
         key = hashlib.sha256(content).hexdigest()
         if key not in self.cases:
-            self.cases[key] = Case.open(key, name, content, self.loader)
+            self.cases[key] = self._opened(key, name, content)
         self.select(key)
         return self.cases[key]
 
+    def _opened(self, key: str, name: str, content: bytes) -> Case:
+        size = len(content)
+        refusal = None
+        if len(self.cases) >= self.max_cases:
+            refusal = f"This session has {len(self.cases)} files open, the most it keeps; close some first."
+        elif self._held[0] + size > self.max_bytes:
+            refusal = (
+                f"This session holds {self._held[0] / 2**20:,.0f} MB of files; this one would take it past "
+                f"{self.max_bytes / 2**20:,.0f} MB. Close some files first."
+            )
+        elif not self.server.take(size):
+            refusal = "The server holds as many files as it can for everyone using it; try again later."
+        if refusal:
+            return Case(key, name, b"", error=refusal, loader=self.loader)
+        case = Case.open(key, name, content, self.loader)
+        if case.error:  # nothing of it is ever shown: its bytes go
+            self.server.give_back(size)
+            case.content = b""
+        else:
+            self._held[0] += size
+        return case
+
     def remove(self, key: str) -> None:
         """Close a case; if it was on screen, the most recently opened of the others takes its place."""
-        self.cases.pop(key, None)
+        closed = self.cases.pop(key, None)
+        if closed is not None and closed.content:
+            self._held[0] -= len(closed.content)
+            self.server.give_back(len(closed.content))
         if self.current == key:
             self.current = next(reversed(self.cases), None)
             self.trim()
@@ -111,3 +173,7 @@ class Workspace:
             return (0, -max(prediction.probabilities.values()))
 
         return sorted((case for case in self.readable if case.key in predictions), key=order)
+
+
+def _give_back(server: ByteBudget, held: list[int]) -> None:
+    server.give_back(held[0])

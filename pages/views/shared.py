@@ -49,7 +49,7 @@ from medattn.review.marks import Mark, mark_from_selection
 from medattn.review.store import ReviewStore
 from medattn.review.text import escape_markdown
 from medattn.review.viewer import marking_figure
-from medattn.review.workspace import Case, Workspace
+from medattn.review.workspace import ByteBudget, Case, Workspace
 from medattn.scan.cine import cine_loop
 from medattn.scan.elsewhere import DecoderPool
 from medattn.scan.resizing import shrink
@@ -255,9 +255,15 @@ def decoders() -> DecoderPool:
     return DecoderPool()
 
 
+@st.cache_resource(show_spinner=False)
+def _held_bytes() -> ByteBudget:
+    """The bytes of files every session of this server holds open, against one bound."""
+    return ByteBudget()
+
+
 def workspace() -> Workspace:
     if "workspace" not in st.session_state:
-        st.session_state.workspace = Workspace(loader=decoders().load_scan)
+        st.session_state.workspace = Workspace(loader=decoders().load_scan, server=_held_bytes())
         st.session_state.session_salt = secrets.token_hex(16)
     return st.session_state.workspace
 

@@ -1,6 +1,6 @@
 from medattn import Prediction
 from medattn.assets import synthetic_samples
-from medattn.review.workspace import Workspace
+from medattn.review.workspace import ByteBudget, Workspace
 from tests.conftest import PYDICOM_FILES
 
 
@@ -34,3 +34,33 @@ def test_worklist_ranks_by_the_highest_probability_and_puts_unlike_scans_last_le
         keys[4]: prediction(0.1, unlikeness=20.0),
     }
     assert [case.key for case in workspace.ranked(predictions)] == [keys[2], keys[0], keys[4], keys[1], keys[3]]
+
+
+def test_a_session_and_a_server_hold_bounded_bytes_and_a_file_that_fails_holds_none(ct_file):
+    """Five 150 MB non-image files took a server from 601 to 3,310 MB: every file's bytes were kept."""
+    import gc
+
+    ct, mr = ct_file.read_bytes(), (PYDICOM_FILES / "MR_small.dcm").read_bytes()
+    server = ByteBudget(limit=len(ct) + len(mr) + 10)
+    first = Workspace(server=server, max_bytes=len(ct) + 6000)
+    assert len(mr) > 6000
+    assert first.add("ct.dcm", ct).error is None and server.held == len(ct)
+    refused = first.add("mr.dcm", mr)  # past this session's bound
+    assert "this one would take it past" in refused.error and refused.content == b"" and server.held == len(ct)
+    failed = first.add("notes.txt", b"x" * 5000)  # opened, failed: its bytes go at once
+    assert "not a DICOM" in failed.error and failed.content == b"" and server.held == len(ct)
+
+    second = Workspace(server=server)
+    assert second.add("mr.dcm", mr).error is None and server.held == len(ct) + len(mr)
+    crowded = second.add("other.dcm", (PYDICOM_FILES / "CT_small.dcm").read_bytes()[:-1] + b"\0")
+    assert "as many files as it can for everyone" in crowded.error  # past the server's bound
+
+    first.remove(next(key for key, case in first.cases.items() if case.name == "ct.dcm"))  # its bytes go back
+    assert server.held == len(mr)
+    del second, crowded
+    gc.collect()  # a session let go gives back all it held
+    assert server.held == 0
+    few = Workspace(max_cases=2)
+    few.add("ct.dcm", ct)
+    few.add("mr.dcm", mr)
+    assert "the most it keeps" in few.add("notes.txt", b"not a scan").error
