@@ -89,7 +89,6 @@ class Review:
         verdicts: dict[str, str | None],
         corrected_labels: list[str],
         note: str,
-        session_salt: str,
         case_key: str,
         frame: int,
         marks: dict[str, dict] | None = None,
@@ -105,7 +104,7 @@ class Review:
         return cls(
             reviewer, scan_key, model_name, model_version, probabilities, verdicts, corrected_labels, note,
             model_labels, unlikeness, unlikeness_limit, marks or {}, agreements or {},
-            submission_id(session_salt, case_key, model, frame, answers),
+            submission_id(case_key, model, frame, answers),
         )  # fmt: skip
 
     def validated(self) -> Review:
@@ -130,13 +129,14 @@ class Review:
         return replace(self, reviewer=reviewer, note=note)
 
 
-def submission_id(session_salt: str, case_key: str, model: str, frame: int, answers: dict) -> str:
+def submission_id(case_key: str, model: str, frame: int, answers: dict) -> str:
     """The idempotency key of one submitted review form.
 
-    Derived from what was submitted, so a double click or a rerun that submits the same answers again
-    maps to the same key and is stored once; the session's salt keeps two sessions' reviews apart.
+    Derived from what was submitted (the reviewer's name among the answers), so a double click, a rerun, or
+    the same answers saved again from a new session after the page lost its server, map to the same key and
+    are stored once. A reviewer who changes any answer saves a new review.
     """
-    payload = json.dumps([session_salt, case_key, model, frame, answers], sort_keys=True)
+    payload = json.dumps([case_key, model, frame, answers], sort_keys=True)
     return sha256(payload.encode()).hexdigest()[:32]
 
 

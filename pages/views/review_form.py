@@ -92,7 +92,6 @@ def your_review(
             verdicts=verdicts,
             corrected_labels=corrected,
             note=note,
-            session_salt=st.session_state.session_salt,
             case_key=case.key,
             frame=frame,
             marks=marks,

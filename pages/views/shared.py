@@ -16,7 +16,6 @@ import gc
 import hashlib
 import logging
 import os
-import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -264,7 +263,6 @@ def _held_bytes() -> ByteBudget:
 def workspace() -> Workspace:
     if "workspace" not in st.session_state:
         st.session_state.workspace = Workspace(loader=decoders().load_scan, server=_held_bytes())
-        st.session_state.session_salt = secrets.token_hex(16)
     return st.session_state.workspace
 
 

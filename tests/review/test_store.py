@@ -218,11 +218,12 @@ def test_a_writer_killed_mid_write_leaves_every_committed_review_intact(tmp_path
 
 
 def test_submission_id_is_the_same_for_the_same_answers_only():
-    answers = {"verdicts": {"nodule": "agree"}, "note": "x"}
-    key = submission_id("salt", "case", "model", 0, answers)
-    assert key == submission_id("salt", "case", "model", 0, dict(answers))
-    assert key != submission_id("salt", "case", "model", 0, answers | {"note": "y"})
-    assert key != submission_id("other session", "case", "model", 0, answers)
+    answers = {"reviewer": "Dr A", "verdicts": {"nodule": "agree"}, "note": "x"}
+    key = submission_id("case", "model", 0, answers)
+    assert key == submission_id("case", "model", 0, dict(answers))  # from any session: a reconnect is no new review
+    assert key != submission_id("case", "model", 0, answers | {"note": "y"})
+    assert key != submission_id("case", "model", 0, answers | {"reviewer": "Dr B"})
+    assert key != submission_id("case", "model 2", 0, answers)
 
 
 def test_a_form_submitted_twice_is_stored_once(store):
@@ -230,7 +231,7 @@ def test_a_form_submitted_twice_is_stored_once(store):
         "reviewer": "Dr Form", "scan_key": "s" * 64, "model_name": "m", "model_version": "1",
         "probabilities": {"nodule": 0.4}, "model_labels": [], "unlikeness": 10.0, "unlikeness_limit": 40.0,
         "verdicts": {"nodule": "disagree"}, "corrected_labels": ["nodule"],
-        "note": "", "session_salt": "salt", "case_key": "case", "frame": 0,
+        "note": "", "case_key": "case", "frame": 0,
     }  # fmt: skip
     first, again = Review.from_form(**form), Review.from_form(**form)
     assert store.save(first) == store.save(again) and len(store.reviews()) == 1
