@@ -68,6 +68,9 @@ class ModelCard:
     metrics: Metrics | None = None  # figures written by ``evaluate``; shown on the Model page
     unlikeness: UnlikenessStatistics | None = None
     robustness: Robustness | None = None  # figures written by ``robustness``; shown on the Model page
+    # The SHA-256 of model.safetensors as written with this card: weights swapped or altered under a card
+    # (whose figures, thresholds and alarm limit describe other weights) are refused at load.
+    weights_sha256: str = ""
 
     @property
     def network(self) -> ModelConfig:
@@ -128,8 +131,14 @@ class ModelCard:
             raise ModelError(f"The model card has {len(thresholds)} 'thresholds' for {len(classes)} classes.")
         if task == MULTI_CLASS and thresholds:
             raise ModelError("A multi-class model card has no 'thresholds': it picks the most probable class.")
-        if not all(0.0 < t < 1.0 for t in thresholds):
-            raise ModelError("The model card's 'thresholds' must lie strictly between 0 and 1.")
+        if not all(MIN_THRESHOLD <= t <= 1 - MIN_THRESHOLD for t in thresholds):
+            raise ModelError(
+                f"The model card's 'thresholds' must lie between {MIN_THRESHOLD} and {1 - MIN_THRESHOLD}: a "
+                "calibrated threshold beyond them calls a finding (almost) always or never."
+            )
+        for text in (fields.get("name", str), str(fields.get("version", (str, int))), fields.get("intended_use", str),
+                     *display_names.values()):  # fmt: skip
+            _check_plain(text)
         parameters = fields.get("parameters", int)
         return cls(
             name=fields.get("name", str),
@@ -147,6 +156,18 @@ class ModelCard:
             metrics=from_json(Metrics, values["metrics"], "metrics") if values.get("metrics") else None,
             unlikeness=_unlikeness(fields.nested("unlikeness")) if values.get("unlikeness") is not None else None,
             robustness=from_json(Robustness, values["robustness"], "robustness") if values.get("robustness") else None,
+            weights_sha256=fields.get("weights_sha256", str, default=""),
+        )
+
+
+def _check_plain(text: str) -> None:
+    """Card text is shown on every page and in reports: plain words only, so that no card can put a link, a
+    picture or formatting beside the model's findings (Markdown and HTML are refused, not rendered)."""
+    markup = sorted({c for c in text if c in MARKUP_CHARACTERS}) + (["://"] if "://" in text else [])
+    if markup:
+        raise ModelError(
+            f"The model card's text {text[:60]!r} holds markup ({' '.join(markup)}); write its names and "
+            "intended use as plain text."
         )
 
 
@@ -253,6 +274,10 @@ def _architecture(fields: _Fields, input_size: int) -> Architecture:
     if architecture.heads < 1 or architecture.embed_dim % architecture.heads or architecture.embed_dim % 4:
         raise ModelError("The model card's 'architecture.embed_dim' must be a multiple of 4 and of 'heads'.")
     return architecture
+
+
+MIN_THRESHOLD = 0.01
+MARKUP_CHARACTERS = frozenset("[]<>*_`#|\\~$")
 
 
 def _unlikeness(fields: _Fields) -> UnlikenessStatistics:

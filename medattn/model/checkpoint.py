@@ -5,6 +5,7 @@ Weights load through safetensors only, so a checkpoint can never run code on loa
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import torch
@@ -24,8 +25,14 @@ def save_model(model: AttentionNet, card: ModelCard, directory: Path | str) -> P
     directory.mkdir(parents=True, exist_ok=True)
     state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
     save_file(state, directory / WEIGHTS_FILE)
-    write_card(card, directory)
+    write_card(card.with_changes(weights_sha256=weights_digest(directory / WEIGHTS_FILE)), directory)
     return directory
+
+
+def weights_digest(path: Path) -> str:
+    """The SHA-256 of a weights file, as its card records it."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def load_model(directory: Path | str) -> tuple[AttentionNet, ModelCard]:
@@ -43,6 +50,14 @@ def load_model(directory: Path | str) -> tuple[AttentionNet, ModelCard]:
         )
         raise ModelError(f"{directory} holds no {WEIGHTS_FILE}.{hint} Convert the weights to safetensors.")
     card = read_card(directory)
+    digest = weights_digest(weights)
+    if card.weights_sha256 != digest:
+        said = f"records {card.weights_sha256}" if card.weights_sha256 else "records no 'weights_sha256'"
+        raise ModelError(
+            f"The model card in {directory} {said}, but {WEIGHTS_FILE} has SHA-256 {digest}: the weights are "
+            "not the ones its figures, thresholds and alarm limit describe. Re-export the pair together; if "
+            "these are the weights the card was written for, record that SHA-256 in the card."
+        )
     try:
         state = load_file(weights)
     except (SafetensorError, OSError) as error:

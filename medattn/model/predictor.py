@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from medattn.assets import DEFAULT_MODEL_DIR
+from medattn.errors import ModelError
 from medattn.model import calibration, unlikeness
 from medattn.model.card import ModelCard
 from medattn.model.checkpoint import load_model
@@ -101,6 +102,28 @@ class Predictor:
         self.thresholds: dict[str, float] = (
             dict(zip(self.classes, card.thresholds, strict=True)) if card.thresholds else {}
         )
+        self._check_the_gate()
+
+    def _check_the_gate(self) -> None:
+        """The card's alarm limit must flag images that are plainly no scan: uniform noise and a checkerboard
+        (the shipped model puts them 9 and 26 times past its limit). A limit that lets them through switches
+        the gate off (a card edited to 1e12 let a real chest CR show 99% with no warning): it is refused."""
+        if not self.card.unlikeness:
+            return
+        side = self.preprocessing.input_size
+        probes = {
+            "uniform noise": np.random.default_rng(0).random((side, side)),
+            "a checkerboard": (np.indices((side, side)).sum(axis=0) // max(side // 16, 1) % 2).astype(np.float64),
+        }
+        inputs = torch.cat([self.prepare(probe)[0] for probe in probes.values()])
+        limit = self.card.unlikeness.threshold
+        for probe, distance in zip(probes, self.run(inputs).unlikeness, strict=True):
+            if not distance > limit:
+                raise ModelError(
+                    f"The model card's alarm limit on unlikeness ({limit:g}) lets {probe} through (its "
+                    f"unlikeness is {distance:.0f}): the gate that withholds scans unlike the training data would "
+                    "not work. Refit the limit on held-out images (medattn fit-ood)."
+                )
 
     @classmethod
     def load(cls, model_dir: Path | str) -> Predictor:

@@ -11,6 +11,7 @@ from medattn.errors import MedattnError, ModelError
 from medattn.model.card import Architecture, ModelCard, read_card
 from medattn.model.checkpoint import count_parameters, load_model
 from medattn.model.network import AttentionNet
+from medattn.model.predictor import Predictor
 from medattn.model.preprocessing import Preprocessing
 
 
@@ -85,7 +86,11 @@ def set_path(card: dict, path: str, value) -> dict:
         ("preprocessing.std", math.inf, "'preprocessing.std'"),
         ("preprocessing.low_percentile", 99.9, "'preprocessing' percentiles"),
         ("architecture.heads", 5, "'architecture.embed_dim'"),
+        ("thresholds", [0.5, 0.999999, 0.5], "'thresholds' must lie between 0.01 and 0.99"),  # never calls it
         ("unlikeness.threshold", math.nan, "'unlikeness.threshold'"),
+        ("display_names.nodule", "[Log in again](http://evil.example)", "holds markup ([ ] ://)"),
+        ("intended_use", "Cleared for **clinical** diagnosis.", "holds markup (*)"),
+        ("name", "<b>model</b>", "holds markup (< >)"),
         ("unlikeness.precision", [[1.0]], "'unlikeness.precision'"),
         ("unlikeness.mean", [math.nan] * 96, "'unlikeness.mean'"),
         ("metrics.split", KeyError, "'metrics.split'"),
@@ -103,6 +108,35 @@ def test_a_card_with_a_missing_or_impossible_field_is_refused_naming_it(default_
         ModelCard.from_dict(set_path(default_card, path, value))
     assert named in str(refused.value)
     assert isinstance(refused.value, MedattnError)
+
+
+def test_weights_changed_under_their_card_are_refused(tmp_path, default_card):
+    """Head weights zeroed (same shapes) loaded, and the nodule sample fell from 100% to 0.6% while the Model
+    page still showed the card's AUC of 0.993."""
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(DEFAULT_MODEL_DIR, tmp_path / "model")
+    weights = tmp_path / "model" / "model.safetensors"
+    state = load_file(weights)
+    state["head_bias"] = state["head_bias"] * 0
+    save_file(state, weights)
+    with pytest.raises(ModelError, match="the weights are not the ones its figures, thresholds and alarm limit"):
+        load_model(tmp_path / "model")
+    del default_card["weights_sha256"]
+    (tmp_path / "model" / "model.json").write_text(json.dumps(default_card))
+    with pytest.raises(ModelError, match="records no 'weights_sha256'"):
+        load_model(tmp_path / "model")
+
+
+@pytest.mark.parametrize("limit", [1e12, 1000.0])
+def test_an_alarm_limit_that_lets_noise_through_is_refused(tmp_path, default_card, limit):
+    """A card edited to 1e12 let pydicom-data's real chest CR show 'Pulmonary nodule (99%)' with no warning."""
+    shutil.copytree(DEFAULT_MODEL_DIR, tmp_path / "model")
+    default_card["unlikeness"]["threshold"] = limit
+    (tmp_path / "model" / "model.json").write_text(json.dumps(default_card))
+    with pytest.raises(ModelError, match=r"lets (uniform noise|a checkerboard) through \(its unlikeness is"):
+        Predictor.load(tmp_path / "model")
+    assert Predictor.load(DEFAULT_MODEL_DIR).card.unlikeness.threshold < 25  # the shipped limit passes
 
 
 def test_a_card_whose_class_count_does_not_match_the_weights_is_refused(tmp_path, default_card):

@@ -1,9 +1,11 @@
+import hashlib
 import json
 
 import pytest
 import torch
 
 from medattn.errors import ModelError
+from medattn.model.card import read_card, write_card
 from medattn.model.checkpoint import load_model, save_model
 from medattn.model.network import AttentionNet, ModelConfig
 from tests.model.test_card import card_for
@@ -95,5 +97,8 @@ def test_corrupt_weights_are_refused(tmp_path):
     model = tiny_model()
     save_model(model, card_for(model), tmp_path)
     (tmp_path / "model.safetensors").write_bytes(b"\x00" * 64)
-    with pytest.raises(ModelError, match="not a readable safetensors file"):
+    with pytest.raises(ModelError, match="the weights are not the ones"):
+        load_model(tmp_path)
+    write_card(read_card(tmp_path).with_changes(weights_sha256=hashlib.sha256(b"\x00" * 64).hexdigest()), tmp_path)
+    with pytest.raises(ModelError, match="not a readable safetensors file"):  # the card vouches for them
         load_model(tmp_path)
