@@ -9,7 +9,9 @@ A store is retried for the objects the server did not keep; what still fails is 
 from __future__ import annotations
 
 import logging
+import math
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
@@ -21,6 +23,8 @@ from dicomweb_client.session_utils import create_session, create_session_from_us
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from medattn.errors import PacsError
 from medattn.installation import dicom_study_key
@@ -30,6 +34,9 @@ URL_ENV = "MEDATTN_DICOMWEB_URL"
 USER_ENV = "MEDATTN_DICOMWEB_USER"
 PASSWORD_ENV = "MEDATTN_DICOMWEB_PASSWORD"
 STORE_ATTEMPTS = 2
+# Seconds to connect, and to wait for each answer. A server that times out once is not asked again for
+# QUIET_AFTER_TIMEOUT_S: a page that asks it three things waits once, not three times (63.5 s before).
+CONNECT_TIMEOUT_S, ANSWER_TIMEOUT_S, QUIET_AFTER_TIMEOUT_S = 5.0, 15.0, 60.0
 RESULT_SERIES = (SERIES_DESCRIPTION, NOT_MEANINGFUL)
 # Instances are asked for as stored (any transfer syntax): medattn decodes them all, and a server asked to
 # transcode (dicomweb-client asks for Explicit VR Little Endian by default) may not decode JPEG 2000.
@@ -53,13 +60,26 @@ class StudySummary:
 
 
 class Pacs:
-    def __init__(self, url: str, username: str | None = None, password: str | None = None):
+    def __init__(
+        self,
+        url: str,
+        username: str | None = None,
+        password: str | None = None,
+        answer_timeout: float = ANSWER_TIMEOUT_S,
+    ):
         if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
             raise PacsError(f"{URL_ENV} must be an http:// or https:// address of a DICOMweb service.")
         session = create_session_from_user_pass(username, password or "") if username else create_session()
-        self.client = DICOMwebClient(url, session=session)
-        # A server that is busy (429, 503) is asked again, a few times: dicomweb-client's own retrying.
-        self.client.set_http_retry_params(max_attempts=3, wait_exponential_multiplier=500)
+        # A server that is busy (429, 503) is asked again, a few times, by urllib3's Retry under requests;
+        # dicomweb-client's own retrying is off, as it also retries every timeout (three 20 s waits before).
+        busy = Retry(total=3, connect=0, read=False, status_forcelist=(429, 503), backoff_factor=0.5,
+                     allowed_methods=frozenset({"GET", "POST"}), raise_on_status=False)  # fmt: skip
+        for scheme in ("http://", "https://"):
+            session.mount(scheme, HTTPAdapter(max_retries=busy))
+        self.client = DICOMwebClient(url, session=session, timeout=(CONNECT_TIMEOUT_S, answer_timeout))
+        self.client.set_http_retry_params(retry=False)
+        self.answer_timeout = answer_timeout
+        self._timed_out_at = -math.inf
         self.server = urlsplit(url).netloc  # named in messages: configured by the user, never a patient's
 
     @classmethod
@@ -128,6 +148,8 @@ class Pacs:
 
     def _ask(self, doing: str, request: Callable[[], Result]) -> Result:
         """The request's answer, or a PacsError saying what went wrong while medattn tried to ``doing``."""
+        if time.monotonic() - self._timed_out_at < QUIET_AFTER_TIMEOUT_S:
+            raise PacsError(self._timed_out(doing)) from None
         try:
             return request()
         except requests.HTTPError as error:
@@ -140,7 +162,10 @@ class Pacs:
             raise PacsError(
                 f"The DICOMweb server at {self.server} answered with an error ({status}) when asked to {doing}."
             ) from None
-        except (requests.ConnectionError, requests.Timeout):
+        except requests.Timeout:
+            self._timed_out_at = time.monotonic()
+            raise PacsError(self._timed_out(doing)) from None
+        except requests.ConnectionError:
             raise PacsError(
                 f"The DICOMweb server at {self.server} cannot be reached, so medattn could not {doing}. "
                 f"Check that it is running and that {URL_ENV} names it."
@@ -150,6 +175,12 @@ class Pacs:
                 f"The DICOMweb server at {self.server} answered with something that is not DICOM when asked to "
                 f"{doing}. Check that {URL_ENV} is the address of its DICOMweb service (for Orthanc, /dicom-web)."
             ) from None
+
+    def _timed_out(self, doing: str) -> str:
+        return (
+            f"The DICOMweb server at {self.server} timed out: it did not answer within {self.answer_timeout:g} s, "
+            f"so medattn could not {doing}. It is not asked again for a minute; check that it is not overloaded."
+        )
 
 
 def _joined(value: object) -> str:

@@ -120,6 +120,27 @@ def test_wrong_credentials_a_server_that_is_down_and_an_answer_that_is_not_dicom
         Pacs("orthanc:8042")
 
 
+def test_a_frozen_server_costs_one_answer_timeout_and_says_it_timed_out():
+    """A server that accepts and never answers held the page 63.5 s (three 20 s timeouts), then said
+    'cannot be reached'."""
+    import socket
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    try:
+        pacs = Pacs(f"http://127.0.0.1:{listener.getsockname()[1]}/dicom-web", answer_timeout=1.0)
+        started = time.monotonic()
+        with pytest.raises(PacsError, match="timed out: it did not answer within 1 s, so medattn could not list"):
+            pacs.studies(SECRET)
+        with pytest.raises(PacsError, match=r"timed out: .* could not list the study's series"):
+            list(pacs.images("1.2.3"))  # asked again at once: not waited for again
+        assert time.monotonic() - started < 3
+    finally:
+        listener.close()
+
+
 def test_a_store_the_server_refuses_is_reported_and_nothing_is_half_written(orthanc, predictor):
     content = dicom_of_sample("nodule")
     results = build_results(source_dataset(content), scored_image(predictor, load_scan(content)))
