@@ -18,6 +18,8 @@ import glob
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -189,7 +191,8 @@ def score(
     paths = find_inputs(sources)
     journal = out if out.suffix.lower() == ".csv" else out.with_name(out.name + ".partial.csv")
     fields = result_fields(predictor.classes, keep_paths)
-    done = open_journal(journal, fields) | finished_keys(out)
+    with naming(journal):
+        done = open_journal(journal, fields) | finished_keys(out)
     keys = {path: file_key(secret, path) for path in paths}
     todo = [path for path in paths if keys[path] not in done]
     timings = Timings(skipped=len(paths) - len(todo))
@@ -204,9 +207,12 @@ def score(
         # inherit a lock held mid-call and hang, and one forked from a forkserver outlives a killed run.
         multiprocessing_context="spawn" if workers else None,
     )
-    with journal.open("a", newline="", encoding="utf-8") as handle:
+    with (
+        naming(journal),
+        journal.open("a", newline="", encoding="utf-8") as handle,
+        tqdm(total=len(todo), unit="img", file=sys.stderr, disable=not progress) as bar,
+    ):
         writer = csv.DictWriter(handle, fields)
-        bar = tqdm(total=len(todo), unit="img", file=sys.stderr, disable=not progress)
         waited = time.perf_counter()
         for batch in loader:
             timings.waiting += time.perf_counter() - waited
@@ -217,11 +223,23 @@ def score(
             timings.writing += time.perf_counter() - wrote
             bar.update(len(batch))
             waited = time.perf_counter()
-        bar.close()
     if out.suffix.lower() == ".parquet":
-        journal_to_parquet(journal, out, fields)
+        with naming(out):
+            journal_to_parquet(journal, out, fields)
     timings.seconds = time.perf_counter() - started
     return timings
+
+
+@contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """An OSError raised while writing ``path`` names it: a write to a full disk raises one without a file
+    name, and the command line would say only 'a file: No space left on device'."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename:
+            raise
+        raise OSError(error.errno, error.strerror, str(path)) from None
 
 
 def result_fields(classes: list[str], keep_paths: bool) -> list[str]:
@@ -290,7 +308,8 @@ def score_batch(
                 path = paths[item.index]
                 name = f"{path.stem}-{keys[path][:10]}" if keep_paths else keys[path][:16]
                 overlays.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(blend(item.preview, heat)).save(overlays / f"{name}.overlay.png")
+                with naming(overlays / f"{name}.overlay.png"):
+                    Image.fromarray(blend(item.preview, heat)).save(overlays / f"{name}.overlay.png")
     timings.files += len(batch)
     timings.failed += len(batch) - len(readable)
     return [rows[item.index] for item in batch]

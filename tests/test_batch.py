@@ -275,3 +275,22 @@ def test_a_folder_that_cannot_be_listed_gets_a_row_and_the_rest_is_scored(tmp_pa
     results = {row["path"]: row for row in rows(out)}
     assert results[str(tmp_path / "archive" / "locked")]["error"].startswith("This folder could not be listed")
     assert [results[str(path)]["status"] for path in sorted((tmp_path / "archive" / "open").iterdir())] == ["ok"] * 2
+
+
+def test_a_disk_that_fills_up_mid_run_is_named_in_the_message(archive, tmp_path):
+    """A full disk read 'error: a file: No space left on device'. Here the file-size limit stands in for the
+    disk's end (the same failing write, EFBIG instead of ENOSPC), in a process of its own."""
+    import resource
+    import signal
+
+    def small_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with an error instead of a signal
+        resource.setrlimit(resource.RLIMIT_FSIZE, (300, 300))
+
+    out = tmp_path / "rows.csv"
+    run = subprocess.run(
+        [sys.executable, "-m", "medattn", "score", str(archive), "--out", str(out), "--workers", "0"],
+        cwd=tmp_path, env=ENV, capture_output=True, text=True, preexec_fn=small_files, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert f"error: {out}: File too large" in run.stderr.splitlines()  # on a line of its own, after the bar
