@@ -24,6 +24,22 @@ from medattn.pacs.outputs import ResultObjects, ScoredImage, build_results
 PROFILE_EDITION = "dicomfields_2026c"
 # PS3.16 CID 7050: the option applied, recorded in the object as PS3.15 E.1.1 asks.
 BASIC_PROFILE_CODE = ("113100", "DCM", "Basic Application Confidentiality Profile")
+# What the results are built from (medattn.pacs.outputs and highdicom's copies of the patient, study and series
+# modules, the evidence references and the geometry): every other attribute of the source is dropped after the
+# profile's table has been applied. A removal table misses what it does not name (the hardening pass found 13
+# such attributes kept, birth dates in an alternative calendar among them); an allow-list cannot.
+KEPT = frozenset({
+    "SpecificCharacterSet",
+    "PatientName", "PatientID", "PatientBirthDate", "PatientSex",
+    "StudyInstanceUID", "StudyDate", "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber",
+    "Modality", "SeriesInstanceUID", "SeriesNumber", "Laterality", "FrameOfReferenceUID",
+    "SOPClassUID", "SOPInstanceUID", "InstanceNumber",
+    "Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation", "BitsAllocated", "BitsStored", "HighBit",
+    "PixelRepresentation", "NumberOfFrames", "BurnedInAnnotation",
+    "PixelSpacing", "ImagerPixelSpacing", "ImageOrientationPatient", "ImagePositionPatient", "SliceThickness",
+    "SpacingBetweenSlices", "PatientOrientation",
+})  # fmt: skip
+LATERALITIES = ("L", "R")
 
 
 def results_for_sharing(source: Dataset, scored: ScoredImage, secret: bytes) -> ResultObjects:
@@ -39,7 +55,8 @@ def results_for_sharing(source: Dataset, scored: ScoredImage, secret: bytes) -> 
 
 
 def deidentified(source: Dataset, secret: bytes) -> Dataset:
-    """A de-identified copy of ``source`` (a header: its pixels are not needed); the source is untouched."""
+    """A de-identified copy of ``source`` (a header: its pixels are not needed), holding only the attributes in
+    ``KEPT``; the source is untouched."""
     copied = copy.deepcopy(source)
     uid_tags = dicom_anonymization_database_selector(PROFILE_EDITION)["U_TAGS"]
     anonymize_dataset(
@@ -48,6 +65,11 @@ def deidentified(source: Dataset, secret: bytes) -> Dataset:
         delete_private_tags=True,
         base_rules_gen=lambda: initialize_actions(PROFILE_EDITION),
     )
+    for element in list(copied):
+        if element.keyword not in KEPT:
+            del copied[element.tag]
+    if str(copied.get("Laterality", "")).strip() not in LATERALITIES:  # a defined term, or nothing: never text
+        copied.pop("Laterality", None)
     copied.walk(_empty_dummy_dates)
     _mark_deidentified(copied)
     return copied
