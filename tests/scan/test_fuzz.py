@@ -1,6 +1,7 @@
 """Property-based: truncated and bit-flipped real files make load_scan raise ScanError or succeed, nothing else."""
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -61,3 +62,17 @@ def test_only_scan_error_escapes(content):
         assert str(error)
         return
     assert shown.dtype == np.uint8 and shown.shape[:2] == scan.frame(0).shape[:2]
+
+
+REGRESSIONS = sorted((Path(__file__).parent / "fuzz_regressions").glob("*-*"))
+
+
+@pytest.mark.parametrize("path", REGRESSIONS, ids=lambda path: path.name)
+def test_every_input_the_fuzzer_failed_on_opens_or_is_refused(path):
+    """benchmarks/fuzz_load_scan.py writes each input that crashed, hung or took too much memory into
+    fuzz_regressions/; once committed, each one is replayed on every run."""
+    try:  # a later frame decodes when it is asked for: its ScanError is as good an answer as the first's
+        scan = load_scan(path.read_bytes(), max_values=4_000_000)
+        scan.display(scan.frame_count - 1)
+    except ScanError:
+        return
