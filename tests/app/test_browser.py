@@ -222,6 +222,7 @@ def test_twelve_sessions_opened_at_once_on_a_cold_server_all_render(browser, tmp
         log = (tmp_path / "streamlit.log").read_text()
         assert "Traceback" not in log and "partially initialized" not in log, log[-3000:]
         assert REAPER_UNAVAILABLE not in log  # a Streamlit upgrade moved what the session reaper reaches into
+        assert "missing ScriptRunContext" not in log  # the decoder workers do not run app.py's layout
 
 
 def test_memory_is_handed_back_when_sessions_end(browser, tmp_path, monkeypatch):
