@@ -21,13 +21,17 @@ WITHHELD = (
     "Image withheld: the file says text is burned\ninto its pixels (Burned In Annotation YES),\n"
     "which may identify the patient."
 )
+OUTPUT_WITHHELD = (
+    "The findings, probabilities and heatmap are withheld:\nthe model was not built for images like this one,\n"
+    "so its answer would only mislead."
+)
 
 
 @dataclass(frozen=True)
 class ReportContent:
     image: np.ndarray  # uint8 H x W or H x W x 3, as displayed
-    overlay: np.ndarray  # uint8 H x W x 3
-    probabilities: dict[str, float]  # display name -> probability
+    overlay: np.ndarray | None  # uint8 H x W x 3; None where the screen withholds the model's output
+    probabilities: dict[str, float]  # display name -> probability; empty where the screen withholds them
     thresholds: dict[str, float]  # display name -> decision threshold (empty for multi-class models)
     model: str  # name and version
     explanation: str  # e.g. "Attention overlay — Pulmonary nodule"
@@ -59,15 +63,19 @@ def render_report(content: ReportContent, file_format: str) -> bytes:
         ((0.52, 0.5, 0.43, 0.4), content.overlay, content.explanation),
     ):
         axes = figure.add_axes(position)
-        if content.pixels_withheld:
-            axes.text(0.5, 0.5, WITHHELD, ha="center", va="center", fontsize=9, wrap=True, color="#9a3412")
+        if content.pixels_withheld or picture is None:
+            reason = WITHHELD if content.pixels_withheld else OUTPUT_WITHHELD
+            axes.text(0.5, 0.5, reason, ha="center", va="center", fontsize=9, wrap=True, color="#9a3412")
         else:
             axes.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0, vmax=255)
         axes.set_title(title, fontsize=10, wrap=True)
         axes.set_axis_off()
     if content.unlike_training_data:
         figure.text(0.06, 0.455, content.unlike_training_data, fontsize=11, color="#b91c1c", weight="bold", wrap=True)
-    _probability_chart(figure.add_axes((0.3, 0.12, 0.62, 0.3)), content)
+    if content.probabilities:
+        _probability_chart(figure.add_axes((0.3, 0.12, 0.62, 0.3)), content)
+    else:  # as on screen: no number is shown beside the warning that says it means nothing
+        figure.text(0.06, 0.38, OUTPUT_WITHHELD.replace("\n", " "), fontsize=11, wrap=True)
     buffer = io.BytesIO()
     figure.savefig(buffer, format=file_format)
     return buffer.getvalue()

@@ -200,14 +200,15 @@ def report_content(
     scan_key: str,
     pixels_withheld: bool,
 ) -> ReportContent:
-    """The PNG or PDF report of what is on screen: the image, the overlay and its caption (``map_shown``;
-    None where the screen withholds the map, and the report then says so in its place), every finding's
-    probability, the model, and the warning of a scan unlike the training data."""
-    overlay, explanation = map_shown if map_shown else (image, "Heatmap withheld: unlike the training data")
+    """The PNG or PDF report of what is on screen: the image, the overlay and its caption, every finding's
+    probability, the model, and the warning of a scan unlike the training data. ``map_shown`` is None where
+    the screen withholds the model's output: the report then withholds the map and every number too, and
+    says why in their place."""
+    overlay, explanation = map_shown if map_shown else (None, "Withheld: unlike the training data")
     return ReportContent(
         image=image,
         overlay=overlay,
-        probabilities={name(c): prediction.probabilities[c] for c in ranked(prediction)},
+        probabilities={name(c): prediction.probabilities[c] for c in ranked(prediction)} if map_shown else {},
         thresholds={name(c): t for c, t in prediction.thresholds.items()},
         model=model,
         explanation=explanation,

@@ -13,8 +13,10 @@ from medattn.explain import EXPLAINERS
 from medattn.explain.faithfulness import Faithfulness
 from medattn.explain.overlay import PEAK_TICKS, attention_ticks
 from medattn.model.predictor import DIFFUSE_SPREAD
+from medattn.review.report import render_report
 from medattn.screens import review_page
 from tests.conftest import PYDICOM_DATA_FILES
+from tests.review.test_report import pdf_text
 
 
 @pytest.fixture(scope="module")
@@ -125,8 +127,11 @@ def test_a_report_withholds_the_map_the_screen_withholds_and_says_why(prediction
     real, scan = predictions["chest CR"]
     image = scan.display(0)
     withheld = review_page.report_content(real, predictor.display_name, "m", image, None, "k" * 64, False)
-    assert withheld.overlay is image and withheld.explanation == "Heatmap withheld: unlike the training data"
+    assert withheld.overlay is None and withheld.explanation == "Withheld: unlike the training data"
+    assert withheld.probabilities == {}  # as on screen: no number beside the warning that it means nothing
     assert withheld.unlike_training_data == real.unlikeness_warning
+    text = pdf_text(render_report(withheld, "pdf"))
+    assert "withheld: the model was not built for images like this one" in text and "%" not in text
     nodule, _ = predictions["nodule"]
     overlay = np.zeros((*image.shape[:2], 3), np.uint8)
     shown = review_page.report_content(nodule, predictor.display_name, "m", image, (overlay, "caption"), "k", True)
