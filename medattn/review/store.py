@@ -31,6 +31,8 @@ from medattn.review.database import (
 from medattn.review.export import csv_text
 
 VERDICTS = ("agree", "disagree", "unsure")
+# What an export says for a finding the reader gave no verdict on: the model's calls were withheld from them.
+NOT_GIVEN = "not given"
 MAX_NOTE = 5_000
 
 
@@ -120,7 +122,8 @@ class Review:
         findings = set(self.probabilities)
         if set(self.verdicts) - findings or set(self.corrected_labels) - findings:
             raise ReviewError("A verdict or corrected label names a finding the model does not report.")
-        if set(self.verdicts) != findings or None in self.verdicts.values():
+        withheld_calls = not self.verdicts and self.unlike_training_data  # the reader saw no call to judge
+        if not withheld_calls and (set(self.verdicts) != findings or None in self.verdicts.values()):
             raise ReviewError("Give a verdict on every finding (agree, disagree or unsure) before saving.")
         if any(v not in VERDICTS for v in self.verdicts.values()):
             raise ReviewError(f"A verdict must be one of {', '.join(VERDICTS)}.")
@@ -253,7 +256,7 @@ class ReviewStore:
             + [
                 value
                 for finding in findings
-                for value in (review.probabilities.get(finding, ""), review.verdicts.get(finding, ""))
+                for value in (review.probabilities.get(finding, ""), review.verdicts.get(finding, NOT_GIVEN))
             ]
             + [unknown if review.model_labels is None else ";".join(review.model_labels)]
             + [";".join(review.corrected_labels)]

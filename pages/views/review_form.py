@@ -60,7 +60,7 @@ def your_review(
     with st.form(f"feedback-{tag}-{frame}"):
         if withheld:  # nothing of the model's was seen: there is nothing to agree with, only a reading to record
             st.caption("The model's calls are withheld for this scan, so only your own reading is recorded.")
-            verdicts = dict.fromkeys(ranked, "unsure")
+            verdicts = {}  # stored and exported as "not given"
         else:
             verdicts = {
                 c: st.radio(

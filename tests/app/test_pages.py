@@ -462,7 +462,9 @@ def test_a_review_of_an_unlike_scan_is_stored_and_listed_as_such(data_dir):
     store = ReviewStore.open(data_dir)
     (saved,) = store.reviews()
     assert saved.unlike_training_data is True and saved.unlikeness > saved.unlikeness_limit
-    assert set(saved.verdicts.values()) == {"unsure"}  # the model's calls were withheld: nothing to agree with
+    assert saved.verdicts == {}  # the model's calls were withheld: no verdict was given, none is stored
+    exported = store.export_csv("Dr Unlike", [saved])
+    assert exported.splitlines()[1].count(",not given,") == 3  # one per finding, never "unsure"
     store.close()
     at.switch_page("pages/views/history.py").run()
     history = at.dataframe[0].value
