@@ -72,8 +72,9 @@ def blend(
 
     Pixels whose level is 0 or below ``threshold`` stay uncoloured: on the model-wide scale, level 0 is
     attention no stronger than uniform, and tinting it would paint the whole image. With
-    ``contour_fraction``, the outline of the hottest that share of the image is drawn on top.
-    Returns RGB uint8 H x W x 3.
+    ``contour_fraction``, the outline of the hottest that share of the image is drawn on top, around
+    painted heat only: where less heat is painted than the share, the quota is not filled with tied
+    zero-level pixels (which once drew a false band along the image's last rows). Returns RGB uint8 H x W x 3.
     """
     if image.dtype != np.uint8:
         raise ValueError(f"image must be uint8, got {image.dtype}")
@@ -83,10 +84,11 @@ def blend(
         raise ValueError(f"opacity must be in [0, 1], got {opacity}")
     rgb = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image
     heat = np.clip(np.nan_to_num(np.asarray(heatmap, dtype=np.float32)), 0.0, 1.0)
-    alpha = (opacity * ((heat >= threshold) & (heat > 0)))[..., None]  # level 0 (no weight beyond uniform): clear
+    painted = (heat >= threshold) & (heat > 0)  # level 0 (no weight beyond uniform): clear
+    alpha = (opacity * painted)[..., None]
     out = np.round(rgb * (1 - alpha) + coloured(heat, colormap) * alpha).astype(np.uint8)
     if contour_fraction > 0:
-        out = outline(out, top_region(heat, contour_fraction), CONTOUR_COLOUR)
+        out = outline(out, top_region(heat, contour_fraction) & painted, CONTOUR_COLOUR)
     return out
 
 

@@ -45,6 +45,18 @@ def test_contour_outlines_the_hottest_region():
     assert (out[~outlined] == 50).all()
 
 
+def test_an_outline_wider_than_the_painted_heat_draws_no_false_line():
+    """'Outline the hottest 5%' above a threshold once drew a white band along the image's bottom edge: the
+    quota was filled with tied zero-level pixels, taken from the last rows by a stable sort."""
+    image = np.full((64, 64), 50, dtype=np.uint8)
+    heatmap = np.zeros((64, 64), dtype=np.float32)
+    heatmap[10:14, 10:14] = 1.0  # 16 pixels painted; the outline asks for 5% (205)
+    heatmap[30:34, 40:44] = 0.2  # heat below the threshold: not painted, not outlined
+    out = blend(image, heatmap, opacity=0.0, threshold=0.3, contour_fraction=0.05)
+    rows, cols = np.nonzero((out == CONTOUR_COLOUR).all(axis=2))
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (10, 13, 10, 13)
+
+
 @pytest.mark.parametrize("colormap", sorted(COLORMAPS))
 def test_colour_bar_runs_from_the_lowest_to_the_highest_overlay_colour(colormap):
     bar = colour_bar(colormap, width=300, height=40)
