@@ -1,7 +1,15 @@
 import numpy as np
 import pytest
 
-from medattn.explain.overlay import ATTENTION_SCALE_TOP, COLORMAPS, CONTOUR_COLOUR, attention_levels, blend, colour_bar
+from medattn.explain.overlay import (
+    ATTENTION_SCALE_TOP,
+    COLORMAPS,
+    CONTOUR_COLOUR,
+    PAINTED_FROM,
+    attention_levels,
+    blend,
+    colour_bar,
+)
 
 
 def test_blend_colours_only_where_heat_passes_the_threshold():
@@ -12,6 +20,17 @@ def test_blend_colours_only_where_heat_passes_the_threshold():
     assert out.shape == (20, 30, 3) and out.dtype == np.uint8
     assert (out[0, 0] == 100).all()
     assert not (out[7, 7] == 100).all()
+
+
+def test_the_faint_heat_of_a_peak_scaled_map_leaves_the_scan_uncoloured():
+    """HiResCAM, Integrated Gradients and occlusion painted level 0 dark blue over the whole scan."""
+    image = np.full((20, 30), 100, dtype=np.uint8)
+    heatmap = np.full((20, 30), 0.01, dtype=np.float32)  # faint heat everywhere, as a gradient map holds
+    heatmap[5:10, 5:10] = 1.0
+    out = blend(image, heatmap, opacity=0.6)
+    assert (out[0, 0] == 100).all() and not (out[7, 7] == 100).all()
+    bar = colour_bar("jet")
+    assert (bar[0, 5] == 200).all() and not (bar[0, 40] == 200).all()  # the legend greys what is not painted
 
 
 def test_zero_opacity_leaves_the_image_unchanged():
@@ -64,8 +83,10 @@ def test_colour_bar_runs_from_the_lowest_to_the_highest_overlay_colour(colormap)
     ramp = np.linspace(0, 1, 300, dtype=np.float32)[None]
     # The legend's colours are the overlay's own: a pixel at full opacity shows exactly the bar's colour.
     overlay = blend(np.zeros((1, 300), np.uint8), ramp, opacity=1.0, colormap=colormap)[0]
-    np.testing.assert_array_equal(bar[0, 1:], overlay[1:])
-    assert (overlay[0] == 0).all()  # level 0 is left clear on the overlay
+    cut = round(PAINTED_FROM * 299)
+    np.testing.assert_array_equal(bar[0, cut + 1 :], overlay[cut + 1 :])
+    assert (overlay[:cut] == 0).all()  # the faintest levels are left clear on the overlay, and greyed on the bar
+    assert (bar[0, : cut - 1] == 200).all()
     assert (bar[-12:] < 255).any()  # the labels
 
 
