@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from medattn import RESEARCH_NOTICE
+from medattn.review.text import probability
 
 FORMATS = {"png": "image/png", "pdf": "application/pdf"}
 WITHHELD = (
@@ -88,7 +89,7 @@ def _probability_chart(axes, content: ReportContent) -> None:
     for row, name in enumerate(names):
         inside = values[row] > 0.85  # a long bar carries its label inside, in white
         x = values[row] - 0.02 if inside else values[row] + 0.02
-        axes.text(x, row, f"{values[row]:.0%}", va="center", ha="right" if inside else "left", fontsize=9,
+        axes.text(x, row, probability(values[row]), va="center", ha="right" if inside else "left", fontsize=9,
                   color="white" if inside else "black")  # fmt: skip
         if name in content.thresholds:
             axes.plot([content.thresholds[name]] * 2, [row - 0.35, row + 0.35], color="#111111", linewidth=2)

@@ -17,6 +17,7 @@ from medattn.explain.faithfulness import Faithfulness
 from medattn.explain.overlay import PEAK_TICKS, attention_ticks, map_levels
 from medattn.model.predictor import DIFFUSE_SPREAD, Heatmap, Prediction
 from medattn.review.report import ReportContent
+from medattn.review.text import probability
 
 Name = Callable[[str], str]  # a finding's display name, from the model's card
 NOT_MEANINGFUL = " — not meaningful for this scan"
@@ -35,11 +36,11 @@ def ranked(prediction: Prediction) -> list[str]:
 def headline(prediction: Prediction, name: Name) -> str:
     """The line above the pictures: the findings above threshold, or the most probable one."""
     if prediction.labels:
-        found = ", ".join(f"{name(c)} ({prediction.probabilities[c]:.0%})" for c in prediction.labels)
+        found = ", ".join(f"{name(c)} ({probability(prediction.probabilities[c])})" for c in prediction.labels)
         return f"Findings above threshold: {found}{not_meaningful(prediction)}"
     top = prediction.top_class
     return (
-        f"No finding above threshold (highest: {name(top)}, {prediction.probabilities[top]:.0%})"
+        f"No finding above threshold (highest: {name(top)}, {probability(prediction.probabilities[top])})"
         f"{not_meaningful(prediction)}"
     )
 
@@ -50,9 +51,9 @@ def findings_summary(prediction: Prediction, name: Name) -> str:
     if prediction.unlike_training_data:
         return f"Unlike the training data (unlikeness {prediction.unlikeness:.0f} > {prediction.unlikeness_limit:.0f})"
     if prediction.labels:
-        return ", ".join(f"{name(c)} {prediction.probabilities[c]:.0%}" for c in prediction.labels)
+        return ", ".join(f"{name(c)} {probability(prediction.probabilities[c])}" for c in prediction.labels)
     top = prediction.top_class
-    return f"No finding above threshold (highest: {name(top)} {prediction.probabilities[top]:.0%})"
+    return f"No finding above threshold (highest: {name(top)} {probability(prediction.probabilities[top])})"
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,7 @@ def probability_rows(prediction: Prediction, name: Name) -> list[dict]:
 def model_call(prediction: Prediction, finding: str) -> str:
     """The model's call on a finding, as the review form puts it beside the reader's verdict."""
     call = "present" if finding in prediction.labels else "absent"
-    return f"the model says {call} ({prediction.probabilities[finding]:.0%}{not_meaningful(prediction)})"
+    return f"the model says {call} ({probability(prediction.probabilities[finding])}{not_meaningful(prediction)})"
 
 
 def report_content(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from medattn.model.predictor import Prediction
+from medattn.review.text import probability
 from medattn.screens.review_page import Name, overlay_caption
 from medattn.study.design import Arm
 from medattn.study.results import StudyResults
@@ -35,7 +36,8 @@ def reading_screen(arm: Arm, prediction: Prediction, findings: tuple[str, ...], 
     probabilities = (
         "**The model's probabilities:** "
         + ", ".join(
-            f"{name(f)} {prediction.probabilities[f]:.0%} (threshold {prediction.thresholds[f]:.0%})" for f in findings
+            f"{name(f)} {probability(prediction.probabilities[f])} (threshold {prediction.thresholds[f]:.0%})"
+            for f in findings
         )
         if arm.probabilities
         else None

@@ -10,6 +10,7 @@ from functools import partial
 import streamlit as st
 
 from medattn.review.store import select_reviews
+from medattn.review.text import probability
 
 # A review's scan was unlike the model's training data (its output meant nothing), or was not, or was
 # saved before that was recorded.
@@ -46,7 +47,9 @@ with shared.page("Review history"):
             "Model": [f"{r.model_name} {r.model_version}" for r in selected],
             "Unlike training data": [UNLIKE[r.unlike_training_data] for r in selected],
             "Model's findings": [
-                ", ".join(f"{name(f)} {p:.0%}" for f, p in sorted(r.probabilities.items(), key=lambda i: -i[1]))
+                ", ".join(
+                    f"{name(f)} {probability(p)}" for f, p in sorted(r.probabilities.items(), key=lambda i: -i[1])
+                )
                 for r in selected
             ],
             "Disagreed on": [", ".join(name(f) for f, v in r.verdicts.items() if v == "disagree") for r in selected],

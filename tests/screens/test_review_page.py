@@ -14,6 +14,7 @@ from medattn.explain.faithfulness import Faithfulness
 from medattn.explain.overlay import PEAK_TICKS, attention_ticks
 from medattn.model.predictor import DIFFUSE_SPREAD
 from medattn.review.report import render_report
+from medattn.review.text import probability
 from medattn.screens import review_page
 from tests.conftest import PYDICOM_DATA_FILES
 from tests.review.test_report import pdf_text
@@ -138,6 +139,15 @@ def test_a_report_withholds_the_map_the_screen_withholds_and_says_why(prediction
     assert shown.overlay is overlay and shown.explanation == "caption" and shown.unlike_training_data is None
     assert list(shown.probabilities) == [predictor.display_name(c) for c in review_page.ranked(nodule)]
     assert shown.pixels_withheld
+
+
+def test_no_heading_rounds_a_probability_to_a_certainty(predictions, predictor):
+    """The flagship nodule sample read 'Pulmonary nodule (100%)' above a table saying 99.95%."""
+    nodule, _ = predictions["nodule"]
+    assert nodule.probabilities["nodule"] > 0.995
+    headline = review_page.headline(nodule, predictor.display_name)
+    assert "Pulmonary nodule (> 99%)" in headline and "100%" not in headline
+    assert [probability(p) for p in (0.999, 0.9949, 0.5, 0.0051, 0.0049)] == ["> 99%", "99%", "50%", "1%", "< 1%"]
 
 
 def test_the_ground_truth_names_a_samples_findings_and_outlines_only_a_finding_it_has(predictor):

@@ -6,6 +6,7 @@ import numpy as np
 
 from medattn import load_scan
 from medattn.assets import SAMPLES_DIR
+from medattn.review.text import probability
 from medattn.screens import study_page
 from medattn.study.analysis import Comparison
 from medattn.study.design import WITH_PROBABILITIES, Arm
@@ -65,7 +66,7 @@ def test_a_reading_shows_the_arm_asked_for_unless_the_scan_is_unlike_the_trainin
     assert shown.captions["nodule"] == "Attention overlay — Pulmonary nodule"
     assert all(shown.captions[f].endswith("(finding not present — where the model looked)") for f in findings[1:])
     assert shown.probabilities.startswith(
-        f"**The model's probabilities:** Pulmonary nodule {like.probabilities['nodule']:.0%}"
+        f"**The model's probabilities:** Pulmonary nodule {probability(like.probabilities['nodule'])}"
     )
 
     withheld = study_page.reading_screen(asked, unlike, findings, predictor.display_name)
