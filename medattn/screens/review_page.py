@@ -92,6 +92,35 @@ def diffuse_notice(prediction: Prediction, method: str, finding: str, name: Name
     )
 
 
+@dataclass(frozen=True)
+class Unpainted:
+    """Why a map is not painted by default, and the switch that paints it anyway."""
+
+    reason: str
+    reveal: str  # the switch's label
+    key: str  # the switch's key prefix
+
+
+def unpainted(prediction: Prediction, method: str, finding: str, name: Name) -> list[Unpainted]:
+    """Why the map of ``finding`` is not painted unless the reader asks, in the order they are asked: a finding
+    the model calls absent (its map shows where the model looked, and a hot spot on a normal scan reads as "the
+    AI found something"), then a diffuse attention. Empty where the map is painted at once."""
+    reasons = []
+    if finding not in prediction.labels:
+        reasons.append(
+            Unpainted(
+                f"The model does not call {name(finding)} present, so its map is not painted: the map of an "
+                "absent finding shows where the model looked, not a lesion.",
+                f"Show where the model looked for {name(finding)}",
+                "absent",
+            )
+        )
+    diffuse = diffuse_notice(prediction, method, finding, name)
+    if diffuse:
+        reasons.append(Unpainted(diffuse, "Paint the diffuse map anyway", "diffuse"))
+    return reasons
+
+
 def overlay_caption(prediction: Prediction, method: str, finding: str, name: Name) -> str:
     """The caption under the overlay: which map of which finding, and whether the model calls it present."""
     absent = "" if finding in prediction.labels else " (finding not present — where the model looked)"
@@ -116,10 +145,10 @@ def unchecked_reason(prediction: Prediction, painted: bool, finding: str) -> str
     """Why the map on screen gets no faithfulness check, or None where it gets one."""
     if prediction.unlike_training_data:
         return "The faithfulness check is not run on a scan unlike the training data."
-    if not painted:
-        return "No map is painted, so there is no highlighted region to check."
     if finding not in prediction.labels:
         return "The faithfulness check tests the map of a finding the model calls present."
+    if not painted:
+        return "No map is painted, so there is no highlighted region to check."
     return None
 
 

@@ -89,11 +89,11 @@ with shared.page("Attention review"):
             heatmap = shared.explanation(case.key, model_dir, frame, view.method, shown, case)
         scaled = review_page.on_scale(heatmap, view.model_wide)
         levels = scaled.levels
-        diffuse = review_page.diffuse_notice(prediction, view.method, shown, name)
-        if diffuse:
-            st.info(diffuse, icon=":material/blur_on:")
-            if not st.toggle("Paint the diffuse map anyway", key=f"diffuse-{case.key[:12]}"):
+        for reason in review_page.unpainted(prediction, view.method, shown, name):
+            st.info(reason.reason, icon=":material/visibility_off:")
+            if not st.toggle(reason.reveal, key=f"{reason.key}-{case.key[:12]}"):
                 levels = np.zeros_like(levels)
+                break
         levels_on_image = resize(levels, *image.shape[:2])
         overlay = blend(image, levels_on_image, view.opacity, view.colormap, view.threshold, view.outlined / 100)
         explained = review_page.overlay_caption(prediction, view.method, shown, name)

@@ -476,6 +476,9 @@ def test_maps_are_on_a_model_wide_scale_and_an_absent_or_diffuse_finding_says_so
     case = at.session_state["workspace"].current_case
     at.selectbox(key=f"shown-{case.key[:12]}").set_value("cardiomegaly").run()
     assert image_captions(at)[1].startswith("Attention overlay — Cardiomegaly (finding not present — where the")
+    assert at.toggle(key=f"absent-{case.key[:12]}").value is False  # an absent finding's map: only on request
+    assert any(i.value.startswith("The model does not call Cardiomegaly present") for i in at.info)
+    at.toggle(key=f"absent-{case.key[:12]}").set_value(True).run()
     (diffuse,) = [i.value for i in at.info if "diffuse" in i.value]
     assert diffuse.startswith("The attention for Cardiomegaly is diffuse: spread over 5")  # 59% of the image
     assert at.toggle(key=f"diffuse-{case.key[:12]}").value is False  # painted only on request

@@ -80,6 +80,19 @@ def test_a_diffuse_attention_is_named_and_a_focal_one_is_not(predictions, predic
     assert review_page.diffuse_notice(nodule, "attention", "nodule", predictor.display_name) is None
 
 
+def test_the_map_of_an_absent_finding_is_painted_only_on_request(predictions, predictor):
+    """On the normal sample the nodule map painted a dark-red blob at the chest wall, under a headline of no
+    finding: in a demonstration it read as 'the AI found something'."""
+    normal, _ = predictions["normal"]
+    assert normal.labels == []
+    reasons = review_page.unpainted(normal, "attention", "nodule", predictor.display_name)
+    assert reasons[0].key == "absent" and reasons[0].reveal == "Show where the model looked for Pulmonary nodule"
+    assert "does not call Pulmonary nodule present" in reasons[0].reason
+    nodule, _ = predictions["nodule"]
+    assert review_page.unpainted(nodule, "attention", "nodule", predictor.display_name) == []
+    assert [r.key for r in review_page.unpainted(nodule, "gradcam", "effusion", predictor.display_name)] == ["absent"]
+
+
 def test_the_map_of_a_finding_the_model_does_not_call_says_so(predictions, predictor):
     nodule, _ = predictions["nodule"]
     called = review_page.overlay_caption(nodule, "attention", "nodule", predictor.display_name)
