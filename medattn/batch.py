@@ -60,7 +60,7 @@ class Scored:
     letterbox: Letterbox | None = None
     preview: np.ndarray | None = None  # the image at most OVERLAY_SIDE px, when overlays are asked for
     error: str | None = None
-    burned_in_annotation: bool = False  # text in the pixels: no overlay is written for it
+    burned_in_annotation: bool | None = False  # text in the pixels, or not known: no overlay is written for it
 
 
 @dataclass
@@ -299,9 +299,9 @@ def score_batch(
             rows[item.index] = row(
                 item,
                 **scored_columns(probabilities, labels, distance),
-                burned_in_annotation="yes" if item.burned_in_annotation else "no",
+                burned_in_annotation={True: "yes", None: "unknown", False: "no"}[item.burned_in_annotation],
             )
-            if overlays is not None and not item.burned_in_annotation:  # its pixels may name the patient
+            if overlays is not None and item.burned_in_annotation is False:  # else its pixels may name the patient
                 top = int(np.argmax(p))
                 times_uniform = maps[top] * maps[top].size  # on the app's model-wide attention scale
                 heat = attention_levels(item.letterbox.to_original(times_uniform, item.preview.shape[:2]))

@@ -19,6 +19,7 @@ from pydicom.multival import MultiValue
 from pydicom.uid import generate_uid
 
 from medattn.pacs.outputs import ResultObjects, ScoredImage, build_results
+from medattn.scan.metadata import burned_in_text
 
 # The newest edition of PS3.15's table that dicom-anonymizer carries.
 PROFILE_EDITION = "dicomfields_2026c"
@@ -42,15 +43,19 @@ KEPT = frozenset({
 LATERALITIES = ("L", "R")
 
 
-def results_for_sharing(source: Dataset, scored: ScoredImage, secret: bytes) -> ResultObjects:
+def results_for_sharing(
+    source: Dataset, scored: ScoredImage, secret: bytes, pixels_checked: bool = False
+) -> ResultObjects:
     """The results built from a de-identified copy of ``source``, naming no reader, each object marked as
-    de-identified. A source that says text is burned into its pixels gets no overlay picture."""
-    burned_in = str(source.get("BurnedInAnnotation", "")).upper() == "YES"
-    results = build_results(deidentified(source, secret), replace(scored, overlay=None) if burned_in else scored)
+    de-identified. A source whose pixels may carry text (it says so, or does not say and its modality often
+    draws it, unless a reader has looked: ``pixels_checked``) gets no overlay picture."""
+    text = burned_in_text(source)
+    withheld = text is True or (text is None and not pixels_checked)
+    results = build_results(deidentified(source, secret), replace(scored, overlay=None) if withheld else scored)
     for ds in results.datasets:
         _mark_deidentified(ds)
-    if burned_in:
-        results.left_out.append("No overlay picture: the file says text is burned into its pixels.")
+    if withheld:
+        results.left_out.append("No overlay picture: the scan's pixels may carry text that identifies the patient.")
     return results
 
 

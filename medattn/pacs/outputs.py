@@ -36,6 +36,7 @@ from medattn.model.predictor import Heatmap, Prediction, Predictor
 from medattn.review.store import Review
 from medattn.scan import Scan
 from medattn.scan.load import HEADERLESS_DICOM_STARTS, detect_kind
+from medattn.scan.metadata import burned_in_text
 from medattn.scan.resizing import resize, shrink
 
 # highdicom warns about values it copies from the source (a referring physician's name, say), and the
@@ -414,7 +415,7 @@ def _secondary_capture(
     )
     # The overlay is the source's pixels with the map laid over them: text burned into those stays there.
     capture.Laterality = source.get("Laterality", "")  # General Series, type 2C: present when known
-    capture.BurnedInAnnotation = "YES" if str(source.get("BurnedInAnnotation", "")).upper() == "YES" else "NO"
+    capture.BurnedInAnnotation = "NO" if burned_in_text(source) is False else "YES"  # not known: it may
     capture.ImageComments = RESEARCH_NOTICE[:10240]
     return capture
 

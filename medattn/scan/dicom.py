@@ -20,7 +20,7 @@ from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRL
 from medattn.errors import ScanError
 from medattn.scan import guards
 from medattn.scan.frames import Scan
-from medattn.scan.metadata import dicom_meta, transfer_syntax_name
+from medattn.scan.metadata import burned_in_text, dicom_meta, transfer_syntax_name
 from medattn.scan.windowing import percentile_window
 
 # pydicom's validation warnings echo raw attribute values (a patient's name, say), and it logs each
@@ -104,7 +104,7 @@ def _decode_dicom(content: bytes, max_values: int) -> Scan:
         pixel_spacing=_pixel_spacing(ds),
         meta=dicom_meta(ds, first, frame_count),
         instance_uid=str(ds.get("SOPInstanceUID", "")).strip() or None,
-        burned_in_annotation=str(ds.get("BurnedInAnnotation", "")).strip().upper() == "YES",
+        burned_in_annotation=burned_in_text(ds),
     )
     scan._last = (0, first)
     return scan

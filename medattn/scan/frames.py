@@ -30,9 +30,10 @@ class Scan:
     meta: dict[str, str] = field(default_factory=dict)
     # Only ever hashed into a scan key (medattn.installation.scan_key); never shown, logged or stored.
     instance_uid: str | None = field(default=None, repr=False)
-    # The file says text is drawn into its pixels (DICOM Burned In Annotation YES), which may identify the
-    # patient: anything made for sharing withholds the pixels.
-    burned_in_annotation: bool = False
+    # Text drawn into the pixels may identify the patient (``medattn.scan.metadata.burned_in_text``): True where
+    # the file says so, None where it does not say and its modality routinely draws it. Anything made for
+    # sharing withholds the pixels unless this is False (or, for None, a reader has looked and found none).
+    burned_in_annotation: bool | None = False
     _last: tuple[int, np.ndarray] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -99,10 +99,14 @@ def _case(path: str, content: bytes, truth: dict[str, bool], loader: Callable[[b
         scan = loader(content)
     except ScanError as error:
         raise StudyError(f"{PurePosixPath(path).name} cannot be read: {error}") from None
-    if scan.burned_in_annotation:
+    if scan.burned_in_annotation is not False:
+        why = (
+            "says text is burned into its pixels"
+            if scan.burned_in_annotation
+            else f"does not say whether text is burned into its pixels, and {scan.modality} images often carry it"
+        )
         raise StudyError(
-            f"{PurePosixPath(path).name} says text is burned into its pixels, which may identify the patient; "
-            "a study keeps pixels, so leave it out."
+            f"{PurePosixPath(path).name} {why}, which may identify the patient; a study keeps pixels, so leave it out."
         )
     return LabelledCase(
         shrink(scan.display(0), KEPT_SIDE), shrink(scan.model_pixels(0).astype(np.float32), KEPT_SIDE), truth

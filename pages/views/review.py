@@ -133,6 +133,7 @@ with shared.page("Attention review"):
 
     reviewer, saved = review_form.your_review(case, frame, image, prediction, predictor, model_dir, withheld)
 
+    pictures_withheld = review_parts.pixels_withheld(case)
     report = review_page.report_content(
         prediction,
         name,
@@ -140,9 +141,9 @@ with shared.page("Attention review"):
         image,
         None if withheld else (overlay, explained),
         scan_key=shared.scan_key_of(case),
-        pixels_withheld=scan.burned_in_annotation,
+        pixels_withheld=pictures_withheld,
     )
-    review_parts.report_downloads(report, shared.scan_key_of(case), scan.burned_in_annotation)
+    review_parts.report_downloads(report, shared.scan_key_of(case))
 
     st.markdown("#### DICOM results")
     try:
@@ -166,7 +167,7 @@ with shared.page("Attention review"):
             shown_anyway=shown_anyway,
         )
         if for_sharing:
-            return results_for_sharing(source, scored, shared.secret())
+            return results_for_sharing(source, scored, shared.secret(), pixels_checked=not pictures_withheld)
         return build_results(source, scored, reader=reviewer or None)
 
     review_parts.dicom_results(results, shared.scan_key_of(case), bool(warning), shared.pacs())

@@ -79,11 +79,27 @@ def with_ground_truth(overlay: np.ndarray, view: ViewSettings, case: Case, shown
     return outline(overlay, resize(truth.region.astype(np.float32), *overlay.shape[:2]) > 0.5, TRUTH_COLOUR)
 
 
-def report_downloads(report: ReportContent, key: str, burned_in: bool) -> None:
+def pixels_withheld(case: Case) -> bool:
+    """Whether the reports and the shareable DICOM results leave the pictures out: the file says text is burned
+    into its pixels, or does not say and its modality often draws it there, until the reader has looked."""
+    text = case.scan.burned_in_annotation
+    if text is True:
+        st.warning("This file says text is burned into its pixels, which may identify the patient: the reports "
+                   "and the shareable DICOM results leave the pictures out.")  # fmt: skip
+        return True
+    if text is None:
+        st.warning(
+            f"This file ({case.scan.modality}) does not say whether text is burned into its pixels, and such images "
+            "often carry the patient's name there: the reports and the shareable DICOM results leave the pictures "
+            "out until you have looked."
+        )
+        looked = "I have looked: no text in these pixels identifies the patient"
+        return not st.toggle(looked, key=f"pixels-checked-{case.key[:12]}")
+    return False
+
+
+def report_downloads(report: ReportContent, key: str) -> None:
     """The report of what is on screen as PNG and PDF, drawn only when clicked."""
-    if burned_in:
-        st.warning("This file says text is burned into its pixels, which may identify the patient: "
-                   "the reports leave both pictures out.")  # fmt: skip
     st.session_state.report = report  # what the downloads draw, kept in this session's memory only
     for column, file_format in zip(st.columns(2), FORMATS, strict=True):
         column.download_button(

@@ -386,6 +386,22 @@ def test_a_scan_with_text_burned_into_its_pixels_says_its_reports_leave_the_pict
     assert at.session_state["report"].pixels_withheld
 
 
+def test_an_ultrasound_that_does_not_say_whether_text_is_burned_in_keeps_its_pictures_in_until_a_reader_looks():
+    """pydicom-data's US1_UNCR.dcm shows 'BAPTIST MED CTR' in its pixels and has no Burned In Annotation: no
+    warning was shown, and the PDF carried both pictures with the text."""
+    from tests.conftest import PYDICOM_DATA_FILES
+
+    at = app()
+    content = (PYDICOM_DATA_FILES / "US1_UNCR.dcm").read_bytes()
+    at.file_uploader(key="upload").set_value([("us.dcm", content, "application/dicom")]).run()
+    assert not at.exception
+    assert any("does not say whether text is burned into its pixels" in w.value for w in at.warning)
+    assert at.session_state["report"].pixels_withheld
+    case = at.session_state["workspace"].current_case
+    at.toggle(key=f"pixels-checked-{case.key[:12]}").set_value(True).run()
+    assert not at.session_state["report"].pixels_withheld  # the reader looked and found none
+
+
 def test_the_worklist_keeps_working_when_the_store_fails_mid_session(data_dir):
     at = app()
     at.switch_page("pages/views/worklist.py").run()

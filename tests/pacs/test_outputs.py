@@ -121,7 +121,11 @@ def test_results_made_for_sharing_carry_no_identifier_and_still_validate(predict
     content = dicom_of_sample("nodule")
     scan, source = load_scan(content), source_dataset(content)
     scored = scored_image(predictor, scan, review=reader_review(predictor.predict(scan)))
-    shared = results_for_sharing(source, scored, secret=b"installation secret")
+    # A secondary capture that does not say whether text is burned in: its overlay is left out until a reader
+    # has looked at the pixels, then kept.
+    unlooked = results_for_sharing(source, scored, secret=b"installation secret")
+    assert len(unlooked.files()) == 3 and "may carry text that identifies the patient" in " ".join(unlooked.left_out)
+    shared = results_for_sharing(source, scored, secret=b"installation secret", pixels_checked=True)
     files = shared.files()
     assert len(files) == 4
     identifiers = [
@@ -134,7 +138,7 @@ def test_results_made_for_sharing_carry_no_identifier_and_still_validate(predict
     objects = read_back(files)
     assert {ds.PatientIdentityRemoved for ds in objects.values()} == {"YES"}
     assert len({ds.StudyInstanceUID for ds in objects.values()}) == 1  # still one study, consistently renamed
-    again = results_for_sharing(source, scored, secret=b"installation secret").datasets
+    again = results_for_sharing(source, scored, secret=b"installation secret", pixels_checked=True).datasets
     assert again[0].StudyInstanceUID == objects["parametric-map"].StudyInstanceUID  # the same keyed UIDs
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from medattn import load_scan
 from medattn.review.report import ReportContent, render_report
-from tests.conftest import dicom_with
+from tests.conftest import PYDICOM_DATA_FILES, dicom_with
 
 
 def report(pixels_withheld: bool = False, unlike_training_data: str | None = None) -> ReportContent:
@@ -37,7 +37,13 @@ def test_a_report_embeds_the_pictures_only_when_they_can_be_shared(withheld):
 def test_a_dicom_with_burned_in_annotation_is_flagged(ct_file):
     assert load_scan(dicom_with(ct_file, BurnedInAnnotation="YES")).burned_in_annotation
     assert not load_scan(dicom_with(ct_file, BurnedInAnnotation="NO")).burned_in_annotation
-    assert not load_scan(ct_file).burned_in_annotation
+    assert load_scan(ct_file).burned_in_annotation is False  # a CT that does not say: its devices draw no text
+    us = load_scan(PYDICOM_DATA_FILES / "US1_UNCR.dcm")  # text in its pixels, and no attribute saying so
+    assert us.modality == "US" and us.burned_in_annotation is None  # not known: withheld until a reader looks
+    assert (
+        load_scan(dicom_with(PYDICOM_DATA_FILES / "US1_UNCR.dcm", BurnedInAnnotation="NO")).burned_in_annotation
+        is False
+    )
 
 
 def pdf_text(pdf: bytes) -> str:
