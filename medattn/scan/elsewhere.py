@@ -24,6 +24,7 @@ import threading
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 import numpy as np
 from pebble import ProcessExpired, ProcessFuture, ProcessPool
@@ -34,8 +35,10 @@ from medattn.scan.guards import OUT_OF_MEMORY
 from medattn.scan.load import DEFAULT_MAX_VALUES, detect_kind, load_scan
 
 DETAILS = ("pixel_spacing", "meta", "instance_uid", "burned_in_annotation")
-# The largest file the app takes decodes (50 million values, float32) in well under 1.5 GB on top of the
-# worker's 0.5 GB of libraries; real CR, CT, MR and US files decode in under 5 s on one core.
+# Address space a worker may add to what its libraries map when it starts: the largest file the app takes
+# (50 million values, float32) decodes in well under 1.5 GB. Counted beyond the start, not in all, because
+# libraries map very different amounts by build (torch with CUDA maps 3.7 GB it never touches; a 3 GB limit
+# in all left no room for a thread's stack).
 WORKER_MEMORY_BYTES = 3 * 2**30
 DECODE_SECONDS = 60.0
 
@@ -184,10 +187,11 @@ def _pid_after(seconds: float) -> int:
 
 
 def limit_memory(memory_bytes: int = WORKER_MEMORY_BYTES) -> None:
-    """Bound this (worker) process's address space: an allocation past it raises MemoryError in the worker,
-    which the decoders' boundaries turn into a ScanError for that file, instead of the kernel killing the
-    machine's largest process."""
-    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    """Bound this (worker) process's address space to what it maps now plus ``memory_bytes``: an allocation
+    past it raises MemoryError in the worker, which the decoders' boundaries turn into a ScanError for that
+    file, instead of the kernel killing the machine's largest process."""
+    mapped = os.sysconf("SC_PAGE_SIZE") * int(Path("/proc/self/statm").read_text().split()[0])
+    resource.setrlimit(resource.RLIMIT_AS, (mapped + memory_bytes, mapped + memory_bytes))
 
 
 def _bounded_worker(parent: int, memory_bytes: int) -> None:
