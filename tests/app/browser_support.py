@@ -94,7 +94,13 @@ def serving_app(data_dir: Path, log_path: Path) -> Iterator[str]:
             yield url
         finally:
             server.terminate()
-            server.wait(timeout=20)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:  # once, in CI, after twelve cold sessions; not reproduced since
+                server.kill()
+                server.wait()
+                with log_path.open("a") as note:
+                    note.write("\nthe server did not stop within 20 s of SIGTERM and was killed\n")
 
 
 def launch_chromium(playwright):
