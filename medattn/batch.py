@@ -308,8 +308,9 @@ def score_batch(
                 path = paths[item.index]
                 name = f"{path.stem}-{keys[path][:10]}" if keep_paths else keys[path][:16]
                 overlays.mkdir(parents=True, exist_ok=True)
-                with naming(overlays / f"{name}.overlay.png"):
-                    Image.fromarray(blend(item.preview, heat)).save(overlays / f"{name}.overlay.png")
+                overlay = overlays / f"{name}.overlay.png"
+                with naming(overlay):
+                    Image.fromarray(blend(item.preview, heat)).save(overlay)
     timings.files += len(batch)
     timings.failed += len(batch) - len(readable)
     return [rows[item.index] for item in batch]

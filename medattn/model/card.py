@@ -136,17 +136,18 @@ class ModelCard:
                 f"The model card's 'thresholds' must lie between {MIN_THRESHOLD} and {1 - MIN_THRESHOLD}: a "
                 "calibrated threshold beyond them calls a finding (almost) always or never."
             )
-        for text in (fields.get("name", str), str(fields.get("version", (str, int))), fields.get("intended_use", str),
-                     *display_names.values()):  # fmt: skip
+        name, version = fields.get("name", str), str(fields.get("version", (str, int)))
+        intended_use = fields.get("intended_use", str)
+        for text in (name, version, intended_use, *display_names.values()):
             _check_plain(text)
         parameters = fields.get("parameters", int)
         return cls(
-            name=fields.get("name", str),
-            version=str(fields.get("version", (str, int))),
+            name=name,
+            version=version,
             task=task,
             classes=classes,
             display_names=display_names,
-            intended_use=fields.get("intended_use", str),
+            intended_use=intended_use,
             preprocessing=preprocessing,
             architecture=architecture,
             temperature=tuple(float(t) for t in temperature),

@@ -69,8 +69,7 @@ class DecoderPool:
             initializer=_bounded_worker,
             initargs=(os.getpid(), self.memory_bytes),
         )
-        for future in [pool.schedule(_pid_after, args=(0.2,)) for _ in range(self.workers)]:
-            future.result()  # every worker up, its imports done: a worker's start is not a user's wait
+        _worker_pids(pool, self.workers)  # every worker up, its imports done: a worker's start is not a user's wait
         return pool
 
     def load_scan(self, content: bytes, max_values: int = DEFAULT_MAX_VALUES) -> Scan:
@@ -92,9 +91,8 @@ class DecoderPool:
         return scan
 
     def pids(self) -> list[int]:
-        """The workers' process ids (each one answers once all are busy answering)."""
-        futures = [self._schedule(_pid_after, (0.2,), None) for _ in range(self.workers)]
-        return sorted({future.result() for future in futures})
+        """The workers' process ids."""
+        return _worker_pids(self._pool, self.workers)
 
     def shutdown(self) -> None:
         with self._lock:
@@ -102,12 +100,12 @@ class DecoderPool:
             self._pool.stop()
         self._pool.join()
 
-    def _schedule(self, function, args: tuple, timeout: float | None) -> ProcessFuture:
+    def _schedule(self, function, args: tuple) -> ProcessFuture:
         pool = self._pool
         try:
-            return pool.schedule(function, args=args, timeout=timeout)
+            return pool.schedule(function, args=args, timeout=self.seconds)
         except RuntimeError:  # the pool is broken (see _run)
-            return self._replaced(pool).schedule(function, args=args, timeout=timeout)
+            return self._replaced(pool).schedule(function, args=args, timeout=self.seconds)
 
     def _replaced(self, broken: ProcessPool) -> ProcessPool:
         with self._lock:
@@ -125,7 +123,7 @@ class DecoderPool:
         after: those tasks run again in a fresh pool."""
         for attempt in range(2):
             pool = self._pool
-            future = self._schedule(function, args, self.seconds)
+            future = self._schedule(function, args)
             try:
                 return future.result()
             except BrokenProcessPool:
@@ -181,8 +179,14 @@ def _key(content: bytes, max_values: int) -> bytes:
     return hashlib.blake2b(content, digest_size=16).digest() + max_values.to_bytes(8, "big")
 
 
+def _worker_pids(pool: ProcessPool, workers: int) -> list[int]:
+    """Each worker's process id, once every worker has started: each task is held long enough that every
+    worker takes one."""
+    return sorted({future.result() for future in [pool.schedule(_pid_after, args=(0.2,)) for _ in range(workers)]})
+
+
 def _pid_after(seconds: float) -> int:
-    time.sleep(seconds)  # held long enough that each worker takes one of the tasks
+    time.sleep(seconds)
     return os.getpid()
 
 

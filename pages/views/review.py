@@ -133,6 +133,7 @@ with shared.page("Attention review"):
 
     reviewer, saved = review_form.your_review(case, frame, image, prediction, predictor, model_dir, withheld)
 
+    key = shared.scan_key_of(case)
     pictures_withheld = review_parts.pixels_withheld(case)
     report = review_page.report_content(
         prediction,
@@ -140,10 +141,10 @@ with shared.page("Attention review"):
         predictor.name,
         image,
         None if withheld else (overlay, explained),
-        scan_key=shared.scan_key_of(case),
+        scan_key=key,
         pixels_withheld=pictures_withheld,
     )
-    review_parts.report_downloads(report, shared.scan_key_of(case))
+    review_parts.report_downloads(report, key)
 
     st.markdown("#### DICOM results")
     try:
@@ -170,4 +171,4 @@ with shared.page("Attention review"):
             return results_for_sharing(source, scored, shared.secret(), pixels_checked=not pictures_withheld)
         return build_results(source, scored, reader=reviewer or None)
 
-    review_parts.dicom_results(results, shared.scan_key_of(case), bool(warning), shared.pacs())
+    review_parts.dicom_results(results, key, bool(warning), shared.pacs())
