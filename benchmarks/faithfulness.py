@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from medattn import Predictor
 from medattn.benchmark import generate_case
 from medattn.explain import EXPLAINERS
-from medattn.explain.faithfulness import check_faithfulness
+from medattn.explain.faithfulness import Verdict, check_faithfulness
 from medattn.explain.quality import RANDOMISATION_CASCADE, reinitialise
 from medattn.model.predictor import Heatmap
 
@@ -44,7 +44,7 @@ def main() -> None:
             reinitialise(randomised, name)
     noise = np.random.default_rng(0)
     methods = ("attention", "Grad-CAM", "randomised-model attention", "random noise")
-    relies = {(finding, method): [] for finding in predictor.classes for method in methods}
+    verdicts = {(finding, method): [] for finding in predictor.classes for method in methods}
     seconds, forward = [], []
     for index in range(cases):
         case = generate_case(SEED, index, 128)
@@ -69,16 +69,24 @@ def main() -> None:
                 if heatmap.values.shape != case.image.shape:  # token-grid maps onto the image first
                     heatmap = Heatmap(_resized(heatmap.values, case.image.shape), method, finding, 0.0)
                 result = check_faithfulness(predictor, case.image, heatmap)
-                relies[finding, method].append(result.relies_on_region)
+                verdicts[finding, method].append(result.verdict)
                 seconds.append(result.seconds)
-    print(f"held-out seed {SEED}, {cases} cases at 128 px; share of (image, finding) pairs where the check")
-    print("says the model relies on the map's hottest 5% (it beats all 19 random places of the same region)")
+    print(f"held-out seed {SEED}, {cases} cases at 128 px; share of (image, finding) pairs where the check says")
+    print("the model relies on the map's hottest region (it beats all 19 other places), and, in brackets, where it")
+    print("cannot tell (no hidden place moves the probability visibly)")
     print(f"{'finding':<14}{'pairs':>6}" + "".join(f"{method:>28}" for method in methods))
     for finding in predictor.classes:
-        pairs = len(relies[finding, methods[0]])
-        print(f"{finding:<14}{pairs:>6}" + "".join(f"{np.mean(relies[finding, m]):>28.1%}" for m in methods))
+        pairs = len(verdicts[finding, methods[0]])
+        shares = [_share(verdicts[finding, m]) for m in methods]
+        print(f"{finding:<14}{pairs:>6}" + "".join(f"{share:>28}" for share in shares))
     check, one_pass = statistics.median(seconds), statistics.median(forward)
     print(f"check: median {check * 1000:.0f} ms; one forward pass {one_pass * 1000:.1f} ms ({check / one_pass:.0f}x)")
+
+
+def _share(verdicts: list[Verdict]) -> str:
+    """The share saying "relies", and in brackets "cannot tell"."""
+    relies, cannot_tell = (verdicts.count(v) / len(verdicts) for v in (Verdict.RELIES, Verdict.CANNOT_TELL))
+    return f"{relies:.1%} ({cannot_tell:.1%})"
 
 
 def _resized(values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -13,11 +13,13 @@ import numpy as np
 
 from medattn.benchmark import FINDINGS, SyntheticCase
 from medattn.explain import EXPLAINERS
-from medattn.explain.faithfulness import Faithfulness
+from medattn.explain.faithfulness import RANDOM_REGIONS, VISIBLE_CHANGE, Faithfulness, Verdict
 from medattn.explain.overlay import PEAK_TICKS, attention_ticks, map_levels
+from medattn.model.card import ModelCard
 from medattn.model.predictor import DIFFUSE_SPREAD, Heatmap, Prediction
 from medattn.review.report import ReportContent
 from medattn.review.text import probability
+from medattn.screens import model_page
 
 Name = Callable[[str], str]  # a finding's display name, from the model's card
 NOT_MEANINGFUL = " — not meaningful for this scan"
@@ -36,7 +38,8 @@ def ranked(prediction: Prediction) -> list[str]:
 def headline(prediction: Prediction, name: Name) -> str:
     """The line above the pictures: the findings above threshold, or the most probable one."""
     if prediction.labels:
-        found = ", ".join(f"{name(c)} ({probability(prediction.probabilities[c])})" for c in prediction.labels)
+        called = [c for c in ranked(prediction) if c in prediction.labels]  # in the chart's order
+        found = ", ".join(f"{name(c)} ({probability(prediction.probabilities[c])})" for c in called)
         return f"Findings above threshold: {found}{not_meaningful(prediction)}"
     top = prediction.top_class
     return (
@@ -92,6 +95,20 @@ def diffuse_notice(prediction: Prediction, method: str, finding: str, name: Name
     )
 
 
+def empty_map_notice(heatmap: Heatmap, card: ModelCard, name: Name) -> str | None:
+    """Why a method paints nothing for a finding on this scan, and how often it does on the benchmark; None
+    where the map has heat. An overlay identical to the scan, with no word of why, read as a rendering fault."""
+    if (heatmap.values > 0).any():
+        return None
+    explainer, finding = EXPLAINERS[heatmap.method], name(heatmap.class_name)
+    notice = f"{explainer.title} paints nothing for {finding} on this image: {explainer.when_empty}"
+    figures = model_page.explanation_figures(card).get(heatmap.method)
+    share = figures.per_class.get(heatmap.class_name, {}).get("empty_maps") if figures else None
+    if share is not None:
+        notice += f" Its map of {finding} is empty on {share:.0%} of the benchmark's cases with {finding} (Model page)."
+    return notice
+
+
 @dataclass(frozen=True)
 class Unpainted:
     """Why a map is not painted by default, and the switch that paints it anyway."""
@@ -134,10 +151,9 @@ def thumbnail_caption(prediction: Prediction, method: str, finding: str, name: N
 
 @dataclass(frozen=True)
 class FaithfulnessVerdict:
-    """The faithfulness check in words: ``relies`` is True where the model relies on the highlighted region,
-    False where it does not, None where no check was run (``text`` then says why)."""
+    """The faithfulness check's outcome and the words the page says it in."""
 
-    relies: bool | None
+    verdict: Verdict
     text: str
 
 
@@ -153,27 +169,45 @@ def unchecked_reason(prediction: Prediction, painted: bool, finding: str) -> str
 
 
 def faithfulness_verdict(check: Faithfulness, finding_name: str) -> FaithfulnessVerdict:
-    """The check's outcome as the page says it. Probabilities near 0 or 1 get two decimals, so that 99.99%
-    to 99.54% does not read as 100% to 100%."""
-    share, worst = f"{check.region_fraction:.0%}", float(check.random_falls.max())
-    before, after = (
-        f"{q:.0%}" if 0.01 <= q <= 0.99 else f"{q:.2%}" for q in (check.probability, check.hidden_probability)
-    )
-    hidden = f"from {before} to {after} ({check.fall:+.1f} log-odds fall)"
+    """The check's outcome in a clinician's words: probabilities as the rest of the page writes them (never
+    "100%"), no log-odds, and "cannot tell" where nothing hidden moves the finding visibly."""
+    verdict, before, after = check.verdict, probability(check.probability), probability(check.hidden_probability)
+    area = f"the highlighted area (the hottest {check.region_fraction:.0%} of the image)"
     places = len(check.random_falls)
-    if check.relies_on_region:
-        return FaithfulnessVerdict(
-            True,
-            f"**Faithfulness check: the model relies on the highlighted region.** Hiding the hottest {share} of the "
-            f"image lowers {finding_name} {hidden}; hiding the same region at {places} random places lowered it by "
-            f"at most {worst:+.1f}.",
+    if verdict is Verdict.RELIES:
+        lowest = probability(float(check.random_probabilities.min()))
+        text = (
+            f"**Faithfulness check: the model relies on the highlighted area.** Hiding {area} lowers "
+            f"{finding_name} from {before} to {after}; hiding an area of the same shape at {places} other places "
+            f"left it {'above 99%' if lowest == probability(1.0) else f'at {lowest} or more'}."
         )
-    return FaithfulnessVerdict(
-        False,
-        f"**Faithfulness check: the model does not rely on the highlighted region alone.** Hiding the hottest "
-        f"{share} of the image changes {finding_name} {hidden}, and hiding the same region at "
-        f"{check.places_as_damaging} of {places} random places lowered it as much or more. Read this map with care.",
-    )
+    elif verdict is Verdict.CANNOT_TELL and places < RANDOM_REGIONS:
+        text = (
+            f"**Faithfulness check: cannot tell.** {area[0].upper()}{area[1:]} is too large to be placed "
+            "elsewhere in the image for comparison."
+        )
+    elif verdict is Verdict.CANNOT_TELL:
+        text = (
+            f"**Faithfulness check: cannot tell.** Hiding {area} takes {finding_name} from {before} to {after}, "
+            f"and hiding an area of the same shape at {places} other places changes it by under "
+            f"{VISIBLE_CHANGE:.0%} points too: the model has evidence for {finding_name} beyond any one area this "
+            "size, so this check cannot say whether the map shows it."
+        )
+    elif check.fall <= 0:
+        text = (
+            f"**Faithfulness check: the model does not rely on the highlighted area.** Hiding {area} does not lower "
+            f"{finding_name}: it goes from {before} to {after}. Read this map with care: it does not show where "
+            f"the model's evidence for {finding_name} is."
+        )
+    else:
+        lowest = probability(float(check.random_probabilities.min()))
+        text = (
+            f"**Faithfulness check: the map does not single out what the model relies on.** Hiding {area} lowers "
+            f"{finding_name} from {before} to {after}, but hiding an area of the same shape at "
+            f"{check.places_as_damaging} of {places} other places lowered it as much or more (to {lowest} at "
+            "the lowest). Read this map with care."
+        )
+    return FaithfulnessVerdict(verdict, text)
 
 
 @dataclass(frozen=True)
@@ -212,6 +246,17 @@ def probability_rows(prediction: Prediction, name: Name) -> list[dict]:
             else "negative",
         }
         for c in ranked(prediction)
+    ]
+
+
+def probability_table(prediction: Prediction, name: Name) -> list[dict]:
+    """The table under the chart: the same rows, with probabilities written as every heading writes them (the
+    table said 99.95% under a heading saying 100%) and thresholds in whole percent."""
+    return [
+        row | {"Probability": probability(row["Probability"]), "Threshold": f"{row['Threshold']:.0%}"}
+        if row["Threshold"] is not None
+        else row | {"Probability": probability(row["Probability"]), "Threshold": "—"}
+        for row in probability_rows(prediction, name)
     ]
 
 

@@ -13,6 +13,7 @@ import streamlit as st
 from medattn.assets import all_samples
 from medattn.errors import PacsError
 from medattn.explain import EXPLAINERS
+from medattn.explain.faithfulness import Verdict
 from medattn.explain.overlay import blend, colour_bar
 from medattn.pacs.deidentify import results_for_sharing
 from medattn.pacs.outputs import ResultObjects, build_results, scored_image
@@ -88,12 +89,15 @@ with shared.page("Attention review"):
         with st.spinner(f"Computing {EXPLAINERS[view.method].title}…"):
             heatmap = shared.explanation(case.key, model_dir, frame, view.method, shown, case)
         scaled = review_page.on_scale(heatmap, view.model_wide)
-        levels = scaled.levels
+        levels, held_back = scaled.levels, False
         for reason in review_page.unpainted(prediction, view.method, shown, name):
             st.info(reason.reason, icon=":material/visibility_off:")
             if not st.toggle(reason.reveal, key=f"{reason.key}-{case.key[:12]}"):
-                levels = np.zeros_like(levels)
+                levels, held_back = np.zeros_like(levels), True
                 break
+        empty = None if held_back else review_page.empty_map_notice(heatmap, predictor.card, name)
+        if empty:
+            st.info(empty, icon=":material/visibility_off:")
         levels_on_image = resize(levels, *image.shape[:2])
         overlay = blend(image, levels_on_image, view.opacity, view.colormap, view.threshold, view.outlined / 100)
         explained = review_page.overlay_caption(prediction, view.method, shown, name)
@@ -120,10 +124,10 @@ with shared.page("Attention review"):
             with st.spinner("Checking whether the model relies on the highlighted region…"):
                 check = shared.faithfulness(case.key, model_dir, frame, view.method, shown, case)
             verdict = review_page.faithfulness_verdict(check, name(shown))
-            if verdict.relies:
-                st.success(verdict.text, icon=":material/check_circle:")
-            else:
-                st.warning(verdict.text, icon=":material/help:")
+            say = {Verdict.RELIES: st.success, Verdict.CANNOT_TELL: st.info}.get(verdict.verdict, st.warning)
+            say(
+                verdict.text, icon=":material/check_circle:" if verdict.verdict is Verdict.RELIES else ":material/help:"
+            )
 
         review_parts.probabilities(prediction, name)
 

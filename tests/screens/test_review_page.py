@@ -10,7 +10,7 @@ from medattn import load_scan
 from medattn.assets import SAMPLES_DIR
 from medattn.benchmark import sample_cases
 from medattn.explain import EXPLAINERS
-from medattn.explain.faithfulness import Faithfulness
+from medattn.explain.faithfulness import Faithfulness, Verdict
 from medattn.explain.overlay import PEAK_TICKS, attention_ticks
 from medattn.model.predictor import DIFFUSE_SPREAD
 from medattn.review.report import render_report
@@ -113,17 +113,37 @@ def test_the_faithfulness_check_runs_only_on_a_painted_map_of_a_finding_called_o
     assert "unlike the training data" in review_page.unchecked_reason(real, painted=True, finding="nodule")
 
 
-def check(fall: float, random_falls: list[float], before: float = 0.9995, after: float = 0.10) -> Faithfulness:
-    return Faithfulness("nodule", 0.05, before, after, fall, np.array(random_falls), 0.0)
+def check(before: float, after: float, others: list[float]) -> Faithfulness:
+    """A check of the nodule map whose region takes the finding from ``before`` to ``after``, and the same region
+    at other places to ``others``; falls in log-odds as the check computes them (temperature 1)."""
+    falls = [log_odds(before) - log_odds(q) for q in (after, *others)]
+    return Faithfulness("nodule", 0.01, before, after, falls[0], np.array(falls[1:]), np.array(others), 0.0)
 
 
-def test_the_faithfulness_verdict_in_words():
-    relies = review_page.faithfulness_verdict(check(9.9, [0.1, 0.5]), "Pulmonary nodule")
-    assert relies.relies is True
-    assert "lowers Pulmonary nodule from 99.95% to 10% (+9.9 log-odds fall)" in relies.text
-    assert "at 2 random places lowered it by at most +0.5" in relies.text
-    alone = review_page.faithfulness_verdict(check(0.6, [0.1, 0.7, 0.9]), "Pulmonary nodule")
-    assert alone.relies is False and "at 2 of 3 random places lowered it as much or more" in alone.text
+def log_odds(q: float) -> float:
+    return float(np.log(q / (1 - q)))
+
+
+def test_the_faithfulness_verdict_in_a_clinicians_words():
+    nineteen = [0.999] * 18
+    relies = review_page.faithfulness_verdict(check(0.9995, 0.015, [0.97, *nineteen]), "Pulmonary nodule")
+    assert relies.verdict is Verdict.RELIES
+    assert "Hiding the highlighted area (the hottest 1% of the image) lowers Pulmonary nodule from > 99% to 2%" in (
+        relies.text
+    )
+    assert "at 19 other places left it at 97% or more" in relies.text
+    # The issue's flagship case: every place, the highlighted one too, leaves the nodule above 99%.
+    saturated = review_page.faithfulness_verdict(check(0.9995, 0.9992, [0.9984, *nineteen]), "Pulmonary nodule")
+    assert saturated.verdict is Verdict.CANNOT_TELL and "cannot say whether the map shows it" in saturated.text
+    # "changes Pulmonary nodule from 72% to 86% (-0.9 log-odds fall)": a rise, now called one.
+    raised = review_page.faithfulness_verdict(check(0.72, 0.86, [0.70, *nineteen]), "Pulmonary nodule")
+    assert raised.verdict is Verdict.DOES_NOT_RELY and "does not lower Pulmonary nodule: it goes from 72% to 86%" in (
+        raised.text
+    )
+    elsewhere = review_page.faithfulness_verdict(check(0.9995, 0.40, [0.30, 0.35, *nineteen[1:]]), "Pulmonary nodule")
+    assert elsewhere.verdict is Verdict.DOES_NOT_RELY and "at 2 of 19 other places lowered it as much" in elsewhere.text
+    for verdict in (relies, saturated, raised, elsewhere):
+        assert "log-odds" not in verdict.text and "100%" not in verdict.text
 
 
 def test_probability_rows_run_most_probable_first_and_an_unlike_scan_has_no_call(predictions, predictor):
@@ -174,3 +194,29 @@ def test_the_ground_truth_names_a_samples_findings_and_outlines_only_a_finding_i
     absent = review_page.ground_truth(normal, "nodule", predictor.display_name)
     assert absent.caption.startswith("Ground truth of this synthetic sample: no finding.")
     assert absent.region is None
+
+
+def test_an_empty_map_is_said_in_words_with_its_reason_and_how_often_it_happens(predictions, predictor):
+    """Grad-CAM's nodule map of the nodule sample is zero everywhere: the overlay equalled the scan and the page
+    only said "No map is painted, so there is no highlighted region to check"."""
+    _, scan = predictions["nodule"]
+    gradcam = predictor.explain(scan, "nodule", EXPLAINERS["gradcam"], max_side=256)
+    assert not (gradcam.values > 0).any()
+    notice = review_page.empty_map_notice(gradcam, predictor.card, predictor.display_name)
+    share = predictor.card.metrics.explanations.methods["gradcam"].per_class["nodule"]["empty_maps"]
+    assert notice.startswith("Grad-CAM paints nothing for Pulmonary nodule on this image:")
+    assert "averaged over the whole image" in notice and "choose it to see where the evidence lies" in notice
+    assert f"empty on {share:.0%} of the benchmark's cases with Pulmonary nodule" in notice
+    hirescam = predictor.explain(scan, "nodule", EXPLAINERS["hirescam"], max_side=256)
+    assert review_page.empty_map_notice(hirescam, predictor.card, predictor.display_name) is None
+
+
+def test_the_headline_and_the_table_follow_the_charts_order_and_write_probabilities_as_headings_do(predictor):
+    both = predictor.predict(load_scan(SAMPLES_DIR / "synthetic-nodule-effusion.png"), 0, max_side=256)
+    assert both.probabilities["effusion"] > both.probabilities["nodule"] and {"nodule", "effusion"} <= set(both.labels)
+    headline = review_page.headline(both, predictor.display_name)
+    assert headline.index("Pleural effusion") < headline.index("Pulmonary nodule")  # most probable first
+    table = review_page.probability_table(both, predictor.display_name)
+    assert [row["Finding"] for row in table] == [predictor.display_name(c) for c in review_page.ranked(both)]
+    assert table[0]["Probability"] == probability(both.probabilities["effusion"]) == "> 99%"
+    assert all(row["Threshold"].endswith("%") and "." not in row["Threshold"] for row in table)
