@@ -29,6 +29,9 @@ HIDDEN = 0.0
 class Explainer(ABC):
     name: ClassVar[str]
     title: ClassVar[str]
+    # Why the method's map of a finding can be empty (zero everywhere), in a reader's words: it follows
+    # "<title> paints nothing for <finding> on this image:".
+    when_empty: ClassVar[str] = "no place raises the model's score for it."
 
     @abstractmethod
     def maps(self, model: AttentionNet, inputs: torch.Tensor, class_index: int) -> np.ndarray:

@@ -21,6 +21,7 @@ class IntegratedGradientsExplainer(Explainer):
     """
 
     name, title = "integrated_gradients", "Integrated Gradients"
+    when_empty = "no pixel, changed from mean grey to what the scan shows, raises the model's score for it."
 
     def __init__(self, steps: int = 32):
         self.steps = steps

@@ -25,6 +25,7 @@ class OcclusionExplainer(Explainer):
     """
 
     name, title = "occlusion", "Occlusion"
+    when_empty = "hiding any one patch of the image does not lower the model's score for it."
 
     def __init__(self, patch_fraction: float = 20 / 128, stride_fraction: float = 12 / 128):
         self.patch_fraction, self.stride_fraction = patch_fraction, stride_fraction

@@ -11,14 +11,26 @@ from __future__ import annotations
 from medattn.explain import EXPLAINERS
 from medattn.model.card import ModelCard
 from medattn.model.figures import MethodQuality
+from medattn.review.text import figure
 from medattn.training.robustness import FLAGGED_SHARE, HOLDS_AUC, HOLDS_POINTING
 
+# Short headers, so that every column fits the page at 1280 px; the caption under the table defines each.
 EXPLANATION_COLUMNS = {
-    "pointing_game": "Pointing game ↑",
+    "pointing_game": "Pointing ↑",
     "mass_in_mask": "Mass in mask ↑",
     "top_region_iou": "Top-region IoU ↑",
-    "deletion_auc": "Deletion AUC ↓",
-    "insertion_auc": "Insertion AUC ↑",
+    "deletion_auc": "Deletion ↓",
+    "insertion_auc": "Insertion ↑",
+    "empty_maps": "Empty maps ↓",
+}
+# What the headline figures mean, for a reader who is not a statistician.
+HEADLINE_HELP = {
+    "Macro AUC": "The area under the ROC curve of each finding, averaged over the findings: 0.5 is chance, 1 "
+    "is perfect separation of scans with the finding from scans without it.",
+    "ECE after calibration": "Expected calibration error: how far, on average, the stated probabilities are from "
+    "how often the finding is really there (0 is perfect; 0.05 means five points off on average).",
+    "Attention pointing game": "The share of held-out scans with a finding on which the attention's hottest point "
+    "lies on the finding (its true outline, grown by one token cell).",
 }
 RANDOM_ORDER = "Random order (reference)"
 SHIFT_VERDICTS = {"holds": "holds", "flagged": "flagged as unlike", "fails silently": "⚠ fails silently"}
@@ -42,7 +54,8 @@ def explanation_figures(card: ModelCard) -> dict[str, MethodQuality]:
 
 
 def headline_figures(card: ModelCard) -> list[tuple[str, str]]:
-    """(label, value) of the figures above the table: macro AUC, calibration error, attention's pointing."""
+    """(label, value) of the figures above the table: macro AUC, calibration error, attention's pointing; each
+    label's meaning is ``HEADLINE_HELP[label]``."""
     figures = [
         ("Macro AUC", f"{card.metrics.macro_auc:.3f}"),
         ("ECE after calibration", f"{card.metrics.ece_after_calibration:.3f}"),
@@ -57,9 +70,9 @@ def per_finding_rows(card: ModelCard) -> dict[str, list]:
     per_class = card.metrics.per_class
     return {
         "Finding": [card.display_name(c) for c in per_class],
-        "AUC": [v.auc for v in per_class.values()],
-        "F1": [v.f1 for v in per_class.values()],
-        "Accuracy": [v.accuracy for v in per_class.values()],
+        "AUC": [figure(v.auc, 3) for v in per_class.values()],
+        "F1": [figure(v.f1, 3) for v in per_class.values()],
+        "Accuracy": [figure(v.accuracy, 3) for v in per_class.values()],
     }
 
 
@@ -116,11 +129,12 @@ def explanation_table(card: ModelCard) -> dict[str, list]:
     rows = _quality_rows(card)
     return (
         {"Method": [title for title, _ in rows]}
-        | {title: [figures.overall.get(key) for _, figures in rows] for key, title in EXPLANATION_COLUMNS.items()}
+        | {title: [_share(figures.overall, key) for _, figures in rows] for key, title in EXPLANATION_COLUMNS.items()}
         | {
-            "Seconds per image": [figures.seconds_per_image for _, figures in rows],
-            "Rank correlation, model randomised": [
-                figures.randomisation[-1].rank_correlation if figures.randomisation else None for _, figures in rows
+            "s / image": [figure(figures.seconds_per_image, 3) for _, figures in rows],
+            "Randomised ρ": [
+                figure(figures.randomisation[-1].rank_correlation if figures.randomisation else None)
+                for _, figures in rows
             ],
         }
     )
@@ -133,9 +147,15 @@ def explanation_table_per_finding(card: ModelCard) -> dict[str, list]:
         "Method": [title for title, figures in rows for _ in figures.per_class],
         "Finding": [card.display_name(c) for _, figures in rows for c in figures.per_class],
     } | {
-        title: [v.get(key) for _, figures in rows for v in figures.per_class.values()]
+        title: [_share(v, key) for _, figures in rows for v in figures.per_class.values()]
         for key, title in EXPLANATION_COLUMNS.items()
     }
+
+
+def _share(figures: dict[str, float], key: str) -> str:
+    """One explanation figure as the tables write it; empty maps as a percentage, since they are a share."""
+    value = figures.get(key)
+    return f"{value:.0%}" if key == "empty_maps" and value is not None else figure(value)
 
 
 def randomisation_table(card: ModelCard) -> dict[str, list]:
@@ -143,18 +163,22 @@ def randomisation_table(card: ModelCard) -> dict[str, list]:
     methods = explanation_figures(card)
     first = next(iter(methods.values()))
     return {"Re-initialised, from the top down to": [step.layer for step in first.randomisation]} | {
-        EXPLAINERS[m].title: [step.rank_correlation for step in figures.randomisation] for m, figures in methods.items()
+        EXPLAINERS[m].title: [figure(step.rank_correlation) for step in figures.randomisation]
+        for m, figures in methods.items()
     }
 
 
 def explanation_caption(card: ModelCard) -> str:
     quality = card.metrics.explanations
     return (
-        f"Up to {quality.cases_per_class} cases per finding of {quality.data}. "
-        "Masks grown by one token cell. Deletion and insertion hide pixels as mean grey, hottest first; "
-        f"the {RANDOM_ORDER.lower()} row hides them in random order, the figure a faithful map must beat. "
-        "The last column should be near 0: a map that survives re-initialising the whole model does not "
-        "explain the model."
+        f"Up to {quality.cases_per_class} cases per finding of {quality.data}. Pointing: the share of maps whose "
+        "hottest point lies on the finding; mass in mask: the share of a map's heat on it; top-region IoU: the "
+        "overlap of the map's hottest region, as large as the finding, with it (masks grown by one token cell). "
+        "Deletion and insertion: the area under the finding's probability as pixels are hidden as mean grey, "
+        f"hottest first, or revealed; the {RANDOM_ORDER.lower()} row hides them in random order, the figure a "
+        "faithful map must beat. Empty maps: the share with no heat anywhere, which paint nothing and miss the "
+        "pointing game. Randomised ρ, the rank correlation with the map of the same model with every weight "
+        "re-drawn, should be near 0: a map that survives re-initialising the whole model does not explain it."
     )
 
 
@@ -183,7 +207,6 @@ def agreement_rows(card: ModelCard, agreed: dict[str, dict[str, dict[str, float]
     """Readers' marks against each method's maps (``medattn.review.marks.agreement_summary``), beside the
     same method's figures against the benchmark's masks; '—' where the benchmark has none."""
     methods = explanation_figures(card)
-    figure = "{:.2f}".format
     rows = []
     for method in EXPLAINERS:
         for finding, figures in agreed.get(method, {}).items():
@@ -195,8 +218,8 @@ def agreement_rows(card: ModelCard, agreed: dict[str, dict[str, dict[str, float]
                     "Marks": figures["marks"],
                     "Pointing, readers' marks": figure(figures["pointing"]),
                     "Mass in mark, readers' marks": figure(figures["mass"]),
-                    "Pointing, benchmark masks": figure(bench["pointing_game"]) if "pointing_game" in bench else "—",
-                    "Mass in mask, benchmark masks": figure(bench["mass_in_mask"]) if "mass_in_mask" in bench else "—",
+                    "Pointing, benchmark masks": figure(bench.get("pointing_game")),
+                    "Mass in mask, benchmark masks": figure(bench.get("mass_in_mask")),
                 }
             )
     return rows
@@ -208,11 +231,11 @@ def shift_table(card: ModelCard) -> dict[str, list]:
     return {
         "Shift": [s.shift for s in shifts],
         "Family": [s.family for s in shifts],
-        "Macro AUC": [s.macro_auc for s in shifts],
-        "ECE": [s.ece for s in shifts],
-        "Attention pointing (macro)": [s.macro_pointing for s in shifts],
-        "Flagged as unlike": [f"{s.flagged:.0%}" for s in shifts],
-        "Unlikeness AUROC against clean": [s.detection_auroc for s in shifts],
+        "Macro AUC": [figure(s.macro_auc, 3) for s in shifts],
+        "ECE": [figure(s.ece, 3) for s in shifts],
+        "Pointing": [figure(s.macro_pointing) for s in shifts],
+        "Flagged": [f"{s.flagged:.0%}" for s in shifts],
+        "Unlikeness AUROC": [figure(s.detection_auroc) for s in shifts],
         "Verdict": [SHIFT_VERDICTS[s.verdict] for s in shifts],
     }
 
@@ -222,8 +245,8 @@ def shift_table_per_finding(card: ModelCard) -> dict[str, list]:
     return {
         "Shift": [s.shift for s in shifts for _ in s.auc],
         "Finding": [card.display_name(f) for s in shifts for f in s.auc],
-        "AUC": [v for s in shifts for v in s.auc.values()],
-        "Attention pointing": [v for s in shifts for v in s.pointing.values()],
+        "AUC": [figure(v, 3) for s in shifts for v in s.auc.values()],
+        "Attention pointing": [figure(v) for s in shifts for v in s.pointing.values()],
     }
 
 
@@ -248,10 +271,12 @@ def shift_caption(card: ModelCard) -> str:
     robustness = card.robustness
     return (
         f"{robustness.cases_per_shift} cases of {robustness.data} per shift, each through the app's own "
-        f"path. A shift holds when macro AUC ≥ {HOLDS_AUC} and pointing ≥ {HOLDS_POINTING}; it is flagged when "
-        f"at least {FLAGGED_SHARE:.0%} of its images are called unlike the training data, so the page withholds "
-        "their output. Otherwise it fails silently: the model is wrong more often and nothing on screen says so. "
-        "Means over findings are macro means: each finding counts once."
+        "path; pointing is the attention's pointing game, a mean over findings; unlikeness AUROC is how well "
+        "the unlikeness score tells the shifted scans from clean ones; flagged is the share called unlike the "
+        f"training data. A shift holds when macro AUC ≥ {HOLDS_AUC} and pointing ≥ {HOLDS_POINTING}; it is "
+        f"flagged when at least {FLAGGED_SHARE:.0%} of its images are called unlike the training data, so the page "
+        "withholds their output. Otherwise it fails silently: the model is wrong more often and nothing on screen "
+        "says so. Means over findings are macro means: each finding counts once."
     )
 
 

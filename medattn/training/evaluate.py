@@ -179,7 +179,9 @@ def explanation_quality(
             seconds, images = seconds + time.perf_counter() - started, images + len(cases)
             on_input = np.stack([cv2.resize(m, (size, size), interpolation=cv2.INTER_LINEAR) for m in maps])
             deletion, insertion = deletion_insertion(model, inputs[cases], on_input, c, task)
-            scores = {"deletion_auc": deletion.mean(), "insertion_auc": insertion.mean()}
+            # An empty map (no positive value anywhere) paints nothing on screen and misses the pointing game.
+            empty = maps.reshape(len(maps), -1).max(axis=1) <= 0
+            scores = {"deletion_auc": deletion.mean(), "insertion_auc": insertion.mean(), "empty_maps": empty.mean()}
             if dataset.masks is not None:
                 regions = [dilate(dataset.masks[i, c], cell) for i in cases]
                 for key, metric in MASK_METRICS.items():

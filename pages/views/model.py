@@ -35,7 +35,7 @@ with shared.page("Model card"):
 
     if card.metrics:
         for column, (label, value) in zip(st.columns(3), model_page.headline_figures(card), strict=False):
-            column.metric(label, value)
+            column.metric(label, value, help=model_page.HEADLINE_HELP[label])
         st.dataframe(model_page.per_finding_rows(card), hide_index=True)
         st.caption(held_out_wording(card.metrics))
         roc, calibration = st.columns(2)
@@ -47,7 +47,10 @@ with shared.page("Model card"):
                 .encode(
                     x="False-positive rate:Q",
                     y="True-positive rate:Q",
-                    color=alt.Color("Finding:N", scale=DISTINCT, legend=alt.Legend(orient="bottom")),
+                    # One finding per legend row, never cut ("Pulr" for "Pulmonary nodule (AUC …)").
+                    color=alt.Color(
+                        "Finding:N", scale=DISTINCT, legend=alt.Legend(orient="bottom", columns=1, labelLimit=0)
+                    ),
                 ),
                 width="stretch",
             )
@@ -117,15 +120,7 @@ with shared.page("Model card"):
 
     if card.robustness:
         st.markdown("#### Where the model holds, and where it does not")
-        st.dataframe(
-            model_page.shift_table(card),
-            hide_index=True,
-            column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("Macro AUC", "ECE")}
-            | {
-                c: st.column_config.NumberColumn(format="%.2f")
-                for c in ("Attention pointing (macro)", "Unlikeness AUROC against clean")
-            },
-        )
+        st.dataframe(model_page.shift_table(card), hide_index=True)
         if silent := model_page.silent_failures(card):
             st.warning(silent, icon=":material/warning:")
         st.caption(model_page.shift_caption(card))

@@ -215,24 +215,24 @@ def probabilities(prediction: Prediction, name: Name) -> None:
         st.error(f"Not meaningful for this scan: {warning}", icon=":material/block:")
     rows = review_page.probability_rows(prediction, name)
     order = [row["Finding"] for row in rows]  # highest first, as in the table below
-    bars = alt.Chart(alt.Data(values=rows)).encode(y=alt.Y("Finding:N", sort=order, title=None))
+    # A row of 40 px per finding, five ticks, and a threshold mark inside its own row in a colour that reads
+    # on the light and the dark theme (black vanished on the dark one).
+    bars = alt.Chart(alt.Data(values=rows)).encode(
+        y=alt.Y("Finding:N", sort=order, title=None, axis=alt.Axis(labelLimit=220, labelFontSize=13))
+    )
+    axis = alt.Axis(format="%", values=[0, 0.25, 0.5, 0.75, 1], grid=True)
     st.altair_chart(
-        bars.mark_bar(color="#9ca3af" if warning else "#2563eb").encode(
-            x=alt.X("Probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
-            tooltip=["Finding:N", alt.Tooltip("Probability:Q", format=".1%"), "Call:N"],
-        )
-        + bars.mark_tick(color="black", thickness=3, size=26).encode(x="Threshold:Q"),
+        (
+            bars.mark_bar(color="#9ca3af" if warning else "#2563eb", size=22).encode(
+                x=alt.X("Probability:Q", scale=alt.Scale(domain=[0, 1]), axis=axis, title=None),
+                tooltip=["Finding:N", alt.Tooltip("Probability:Q", format=".1%"), "Call:N"],
+            )
+            + bars.mark_tick(color="#f59e0b", thickness=4, size=30).encode(x="Threshold:Q")
+        ).properties(height=40 * len(rows)),
         width="stretch",
     )
-    st.caption("Calibrated probability per finding; the black mark is the finding's decision threshold.")
-    st.dataframe(
-        rows,
-        column_config={
-            "Probability": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0),
-            "Threshold": st.column_config.NumberColumn(format="percent"),
-        },
-        hide_index=True,
-    )
+    st.caption("Calibrated probability per finding; the orange mark is the finding's decision threshold.")
+    st.dataframe(review_page.probability_table(prediction, name), hide_index=True)
 
 
 def dicom_results(results: Callable[..., ResultObjects], key: str, unlike: bool, pacs: Pacs | None) -> None:
@@ -242,8 +242,8 @@ def dicom_results(results: Callable[..., ResultObjects], key: str, unlike: bool,
     st.caption(
         "A parametric map of the map on screen, a segmentation of what the overlay colours for each finding the "
         "model calls, a structured report of the findings (with your latest saved verdicts) and the overlay as a "
-        "secondary capture, in a new series of this study. The shareable copy is de-identified (DICOM PS3.15 Basic "
-        "Profile) and names no reader."
+        "secondary capture, each in its own new series of this study. The shareable copy is de-identified (DICOM "
+        "PS3.15 Basic Profile) and names no reader."
     )
     left, right = st.columns(2)
     left.download_button(
@@ -265,7 +265,4 @@ def dicom_results(results: Callable[..., ResultObjects], key: str, unlike: bool,
             shared.show_error(error)
             return
     marked = " Each is marked not meaningful: the scan is unlike the training data." if unlike else ""
-    st.success(
-        f"Stored {len(made.datasets)} objects in a new series of this study on {pacs.server}.{marked} "
-        + " ".join(made.left_out)
-    )
+    st.success(f"{made.stored_summary(pacs.server)}{marked} " + " ".join(made.left_out))

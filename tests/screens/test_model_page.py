@@ -36,9 +36,26 @@ def test_explanation_quality_lists_every_method_then_the_random_order_reference(
     table = model_page.explanation_table(card)
     measured = [EXPLAINERS[m].title for m in card.metrics.explanations.methods if m in EXPLAINERS]
     assert table["Method"] == [*measured, model_page.RANDOM_ORDER]
-    assert table["Rank correlation, model randomised"][-1] is None  # the reference has no model to randomise
+    assert table["Randomised ρ"][-1] == "—"  # the reference has no model to randomise
     per_finding = model_page.explanation_table_per_finding(card)
-    assert len(per_finding["Method"]) == len(per_finding["Finding"]) == len(per_finding["Pointing game ↑"])
+    assert len(per_finding["Method"]) == len(per_finding["Finding"]) == len(per_finding["Pointing ↑"])
+    gradcam = table["Method"].index("Grad-CAM")
+    assert table["Empty maps ↓"][gradcam] == f"{card.metrics.explanations.methods['gradcam'].overall['empty_maps']:.0%}"
+
+
+def test_every_figure_has_the_same_decimals_in_a_column_and_every_headline_figure_is_explained(predictor):
+    """AUC printed as "1" in one row and "0.9892" in another; missing values as "None"."""
+    card = predictor.card
+    columns = [
+        *model_page.per_finding_rows(card).values(),
+        *model_page.shift_table(card).values(),
+        *model_page.explanation_table(card).values(),
+    ]
+    for column in columns:
+        decimals = {len(v.split(".")[1]) for v in column if isinstance(v, str) and v.replace(".", "").isdigit()}
+        assert len(decimals) <= 1
+        assert "None" not in map(str, column) and "nan" not in map(str, column)
+    assert set(model_page.HEADLINE_HELP) >= {label for label, _ in model_page.headline_figures(card)}
 
 
 def test_a_method_that_localises_better_than_the_attention_is_named(predictor):
