@@ -4,11 +4,13 @@ lays them out; ``tests/screens/test_study_page.py`` checks them on a study compu
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from medattn.model.predictor import Prediction
-from medattn.review.text import probability
+from medattn.review.text import figure, probability
 from medattn.screens.review_page import Name, overlay_caption
+from medattn.study.analysis import Comparison
 from medattn.study.design import Arm
 from medattn.study.results import StudyResults
 
@@ -60,11 +62,11 @@ def figure_rows(results: StudyResults, name: Name) -> list[dict]:
         {
             "Arm": Arm.parse(f.arm).title,
             "Finding": name(f.finding),
-            "Sensitivity": f"{f.sensitivity:.3f}",
-            "Specificity": f"{f.specificity:.3f}",
-            "AUC": f"{f.auc:.3f}",
+            "Sensitivity": estimate(f.sensitivity),
+            "Specificity": estimate(f.specificity),
+            "AUC": estimate(f.auc),
             "Marks on the finding": f"{f.mark_accuracy:.0%} of {f.marked}" if f.marked else "no mark",
-            "Seconds per reading": f"{f.seconds:.1f}",
+            "Seconds per reading": estimate(f.seconds, 1),
         }
         for f in results.figures
     ]
@@ -76,11 +78,28 @@ def figure_bars(results: StudyResults, name: Name) -> list[dict]:
         {"Arm": Arm.parse(f.arm).title, "Finding": name(f.finding), "Figure": figure, "Value": value}
         for f in results.figures
         for figure, value in (("Sensitivity", f.sensitivity), ("Specificity", f.specificity), ("AUC", f.auc))
+        if not math.isnan(value)  # not estimable: the table says so, a bar of nothing would not
     ]
 
 
+NOT_ESTIMABLE = "not estimable"
+
+
+def estimate(value: float, decimals: int = 3) -> str:
+    """A figure as text, and never "nan": a figure the cases cannot give is said to be so."""
+    return figure(value, decimals, NOT_ESTIMABLE)
+
+
+def informative(comparison: Comparison) -> bool:
+    """Whether a comparison says anything: a 95% CI of a difference of AUCs reaching beyond ±1 (the most any
+    difference can be) or one that cannot be estimated shows the study is too small to tell the arms apart."""
+    bounds = (comparison.ci_low, comparison.ci_high, comparison.p_value)
+    return all(math.isfinite(b) for b in bounds) and comparison.ci_low >= -1 and comparison.ci_high <= 1
+
+
 def comparison_rows(results: StudyResults, name: Name) -> list[dict]:
-    """Each arm's difference in readers' AUC from the control, with its 95% CI and p, per finding."""
+    """Each arm's difference in readers' AUC from the control, with its 95% CI and p as the method gives them,
+    per finding, and whether the analysis is informative."""
     return [
         {
             "Finding": name(finding),
@@ -89,7 +108,33 @@ def comparison_rows(results: StudyResults, name: Name) -> list[dict]:
             "95% CI low": c.ci_low,
             "95% CI high": c.ci_high,
             "p": c.p_value,
+            "Analysis": "informative" if informative(c) else "not informative",
         }
         for finding, listed in results.comparisons.items()
         for c in listed
     ]
+
+
+def comparison_table(results: StudyResults, name: Name) -> list[dict]:
+    """The comparison rows as text: three decimals, and "not estimable" where the method gives no figure."""
+    return [row | {key: estimate(row[key]) for key in COMPARED} for row in comparison_rows(results, name)]
+
+
+def uninformative_notes(results: StudyResults, name: Name) -> list[str]:
+    """Why a comparison says nothing, one line per uninformative one."""
+    notes = []
+    for finding, listed in results.comparisons.items():
+        for c in (c for c in listed if not informative(c)):
+            arm = Arm.parse(c.first).title
+            if all(math.isfinite(b) for b in (c.ci_low, c.ci_high, c.p_value)):
+                why = (
+                    f"its 95% CI, {c.ci_low:.3f} to {c.ci_high:.3f}, is wider than any difference of AUCs can be "
+                    "(−1 to 1)"
+                )
+            else:
+                why = "its variance cannot be estimated: the readers' AUCs do not vary"
+            notes.append(
+                f"{arm} against the control for {name(finding)} is not informative: {why}. The study has too few "
+                "readers or cases to tell the arms apart; read its difference as no evidence either way."
+            )
+    return notes

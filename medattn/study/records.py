@@ -31,7 +31,7 @@ from medattn.review.database import (
 )
 from medattn.review.marks import Mark
 from medattn.review.store import ReviewStore
-from medattn.study.design import Arm, SyntheticCaseSet, reading_order
+from medattn.study.design import Arm, SyntheticCaseSet, case_mix, reading_order
 from medattn.study.upload import KEPT_SIDE, LabelledCase, pixels_bytes, pixels_from, truth_table
 
 
@@ -69,6 +69,11 @@ class Study:
     @property
     def findings(self) -> tuple[str, ...]:
         return tuple(self.design["case_set"]["findings"])
+
+    @property
+    def case_mix(self) -> dict[str, list[int]]:
+        """finding -> [cases with it, cases without it]; empty for a study set up before it was recorded."""
+        return self.design["case_set"].get("case_mix", {})
 
     def order(self, reader_position: int) -> list[tuple[int, str]]:
         return reading_order(len(self.cases), self.arms, reader_position, self.design["order_seed"])
@@ -121,22 +126,17 @@ class StudyStore:
         ``model``: the name, version and classes of the model whose output the arms show."""
         case_set = case_set.validated()
         _readable(case_set.findings, model)
+        indices, truth = case_set.selection()
         spec = asdict(case_set) | {"kind": "synthetic", "findings": list(case_set.findings)}
-        return self._insert(name, spec, case_set.indices(), arms, model, [])
+        return self._insert(name, spec | {"case_mix": case_mix(truth, case_set.findings)}, indices, arms, model, [])
 
     def create_from_upload(
         self, name: str, cases: list[LabelledCase], findings: tuple[str, ...], arms: list[str], model: dict
     ) -> Study:
         """A study of uploaded, labelled cases (``medattn.study.upload``), stored as pixels and truth only."""
         _readable(findings, model)
-        for finding in findings:
-            present = sum(case.truth[finding] for case in cases)
-            if not 0 < present < len(cases):
-                raise StudyError(
-                    f"Every finding read needs cases with it and cases without it; {finding} is "
-                    f"{'in none' if not present else 'in every one'} of the {len(cases)} cases."
-                )
-        spec = {"kind": "upload", "count": len(cases), "findings": list(findings)}
+        mix = case_mix(truth_table(cases, findings), findings)
+        spec = {"kind": "upload", "count": len(cases), "findings": list(findings), "case_mix": mix}
         rows = [
             {"position": position, "truth": case.truth, "display": png_bytes(case.display),
              "pixels": pixels_bytes(case.pixels)}

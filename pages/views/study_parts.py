@@ -14,7 +14,7 @@ from medattn.review.export import table_csv
 from medattn.review.text import escape_markdown
 from medattn.screens import study_page
 from medattn.screens.review_page import Name
-from medattn.study.design import MAX_CASES, MAX_SIDE, Arm, SyntheticCaseSet, all_arms
+from medattn.study.design import MAX_CASES, MAX_SIDE, Arm, SyntheticCaseSet, all_arms, size_warnings
 from medattn.study.records import Study, StudyStore
 from medattn.study.results import parquet_bytes, readings_table, study_results
 from medattn.study.upload import labelled_cases
@@ -79,6 +79,8 @@ def set_up(records: StudyStore, predictor: Predictor) -> None:
                 f"Study created: {len(study.cases)} cases in {len(study.arms)} arms, "
                 f"{len(study.cases) * len(study.arms)} readings per reader. Readers open it under Read."
             )
+            for warning in size_warnings(study.case_mix, name):
+                st.warning(warning, icon=":material/warning:")
 
 
 def results(study: Study, records: StudyStore, truth: np.ndarray, masks: np.ndarray | None, name: Name) -> None:
@@ -91,6 +93,8 @@ def results(study: Study, records: StudyStore, truth: np.ndarray, masks: np.ndar
         st.info("No reader has finished the study yet.")
         return
     st.markdown(study_page.readers_line([escape_markdown(r) for r in results.complete_readers]))
+    for warning in size_warnings(study.case_mix, name):
+        st.warning(warning, icon=":material/warning:")
     st.table(study_page.figure_rows(results, name), hide_index=True)
     st.altair_chart(
         alt.Chart(alt.Data(values=study_page.figure_bars(results, name)))
@@ -109,19 +113,26 @@ def results(study: Study, records: StudyStore, truth: np.ndarray, masks: np.ndar
     rows = study_page.comparison_rows(results, name)
     if rows:
         st.markdown(f"##### Does an arm change readers' AUC against the control ({Arm.parse(study.arms[0]).title})?")
-        st.table([row | {key: f"{row[key]:.3f}" for key in study_page.COMPARED} for row in rows], hide_index=True)
-        base = alt.Chart(alt.Data(values=rows)).encode(y=alt.Y("Finding:N", title=None), color="Arm:N")
-        st.altair_chart(
-            base.mark_rule(strokeWidth=3).encode(
-                x=alt.X("95% CI low:Q", title="AUC difference against the control, with 95% CI"),
-                x2="95% CI high:Q",
+        st.table(study_page.comparison_table(results, name), hide_index=True)
+        for note in study_page.uninformative_notes(results, name):
+            st.warning(note, icon=":material/help:")
+        plotted = [row for row in rows if row["Analysis"] == "informative"]
+        base = alt.Chart(alt.Data(values=plotted)).encode(y=alt.Y("Finding:N", title=None), color="Arm:N")
+        # Only informative intervals are drawn, on the scale a difference of AUCs can have.
+        scale = alt.Scale(domain=[-1, 1])
+        if plotted:
+            st.altair_chart(
+                base.mark_rule(strokeWidth=3).encode(
+                    x=alt.X("95% CI low:Q", title="AUC difference against the control, with 95% CI", scale=scale),
+                    x2="95% CI high:Q",
+                )
+                + base.mark_point(filled=True, size=90).encode(x=alt.X("AUC difference:Q", scale=scale))
+                + alt.Chart(alt.Data(values=[{"zero": 0}])).mark_rule(strokeDash=[4, 4]).encode(x="zero:Q"),
+                width="stretch",
             )
-            + base.mark_point(filled=True, size=90).encode(x="AUC difference:Q")
-            + alt.Chart(alt.Data(values=[{"zero": 0}])).mark_rule(strokeDash=[4, 4]).encode(x="zero:Q"),
-            width="stretch",
-        )
         st.caption(
-            "An interval that crosses the dashed line at 0 means the study cannot tell the arms apart. "
+            "An interval that crosses the dashed line at 0 means the study cannot tell the arms apart; an "
+            "analysis that is not informative is listed above and not drawn. "
             "Obuchowski–Rockette analysis with Hillis's degrees of freedom, readers and cases random "
             "(the documentation's Reader studies page says what it assumes)."
         )

@@ -74,3 +74,26 @@ def test_a_reading_shows_the_arm_asked_for_unless_the_scan_is_unlike_the_trainin
     assert withheld.captions == {} and withheld.probabilities is None
     control = study_page.reading_screen(Arm("none", False), unlike, findings, predictor.display_name)
     assert control.withheld is None  # nothing of the model's was asked for: nothing to withhold
+
+
+def test_an_uninformative_comparison_is_said_to_be_one_and_no_figure_prints_as_nan():
+    """A 4-case study printed "nan" for effusion and a cardiomegaly AUC difference of -1.463 to 1.713, plotted."""
+    wide = Comparison("attention", "none", 0.125, 0.6, 1.0, ci_low=-1.463, ci_high=1.713, p_value=0.8, f_statistic=0.1)
+    flat = Comparison("attention", "none", 0.0, 0.0, float("nan"), 0.0, 0.0, float("nan"), float("nan"))
+    figures = [ArmFigures("attention", "nodule", 2, float("nan"), 0.5, float("nan"), float("nan"), 0, 3.0)]
+    study = StudyResults(
+        ["Dr A", "Dr B"], {}, figures, {"nodule": [wide, flat], "effusion": [results().comparisons["nodule"][0]]}
+    )
+    names = {"nodule": "Pulmonary nodule", "effusion": "Pleural effusion"}.get
+    rows = study_page.comparison_rows(study, names)
+    assert [row["Analysis"] for row in rows] == ["not informative", "not informative", "informative"]
+    assert (rows[0]["95% CI low"], rows[0]["95% CI high"]) == (-1.463, 1.713)  # as the method gives them
+    table = study_page.comparison_table(study, names)
+    assert table[1]["p"] == study_page.NOT_ESTIMABLE and table[0]["95% CI low"] == "-1.463"
+    wide_note, flat_note = study_page.uninformative_notes(study, names)
+    assert "-1.463 to 1.713, is wider than any difference of AUCs can be" in wide_note
+    assert "cannot be estimated" in flat_note and "Pulmonary nodule" in flat_note
+    (row,) = study_page.figure_rows(study, names)
+    assert row["Sensitivity"] == row["AUC"] == study_page.NOT_ESTIMABLE
+    assert "nan" not in str(table) + str(row)
+    assert [bar["Figure"] for bar in study_page.figure_bars(study, names)] == ["Specificity"]

@@ -12,7 +12,7 @@ import pytest
 from medattn.benchmark import FINDINGS
 from medattn.errors import StudyError
 from medattn.review.store import ReviewStore
-from medattn.study.design import SyntheticCaseSet
+from medattn.study.design import SyntheticCaseSet, hanley_mcneil_error, size_warnings
 from medattn.study.records import Reading, StudyStore
 from medattn.study.results import parquet_bytes, readings_table, study_results
 
@@ -171,3 +171,20 @@ def test_a_study_reads_only_findings_its_model_reports(records):
     nodule_only = MODEL | {"classes": ["nodule"]}
     with pytest.raises(StudyError, match="from those the model reports: nodule"):
         records.create("Effusion", SyntheticCaseSet(7, 64, 4, 0.5, ("effusion",)), ["none", "attention"], nodule_only)
+
+
+def test_a_case_set_a_finding_has_no_case_of_is_refused_and_a_small_one_is_warned_about(records):
+    """A 4-case study of every finding, none with an effusion, was accepted and its results printed "nan"."""
+    every = ("nodule", "effusion", "cardiomegaly")
+    with pytest.raises(StudyError, match="effusion is in none of the 4 cases"):
+        records.create("Every finding", SyntheticCaseSet(8, 64, 4, 0.5, every), ["none", "attention"], MODEL)
+    study = a_study(records, count=8)
+    truth, _ = truth_of(records, study)
+    assert study.case_mix == {"nodule": [int(truth.sum()), int(len(truth) - truth.sum())]} == {"nodule": [4, 4]}
+    (warning,) = size_warnings(study.case_mix, {"nodule": "Pulmonary nodule"}.get)
+    error = hanley_mcneil_error(0.75, 4, 4)
+    assert warning.startswith("Pulmonary nodule: 4 cases with it and 4 without.")
+    assert f"about ±{1.96 * error:.2f} (Hanley and McNeil, 1982); at least 10 of each" in warning
+    assert hanley_mcneil_error(0.75, 10, 10) == pytest.approx(0.1117, abs=1e-4)
+    assert hanley_mcneil_error(0.75, 40, 40) < hanley_mcneil_error(0.75, 10, 10)
+    assert size_warnings({"nodule": [10, 30]}, str) == []
