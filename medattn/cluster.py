@@ -32,6 +32,7 @@ from medattn.batch import ScanFiles, Timings, find_inputs, result_fields, result
 from medattn.errors import BatchError
 from medattn.installation import file_key, installation_secret
 from medattn.model.predictor import Predictor
+from medattn.scan.elsewhere import limit_memory
 
 LOCAL = "local"  # --cluster local: a cluster of this machine's cores, started for the run
 BATCH_SIZE = 16
@@ -50,6 +51,10 @@ class ScoringActor:
     def __init__(self, model_dir: str, secret: bytes, keep_paths: bool, threads: int):
         torch.set_num_threads(threads)
         self.predictor = Predictor.load(model_dir)
+        # Files are decoded here, in the actor: under the app's decoder memory bound, a file that makes a decoder
+        # allocate without end is an error row, not a node whose memory runs out (the model is loaded first, so
+        # the bound counts beyond it).
+        limit_memory()
         if torch.cuda.is_available():  # an actor given a GPU (--gpus-per-actor) runs the model on it
             self.predictor.model.to("cuda")
         self.secret, self.keep_paths = secret, keep_paths

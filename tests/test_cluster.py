@@ -85,6 +85,18 @@ def actor_pids() -> list[int]:
     return found
 
 
+def bounded(pid: int, seconds: float = 60) -> bool:
+    """Whether the process gets an address-space limit within ``seconds`` (an actor sets it once its model is
+    loaded)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        limits = Path(f"/proc/{pid}/limits").read_text()
+        if re.search(r"^Max address space\s+\d+\s+\d+\s+bytes", limits, re.M):
+            return True
+        time.sleep(0.5)
+    return False
+
+
 def parts(out: Path) -> int:
     return len(list(out.glob("*.parquet"))) if out.is_dir() else 0
 
@@ -120,6 +132,7 @@ def test_a_mixed_archive_scores_as_it_does_locally_though_a_worker_is_killed_mid
     out = tmp_path / "cluster"
     run = score(cluster, [files], out, "--cluster", cluster.address, wait=False)
     wait_for_a_batch(run, out)
+    assert bounded(actor_pids()[0])  # decoding in an actor is bounded as in the app's decoder workers
     os.kill(actor_pids()[0], signal.SIGKILL)
     assert run.wait(timeout=300) == 0, run.stderr.read().decode()[-3000:]
     on_cluster = table(out)

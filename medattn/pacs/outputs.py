@@ -1,6 +1,6 @@
 """A scored image's results as DICOM objects that a PACS files and a viewer shows, built with highdicom.
 
-For one source image, in one new series of the source's study: a Parametric Map of the chosen method's
+For one source image, each kind in its own new series of the source's study: a Parametric Map of the chosen method's
 map for the chosen finding (float values on the source's pixel grid, with a real-world value mapping
 that says what they mean), a Segmentation of the region the overlay colours for each finding the model
 calls present, a Comprehensive SR holding a TID 1500 measurement report (each finding's calibrated
@@ -112,6 +112,15 @@ class ResultObjects:
 
     datasets: list[Dataset]
     left_out: list[str] = field(default_factory=list)
+
+    def stored_summary(self, server: str) -> str:
+        """What storing these on ``server`` did, as a PACS shows it: one new series per kind of object."""
+        series = len({ds.SeriesInstanceUID for ds in self.datasets})
+        kinds = ", ".join(_kind(ds).replace("-", " ") for ds in self.datasets)
+        return (
+            f"Stored {len(self.datasets)} objects ({kinds}) in {series} new series of this study on {server}, "
+            "one series per kind of object, as DICOM keeps one modality to a series."
+        )
 
     def files(self) -> dict[str, bytes]:
         """File name -> the object as a DICOM file (Part 10), named by its kind."""

@@ -25,7 +25,10 @@ with shared.page("Worklist"):
 
     pacs = shared.pacs()
     if pacs is not None:
-        with st.expander(f"Studies on the PACS ({pacs.server}, DICOMweb)", expanded=not workspace.cases):
+        # Open while nothing is being worked on or a listing is on screen: it folded away when a second study
+        # was opened from it, since opening one filled the workspace.
+        listed = bool(st.session_state.get("pacs_studies"))
+        with st.expander(f"Studies on the PACS ({pacs.server}, DICOMweb)", expanded=listed or not workspace.cases):
             modality = st.text_input("Modality (empty: every study)", key="pacs-modality", max_chars=16)
             if st.button("List studies", key="pacs-list"):
                 try:

@@ -76,7 +76,8 @@ def test_a_study_on_the_pacs_is_listed_opened_reviewed_and_its_results_stored_ba
         ]  # fmt: skip
         settle(page)
         page.get_by_role("button", name="Store the results in the PACS").click()
-        expect(page.get_by_text("Stored 4 objects in a new series of this study")).to_be_visible(timeout=WAIT_MS)
+        stored = "Stored 4 objects (parametric map, segmentation, structured report, secondary capture) in 4 new series"
+        expect(page.get_by_text(stored)).to_be_visible(timeout=WAIT_MS)
         page.screenshot(path=ARTIFACTS / "pacs-review-stored.png", full_page=True)
 
     pacs = Pacs(orthanc.dicomweb, orthanc.user, orthanc.password)
