@@ -35,11 +35,15 @@ def ranked(prediction: Prediction) -> list[str]:
     return sorted(prediction.probabilities, key=prediction.probabilities.get, reverse=True)
 
 
+def called(prediction: Prediction) -> list[str]:
+    """The findings above threshold, most probable first, as the chart lists them."""
+    return [c for c in ranked(prediction) if c in prediction.labels]
+
+
 def headline(prediction: Prediction, name: Name) -> str:
     """The line above the pictures: the findings above threshold, or the most probable one."""
     if prediction.labels:
-        called = [c for c in ranked(prediction) if c in prediction.labels]  # in the chart's order
-        found = ", ".join(f"{name(c)} ({probability(prediction.probabilities[c])})" for c in called)
+        found = ", ".join(f"{name(c)} ({probability(prediction.probabilities[c])})" for c in called(prediction))
         return f"Findings above threshold: {found}{not_meaningful(prediction)}"
     top = prediction.top_class
     return (
@@ -54,7 +58,7 @@ def findings_summary(prediction: Prediction, name: Name) -> str:
     if prediction.unlike_training_data:
         return f"Unlike the training data (unlikeness {prediction.unlikeness:.0f} > {prediction.unlikeness_limit:.0f})"
     if prediction.labels:
-        return ", ".join(f"{name(c)} {probability(prediction.probabilities[c])}" for c in prediction.labels)
+        return ", ".join(f"{name(c)} {probability(prediction.probabilities[c])}" for c in called(prediction))
     top = prediction.top_class
     return f"No finding above threshold (highest: {name(top)} {probability(prediction.probabilities[top])})"
 

@@ -122,6 +122,10 @@ def reading_order(cases: int, arms: list[str], reader_position: int, seed: int) 
 ADVISED_CASES_PER_CLASS = 10
 
 
+def _cases(count: int) -> str:
+    return f"{count} case" if count == 1 else f"{count} cases"
+
+
 def hanley_mcneil_error(auc: float, positives: int, negatives: int) -> float:
     """The standard error of an empirical AUC over ``positives`` and ``negatives`` cases (Hanley and McNeil,
     1982)."""
@@ -149,7 +153,7 @@ def case_mix(truth: np.ndarray, findings: tuple[str, ...]) -> dict[str, list[int
 def size_warnings(mix: dict[str, list[int]], name: Callable[[str], str]) -> list[str]:
     """Each finding with fewer than ``ADVISED_CASES_PER_CLASS`` positive or negative cases, and what that costs."""
     return [
-        f"{name(finding)}: {positives} cases with it and {negatives} without. One reader's AUC over so few has a "
+        f"{name(finding)}: {_cases(positives)} with it and {negatives} without. One reader's AUC over so few has a "
         f"95% interval of about ±{1.96 * hanley_mcneil_error(0.75, positives, negatives):.2f} (Hanley and McNeil, "
         f"1982); at least {ADVISED_CASES_PER_CLASS} of each are advised."
         for finding, (positives, negatives) in mix.items()

@@ -90,16 +90,17 @@ with shared.page("Model card"):
             column.markdown(f"**{finding}**")
             column.dataframe(table, hide_index=True)
 
+    # Tables, not data grids, from here on: a grid cut the last columns at 1280 px, a table wraps them.
     if model_page.explanation_figures(card):
         st.markdown("#### Explanation quality")
-        st.dataframe(model_page.explanation_table(card), hide_index=True)
+        st.table(model_page.explanation_table(card), hide_index=True)
         if better := model_page.better_than_attention(card):
             st.warning(better, icon=":material/info:")
         st.caption(model_page.explanation_caption(card))
         with st.expander("Per finding"):
-            st.dataframe(model_page.explanation_table_per_finding(card), hide_index=True)
+            st.table(model_page.explanation_table_per_finding(card), hide_index=True)
         with st.expander("Model-randomisation sanity check"):
-            st.dataframe(model_page.randomisation_table(card), hide_index=True)
+            st.table(model_page.randomisation_table(card), hide_index=True)
             st.caption("Mean rank correlation of each map with the trained model's map, as layers are re-initialised.")
 
     agreed, store = {}, shared.review_store()
@@ -120,12 +121,12 @@ with shared.page("Model card"):
 
     if card.robustness:
         st.markdown("#### Where the model holds, and where it does not")
-        st.dataframe(model_page.shift_table(card), hide_index=True)
+        st.table(model_page.shift_table(card), hide_index=True)
         if silent := model_page.silent_failures(card):
             st.warning(silent, icon=":material/warning:")
         st.caption(model_page.shift_caption(card))
         with st.expander("Per finding"):
-            st.dataframe(model_page.shift_table_per_finding(card), hide_index=True)
+            st.table(model_page.shift_table_per_finding(card), hide_index=True)
             st.caption(model_page.capture_caption(card))
 
     if (curve := model_page.training_curve(card))["Epoch"]:

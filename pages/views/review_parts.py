@@ -215,7 +215,7 @@ def probabilities(prediction: Prediction, name: Name) -> None:
         st.error(f"Not meaningful for this scan: {warning}", icon=":material/block:")
     rows = review_page.probability_rows(prediction, name)
     order = [row["Finding"] for row in rows]  # highest first, as in the table below
-    # A row of 40 px per finding, five ticks, and a threshold mark inside its own row in a colour that reads
+    # A band of 44 px per finding, five ticks, and a threshold mark inside its own row in a colour that reads
     # on the light and the dark theme (black vanished on the dark one).
     bars = alt.Chart(alt.Data(values=rows)).encode(
         y=alt.Y("Finding:N", sort=order, title=None, axis=alt.Axis(labelLimit=220, labelFontSize=13))
@@ -228,7 +228,7 @@ def probabilities(prediction: Prediction, name: Name) -> None:
                 tooltip=["Finding:N", alt.Tooltip("Probability:Q", format=".1%"), "Call:N"],
             )
             + bars.mark_tick(color="#f59e0b", thickness=4, size=30).encode(x="Threshold:Q")
-        ).properties(height=40 * len(rows)),
+        ).properties(height=alt.Step(44)),  # each finding's band, not the whole chart: ticks stay in their row
         width="stretch",
     )
     st.caption("Calibrated probability per finding; the orange mark is the finding's decision threshold.")

@@ -80,7 +80,8 @@ with shared.page("Worklist"):
         "training data come last, least unlike first: their output is withheld, as on the Review page."
     )
     widths = [1, 3, 4, 2, 2]
-    for column, title in zip(st.columns(widths), ("Scan", "File", "Model's findings", "Review", ""), strict=True):
+    # Four headings over five columns: the buttons' column has none ("****" is Markdown for a horizontal rule).
+    for column, title in zip(st.columns(widths), ("Scan", "File", "Model's findings", "Review"), strict=False):
         column.markdown(f"**{title}**")
     for case in workspace.ranked(predictions):
         prediction = predictions[case.key]

@@ -268,7 +268,7 @@ def test_model_page_shows_the_card_curves_and_explanation_quality():
     assert [m.label for m in at.metric] == ["Macro AUC", "ECE after calibration", "Attention pointing game"]
     assert "a test split never used to train the model, pick its epoch or calibrate it" in at.caption[0].value
     assert len(at.get("vega_lite_chart")) >= 2  # ROC curves and the reliability diagram
-    quality = next(table.value for table in at.dataframe if "Method" in table.value)
+    quality = next(table.value for table in at.table if "Method" in table.value)
     titles = [explainer.title for explainer in EXPLAINERS.values()]
     assert list(quality["Method"]) == [*titles, "Random order (reference)"]
     assert quality["Deletion ↓"].astype(float).between(0, 1).all()
@@ -276,7 +276,7 @@ def test_model_page_shows_the_card_curves_and_explanation_quality():
     assert all(len(value.split(".")[1]) == 2 for value in quality["Pointing ↑"].iloc[: len(titles)])
     assert list(quality["Pointing ↑"].iloc[-1:]) == ["—"] and "None" not in quality.to_string()
     assert all(metric.help for metric in at.metric)  # "ECE after calibration" is explained where it is shown
-    shifts = next(table.value for table in at.dataframe if "Shift" in table.value and "Verdict" in table.value)
+    shifts = next(table.value for table in at.table if "Shift" in table.value and "Verdict" in table.value)
     assert len(shifts) == len(SHIFTS) and shifts["Shift"].iloc[0] == "none"
     assert set(shifts["Verdict"]) <= {"holds", "flagged as unlike", "⚠ fails silently"}
     # Every shift that fails silently is named in words too, not only in the table.

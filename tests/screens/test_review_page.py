@@ -216,6 +216,8 @@ def test_the_headline_and_the_table_follow_the_charts_order_and_write_probabilit
     assert both.probabilities["effusion"] > both.probabilities["nodule"] and {"nodule", "effusion"} <= set(both.labels)
     headline = review_page.headline(both, predictor.display_name)
     assert headline.index("Pleural effusion") < headline.index("Pulmonary nodule")  # most probable first
+    listed = review_page.findings_summary(both, predictor.display_name)  # the Worklist's line
+    assert listed.index("Pleural effusion") < listed.index("Pulmonary nodule")
     table = review_page.probability_table(both, predictor.display_name)
     assert [row["Finding"] for row in table] == [predictor.display_name(c) for c in review_page.ranked(both)]
     assert table[0]["Probability"] == probability(both.probabilities["effusion"]) == "> 99%"
