@@ -325,3 +325,32 @@ def test_the_zoomable_view_is_lossless_at_full_resolution_and_moves_both_views_t
     expect(plot.locator("image")).to_have_count(1, timeout=WAIT_MS)
     page.keyboard.press("o")
     expect(plot.locator("image")).to_have_count(2, timeout=WAIT_MS)
+
+
+@pytest.mark.parametrize("viewport", [(1440, 900), (1280, 720)])
+def test_every_page_fits_its_tables_and_draws_no_stray_rule(browser, app_url, viewport):
+    """The Model page's quality and robustness tables cut their last columns at 1280 px, and an empty Worklist
+    heading drew a horizontal rule. Every page is saved as a screenshot for a reader to look at."""
+    width, height = viewport
+    page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+    page.goto(app_url)
+    expect(page.get_by_text("not for diagnosis")).to_be_visible(timeout=WAIT_MS)
+    upload_and_wait_for_overlay(page, ROOT / "assets" / "samples" / "synthetic-nodule-effusion.png")
+    for name in ("review", "model", "worklist", "history", "study"):
+        if name != "review":
+            page.goto(f"{app_url}/{name}")
+            expect(page.get_by_text("not for diagnosis")).to_be_visible(timeout=WAIT_MS)
+        if name == "worklist":
+            page.get_by_role("button", name="Add the sample cases").click()
+            expect(page.get_by_text("Scored 10 of 10")).to_be_visible(timeout=WAIT_MS)
+        expect(page.locator("[data-testid=stStatusWidget]")).to_have_count(0, timeout=WAIT_MS)
+        page.wait_for_timeout(1500)  # data grids and charts draw after the script has finished
+        page.screenshot(path=ARTIFACTS / f"page-{name}-{width}x{height}.png")
+        overflowing = page.evaluate(
+            """() => Array.from(document.querySelectorAll(
+                     '[data-testid=stMain] [data-testid=stTable], [data-testid=stMain] [data-testid=stDataFrame] .dvn-scroller'))
+                 .filter(t => t.scrollWidth > t.clientWidth + 1)
+                 .map(t => t.closest('[data-testid]').getAttribute('data-testid'))"""
+        )
+        assert overflowing == [], (name, overflowing)
+        assert page.locator("[data-testid=stMain] [data-testid=stMarkdown] hr").count() == 0, name
