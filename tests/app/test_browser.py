@@ -348,7 +348,8 @@ def test_every_page_fits_its_tables_and_draws_no_stray_rule(browser, app_url, vi
         page.screenshot(path=ARTIFACTS / f"page-{name}-{width}x{height}.png")
         overflowing = page.evaluate(
             """() => Array.from(document.querySelectorAll(
-                     '[data-testid=stMain] [data-testid=stTable], [data-testid=stMain] [data-testid=stDataFrame] .dvn-scroller'))
+                     '[data-testid=stMain] [data-testid=stTable], '
+                     + '[data-testid=stMain] [data-testid=stDataFrame] .dvn-scroller'))
                  .filter(t => t.scrollWidth > t.clientWidth + 1)
                  .map(t => t.closest('[data-testid]').getAttribute('data-testid'))"""
         )
