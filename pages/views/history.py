@@ -9,6 +9,7 @@ from functools import partial
 
 import streamlit as st
 
+from medattn.access import COORDINATOR
 from medattn.review.store import select_reviews
 from medattn.review.text import probability
 
@@ -22,7 +23,10 @@ with shared.page("Review history"):
         st.stop()
     name = shared.predictor(shared.chosen_model_dir()).display_name  # "Pulmonary nodule", not "nodule"
 
+    who = shared.user()
     saved = store.reviews()
+    if not who.may(COORDINATOR):  # a reader of a shared app sees their own reviews only
+        saved = [review for review in saved if review.reviewer == who.label]
     if not saved:
         st.info("No review has been saved yet. Reviews are saved from the Review page.")
         st.stop()
@@ -73,7 +77,9 @@ with shared.page("Review history"):
     st.download_button(
         "Export these reviews as CSV",
         data=partial(
-            store.export_csv, st.session_state.get("reviewer_name") or "unnamed", selected
+            store.export_csv,
+            who.label if who.verified else st.session_state.get("reviewer_name") or "unnamed",
+            selected,
         ),  # audited on click
         file_name="medattn-reviews.csv",
         mime="text/csv",

@@ -41,11 +41,17 @@ def your_review(
     store = shared.review_store()
     key = shared.scan_key_of(case)
     tag = case.key[:12]
-    if "reviewer" not in st.session_state:  # widget state is dropped on other pages; the name is kept apart
-        st.session_state.reviewer = st.session_state.get("reviewer_name", "")
-    reviewer = st.session_state.reviewer_name = st.text_input(
-        "Reviewer", key="reviewer", max_chars=200, placeholder="Your name"
-    )
+    who = shared.user()
+    if who.verified:  # a shared app records the signed-in identity, never a typed name
+        reviewer = who.label
+        st.text_input("Reviewer", value=reviewer, disabled=True, help="Your signed-in identity: reviews are "
+                      "recorded under it.")  # fmt: skip
+    else:
+        if "reviewer" not in st.session_state:  # widget state is dropped on other pages; the name is kept apart
+            st.session_state.reviewer = st.session_state.get("reviewer_name", "")
+        reviewer = st.session_state.reviewer_name = st.text_input(
+            "Reviewer", key="reviewer", max_chars=200, placeholder="Your name"
+        )
     scan_shape = case.scan.frame(frame).shape[:2]
     saved = []
     if store is not None and reviewer:

@@ -34,6 +34,7 @@ import streamlit as st
 from streamlit.runtime import Runtime
 
 from medattn import RESEARCH_NOTICE, Heatmap, Prediction, Predictor
+from medattn.access import LOCAL_USER, PACS, Identity, deployment, identity
 from medattn.assets import DEFAULT_MODEL_DIR, MODELS_DIR, synthetic_samples
 from medattn.benchmark import SyntheticCase, sample_cases
 from medattn.errors import MedattnError, PacsError, ReviewError, StoreError
@@ -393,19 +394,86 @@ def secret() -> bytes:
     return _secret()
 
 
-def pacs() -> Pacs | None:
-    """The DICOMweb server ``MEDATTN_DICOMWEB_URL`` names, or None where none is set; a setting that cannot
-    be used is said on the page, once, and treated as none."""
+def signed_in() -> Identity | None:
+    """Who is using the app: in a personal app, its one local user; in a shared one (``medattn.access``), a user
+    signed in with the hospital's identity provider and given a role, or None. For None, app.py serves ``locked``
+    at every page's address, so no page, and no data, is shown to anyone else."""
+    st.session_state.pop("identity", None)
+    mode = deployment(os.environ, st.get_option("server.address"))
+    if not mode.shared:
+        who: Identity | None = LOCAL_USER
+    elif not _sign_in_configured() or not st.user.is_logged_in:
+        who = None
+    else:
+        who = identity(st.user.to_dict(), os.environ)
+        with st.sidebar:
+            st.caption(f"Signed in as {escape_markdown(who.label)}")
+            st.button("Sign out", on_click=st.logout, key="sign-out")
+        who = who if who.roles else None
+    st.session_state.identity = who
+    return who
+
+
+def locked() -> None:
+    """What a shared app shows at every address to anyone it has not let in: what to configure, the sign-in
+    button, or that the signed-in account has no role here."""
+    mode = deployment(os.environ, st.get_option("server.address"))
+    if not _sign_in_configured():
+        st.title("Sign-in is not configured")
+        st.error(
+            "This app is shared, so every page asks who is using it, and no identity provider is configured. "
+            f"It is shared because {'; '.join(mode.reasons)}. Add an [auth] section (redirect_uri, cookie_secret, "
+            "client_id, client_secret, server_metadata_url) to .streamlit/secrets.toml, as the documentation's "
+            "Operations page shows for Keycloak, Entra ID and Okta, and start the app again.",
+            icon=":material/lock:",
+        )
+    elif not st.user.is_logged_in:
+        st.title("medattn")
+        st.warning(RESEARCH_NOTICE, icon="⚠️")
+        st.info("This app is shared by a department: sign in to use it.", icon=":material/lock:")
+        st.button("Sign in with your hospital account", on_click=st.login, type="primary")
+    else:
+        st.title("No role in this app")
+        st.error(
+            f"You are signed in as {escape_markdown(identity(st.user.to_dict(), os.environ).label)}, but your "
+            "account has none of this app's roles (reader, coordinator, PACS). Ask the app's administrator to "
+            "grant one.",
+            icon=":material/lock:",
+        )
+
+
+def user() -> Identity:
+    """The user app.py let in on this run; pages run only for one."""
+    who = st.session_state.get("identity")
+    if who is None:
+        raise RuntimeError("a page ran for a user who was not let in")  # app.py serves only locked() then
+    return who
+
+
+def _sign_in_configured() -> bool:
+    """Whether ``st.login`` has an identity provider to send users to: an [auth] section in the secrets."""
     try:
-        return _pacs()
+        return bool(st.secrets.get("auth"))
+    except FileNotFoundError:  # no secrets file at all
+        return False
+
+
+def pacs() -> Pacs | None:
+    """The DICOMweb server ``MEDATTN_DICOMWEB_URL`` names, or None where none is set or the user's role does not
+    allow the PACS; a setting that cannot be used is said on the page, once, and treated as none."""
+    if not user().may(PACS):
+        return None
+    try:
+        return _pacs(os.environ.get("MEDATTN_DICOMWEB_URL", ""))
     except PacsError as error:
         show_error(error)
         return None
 
 
 @st.cache_resource(show_spinner=False)
-def _pacs() -> Pacs | None:
-    return Pacs.from_environment()
+def _pacs(address: str) -> Pacs | None:
+    """One client per server address (the argument keys the cache: a changed setting is not served stale)."""
+    return Pacs.from_environment() if address else None
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -64,13 +64,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving_app(data_dir: Path, log_path: Path) -> Iterator[str]:
-    """``streamlit run app.py`` on a free port with its own review store; its output goes to ``log_path``."""
-    port = free_port()
+def serving_app(
+    data_dir: Path, log_path: Path, port: int | None = None, environment: dict | None = None, options: tuple = ()
+) -> Iterator[str]:
+    """``streamlit run app.py`` on a free port (or ``port``) with its own review store; its output goes to
+    ``log_path``. ``environment`` is added to the server's; ``options`` to its command line."""
+    port = port or free_port()
     env = {**os.environ, "MEDATTN_DATA_DIR": str(data_dir)}
     env.pop("MEDATTN_DB_URL", None)
+    env.update(environment or {})
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
-    command += ["--server.address", "127.0.0.1", "--server.headless", "true"]
+    command += ["--server.address", "127.0.0.1", "--server.headless", "true", *options]
     with log_path.open("wb") as log:
         server = subprocess.Popen(
             command,

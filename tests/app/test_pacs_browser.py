@@ -16,7 +16,8 @@ import pytest
 from medattn import load_scan
 from medattn.pacs.dicomweb import Pacs
 from medattn.pacs.outputs import dicom_bytes, map_values
-from tests.app.browser_support import ARTIFACTS, WAIT_MS, require_chromium, serving_app
+from tests.app.browser_support import ARTIFACTS, WAIT_MS, require_chromium
+from tests.app.test_sign_in_browser import app_with_sign_in, sign_in
 from tests.conftest import PYDICOM_DATA_FILES
 from tests.pacs.conftest import dciodvfy_errors
 
@@ -42,17 +43,17 @@ def downloaded_zip(page, button: str) -> dict[str, bytes]:
 
 
 def test_a_study_on_the_pacs_is_listed_opened_reviewed_and_its_results_stored_back(
-    browser, orthanc, predictor, tmp_path, monkeypatch
+    browser, orthanc, predictor, tmp_path
 ):
-    monkeypatch.setenv("MEDATTN_DICOMWEB_URL", orthanc.dicomweb)
-    monkeypatch.setenv("MEDATTN_DICOMWEB_USER", orthanc.user)
-    monkeypatch.setenv("MEDATTN_DICOMWEB_PASSWORD", orthanc.password)
+    pacs_settings = {
+        "MEDATTN_DICOMWEB_URL": orthanc.dicomweb,
+        "MEDATTN_DICOMWEB_USER": orthanc.user,
+        "MEDATTN_DICOMWEB_PASSWORD": orthanc.password,
+    }
     chest = PYDICOM_DATA_FILES / "RG1_J2KR.dcm"
     orthanc.upload(chest)
-    with serving_app(tmp_path / "data", tmp_path / "streamlit.log") as url:
-        page = browser.new_context(viewport={"width": 1400, "height": 1100}, accept_downloads=True).new_page()
-        page.goto(url)
-        expect(page.get_by_text("not for diagnosis")).to_be_visible(timeout=WAIT_MS)
+    with app_with_sign_in(tmp_path, pacs_settings) as url:  # a configured PACS makes the app shared
+        page = sign_in(browser, url, "pacs-reader", viewport=(1400, 1100))
         page.get_by_role("link", name="Worklist").click()
         page.get_by_role("button", name="List studies").click()
         expect(page.get_by_text("CR", exact=True)).to_be_visible(timeout=WAIT_MS)

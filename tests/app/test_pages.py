@@ -31,8 +31,28 @@ def data_dir(tmp_path, monkeypatch) -> Path:
     return directory
 
 
-def app() -> AppTest:
-    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
+# Streamlit's [auth] settings as a shared app has them; AppTest never contacts the provider (the browser
+# tests sign in through a real one, tests/app/test_sign_in_browser.py).
+AUTH = {"redirect_uri": "http://127.0.0.1:8501/oauth2callback", "cookie_secret": "s" * 32,
+        "client_id": "medattn", "client_secret": "c" * 32,
+        "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration"}  # fmt: skip
+
+
+def app(user: dict | None = None, auth: bool = True) -> AppTest:
+    """The app; with ``user``, as that signed-in user of a shared app (``auth``: whether sign-in is configured)."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    if auth:
+        at.secrets["auth"] = AUTH
+    if user is not None:
+        at.user = user
+    return at.run()
+
+
+def signed_in(name: str, *roles: str) -> dict:
+    """ID-token claims of a signed-in user with ``roles``, as st.user holds them."""
+    email = name.lower().replace(" ", ".") + "@hospital.example"
+    return {"is_logged_in": True, "sub": f"sub-{email}", "iss": "http://idp", "name": name, "email": email,
+            "roles": list(roles)}  # fmt: skip
 
 
 def short_key(content: bytes) -> str:
@@ -43,8 +63,8 @@ def image_captions(at: AppTest) -> list[str]:
     return [caption for image in at.get("image") for caption in image.captions]
 
 
-def open_sample(name: str = "synthetic nodule") -> AppTest:
-    at = app()
+def open_sample(name: str = "synthetic nodule", user: dict | None = None) -> AppTest:
+    at = app(user)
     at.selectbox(key="sample").set_value(name).run()
     assert not at.exception
     return at
@@ -177,9 +197,11 @@ def test_a_rejected_upload_gets_one_message_no_traceback_and_changes_nothing(
     assert not at.exception and at.subheader
 
 
-def save_review(at: AppTest, reviewer: str = "Dr Test", disagree: bool = True) -> AppTest:
-    """Agree with every call of the model, or disagree with the first; the reading follows the verdicts."""
-    at.text_input(key="reviewer").set_value(reviewer).run()
+def save_review(at: AppTest, reviewer: str | None = "Dr Test", disagree: bool = True) -> AppTest:
+    """Agree with every call of the model, or disagree with the first; the reading follows the verdicts.
+    ``reviewer`` None: the signed-in identity, which is not typed."""
+    if reviewer is not None:
+        at.text_input(key="reviewer").set_value(reviewer).run()
     reading = []
     for number, radio in enumerate(verdicts(at)):
         verdict = "disagree" if disagree and number == 0 else "agree"
@@ -357,7 +379,7 @@ def test_a_broken_model_folder_gets_a_clear_message_on_every_page(tmp_path, monk
 
 def test_a_bad_database_address_is_explained_and_the_scan_still_shows(monkeypatch):
     monkeypatch.setenv("MEDATTN_DB_URL", "postgres:/nobody@nowhere")
-    at = open_sample()
+    at = open_sample(user=signed_in("Dr Store", "reader"))
     assert at.subheader and len(at.get("image")) == 3  # the review itself still works
     (error,) = [e.value.replace("\\", "") for e in at.error]
     assert error.startswith("Reviews cannot be saved or shown: MEDATTN_DB_URL is not a database address")
@@ -433,7 +455,7 @@ def test_a_database_that_never_answers_costs_the_timeout_once_not_on_every_rerun
     listener.listen(8)
     monkeypatch.setenv("MEDATTN_DB_URL", f"postgresql+psycopg://u:p@127.0.0.1:{listener.getsockname()[1]}/db")
     try:
-        at = open_sample()  # the first run waits for the connect timeout, then says so
+        at = open_sample(user=signed_in("Dr Wait", "reader"))  # the first run waits for the connect timeout
         assert any("Reviews cannot be saved or shown" in e.value for e in at.error)
         started = time.monotonic()
         for opacity in (0.3, 0.6, 0.9):
@@ -663,3 +685,40 @@ def test_a_study_set_up_wrongly_says_why_and_a_study_set_up_rightly_is_read_with
     at.button[-1].click().run()  # nothing answered
     assert not at.exception and "present or absent" in at.error[0].value
     assert at.subheader[0].value == "Reading 1 of 8"
+
+
+def test_a_shared_app_shows_nothing_before_sign_in_and_says_what_to_configure(monkeypatch, data_dir):
+    """An anonymous browser read every review of a shared store, and listed and opened PACS studies."""
+    monkeypatch.setenv("MEDATTN_DICOMWEB_URL", "http://127.0.0.1:9/dicom-web")  # never contacted
+    unconfigured = app(auth=False)
+    assert unconfigured.title[0].value == "Sign-in is not configured"
+    assert "a PACS is configured (MEDATTN_DICOMWEB_URL)" in unconfigured.error[0].value
+    visitor = app(user={"is_logged_in": False})  # every page's address shows this (the browser test visits each)
+    assert not visitor.exception and [b.label for b in visitor.button] == ["Sign in with your hospital account"]
+    assert [t.value for t in visitor.title] == ["medattn"] and not visitor.get("image") and not visitor.dataframe
+    nobody = app(user=signed_in("Dr Visitor"))
+    assert nobody.title[0].value == "No role in this app" and "Dr Visitor" in nobody.error[0].value
+
+
+def test_a_signed_in_reader_reviews_under_their_identity_sees_their_own_reviews_and_no_pacs(monkeypatch, data_dir):
+    monkeypatch.setenv("MEDATTN_DICOMWEB_URL", "http://127.0.0.1:9/dicom-web")
+    reader = signed_in("Dr Jane Radiologist", "reader")
+    at = open_sample(user=reader)
+    (field,) = [t for t in at.text_input if t.label == "Reviewer"]
+    name = field.value
+    assert field.disabled and name == "Dr Jane Radiologist <dr.jane.radiologist@hospital.example>"
+    assert any("Signed in as Dr Jane Radiologist" in c.value for c in at.sidebar.caption)
+    at = save_review(at, reviewer=None)
+    assert saved(at)
+    at.switch_page("pages/views/worklist.py").run()
+    assert not [e for e in at.expander if "Studies on the PACS" in e.label]  # the reader's role has no PACS
+    at.switch_page("pages/views/history.py").run()
+    assert list(at.dataframe[0].value["Reviewer"]) == [name]
+    other = app(user=signed_in("Dr Other", "reader"))
+    other.switch_page("pages/views/history.py").run()
+    assert "No review has been saved yet" in other.info[0].value  # another reader's reviews are not theirs to see
+    coordinator = app(user=signed_in("Dr Lead", "coordinator", "pacs"))
+    coordinator.switch_page("pages/views/history.py").run()
+    assert list(coordinator.dataframe[0].value["Reviewer"]) == [name]
+    coordinator.switch_page("pages/views/worklist.py").run()
+    assert [e for e in coordinator.expander if "Studies on the PACS" in e.label]

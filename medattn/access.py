@@ -1,0 +1,100 @@
+"""Who is using the app, and what they may do: its two modes, and the roles a signed-in user's identity gives.
+
+*Personal*: nothing shared is configured, and the server listens on loopback alone (the default of
+``.streamlit/config.toml``): one person at their own workstation, who may do everything, and names themselves.
+*Shared*: as soon as the review store is shared (``MEDATTN_DB_URL``), a PACS is configured
+(``MEDATTN_DICOMWEB_URL``) or the server listens beyond loopback, every page asks for sign-in with the hospital's
+identity provider (OpenID Connect, through Streamlit's own ``st.login``), and what a user may do comes from the
+roles in their identity token.
+
+Roles are read from one claim of the ID token (``MEDATTN_ROLES_CLAIM``, default ``roles``; ``groups`` for most
+providers), each of the app's roles granted by the claim values listed for it, with a list of e-mail addresses
+as a fallback for providers that send no such claim:
+
+- reader: reviews scans and reads the studies they are enrolled in (``MEDATTN_READER_ROLES``, default
+  ``reader``; ``MEDATTN_READER_EMAILS``);
+- coordinator: sets up and closes studies, sees every review and result (``MEDATTN_COORDINATOR_ROLES``,
+  ``MEDATTN_COORDINATOR_EMAILS``);
+- pacs: lists and opens studies on the PACS and stores results into it (``MEDATTN_PACS_ROLES``,
+  ``MEDATTN_PACS_EMAILS``).
+
+Decided here without Streamlit, so every rule is tested in milliseconds (``tests/test_access.py``); the app asks
+before it lays out any page (``pages/views/shared.signed_in``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+READER, COORDINATOR, PACS = "reader", "coordinator", "pacs"
+ROLES = (READER, COORDINATOR, PACS)
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Whether the app is shared, and why (the settings that make it so, as a reader of the page can check)."""
+
+    shared: bool
+    reasons: tuple[str, ...]
+
+
+def deployment(environ: Mapping[str, str], server_address: str | None) -> Deployment:
+    """The mode the app runs in, from its environment and the address its server listens on."""
+    reasons = []
+    if environ.get("MEDATTN_DB_URL", "").strip():
+        reasons.append("the review store is shared (MEDATTN_DB_URL)")
+    if environ.get("MEDATTN_DICOMWEB_URL", "").strip():
+        reasons.append("a PACS is configured (MEDATTN_DICOMWEB_URL)")
+    if (server_address or "0.0.0.0") not in LOOPBACK:
+        reasons.append(
+            f"the server listens beyond this computer (server.address = {server_address or 'every address'})"
+        )
+    return Deployment(bool(reasons), tuple(reasons))
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is using the app. ``verified``: signed in with the identity provider (``issuer`` and ``subject`` are
+    its stable names for them); otherwise the one local user of a personal app."""
+
+    name: str
+    roles: frozenset[str]
+    verified: bool
+    email: str = ""
+    issuer: str = ""
+    subject: str = ""
+
+    def may(self, role: str) -> bool:
+        return role in self.roles
+
+    @property
+    def label(self) -> str:
+        """How a review, reading or store names its author: the display name, and the e-mail address that makes
+        it unique, for a signed-in user."""
+        return f"{self.name} <{self.email}>" if self.verified and self.email else self.name
+
+
+# The one user of a personal app: everything is theirs.
+LOCAL_USER = Identity("", frozenset(ROLES), verified=False)
+
+
+def _listed(environ: Mapping[str, str], key: str, default: str = "") -> frozenset[str]:
+    return frozenset(value.strip().lower() for value in environ.get(key, default).split(",") if value.strip())
+
+
+def identity(claims: Mapping[str, object], environ: Mapping[str, str]) -> Identity:
+    """The signed-in user named by an ID token's ``claims`` (``st.user``), with the roles the configuration grants."""
+    claim = environ.get("MEDATTN_ROLES_CLAIM", "roles")
+    held = claims.get(claim) or []
+    held = {str(value).lower() for value in ([held] if isinstance(held, str) else held)}
+    email = str(claims.get("email") or "")
+    roles = frozenset(
+        role
+        for role in ROLES
+        if held & _listed(environ, f"MEDATTN_{role.upper()}_ROLES", role)
+        or (email and email.lower() in _listed(environ, f"MEDATTN_{role.upper()}_EMAILS"))
+    )
+    name = str(claims.get("name") or email or claims.get("sub") or "signed-in user")
+    return Identity(name, roles, True, email, str(claims.get("iss") or ""), str(claims.get("sub") or ""))

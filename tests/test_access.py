@@ -1,0 +1,30 @@
+"""The app's modes and roles, decided without Streamlit (medattn/access.py)."""
+
+from __future__ import annotations
+
+from medattn.access import COORDINATOR, PACS, READER, deployment, identity
+
+
+def test_the_app_is_personal_only_on_loopback_with_nothing_shared_configured():
+    assert not deployment({}, "127.0.0.1").shared
+    assert not deployment({"MEDATTN_DATA_DIR": "/data"}, "localhost").shared
+    store = deployment({"MEDATTN_DB_URL": "postgresql+psycopg://u@db/medattn"}, "127.0.0.1")
+    assert store.shared and store.reasons == ("the review store is shared (MEDATTN_DB_URL)",)
+    assert deployment({"MEDATTN_DICOMWEB_URL": "http://pacs/dicom-web"}, "127.0.0.1").shared
+    everywhere = deployment({}, "0.0.0.0")
+    assert everywhere.shared and "server.address = 0.0.0.0" in everywhere.reasons[0]
+    assert deployment({}, None).shared  # Streamlit's own default listens on every address
+    assert not deployment({"MEDATTN_DB_URL": "  "}, "::1").shared
+
+
+def test_roles_come_from_the_configured_claim_or_the_email_allow_list():
+    claims = {"sub": "u-17", "iss": "https://idp", "name": "Dr A", "email": "A@Hospital.org", "roles": ["reader"]}
+    reader = identity(claims, {})
+    assert reader.roles == {READER} and reader.verified and reader.label == "Dr A <A@Hospital.org>"
+    assert (reader.issuer, reader.subject) == ("https://idp", "u-17")
+    groups = {"MEDATTN_ROLES_CLAIM": "groups", "MEDATTN_COORDINATOR_ROLES": "Radiology-Research, trials"}
+    coordinator = identity(claims | {"groups": "radiology-research"}, groups)
+    assert coordinator.roles == {COORDINATOR}  # a claim given as one string, compared without case
+    allowed = identity(claims | {"roles": []}, {"MEDATTN_PACS_EMAILS": "a@hospital.org"})
+    assert allowed.may(PACS) and not allowed.may(READER)
+    assert identity({"sub": "x", "roles": ["visitor"]}, {}).roles == set()  # signed in, but no role
