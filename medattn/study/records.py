@@ -121,17 +121,26 @@ class StudyStore:
     def __init__(self, store: ReviewStore):
         self.engine = store.engine
 
-    def create(self, name: str, case_set: SyntheticCaseSet, arms: list[str], model: dict) -> Study:
+    def create(
+        self, name: str, case_set: SyntheticCaseSet, arms: list[str], model: dict, by: str = "study set-up"
+    ) -> Study:
         """A study of synthetic cases: they are chosen now, from the benchmark, and stored as indices only.
         ``model``: the name, version and classes of the model whose output the arms show."""
         case_set = case_set.validated()
         _readable(case_set.findings, model)
         indices, truth = case_set.selection()
         spec = asdict(case_set) | {"kind": "synthetic", "findings": list(case_set.findings)}
-        return self._insert(name, spec | {"case_mix": case_mix(truth, case_set.findings)}, indices, arms, model, [])
+        spec |= {"case_mix": case_mix(truth, case_set.findings)}
+        return self._insert(name, spec, indices, arms, model, [], by)
 
     def create_from_upload(
-        self, name: str, cases: list[LabelledCase], findings: tuple[str, ...], arms: list[str], model: dict
+        self,
+        name: str,
+        cases: list[LabelledCase],
+        findings: tuple[str, ...],
+        arms: list[str],
+        model: dict,
+        by: str = "study set-up",
     ) -> Study:
         """A study of uploaded, labelled cases (``medattn.study.upload``), stored as pixels and truth only."""
         _readable(findings, model)
@@ -142,9 +151,11 @@ class StudyStore:
              "pixels": pixels_bytes(case.pixels)}
             for position, case in enumerate(cases)
         ]  # fmt: skip
-        return self._insert(name, spec, list(range(len(cases))), arms, model, rows)
+        return self._insert(name, spec, list(range(len(cases))), arms, model, rows, by)
 
-    def _insert(self, name: str, spec: dict, cases: list[int], arms: list[str], model: dict, rows: list[dict]) -> Study:
+    def _insert(
+        self, name: str, spec: dict, cases: list[int], arms: list[str], model: dict, rows: list[dict], by: str
+    ) -> Study:
         name = name.strip()
         if not name or len(name) > MAX_NAME or "\x00" in name:
             raise StudyError(f"Name the study (1 to {MAX_NAME} characters).")
@@ -167,7 +178,7 @@ class StudyStore:
                 ).inserted_primary_key[0]
                 if rows:
                     connection.execute(study_cases.insert(), [row | {"study_id": study_id} for row in rows])
-                connection.execute(audit_log.insert().values(at=now, actor="study set-up", action="study created"))
+                connection.execute(audit_log.insert().values(at=now, actor=by, action="study created"))
         except StoreError as error:
             if isinstance(error.__cause__, sa.exc.IntegrityError):
                 raise StudyError(f"A study named '{name}' exists already; choose another name.") from None

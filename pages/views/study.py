@@ -10,6 +10,7 @@ import time
 import numpy as np
 import streamlit as st
 
+from medattn.access import COORDINATOR
 from medattn.errors import MedattnError
 from medattn.explain import EXPLAINERS, map_of
 from medattn.explain.overlay import blend
@@ -50,7 +51,10 @@ with shared.page("Reader study"):
     model_dir = shared.chosen_model_dir()
     predictor = shared.predictor(model_dir)
     name = predictor.display_name
-    mode = st.radio("What to do", MODES, horizontal=True, key="study-mode", label_visibility="collapsed")
+    who = shared.user()
+    # Setting up a study and seeing its results are a coordinator's; a reader of a shared app only reads.
+    modes = MODES if who.may(COORDINATOR) else MODES[:1]
+    mode = st.radio("What to do", modes, horizontal=True, key="study-mode", label_visibility="collapsed")
     studies = records.studies()
 
     if mode == "Set up a study":
@@ -58,7 +62,11 @@ with shared.page("Reader study"):
         st.stop()
 
     if not studies:
-        st.info("No study has been set up yet. Choose Set up a study above.")
+        st.info(
+            "No study has been set up yet. Choose Set up a study above."
+            if who.may(COORDINATOR)
+            else "No study has been set up yet: a study coordinator sets them up."
+        )
         st.stop()
     chosen = st.selectbox("Study", [s.id for s in studies], format_func={s.id: s.name for s in studies}.get)
     study = next(s for s in studies if s.id == chosen)
@@ -69,7 +77,11 @@ with shared.page("Reader study"):
         study_parts.results(study, records, truth, masks, name)
         st.stop()
 
-    reader = st.text_input("Your name, as a reader", max_chars=200, key="study-reader")
+    if who.verified:  # the signed-in identity: no one reads as someone else by typing their name
+        reader = who.label
+        st.caption(f"Reading as {escape_markdown(reader)}")
+    else:
+        reader = st.text_input("Your name, as a reader", max_chars=200, key="study-reader")
     if not reader.strip():
         st.info("Enter your name to start reading, or to carry on where you stopped.")
         st.stop()

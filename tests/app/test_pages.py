@@ -15,6 +15,8 @@ from streamlit.testing.v1 import AppTest
 from medattn.assets import DEFAULT_MODEL_DIR, all_samples, real_samples, synthetic_samples
 from medattn.explain import EXPLAINERS
 from medattn.review.store import ReviewStore
+from medattn.study.design import SyntheticCaseSet
+from medattn.study.records import StudyStore
 from medattn.training.robustness import SHIFTS
 from tests.conftest import PYDICOM_FILES
 
@@ -722,3 +724,23 @@ def test_a_signed_in_reader_reviews_under_their_identity_sees_their_own_reviews_
     assert list(coordinator.dataframe[0].value["Reviewer"]) == [name]
     coordinator.switch_page("pages/views/worklist.py").run()
     assert [e for e in coordinator.expander if "Studies on the PACS" in e.label]
+
+
+def test_in_a_shared_app_a_reader_only_reads_studies_and_reads_as_themselves(monkeypatch, data_dir):
+    """Session Y typed "Dr A" and read as Dr A; any reader could open the results, with every case's truth."""
+    monkeypatch.setenv("MEDATTN_DICOMWEB_URL", "http://127.0.0.1:9/dicom-web")
+    lead = app(user=signed_in("Dr Lead", "coordinator"))
+    lead.switch_page("pages/views/study.py").run()
+    assert lead.radio(key="study-mode").options == ["Read", "Results", "Set up a study"]
+    reader = app(user=signed_in("Dr A", "reader"))
+    reader.switch_page("pages/views/study.py").run()
+    assert reader.radio(key="study-mode").options == ["Read"]  # no set-up, no results
+    assert "a study coordinator sets them up" in reader.info[0].value
+    store = ReviewStore.open(data_dir)
+    model = {"name": "medattn-cxr-synthetic", "version": "v", "classes": ["nodule", "effusion", "cardiomegaly"]}
+    StudyStore(store).create("Pilot", SyntheticCaseSet(8, 64, 4, 0.5, ("nodule",)), ["none", "attention"], model)
+    store.close()
+    reader.run()
+    assert not [t for t in reader.text_input if t.key == "study-reader"]  # no name to type
+    assert "Reading as Dr A <dr.a@hospital.example>" in [c.value.replace("\\", "") for c in reader.caption]
+    assert reader.subheader[0].value == "Reading 1 of 8"

@@ -167,6 +167,13 @@ def test_truth_and_masks_follow_the_study_s_own_order_of_findings(records):
         assert all(np.array_equal(masks[i, column], c.masks[FINDINGS.index(finding)]) for i, c in enumerate(cases))
 
 
+def test_the_audit_log_names_who_set_a_study_up(records, store):
+    records.create(
+        "Audited", SyntheticCaseSet(7, 64, 4, 0.5, ("nodule",)), ["none", "attention"], MODEL, by="Dr L <l@h>"
+    )
+    assert store.audit_entries()[-1]["actor"] == "Dr L <l@h>" and store.audit_entries()[-1]["action"] == "study created"
+
+
 def test_a_study_reads_only_findings_its_model_reports(records):
     nodule_only = MODEL | {"classes": ["nodule"]}
     with pytest.raises(StudyError, match="from those the model reports: nodule"):
