@@ -31,6 +31,7 @@ from medattn import RESEARCH_NOTICE
 from medattn.errors import PacsError
 from medattn.explain import EXPLAINERS, map_of
 from medattn.explain.overlay import blend, map_levels
+from medattn.installation import installation_secret
 from medattn.model.card import ModelCard
 from medattn.model.predictor import Heatmap, Prediction, Predictor
 from medattn.review.store import Review
@@ -512,8 +513,10 @@ def _map_title(scored: ScoredImage) -> str:
 
 
 def _uid_maker(source: Dataset, card: ModelCard, scored: ScoredImage) -> Callable[[str], str]:
-    """Repeatable UIDs: the same source, model, method and finding give the same objects."""
-    parts = [source.SOPInstanceUID, card.name, card.version, scored.method, scored.finding]
+    """Repeatable UIDs: the same source, model, method and finding give the same objects in one installation.
+    The installation's secret is one of the inputs: from public inputs alone anyone could store objects under
+    these UIDs first, and a PACS that keeps the first copy would answer the clinician's store with success."""
+    parts = [installation_secret().hex(), source.SOPInstanceUID, card.name, card.version, scored.method, scored.finding]
     return lambda kind: generate_uid(entropy_srcs=[*parts, kind])
 
 

@@ -87,6 +87,11 @@ def test_results_of_a_scan_like_the_training_data_are_valid_and_hold_the_map_exa
     # Built again, the same objects: storing them twice replaces rather than adds.
     again = build_results(source, scored, reader="Dr Who").datasets
     assert [ds.SOPInstanceUID for ds in again] == [ds.SOPInstanceUID for ds in results.datasets]
+    # Another installation, another secret: UIDs no one outside can compute, and so claim first.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MEDATTN_SECRET", "another installation's secret, 32 bytes long")
+        elsewhere = build_results(source, scored, reader="Dr Who").datasets
+    assert not {ds.SOPInstanceUID for ds in elsewhere} & {ds.SOPInstanceUID for ds in results.datasets}
 
 
 def test_the_real_chest_radiograph_gets_only_a_report_unless_the_output_is_shown_anyway(predictor, tmp_path):
