@@ -85,16 +85,7 @@ def serving_app(
         )
         try:
             url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                        if response.status == 200:
-                            break
-                except OSError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()}") from None
-                    time.sleep(0.5)
+            wait_until_answered(f"{url}/_stcore/health", server, log_path, seconds=60)
             yield url
         finally:
             server.terminate()
@@ -105,6 +96,19 @@ def serving_app(
                 server.wait()
                 with log_path.open("a") as note:
                     note.write("\nthe server did not stop within 20 s of SIGTERM and was killed\n")
+
+
+def wait_until_answered(url: str, process: subprocess.Popen, log_path: Path, seconds: float) -> None:
+    """Wait until ``url`` answers, while the server ``process`` runs; raise with its log if it never does."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"{process.args} did not start:\n{log_path.read_text()}") from None
+            time.sleep(0.3)
 
 
 def launch_chromium(playwright):

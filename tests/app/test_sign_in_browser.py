@@ -8,8 +8,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +15,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.app.browser_support import ARTIFACTS, ROOT, WAIT_MS, free_port, require_chromium, serving_app
+from tests.app.browser_support import (
+    ARTIFACTS,
+    ROOT,
+    WAIT_MS,
+    free_port,
+    require_chromium,
+    serving_app,
+    wait_until_answered,
+)
 from tests.app.test_browser import answer, upload_and_wait_for_overlay
 from tests.conftest import POSTGRES_URL
 
@@ -59,15 +65,7 @@ def identity_provider(port: int, redirect_uri: str, log: Path) -> Iterator[str]:
     with log.open("wb") as output:
         provider = subprocess.Popen(["node", "provider.mjs"], cwd=OIDC, env=environment, stdout=output, stderr=output)
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    urllib.request.urlopen(f"{issuer}/.well-known/openid-configuration", timeout=2).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or provider.poll() is not None:
-                        raise RuntimeError(f"oidc-provider did not start:\n{log.read_text()}") from None
-                    time.sleep(0.3)
+            wait_until_answered(f"{issuer}/.well-known/openid-configuration", provider, log, seconds=30)
             yield issuer
         finally:
             provider.terminate()
