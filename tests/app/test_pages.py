@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from medattn.assets import DEFAULT_MODEL_DIR, all_samples, real_samples, synthetic_samples
 from medattn.explain import EXPLAINERS
+from medattn.pacs.dicomweb import StudySummary
 from medattn.review.store import ReviewStore
 from medattn.study.design import SyntheticCaseSet
 from medattn.study.records import StudyStore
@@ -744,3 +745,19 @@ def test_in_a_shared_app_a_reader_only_reads_studies_and_reads_as_themselves(mon
     assert not [t for t in reader.text_input if t.key == "study-reader"]  # no name to type
     assert "Reading as Dr A <dr.a@hospital.example>" in [c.value.replace("\\", "") for c in reader.caption]
     assert reader.subheader[0].value == "Reading 1 of 8"
+
+
+def test_the_pacs_listing_stays_open_while_studies_from_it_are_opened(monkeypatch, data_dir):
+    """The panel folded away after the second study was opened: opening one filled the workspace."""
+    monkeypatch.setenv("MEDATTN_DICOMWEB_URL", "http://127.0.0.1:9/dicom-web")  # listed studies are kept, not asked
+    at = app(user=signed_in("Dr P", "reader", "pacs"))
+    at.switch_page("pages/views/worklist.py").run()
+    at.session_state["pacs_studies"] = []  # nothing listed, nothing open: the panel opens to invite a listing
+    at.run()
+    assert next(e for e in at.expander if "Studies on the PACS" in e.label).proto.expanded
+    at.button(key="add-samples").click().run()  # the workspace now holds scans, as after opening a study
+    assert not next(e for e in at.expander if "Studies on the PACS" in e.label).proto.expanded
+    listed = StudySummary("1.2.3", "k" * 64, "2004-08-26", "CR", 1)
+    at.session_state["pacs_studies"] = [listed]  # a listing on screen keeps it open, scans or not
+    at.run()
+    assert next(e for e in at.expander if "Studies on the PACS" in e.label).proto.expanded
