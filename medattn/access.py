@@ -26,6 +26,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+
+class _Authored(Protocol):
+    reviewer: str
+
+
+Reviewed = TypeVar("Reviewed", bound=_Authored)
 
 READER, COORDINATOR, PACS = "reader", "coordinator", "pacs"
 ROLES = (READER, COORDINATOR, PACS)
@@ -69,11 +77,21 @@ class Identity:
     def may(self, role: str) -> bool:
         return role in self.roles
 
+    def named(self, typed: str) -> str:
+        """The name a save or export is recorded under: the verified identity, or the name the local user typed."""
+        return self.label if self.verified else (typed.strip() or "unnamed")
+
     @property
     def label(self) -> str:
         """How a review, reading or store names its author: the display name, and the e-mail address that makes
         it unique, for a signed-in user."""
         return f"{self.name} <{self.email}>" if self.verified and self.email else self.name
+
+
+def visible_to(who: Identity, reviews: list[Reviewed]) -> list[Reviewed]:
+    """The reviews ``who`` may see: every one for a coordinator (and a personal app's one user), their own for a
+    reader, matched by the verified name they were recorded under."""
+    return reviews if who.may(COORDINATOR) else [review for review in reviews if review.reviewer == who.label]
 
 
 # The one user of a personal app: everything is theirs.

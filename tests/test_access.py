@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from medattn.access import COORDINATOR, PACS, READER, deployment, identity
+from types import SimpleNamespace
+
+from medattn.access import COORDINATOR, LOCAL_USER, PACS, READER, deployment, identity, visible_to
 
 
 def test_the_app_is_personal_only_on_loopback_with_nothing_shared_configured():
@@ -28,3 +30,13 @@ def test_roles_come_from_the_configured_claim_or_the_email_allow_list():
     allowed = identity(claims | {"roles": []}, {"MEDATTN_PACS_EMAILS": "a@hospital.org"})
     assert allowed.may(PACS) and not allowed.may(READER)
     assert identity({"sub": "x", "roles": ["visitor"]}, {}).roles == set()  # signed in, but no role
+
+
+def test_a_reader_sees_their_own_reviews_and_saves_under_their_verified_name():
+    reviews = [SimpleNamespace(reviewer="Dr A <a@h.org>"), SimpleNamespace(reviewer="Dr B <b@h.org>")]
+    reader = identity({"name": "Dr A", "email": "a@h.org", "roles": ["reader"]}, {})
+    assert visible_to(reader, reviews) == reviews[:1] and reader.named("Dr Someone Else") == "Dr A <a@h.org>"
+    lead = identity({"name": "Dr L", "email": "l@h.org", "roles": ["coordinator"]}, {})
+    assert visible_to(lead, reviews) == reviews
+    assert visible_to(LOCAL_USER, reviews) == reviews and LOCAL_USER.named(" Dr Local ") == "Dr Local"
+    assert LOCAL_USER.named("") == "unnamed"

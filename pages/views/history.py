@@ -9,7 +9,7 @@ from functools import partial
 
 import streamlit as st
 
-from medattn.access import COORDINATOR
+from medattn.access import visible_to
 from medattn.review.store import select_reviews
 from medattn.review.text import probability
 
@@ -24,9 +24,7 @@ with shared.page("Review history"):
     name = shared.predictor(shared.chosen_model_dir()).display_name  # "Pulmonary nodule", not "nodule"
 
     who = shared.user()
-    saved = store.reviews()
-    if not who.may(COORDINATOR):  # a reader of a shared app sees their own reviews only
-        saved = [review for review in saved if review.reviewer == who.label]
+    saved = visible_to(who, store.reviews())
     if not saved:
         st.info("No review has been saved yet. Reviews are saved from the Review page.")
         st.stop()
@@ -78,7 +76,7 @@ with shared.page("Review history"):
         "Export these reviews as CSV",
         data=partial(
             store.export_csv,
-            who.label if who.verified else st.session_state.get("reviewer_name") or "unnamed",
+            who.named(st.session_state.get("reviewer_name", "")),
             selected,
         ),  # audited on click
         file_name="medattn-reviews.csv",
