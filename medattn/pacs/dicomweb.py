@@ -8,6 +8,7 @@ A store is retried for the objects the server did not keep; what still fails is 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -130,8 +131,24 @@ class Pacs:
             )
 
     def store(self, datasets: list[Dataset]) -> None:
-        """Store the objects (STOW-RS), sending again those the server did not keep; raise if some still fail."""
+        """Store the objects (STOW-RS), sending again those the server did not keep; raise if some still fail.
+
+        An object the server holds already is compared first: the same content is not sent again, other content
+        under the same UID is a conflict, reported before anything is sent. A server that keeps the first copy
+        of a UID answers a second store with success, so a store that replaced nothing would read as done."""
         pending = {str(ds.SOPInstanceUID): ds for ds in datasets}
+        held = self._held(datasets)
+        conflicting = [uid for uid, stored in held.items() if content_digest(stored) != content_digest(pending[uid])]
+        if conflicting:
+            raise PacsError(
+                f"The DICOMweb server at {self.server} already holds {len(conflicting)} of these result objects "
+                "with other content (results of the same image, model, method and finding, made with other "
+                "settings or another reading). Nothing was stored. Delete the earlier results on the server "
+                "first, or keep them."
+            )
+        pending = {uid: ds for uid, ds in pending.items() if uid not in held}
+        if not pending:
+            return
         for _ in range(STORE_ATTEMPTS):
             sending = list(pending.values())
             answer = self._ask("store the results", lambda sending=sending: self.client.store_instances(sending))
@@ -145,6 +162,27 @@ class Pacs:
             f"objects, after {STORE_ATTEMPTS} attempts. Nothing was lost here: store them again, or ask the "
             "server's administrator why it refuses them."
         )
+
+    def _held(self, datasets: list[Dataset]) -> dict[str, Dataset]:
+        """The objects among ``datasets`` (all of one study) that the server holds already, as it holds them."""
+        study_uid = str(datasets[0].StudyInstanceUID)
+        found = self._ask(
+            "look for earlier results",
+            lambda: self.client.search_for_instances(study_uid, fields=["SOPInstanceUID", "SeriesInstanceUID"]),
+        )
+        ours = {str(ds.SOPInstanceUID): ds for ds in datasets}
+        held = {}
+        for item in found:
+            uid = _joined(item.get("00080018", {}).get("Value"))
+            if uid in ours:
+                series_uid = _joined(item.get("0020000E", {}).get("Value"))
+                held[uid] = self._ask(
+                    "read an earlier result",
+                    lambda series_uid=series_uid, uid=uid: self.client.retrieve_instance(
+                        study_uid, series_uid, uid, media_types=AS_STORED
+                    ),
+                )
+        return held
 
     def _ask(self, doing: str, request: Callable[[], Result]) -> Result:
         """The request's answer, or a PacsError saying what went wrong while medattn tried to ``doing``."""
@@ -181,6 +219,29 @@ class Pacs:
             f"The DICOMweb server at {self.server} timed out: it did not answer within {self.answer_timeout:g} s, "
             f"so medattn could not {doing}. It is not asked again for a minute; check that it is not overloaded."
         )
+
+
+def content_digest(dataset: Dataset) -> str:
+    """A digest of what an object says, leaving out its dates, times and UIDs (highdicom draws a new dimension
+    organisation UID for each build; the object's own UID is the key it is compared under): the same results made
+    again later are the same content, results made with other settings or another reading are not."""
+    digest = hashlib.sha256()
+
+    def add(ds: Dataset) -> None:
+        for element in ds:
+            if element.VR in ("DA", "DT", "TM", "UI"):
+                continue
+            digest.update(str(element.tag).encode())
+            if element.VR == "SQ":
+                for item in element.value:
+                    add(item)
+            elif isinstance(element.value, bytes):
+                digest.update(element.value)
+            else:
+                digest.update(repr(element.value).encode())
+
+    add(dataset)
+    return digest.hexdigest()
 
 
 def _joined(value: object) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import http.server
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pydicom
@@ -13,7 +14,7 @@ import pytest
 from medattn import load_scan
 from medattn.cli import main
 from medattn.errors import PacsError
-from medattn.pacs.dicomweb import Pacs
+from medattn.pacs.dicomweb import Pacs, content_digest
 from medattn.pacs.outputs import build_results, dicom_bytes, map_values, scored_image, source_dataset
 from tests.conftest import PYDICOM_DATA_FILES, free_port
 from tests.pacs.conftest import dciodvfy_errors, dicom_of_sample
@@ -53,9 +54,17 @@ def test_a_chest_radiograph_on_the_server_is_listed_opened_scored_and_its_result
     np.testing.assert_allclose(
         parametric_map.pixel_array, map_values(scored.maps[scored.finding])[0], rtol=0, atol=1e-6
     )
-    # Stored again (a retried or resumed run): replaced, not added.
-    pacs.store(results.datasets)
+    # Stored again (a retried or resumed run): the same content, not sent again, not added.
+    pacs.store(build_results(source_dataset(content), scored).datasets)
     assert len(pacs.client.search_for_instances(study.study_uid)) == 5
+    # Other content under the same UIDs (the overlay as another screen drew it): Orthanc would keep the first copy
+    # and answer success, so it is a conflict, reported before anything is sent.
+    redrawn = replace(scored, overlay=255 - scored.overlay)
+    with pytest.raises(PacsError, match="already holds 1 of these result objects with other content"):
+        pacs.store(build_results(source_dataset(content), redrawn).datasets)
+    [capture] = [ds for ds in stored if ds.Modality == "OT" and ds.SOPClassUID != pydicom.uid.ParametricMapStorage]
+    assert content_digest(pacs.client.retrieve_instance(study.study_uid, capture.SeriesInstanceUID,
+                                                        capture.SOPInstanceUID)) == content_digest(capture)  # fmt: skip
     # Opening the study again shows the image, not medattn's own results.
     assert [ds.SOPInstanceUID for ds in pacs.images(study.study_uid)] == [image.SOPInstanceUID]
 
