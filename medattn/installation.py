@@ -106,6 +106,12 @@ def instance_key(secret: bytes, sop_instance_uid: str) -> str:
     return keyed_hash(secret, "instance", sop_instance_uid.encode())
 
 
+def reading_key(secret: bytes, study_id: int, reader_position: int, case_position: int, arm: str) -> str:
+    """One reading of a reader study, as the page's widget keys name it: the page's HTML holds widget keys, and a
+    key that spelled out the case position and arm told a reader what they should not know."""
+    return keyed_hash(secret, "reading", f"{study_id}/{reader_position}/{case_position}/{arm}".encode())[:24]
+
+
 def dicom_study_key(secret: bytes, study_instance_uid: str) -> str:
     """A DICOM study on a PACS, by its Study Instance UID: how the Worklist names a study it lists."""
     return keyed_hash(secret, "study", study_instance_uid.encode())

@@ -10,6 +10,7 @@ import time
 import numpy as np
 import streamlit as st
 
+from medattn import installation
 from medattn.access import COORDINATOR
 from medattn.errors import MedattnError
 from medattn.explain import EXPLAINERS, map_of
@@ -102,7 +103,7 @@ with shared.page("Reader study"):
     st.subheader(f"Reading {len(done) + 1} of {len(order)}")
     st.caption(f"Shown with this reading: {arm.title.lower()}.")
     image = images[case_position]
-    reading_key = f"{study.id}-{position}-{case_position}-{arm_name}"
+    reading_key = installation.reading_key(shared.secret(), study.id, position, case_position, arm_name)
     shown_at = st.session_state.setdefault(f"shown-{reading_key}", time.time())
 
     prediction, maps = model_output(

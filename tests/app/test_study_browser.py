@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import signal
 import urllib.request
 
@@ -79,6 +80,9 @@ def read(page: Page, url: str, reader: str, count: int, candidates, seen: list) 
         number = heading.inner_text()
         arm = next(a for a in ARMS if page.get_by_text(f"Shown with this reading: {a.lower()}").count())
         case = shown_case(page, url, candidates)
+        # The page's widget keys name the reading by an opaque key: they spelled out the case position and arm.
+        keys = set(re.findall(r"st-key-(?:call|sure)-\w+?-([\w-]+)", page.content()))
+        assert keys and all(re.fullmatch(r"[0-9a-f]{24}", key) for key in keys), keys
         present, key = answer_for(reader, candidates[case][1], arm)
         seen.append((case, arm))
         form = page.locator("[data-testid=stForm]")
