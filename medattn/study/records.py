@@ -254,7 +254,8 @@ class StudyStore:
             return dict(connection.execute(query.order_by(study_readers.c.position)).all())
 
     def save(self, study: Study, reading: Reading) -> None:
-        """Store the reading and its audit entry together; a reading saved already is kept as it was."""
+        """Store the reading and its audit entry together. A reading saved already is kept as it was: the same
+        answers again (a double click) are accepted, other answers are refused, never silently dropped."""
         reading = reading.validated(study)
         now = datetime.now(UTC)
         row = asdict(reading) | {"saved_at": now}
@@ -265,6 +266,16 @@ class StudyStore:
         except StoreError as error:
             if not isinstance(error.__cause__, sa.exc.IntegrityError):
                 raise
+            (saved,) = [
+                r
+                for r in self.readings(study, reading.reader)
+                if (r.case_position, r.arm) == (reading.case_position, reading.arm)
+            ]
+            if (saved.present, saved.confidence, saved.marks) != (reading.present, reading.confidence, reading.marks):
+                raise StudyError(
+                    "This reading was saved already, from another window or session, with other answers; those "
+                    "are kept and these were not saved. Reload the page to carry on with the next case."
+                ) from None
 
     def readings(self, study: Study, reader: str | None = None) -> list[Reading]:
         query = sa.select(readings).where(readings.c.study_id == study.id).order_by(readings.c.id)

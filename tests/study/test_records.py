@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -47,9 +48,13 @@ def test_a_reading_saved_twice_is_stored_once_and_an_incomplete_one_is_refused(r
     study = a_study(records)
     reading = Reading(study.id, "Dr A", 0, "none", {"nodule": True}, {"nodule": 70}, seconds=4.2)
     records.save(study, reading)
-    records.save(study, reading)
+    records.save(study, replace(reading, seconds=5.0))  # a double click: the same answers, accepted
     (saved,) = records.readings(study)
     assert saved.present == {"nodule": True} and saved.confidence == {"nodule": 70} and saved.seconds == 4.2
+    # The same reading from another session with other answers was dropped with no word; it is refused now.
+    with pytest.raises(StudyError, match="saved already, from another window or session, with other answers"):
+        records.save(study, replace(reading, present={"nodule": False}, confidence={"nodule": 0}))
+    assert records.readings(study) == [saved]
     with pytest.raises(StudyError, match="present or absent"):
         records.save(study, Reading(study.id, "Dr A", 1, "none", {"nodule": None}, {"nodule": 70}))
     with pytest.raises(StudyError, match="not in the study"):
