@@ -89,6 +89,15 @@ study_cases = sa.Table(
     sa.Column("display", sa.LargeBinary, nullable=False),  # PNG, uint8, as readers see it
     sa.Column("pixels", sa.LargeBinary, nullable=False),  # .npy, float32, as the model reads it
 )
+# A closed study takes no more readings, and only then shows its results: a coordinator who saw figures while
+# readers still read could steer the study, and a reader who saw them would be unblinded.
+study_closures = sa.Table(
+    "study_closures",
+    metadata,
+    sa.Column("study_id", sa.Integer, sa.ForeignKey("studies.id"), primary_key=True),
+    sa.Column("closed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("closed_by", sa.String(MAX_NAME), nullable=False),
+)
 readings = sa.Table(
     "readings",
     metadata,

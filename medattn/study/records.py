@@ -26,6 +26,7 @@ from medattn.review.database import (
     refusals,
     studies,
     study_cases,
+    study_closures,
     study_readers,
     utc,
 )
@@ -41,6 +42,7 @@ class Study:
     name: str
     created_at: datetime
     design: dict
+    closed_at: datetime | None = None  # no readings after it; results only from it on
 
     @property
     def synthetic(self) -> bool:
@@ -217,9 +219,25 @@ class StudyStore:
         ]
 
     def studies(self) -> list[Study]:
+        query = sa.select(studies, study_closures.c.closed_at).outerjoin(study_closures).order_by(studies.c.id.desc())
         with refusals("read"), self.engine.connect() as connection:
-            rows = connection.execute(sa.select(studies).order_by(studies.c.id.desc())).mappings().all()
-        return [Study(row["id"], row["name"], utc(row["created_at"]), row["design"]) for row in rows]
+            rows = connection.execute(query).mappings().all()
+        return [
+            Study(row["id"], row["name"], utc(row["created_at"]), row["design"], _when(row["closed_at"]))
+            for row in rows
+        ]
+
+    def close(self, study: Study, by: str) -> Study:
+        """Close the study to readings, and open its results; closing twice keeps the first."""
+        now = datetime.now(UTC)
+        try:
+            with refusals("written"), self.engine.begin() as connection:
+                connection.execute(study_closures.insert().values(study_id=study.id, closed_at=now, closed_by=by))
+                connection.execute(audit_log.insert().values(at=now, actor=by, action="study closed"))
+        except StoreError as error:
+            if not isinstance(error.__cause__, sa.exc.IntegrityError):
+                raise
+        return next(s for s in self.studies() if s.id == study.id)
 
     def join(self, study: Study, reader: str) -> int:
         """The reader's position in the study (0 for the first to join), given once and kept."""
@@ -257,6 +275,10 @@ class StudyStore:
         """Store the reading and its audit entry together. A reading saved already is kept as it was: the same
         answers again (a double click) are accepted, other answers are refused, never silently dropped."""
         reading = reading.validated(study)
+        closed = sa.select(study_closures.c.study_id).where(study_closures.c.study_id == study.id)
+        with refusals("read"), self.engine.connect() as connection:
+            if connection.scalar(closed) is not None:  # asked of the database: the page's copy may be older
+                raise StudyError("The study is closed: it takes no more readings.")
         now = datetime.now(UTC)
         row = asdict(reading) | {"saved_at": now}
         try:
@@ -285,6 +307,10 @@ class StudyStore:
             rows = connection.execute(query).mappings().all()
         fields = [column.name for column in readings.columns if column.name not in ("id", "saved_at")]
         return [Reading(**{name: row[name] for name in fields}, saved_at=utc(row["saved_at"])) for row in rows]
+
+
+def _when(moment: datetime | None) -> datetime | None:
+    return utc(moment) if moment else None
 
 
 def _readable(findings: tuple[str, ...], model: dict) -> None:

@@ -77,6 +77,9 @@ with shared.page("Reader study"):
     if mode == "Results":
         study_parts.results(study, records, truth, masks, name)
         st.stop()
+    if study.closed_at is not None:
+        st.info("This study is closed: it takes no more readings.")
+        st.stop()
 
     if who.verified:  # the signed-in identity: no one reads as someone else by typing their name
         reader = who.label

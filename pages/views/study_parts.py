@@ -91,6 +91,15 @@ def results(study: Study, records: StudyStore, truth: np.ndarray, masks: np.ndar
     results = study_results(study, readings, truth, masks)
     for reader, share in results.incomplete_readers.items():
         st.caption(f"{escape_markdown(reader)} has read {share:.0%} of the study and is not counted until they finish.")
+    if study.closed_at is None:  # figures only once no one reads any more: seen earlier, they could steer the study
+        st.info(
+            f"{len(results.complete_readers)} readers have finished. The results are shown once the study is "
+            "closed; a closed study takes no more readings."
+        )
+        if st.button("Close the study", key=f"close-{study.id}"):
+            records.close(study, shared.user().named("study coordinator"))
+            st.rerun()
+        return
     if not results.complete_readers:
         st.info("No reader has finished the study yet.")
         return

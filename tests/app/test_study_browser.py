@@ -179,6 +179,9 @@ def test_a_study_read_by_two_readers_survives_a_killed_server_and_its_results_ma
 
         results = open_app(browser, url, "Reader study")
         results.get_by_text("Results", exact=True).click()
+        expect(results.get_by_text("The results are shown once the study is closed")).to_be_visible(timeout=WAIT_MS)
+        assert results.locator("[data-testid=stTable]").count() == 0  # no figure while it is open
+        results.get_by_role("button", name="Close the study").click()
         expect(results.get_by_text("2 readers")).to_be_visible(timeout=WAIT_MS)
         rows = {row[0]: row for row in table_rows(results.locator("[data-testid=stTable]").first)}
         expected = expected_figures(seen, candidates)

@@ -172,6 +172,16 @@ def test_truth_and_masks_follow_the_study_s_own_order_of_findings(records):
         assert all(np.array_equal(masks[i, column], c.masks[FINDINGS.index(finding)]) for i, c in enumerate(cases))
 
 
+def test_a_closed_study_takes_no_more_readings(records, store):
+    study = a_study(records)
+    records.save(study, Reading(study.id, "Dr A", 0, "none", {"nodule": True}, {"nodule": 70}))
+    closed = records.close(study, "Dr Lead")
+    assert closed.closed_at is not None and records.close(closed, "Dr Other").closed_at == closed.closed_at
+    with pytest.raises(StudyError, match="closed"):  # the page's copy of the study is older: the store decides
+        records.save(study, Reading(study.id, "Dr A", 1, "none", {"nodule": True}, {"nodule": 70}))
+    assert [entry["actor"] for entry in store.audit_entries() if entry["action"] == "study closed"] == ["Dr Lead"]
+
+
 def test_the_audit_log_names_who_set_a_study_up(records, store):
     records.create(
         "Audited", SyntheticCaseSet(7, 64, 4, 0.5, ("nodule",)), ["none", "attention"], MODEL, by="Dr L <l@h>"
