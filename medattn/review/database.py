@@ -28,7 +28,7 @@ from medattn.installation import data_directory
 
 MAX_NAME = 200  # a reviewer's, a reader's, a model's or a study's name
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DB_URL_ENV = "MEDATTN_DB_URL"
 DATABASE_FILE = "reviews.sqlite3"
 BUSY_TIMEOUT_MS = 30_000
@@ -59,6 +59,10 @@ reviews = sa.Table(
     # (medattn.review.marks), and each explanation's agreement with them, {finding: {method: figures}}.
     sa.Column("marks", sa.JSON),
     sa.Column("agreements", sa.JSON),
+    # Since schema version 5: who signed in, as the identity provider names them (its issuer and the stable
+    # subject it gives the user); NULL where the reviewer's name was typed (a personal app, or an older review).
+    sa.Column("reviewer_issuer", sa.String(MAX_NAME)),
+    sa.Column("reviewer_subject", sa.String(MAX_NAME)),
 )
 # Reader studies (medattn.study): a study's design, its readers in the order they joined, and their
 # readings. A reading is unique per (study, reader, case, arm): saving it again is a no-op.
@@ -165,6 +169,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _adding("model_labels", "unlikeness", "unlikeness_limit"),
     3: _adding("marks", "agreements"),
     4: _renaming("study_key", "scan_key", tables=("reviews", "audit_log")),
+    5: _adding("reviewer_issuer", "reviewer_subject"),
 }
 
 

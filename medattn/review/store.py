@@ -53,9 +53,17 @@ class Review:
     unlikeness_limit: float | None = None
     marks: dict[str, dict] | None = None  # finding -> Mark.as_json(); None: saved before marks were recorded
     agreements: dict[str, dict[str, dict[str, float]]] | None = None  # finding -> method -> medattn.review.marks
+    # The signed-in reviewer, as the identity provider names them; None where the name was typed.
+    reviewer_issuer: str | None = None
+    reviewer_subject: str | None = None
     submission_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     id: int | None = None
     created_at: datetime | None = None
+
+    @property
+    def verified(self) -> bool:
+        """Whether the reviewer signed in, rather than typed a name."""
+        return self.reviewer_subject is not None
 
     @property
     def unlike_training_data(self) -> bool | None:
@@ -95,18 +103,21 @@ class Review:
         frame: int,
         marks: dict[str, dict] | None = None,
         agreements: dict[str, dict[str, dict[str, float]]] | None = None,
+        reviewer_issuer: str | None = None,
+        reviewer_subject: str | None = None,
     ) -> Review:
         """The review a submitted form describes, keyed so that submitting the same answers again is a no-op.
 
-        A verdict left unanswered is None: ``validated`` refuses it.
+        A verdict left unanswered is None: ``validated`` refuses it. ``reviewer_issuer`` and ``reviewer_subject``:
+        the signed-in reviewer as the identity provider names them.
         """
         answers = {"reviewer": reviewer, "verdicts": verdicts, "corrected": corrected_labels, "note": note}
         answers |= {"marks": marks} if marks else {}  # as before for a form without marks
         model = f"{model_name} {model_version}".strip()
         return cls(
             reviewer, scan_key, model_name, model_version, probabilities, verdicts, corrected_labels, note,
-            model_labels, unlikeness, unlikeness_limit, marks or {}, agreements or {},
-            submission_id(case_key, model, frame, answers),
+            model_labels, unlikeness, unlikeness_limit, marks or {}, agreements or {}, reviewer_issuer,
+            reviewer_subject, submission_id(case_key, model, frame, answers),
         )  # fmt: skip
 
     def validated(self) -> Review:
@@ -244,14 +255,15 @@ class ReviewStore:
         """``selected`` reviews as CSV, one column per finding; the export itself is audited."""
         findings = list(dict.fromkeys(f for review in selected for f in review.probabilities))
         header = (
-            ["review_id", "created_at", "reviewer", "scan_key", "model_name", "model_version"]
+            ["review_id", "created_at", "reviewer", "reviewer_signed_in", "scan_key", "model_name", "model_version"]
             + [f"{kind}_{finding}" for finding in findings for kind in ("probability", "verdict")]
             + ["model_labels", "corrected_labels", "unlikeness", "unlikeness_limit", "unlike_training_data", "note"]
             + ["marks", "agreements"]
         )
         unknown = ""  # reviews saved before schema version 2 did not record these
         rows = [
-            [review.id, review.created_at.isoformat(), review.reviewer, review.scan_key]
+            [review.id, review.created_at.isoformat(), review.reviewer, "yes" if review.verified else "no, name typed"]
+            + [review.scan_key]
             + [review.model_name, review.model_version]
             + [
                 value

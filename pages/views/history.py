@@ -44,7 +44,11 @@ with shared.page("Review history"):
     st.dataframe(
         {
             "Saved (UTC)": [r.created_at.strftime("%Y-%m-%d %H:%M") for r in selected],
-            "Reviewer": [r.reviewer for r in selected],
+            # In a shared app a typed name (a review saved before sign-in) says so; a personal app's are all typed.
+            "Reviewer": [
+                f"{r.reviewer} (name typed, not verified)" if who.verified and not r.verified else r.reviewer
+                for r in selected
+            ],
             "Scan key": [r.scan_key[:12] for r in selected],
             "Model": [f"{r.model_name} {r.model_version}" for r in selected],
             "Unlike training data": [UNLIKE[r.unlike_training_data] for r in selected],

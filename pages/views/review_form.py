@@ -101,6 +101,8 @@ def your_review(
             case_key=case.key,
             frame=frame,
             marks=marks,
+            reviewer_issuer=who.issuer if who.verified else None,
+            reviewer_subject=who.subject if who.verified else None,
         )
         try:
             review = replace(review.validated(), agreements=_measured(marks, case, frame, prediction, model_dir))

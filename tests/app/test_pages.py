@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from medattn.assets import DEFAULT_MODEL_DIR, all_samples, real_samples, synthetic_samples
 from medattn.explain import EXPLAINERS
 from medattn.pacs.dicomweb import StudySummary
-from medattn.review.store import ReviewStore
+from medattn.review.store import Review, ReviewStore
 from medattn.study.design import SyntheticCaseSet
 from medattn.study.records import StudyStore
 from medattn.training.robustness import SHIFTS
@@ -713,6 +713,13 @@ def test_a_signed_in_reader_reviews_under_their_identity_sees_their_own_reviews_
     assert any("Signed in as Dr Jane Radiologist" in c.value for c in at.sidebar.caption)
     at = save_review(at, reviewer=None)
     assert saved(at)
+    store = ReviewStore.open(data_dir)
+    (review,) = store.reviews()
+    store.close()
+    assert review.verified and (review.reviewer_issuer, review.reviewer_subject) == (
+        "http://idp",
+        "sub-dr.jane.radiologist@hospital.example",
+    )  # the provider's stable name for the reviewer, beside the display name
     at.switch_page("pages/views/worklist.py").run()
     assert not [e for e in at.expander if "Studies on the PACS" in e.label]  # the reader's role has no PACS
     at.switch_page("pages/views/history.py").run()
@@ -761,3 +768,14 @@ def test_the_pacs_listing_stays_open_while_studies_from_it_are_opened(monkeypatc
     at.session_state["pacs_studies"] = [listed]  # a listing on screen keeps it open, scans or not
     at.run()
     assert next(e for e in at.expander if "Studies on the PACS" in e.label).proto.expanded
+
+
+def test_in_a_shared_app_a_review_saved_under_a_typed_name_says_so(monkeypatch, data_dir):
+    store = ReviewStore.open(data_dir)
+    typed = Review("Dr Typed", "k" * 64, "m", "v", {"nodule": 0.9}, {"nodule": "agree"}, ["nodule"])
+    store.save(typed)  # as a personal app, or medattn before sign-in, saved it
+    store.close()
+    monkeypatch.setenv("MEDATTN_DICOMWEB_URL", "http://127.0.0.1:9/dicom-web")
+    lead = app(user=signed_in("Dr Lead", "coordinator"))
+    lead.switch_page("pages/views/history.py").run()
+    assert list(lead.dataframe[0].value["Reviewer"]) == ["Dr Typed (name typed, not verified)"]

@@ -108,7 +108,10 @@ def test_a_version_1_store_is_upgraded_and_keeps_its_reviews(store_url):
     old = ReviewStore(store_url)
     old.save(a_review())
     with old.engine.begin() as connection:  # back to the version 1 schema
-        for column in ("model_labels", "unlikeness", "unlikeness_limit", "marks", "agreements"):
+        for column in (
+            "model_labels", "unlikeness", "unlikeness_limit", "marks", "agreements", "reviewer_issuer",
+            "reviewer_subject",
+        ):  # fmt: skip
             connection.execute(sa.text(f"ALTER TABLE reviews DROP COLUMN {column}"))
         for table in ("reviews", "audit_log"):
             connection.execute(sa.text(f"ALTER TABLE {table} RENAME COLUMN scan_key TO study_key"))
@@ -119,9 +122,11 @@ def test_a_version_1_store_is_upgraded_and_keeps_its_reviews(store_url):
     assert kept.note == a_review().note and kept.verdicts == a_review().verdicts
     assert kept.scan_key == a_review().scan_key  # the column renamed in version 4 keeps its values
     assert kept.model_labels is None and kept.unlike_training_data is None and kept.marks is None
-    upgraded.save(a_review(model_labels=["nodule"], unlikeness=80.0, unlikeness_limit=40.0))
+    assert not kept.verified  # its name was typed, and it says so
+    upgraded.save(a_review(model_labels=["nodule"], unlikeness=80.0, unlikeness_limit=40.0, reviewer_issuer="https://idp",
+                           reviewer_subject="u-17"))  # fmt: skip
     newest, _ = upgraded.reviews()
-    assert newest.model_labels == ["nodule"] and newest.unlike_training_data is True
+    assert newest.model_labels == ["nodule"] and newest.unlike_training_data is True and newest.verified
     upgraded.close()
 
 
