@@ -62,6 +62,9 @@ class Case:
     error: str | None = None
     thumbnail: np.ndarray | None = field(default=None, repr=False)
     instance_uid: str | None = field(default=None, repr=False)  # hashed into a study key, never shown
+    # Opened from the PACS in this session: only such a case's results may be stored back into it. An uploaded
+    # file can carry any study's UIDs, and its results would be filed in that patient's record.
+    from_pacs: bool = False
     loader: Callable[[bytes], Scan] = field(default=load_scan, repr=False)
     _scan: Scan | None = field(default=None, repr=False)
 
@@ -102,13 +105,14 @@ class Workspace:
     def __post_init__(self) -> None:
         weakref.finalize(self, _give_back, self.server, self._held)
 
-    def add(self, name: str, content: bytes) -> Case:
+    def add(self, name: str, content: bytes, from_pacs: bool = False) -> Case:
         """Open a file (once: the same bytes under any name are the same case) and make it current. A file
         past the session's or the server's bounds, or one that cannot be opened, keeps no bytes: it is listed
-        with the reason."""
+        with the reason. ``from_pacs``: the file was retrieved from the PACS, not uploaded."""
         key = hashlib.sha256(content).hexdigest()
         if key not in self.cases:
             self.cases[key] = self._opened(key, name, content)
+        self.cases[key].from_pacs |= from_pacs
         self.select(key)
         return self.cases[key]
 

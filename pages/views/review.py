@@ -175,4 +175,4 @@ with shared.page("Attention review"):
             return results_for_sharing(source, scored, shared.secret(), pixels_checked=not pictures_withheld)
         return build_results(source, scored, reader=reviewer or None)
 
-    review_parts.dicom_results(results, key, bool(warning), shared.pacs())
+    review_parts.dicom_results(results, key, bool(warning), shared.pacs(), case.from_pacs)

@@ -235,10 +235,12 @@ def probabilities(prediction: Prediction, name: Name) -> None:
     st.dataframe(review_page.probability_table(prediction, name), hide_index=True)
 
 
-def dicom_results(results: Callable[..., ResultObjects], key: str, unlike: bool, pacs: Pacs | None) -> None:
+def dicom_results(
+    results: Callable[..., ResultObjects], key: str, unlike: bool, pacs: Pacs | None, from_pacs: bool
+) -> None:
     """The DICOM results of what is on screen: two downloads (as made, and de-identified for sharing),
-    made only when clicked, and a store into the PACS where one is configured. ``results(for_sharing=...)``
-    makes them."""
+    made only when clicked, and a store into the PACS where one is configured and the scan was opened from it.
+    ``results(for_sharing=...)`` makes them."""
     st.caption(
         "A parametric map of the map on screen, a segmentation of what the overlay colours for each finding the "
         "model calls, a structured report of the findings (with your latest saved verdicts) and the overlay as a "
@@ -255,7 +257,14 @@ def dicom_results(results: Callable[..., ResultObjects], key: str, unlike: bool,
         file_name=f"medattn-dicom-shared-{key[:12]}.zip", mime="application/zip", on_click="ignore",
         key="dicom-results-shared",
     )  # fmt: skip
-    if pacs is None or not st.button(f"Store the results in the PACS ({pacs.server})", key="store-in-pacs"):
+    if pacs is not None and not from_pacs:
+        st.caption(
+            "Results are stored into the PACS only for a scan opened from it on the Worklist: an uploaded file can "
+            "name any patient's study."
+        )
+    if pacs is None or not from_pacs:
+        return
+    if not st.button(f"Store the results in the PACS ({pacs.server})", key="store-in-pacs"):
         return
     with st.spinner("Making the DICOM results and storing them…"):
         try:

@@ -50,7 +50,9 @@ with shared.page("Worklist"):
                     try:
                         with st.spinner("Opening the study…"):
                             for number, image in enumerate(pacs.images(study.study_uid), 1):
-                                workspace.add(f"Study {study.study_key[:12]}, image {number}", dicom_bytes(image))
+                                workspace.add(
+                                    f"Study {study.study_key[:12]}, image {number}", dicom_bytes(image), from_pacs=True
+                                )
                     except PacsError as error:
                         shared.show_error(error)
 

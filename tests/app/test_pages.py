@@ -779,3 +779,12 @@ def test_in_a_shared_app_a_review_saved_under_a_typed_name_says_so(monkeypatch, 
     lead = app(user=signed_in("Dr Lead", "coordinator"))
     lead.switch_page("pages/views/history.py").run()
     assert list(lead.dataframe[0].value["Reviewer"]) == ["Dr Typed (name typed, not verified)"]
+
+
+def test_results_of_an_uploaded_scan_are_not_offered_for_the_pacs(monkeypatch, data_dir, ct_file):
+    """An anonymous upload carrying a real study's UIDs was stored into that patient's record."""
+    monkeypatch.setenv("MEDATTN_DICOMWEB_URL", "http://127.0.0.1:9/dicom-web")
+    at = app(user=signed_in("Dr P", "reader", "pacs"))
+    at.file_uploader(key="upload").set_value([("ct.dcm", ct_file.read_bytes(), "application/dicom")]).run()
+    assert not [b for b in at.button if b.label.startswith("Store the results in the PACS")]
+    assert any("only for a scan opened from it on the Worklist" in c.value for c in at.caption)

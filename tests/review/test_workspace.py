@@ -64,3 +64,12 @@ def test_a_session_and_a_server_hold_bounded_bytes_and_a_file_that_fails_holds_n
     few.add("ct.dcm", ct)
     few.add("mr.dcm", mr)
     assert "the most it keeps" in few.add("notes.txt", b"not a scan").error
+
+
+def test_only_a_case_opened_from_the_pacs_is_marked_so(ct_file):
+    """An uploaded file can carry any study's UIDs: its results must not be stored into that patient's record."""
+    workspace = Workspace()
+    content = ct_file.read_bytes()
+    assert not workspace.add("upload.dcm", content).from_pacs
+    assert workspace.add("Study 1a2b, image 1", content, from_pacs=True).from_pacs  # the same bytes, retrieved
+    assert workspace.add("upload again.dcm", content).from_pacs  # uploading it again does not unmark it
