@@ -98,6 +98,24 @@ def visible_to(who: Identity, reviews: list[Reviewed]) -> list[Reviewed]:
 LOCAL_USER = Identity("", frozenset(ROLES), verified=False)
 
 
+SESSION_HOURS_ENV = "MEDATTN_SESSION_HOURS"
+SESSION_HOURS = 12.0  # a shift: Streamlit's own sign-in cookie lasts 30 days, too long for a shared workstation
+
+
+def session_hours(environ: Mapping[str, str]) -> float:
+    return float(environ.get(SESSION_HOURS_ENV) or SESSION_HOURS)
+
+
+def expired(claims: Mapping[str, object], environ: Mapping[str, str], now: float) -> bool:
+    """Whether a sign-in is older than the session limit (``MEDATTN_SESSION_HOURS``, default 12), counted from when
+    the user authenticated (the ID token's ``auth_time``, else its ``iat``). The ID token's own ``exp`` is not used:
+    providers set it to minutes (Keycloak: 5), which would sign a reader out mid-study."""
+    signed_at = claims.get("auth_time") or claims.get("iat")
+    if not isinstance(signed_at, int | float):
+        return True  # a sign-in that does not say when it happened is not trusted to be recent
+    return now - signed_at > session_hours(environ) * 3600
+
+
 def _listed(environ: Mapping[str, str], key: str, default: str = "") -> frozenset[str]:
     return frozenset(value.strip().lower() for value in environ.get(key, default).split(",") if value.strip())
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from medattn.access import COORDINATOR, LOCAL_USER, PACS, READER, deployment, identity, visible_to
+from medattn.access import COORDINATOR, LOCAL_USER, PACS, READER, deployment, expired, identity, visible_to
 
 
 def test_the_app_is_personal_only_on_loopback_with_nothing_shared_configured():
@@ -40,3 +40,11 @@ def test_a_reader_sees_their_own_reviews_and_saves_under_their_verified_name():
     assert visible_to(lead, reviews) == reviews
     assert visible_to(LOCAL_USER, reviews) == reviews and LOCAL_USER.named(" Dr Local ") == "Dr Local"
     assert LOCAL_USER.named("") == "unnamed"
+
+
+def test_a_sign_in_older_than_the_session_limit_counts_for_nothing():
+    now = 1_800_000_000
+    assert not expired({"auth_time": now - 11 * 3600, "exp": now - 1}, {}, now)  # the token's own exp is minutes
+    assert expired({"auth_time": now - 13 * 3600}, {}, now)  # a shift is 12 hours
+    assert expired({"iat": now - 3600}, {"MEDATTN_SESSION_HOURS": "0.5"}, now)
+    assert expired({}, {}, now)  # a sign-in that does not say when it happened

@@ -34,7 +34,7 @@ import streamlit as st
 from streamlit.runtime import Runtime
 
 from medattn import RESEARCH_NOTICE, Heatmap, Prediction, Predictor
-from medattn.access import LOCAL_USER, PACS, Identity, deployment, identity
+from medattn.access import LOCAL_USER, PACS, Identity, deployment, expired, identity, session_hours
 from medattn.assets import DEFAULT_MODEL_DIR, MODELS_DIR, synthetic_samples
 from medattn.benchmark import SyntheticCase, sample_cases
 from medattn.errors import MedattnError, PacsError, ReviewError, StoreError
@@ -402,7 +402,7 @@ def signed_in() -> Identity | None:
     mode = deployment(os.environ, st.get_option("server.address"))
     if not mode.shared:
         who: Identity | None = LOCAL_USER
-    elif not _sign_in_configured() or not st.user.is_logged_in:
+    elif not _sign_in_configured() or not st.user.is_logged_in or expired(st.user.to_dict(), os.environ, time.time()):
         who = None
     else:
         who = identity(st.user.to_dict(), os.environ)
@@ -427,10 +427,16 @@ def locked() -> None:
             "Operations page shows for Keycloak, Entra ID and Okta, and start the app again.",
             icon=":material/lock:",
         )
-    elif not st.user.is_logged_in:
+    elif not st.user.is_logged_in or expired(st.user.to_dict(), os.environ, time.time()):
         st.title("medattn")
         st.warning(RESEARCH_NOTICE, icon="⚠️")
-        st.info("This app is shared by a department: sign in to use it.", icon=":material/lock:")
+        if st.user.is_logged_in:
+            st.info(
+                f"Your sign-in is more than {session_hours(os.environ):g} hours old: sign in again.",
+                icon=":material/lock_clock:",
+            )
+        else:
+            st.info("This app is shared by a department: sign in to use it.", icon=":material/lock:")
         st.button("Sign in with your hospital account", on_click=st.login, type="primary")
     else:
         st.title("No role in this app")

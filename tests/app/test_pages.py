@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,7 @@ def signed_in(name: str, *roles: str) -> dict:
     """ID-token claims of a signed-in user with ``roles``, as st.user holds them."""
     email = name.lower().replace(" ", ".") + "@hospital.example"
     return {"is_logged_in": True, "sub": f"sub-{email}", "iss": "http://idp", "name": name, "email": email,
-            "roles": list(roles)}  # fmt: skip
+            "roles": list(roles), "auth_time": int(time.time())}  # fmt: skip
 
 
 def short_key(content: bytes) -> str:
@@ -451,7 +452,6 @@ def test_the_worklist_keeps_working_when_the_store_fails_mid_session(data_dir):
 @pytest.mark.slow
 def test_a_database_that_never_answers_costs_the_timeout_once_not_on_every_rerun(monkeypatch):
     import socket
-    import time
 
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))

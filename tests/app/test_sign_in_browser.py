@@ -180,3 +180,16 @@ def test_readers_review_as_themselves_see_their_own_reviews_and_a_coordinator_se
     expect(reader.get_by_role("button", name=SIGN_IN)).to_be_visible(timeout=WAIT_MS)
     reader.goto(shared_app + "/history")
     expect(reader.get_by_role("button", name=SIGN_IN)).to_be_visible(timeout=WAIT_MS)
+
+
+def test_a_sign_in_older_than_the_session_limit_must_be_renewed(browser, tmp_path):
+    """Streamlit's own sign-in cookie lasts 30 days; a shared workstation's session lasts MEDATTN_SESSION_HOURS."""
+    settings = {"MEDATTN_DICOMWEB_URL": "http://127.0.0.1:9/dicom-web", "MEDATTN_SESSION_HOURS": "0.002"}  # 7.2 s
+    with app_with_sign_in(tmp_path, settings) as url:
+        page = sign_in(browser, url, "reader-a")
+        page.wait_for_timeout(8000)
+        page.goto(url + "/history")
+        expect(page.get_by_text("Your sign-in is more than 0.002 hours old: sign in again.")).to_be_visible(
+            timeout=WAIT_MS
+        )
+        assert page.get_by_text("Review history").count() == 0
