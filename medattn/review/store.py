@@ -246,6 +246,13 @@ class ReviewStore:
                 found += connection.scalars(sa.select(readings.c.agreements).where(readings.c.study_id.in_(ours)))
         return [agreements for agreements in found if agreements]
 
+    def audit(self, actor: str, action: str, scan_key: str | None = None) -> None:
+        """Record something done outside the store (results stored into the PACS) in the append-only log."""
+        with refusals("written"), self.engine.begin() as connection:
+            connection.execute(
+                audit_log.insert().values(at=datetime.now(UTC), actor=actor, action=action, scan_key=scan_key)
+            )
+
     def audit_entries(self) -> list[dict]:
         with refusals("read"), self.engine.connect() as connection:
             rows = connection.execute(sa.select(audit_log).order_by(audit_log.c.id)).mappings().all()

@@ -12,7 +12,7 @@ import altair as alt
 import numpy as np
 import streamlit as st
 
-from medattn.errors import PacsError
+from medattn.errors import PacsError, StoreError
 from medattn.explain import EXPLAINERS
 from medattn.explain.overlay import COLORMAPS, TRUTH_COLOUR, blend, outline
 from medattn.model.predictor import Heatmap, Prediction, Predictor
@@ -273,5 +273,10 @@ def dicom_results(
         except PacsError as error:
             shared.show_error(error)
             return
+    if (store := shared.review_store()) is not None:
+        try:
+            store.audit(shared.user().named(st.session_state.get("reviewer_name", "")), "results stored in PACS", key)
+        except StoreError as error:  # stored all the same: the page says the log missed it
+            shared.show_error(error)
     marked = " Each is marked not meaningful: the scan is unlike the training data." if unlike else ""
     st.success(f"{made.stored_summary(pacs.server)}{marked} " + " ".join(made.left_out))

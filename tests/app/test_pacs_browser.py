@@ -16,6 +16,7 @@ import pytest
 from medattn import load_scan
 from medattn.pacs.dicomweb import Pacs
 from medattn.pacs.outputs import dicom_bytes, map_values
+from medattn.review.store import ReviewStore
 from tests.app.browser_support import ARTIFACTS, WAIT_MS, require_chromium
 from tests.app.test_sign_in_browser import app_with_sign_in, sign_in
 from tests.conftest import PYDICOM_DATA_FILES
@@ -80,6 +81,10 @@ def test_a_study_on_the_pacs_is_listed_opened_reviewed_and_its_results_stored_ba
         stored = "Stored 4 objects (parametric map, segmentation, structured report, secondary capture) in 4 new series"
         expect(page.get_by_text(stored)).to_be_visible(timeout=WAIT_MS)
         page.screenshot(path=ARTIFACTS / "pacs-review-stored.png", full_page=True)
+    store = ReviewStore.open(tmp_path / "data")
+    (logged,) = [entry for entry in store.audit_entries() if entry["action"] == "results stored in PACS"]
+    store.close()
+    assert logged["actor"] == "Dr PACS <dr.pacs@hospital.example>"  # the signed-in user, not a typed name
 
     pacs = Pacs(orthanc.dicomweb, orthanc.user, orthanc.password)
     source = pydicom.dcmread(chest, stop_before_pixels=True)
