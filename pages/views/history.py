@@ -11,10 +11,11 @@ import streamlit as st
 
 from medattn.access import visible_to
 from medattn.review.store import select_reviews
-from medattn.review.text import probability
+from medattn.review.text import escape_markdown, probability
 
 # A review's scan was unlike the model's training data (its output meant nothing), or was not, or was
 # saved before that was recorded.
+LISTED = 100  # reviews listed on the page, newest first; the export holds every one selected
 UNLIKE = {True: "yes — output not meaningful", False: "no", None: "not recorded"}
 
 with shared.page("Review history"):
@@ -37,29 +38,33 @@ with shared.page("Review history"):
         format_func=name,
         key="history-finding",
     )
-    disagreements = right.checkbox("Only reviews that disagree with the model", key="history-disagree")
+    disagreements = right.checkbox("Only disagreements with the model", key="history-disagree")
 
     selected = select_reviews(saved, reviewers, findings, disagreements)
-    st.caption(f"{len(selected)} of {len(saved)} reviews")
-    st.dataframe(
+    listed = selected[:LISTED]
+    more = f"; the newest {LISTED} are listed, and the CSV export holds them all" if len(selected) > LISTED else ""
+    st.caption(f"{len(selected)} of {len(saved)} reviews{more}")
+    # A table, which wraps its cells, not a data grid: the grid hid its last columns beyond the page's edge.
+    st.table(
         {
-            "Saved (UTC)": [r.created_at.strftime("%Y-%m-%d %H:%M") for r in selected],
+            "Saved (UTC)": [r.created_at.strftime("%Y-%m-%d %H:%M") for r in listed],
             # In a shared app a typed name (a review saved before sign-in) says so; a personal app's are all typed.
+            # Names and notes are the users' own text: a table renders Markdown, so they are made literal.
             "Reviewer": [
-                f"{r.reviewer} (name typed, not verified)" if who.verified and not r.verified else r.reviewer
-                for r in selected
+                escape_markdown(r.reviewer) + (" (name typed, not verified)" if who.verified and not r.verified else "")
+                for r in listed
             ],
-            "Scan key": [r.scan_key[:12] for r in selected],
-            "Model": [f"{r.model_name} {r.model_version}" for r in selected],
-            "Unlike training data": [UNLIKE[r.unlike_training_data] for r in selected],
+            "Scan key": [r.scan_key[:12] for r in listed],
+            "Model": [f"{r.model_name} {r.model_version}" for r in listed],
+            "Unlike training data": [UNLIKE[r.unlike_training_data] for r in listed],
             "Model's findings": [
                 ", ".join(
                     f"{name(f)} {probability(p)}" for f, p in sorted(r.probabilities.items(), key=lambda i: -i[1])
                 )
-                for r in selected
+                for r in listed
             ],
-            "Disagreed on": [", ".join(name(f) for f, v in r.verdicts.items() if v == "disagree") for r in selected],
-            "Present, per reviewer": [", ".join(map(name, r.corrected_labels)) for r in selected],
+            "Disagreed on": [", ".join(name(f) for f, v in r.verdicts.items() if v == "disagree") for r in listed],
+            "Present, per reviewer": [", ".join(map(name, r.corrected_labels)) for r in listed],
             "Marks, and the attention's agreement": [
                 "; ".join(
                     f"{name(f)} ({mark['kind']}"
@@ -70,9 +75,9 @@ with shared.page("Review history"):
                     )
                     for f, mark in (r.marks or {}).items()
                 )
-                for r in selected
+                for r in listed
             ],
-            "Note": [r.note for r in selected],
+            "Note": [escape_markdown(r.note) for r in listed],
         },
         hide_index=True,
     )

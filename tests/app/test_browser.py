@@ -328,14 +328,27 @@ def test_the_zoomable_view_is_lossless_at_full_resolution_and_moves_both_views_t
 
 
 @pytest.mark.parametrize("viewport", [(1440, 900), (1280, 720)])
-def test_every_page_fits_its_tables_and_draws_no_stray_rule(browser, app_url, viewport):
+def test_every_page_fits_its_tables_and_draws_no_stray_rule(browser, tmp_path, viewport):
     """The Model page's quality and robustness tables cut their last columns at 1280 px, and an empty Worklist
-    heading drew a horizontal rule. Every page is saved as a screenshot for a reader to look at."""
+    heading drew a horizontal rule. Every page is saved as a screenshot for a reader to look at. A server of its
+    own: the module's holds the files and reviews of the tests before."""
     width, height = viewport
+    with serving_app(tmp_path / "data", tmp_path / "app.log") as app_url:
+        every_page_fits(browser, app_url, width, height)
+
+
+def every_page_fits(browser, app_url: str, width: int, height: int) -> None:
     page = browser.new_context(viewport={"width": width, "height": height}).new_page()
     page.goto(app_url)
     expect(page.get_by_text("not for diagnosis")).to_be_visible(timeout=WAIT_MS)
     upload_and_wait_for_overlay(page, ROOT / "assets" / "samples" / "synthetic-nodule-effusion.png")
+    page.get_by_role("textbox", name="Reviewer").fill("Dr Layout")  # a review, so that History lists one
+    page.get_by_role("textbox", name="Reviewer").press("Enter")
+    for finding in ("Pulmonary nodule", "Pleural effusion", "Cardiomegaly"):
+        answer(page, finding, "Unsure")
+    page.get_by_role("textbox", name="Note").fill("A long note, as readers write them, " * 6)
+    page.get_by_role("button", name="Save review").click()
+    expect(page.get_by_text("Review saved (number")).to_be_visible(timeout=WAIT_MS)
     for name in ("review", "model", "worklist", "history", "study"):
         if name != "review":
             page.goto(f"{app_url}/{name}")

@@ -17,6 +17,7 @@ from medattn.assets import DEFAULT_MODEL_DIR, all_samples, real_samples, synthet
 from medattn.explain import EXPLAINERS
 from medattn.pacs.dicomweb import StudySummary
 from medattn.review.store import Review, ReviewStore
+from medattn.review.text import escape_markdown
 from medattn.study.design import SyntheticCaseSet
 from medattn.study.records import StudyStore
 from medattn.training.robustness import SHIFTS
@@ -219,6 +220,11 @@ def save_review(at: AppTest, reviewer: str | None = "Dr Test", disagree: bool = 
     return submit.click().run()
 
 
+def literal(column) -> list[str]:
+    """A table's cells as the reader sees them: the page escapes Markdown in names and notes."""
+    return [value.replace("\\", "") for value in column]
+
+
 def saved(at: AppTest) -> list[str]:
     """The success messages of saving a review (the faithfulness check's verdict is a success message too)."""
     return [s.value for s in at.success if s.value.startswith("Review saved")]
@@ -232,8 +238,8 @@ def test_feedback_is_saved_once_and_listed_on_history(data_dir):
     assert saved(at)[0].startswith("Review saved (number 1)")
     at.switch_page("pages/views/history.py").run()
     assert not at.exception
-    history = at.dataframe[0].value
-    assert list(history["Reviewer"]) == ["Dr Test"] and history["Disagreed on"].iloc[0] == "Pulmonary nodule"
+    history = at.table[0].value
+    assert literal(history["Reviewer"]) == ["Dr Test"] and history["Disagreed on"].iloc[0] == "Pulmonary nodule"
     store = ReviewStore.open(data_dir)
     assert len(store.reviews()) == 1 and len(store.audit_entries()) == 1
     store.close()
@@ -256,7 +262,7 @@ def test_history_filters_disagreements():
     at.switch_page("pages/views/history.py").run()
     assert "2 of 2 reviews" in at.caption[0].value
     at.checkbox(key="history-disagree").check().run()
-    assert list(at.dataframe[0].value["Reviewer"]) == ["Dr Disagree"]
+    assert literal(at.table[0].value["Reviewer"]) == ["Dr Disagree"]
     at.multiselect(key="history-reviewer").set_value(["Dr Agree"]).run()
     assert "0 of 2 reviews" in at.caption[0].value
 
@@ -513,7 +519,7 @@ def test_a_review_of_an_unlike_scan_is_stored_and_listed_as_such(data_dir):
     assert exported.splitlines()[1].count(",not given,") == 3  # one per finding, never "unsure"
     store.close()
     at.switch_page("pages/views/history.py").run()
-    history = at.dataframe[0].value
+    history = at.table[0].value
     assert history["Unlike training data"].iloc[0] == "yes — output not meaningful"
 
 
@@ -723,13 +729,13 @@ def test_a_signed_in_reader_reviews_under_their_identity_sees_their_own_reviews_
     at.switch_page("pages/views/worklist.py").run()
     assert not [e for e in at.expander if "Studies on the PACS" in e.label]  # the reader's role has no PACS
     at.switch_page("pages/views/history.py").run()
-    assert list(at.dataframe[0].value["Reviewer"]) == [name]
+    assert literal(at.table[0].value["Reviewer"]) == [name]
     other = app(user=signed_in("Dr Other", "reader"))
     other.switch_page("pages/views/history.py").run()
     assert "No review has been saved yet" in other.info[0].value  # another reader's reviews are not theirs to see
     coordinator = app(user=signed_in("Dr Lead", "coordinator", "pacs"))
     coordinator.switch_page("pages/views/history.py").run()
-    assert list(coordinator.dataframe[0].value["Reviewer"]) == [name]
+    assert literal(coordinator.table[0].value["Reviewer"]) == [name]
     coordinator.switch_page("pages/views/worklist.py").run()
     assert [e for e in coordinator.expander if "Studies on the PACS" in e.label]
 
@@ -778,7 +784,7 @@ def test_in_a_shared_app_a_review_saved_under_a_typed_name_says_so(monkeypatch, 
     monkeypatch.setenv("MEDATTN_DICOMWEB_URL", "http://127.0.0.1:9/dicom-web")
     lead = app(user=signed_in("Dr Lead", "coordinator"))
     lead.switch_page("pages/views/history.py").run()
-    assert list(lead.dataframe[0].value["Reviewer"]) == ["Dr Typed (name typed, not verified)"]
+    assert literal(lead.table[0].value["Reviewer"]) == ["Dr Typed (name typed, not verified)"]
 
 
 def test_results_of_an_uploaded_scan_are_not_offered_for_the_pacs(monkeypatch, data_dir, ct_file):
@@ -788,3 +794,15 @@ def test_results_of_an_uploaded_scan_are_not_offered_for_the_pacs(monkeypatch, d
     at.file_uploader(key="upload").set_value([("ct.dcm", ct_file.read_bytes(), "application/dicom")]).run()
     assert not [b for b in at.button if b.label.startswith("Store the results in the PACS")]
     assert any("only for a scan opened from it on the Worklist" in c.value for c in at.caption)
+
+
+def test_a_note_and_a_name_are_listed_as_text_not_markdown(data_dir):
+    """History lists reviews in a table, which renders Markdown: a note's link must stay text."""
+    store = ReviewStore.open(data_dir)
+    link = "[open the images](http://elsewhere.example/) **now**"
+    store.save(Review("Dr *Emph*", "k" * 64, "m", "v", {"nodule": 0.9}, {"nodule": "agree"}, ["nodule"], link))
+    store.close()
+    at = app()
+    at.switch_page("pages/views/history.py").run()
+    history = at.table[0].value
+    assert history["Note"].iloc[0] == escape_markdown(link) and history["Reviewer"].iloc[0] == r"Dr \*Emph\*"
