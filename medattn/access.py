@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import Enum
 from typing import Protocol, TypeVar
 
 
@@ -134,3 +135,27 @@ def identity(claims: Mapping[str, object], environ: Mapping[str, str]) -> Identi
     )
     name = str(claims.get("name") or email or claims.get("sub") or "signed-in user")
     return Identity(name, roles, True, email, str(claims.get("iss") or ""), str(claims.get("sub") or ""))
+
+
+class Refusal(Enum):
+    """Why a shared app lets no one in yet: what its locked page says."""
+
+    UNCONFIGURED = "no identity provider is configured"
+    SIGNED_OUT = "not signed in"
+    EXPIRED = "the sign-in is older than the session limit"
+    NO_ROLE = "signed in, with none of the app's roles"
+
+
+def admit(
+    configured: bool, claims: Mapping[str, object] | None, environ: Mapping[str, str], now: float
+) -> Identity | Refusal:
+    """Who a shared app lets in, or why it lets no one in: ``configured``, whether sign-in is; ``claims``, the
+    signed-in user's ID-token claims, or None."""
+    if not configured:
+        return Refusal.UNCONFIGURED
+    if claims is None:
+        return Refusal.SIGNED_OUT
+    if expired(claims, environ, now):
+        return Refusal.EXPIRED
+    who = identity(claims, environ)
+    return who if who.roles else Refusal.NO_ROLE

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from medattn.access import COORDINATOR, LOCAL_USER, PACS, READER, deployment, expired, identity, visible_to
+from medattn.access import (
+    COORDINATOR,
+    LOCAL_USER,
+    PACS,
+    READER,
+    Refusal,
+    admit,
+    deployment,
+    expired,
+    identity,
+    visible_to,
+)
 
 
 def test_the_app_is_personal_only_on_loopback_with_nothing_shared_configured():
@@ -48,3 +59,13 @@ def test_a_sign_in_older_than_the_session_limit_counts_for_nothing():
     assert expired({"auth_time": now - 13 * 3600}, {}, now)  # a shift is 12 hours
     assert expired({"iat": now - 3600}, {"MEDATTN_SESSION_HOURS": "0.5"}, now)
     assert expired({}, {}, now)  # a sign-in that does not say when it happened
+
+
+def test_a_shared_app_says_why_it_lets_no_one_in():
+    now, env = 1_800_000_000, {}
+    reader = {"sub": "a", "name": "Dr A", "roles": ["reader"], "auth_time": now}
+    assert admit(False, reader, env, now) is Refusal.UNCONFIGURED
+    assert admit(True, None, env, now) is Refusal.SIGNED_OUT
+    assert admit(True, reader | {"auth_time": now - 13 * 3600}, env, now) is Refusal.EXPIRED
+    assert admit(True, reader | {"roles": []}, env, now) is Refusal.NO_ROLE
+    assert admit(True, reader, env, now).roles == {READER}

@@ -34,7 +34,7 @@ import streamlit as st
 from streamlit.runtime import Runtime
 
 from medattn import RESEARCH_NOTICE, Heatmap, Prediction, Predictor
-from medattn.access import LOCAL_USER, PACS, Identity, deployment, expired, identity, session_hours
+from medattn.access import LOCAL_USER, PACS, Identity, Refusal, admit, deployment, identity, session_hours
 from medattn.assets import DEFAULT_MODEL_DIR, MODELS_DIR, synthetic_samples
 from medattn.benchmark import SyntheticCase, sample_cases
 from medattn.errors import MedattnError, PacsError, ReviewError, StoreError
@@ -398,47 +398,36 @@ def signed_in() -> Identity | None:
     """Who is using the app: in a personal app, its one local user; in a shared one (``medattn.access``), a user
     signed in with the hospital's identity provider and given a role, or None. For None, app.py serves ``locked``
     at every page's address, so no page, and no data, is shown to anyone else."""
-    st.session_state.pop("identity", None)
-    mode = deployment(os.environ, st.get_option("server.address"))
-    if not mode.shared:
-        who: Identity | None = LOCAL_USER
-    elif not _sign_in_configured() or not st.user.is_logged_in or expired(st.user.to_dict(), os.environ, time.time()):
-        who = None
-    else:
-        who = identity(st.user.to_dict(), os.environ)
+    if not deployment(os.environ, st.get_option("server.address")).shared:
+        st.session_state.identity = LOCAL_USER
+        return LOCAL_USER
+    configured = _sign_in_configured()
+    claims = st.user.to_dict() if configured and st.user.is_logged_in else None
+    admitted = admit(configured, claims, os.environ, time.time())
+    if claims is not None and admitted is not Refusal.EXPIRED:
         with st.sidebar:
-            st.caption(f"Signed in as {escape_markdown(who.label)}")
+            st.caption(f"Signed in as {escape_markdown(identity(claims, os.environ).label)}")
             st.button("Sign out", on_click=st.logout, key="sign-out")
-        who = who if who.roles else None
-    st.session_state.identity = who
-    return who
+    st.session_state.identity = admitted if isinstance(admitted, Identity) else None
+    st.session_state.refusal = None if isinstance(admitted, Identity) else admitted
+    return st.session_state.identity
 
 
 def locked() -> None:
-    """What a shared app shows at every address to anyone it has not let in: what to configure, the sign-in
-    button, or that the signed-in account has no role here."""
-    mode = deployment(os.environ, st.get_option("server.address"))
-    if not _sign_in_configured():
+    """What a shared app shows at every address to anyone it has not let in, by ``signed_in``'s reason: what to
+    configure, the sign-in button, or that the signed-in account has no role here."""
+    refusal = st.session_state.get("refusal")
+    if refusal is Refusal.UNCONFIGURED:
+        reasons = deployment(os.environ, st.get_option("server.address")).reasons
         st.title("Sign-in is not configured")
         st.error(
             "This app is shared, so every page asks who is using it, and no identity provider is configured. "
-            f"It is shared because {'; '.join(mode.reasons)}. Add an [auth] section (redirect_uri, cookie_secret, "
+            f"It is shared because {'; '.join(reasons)}. Add an [auth] section (redirect_uri, cookie_secret, "
             "client_id, client_secret, server_metadata_url) to .streamlit/secrets.toml, as the documentation's "
             "Operations page shows for Keycloak, Entra ID and Okta, and start the app again.",
             icon=":material/lock:",
         )
-    elif not st.user.is_logged_in or expired(st.user.to_dict(), os.environ, time.time()):
-        st.title("medattn")
-        st.warning(RESEARCH_NOTICE, icon="⚠️")
-        if st.user.is_logged_in:
-            st.info(
-                f"Your sign-in is more than {session_hours(os.environ):g} hours old: sign in again.",
-                icon=":material/lock_clock:",
-            )
-        else:
-            st.info("This app is shared by a department: sign in to use it.", icon=":material/lock:")
-        st.button("Sign in with your hospital account", on_click=st.login, type="primary")
-    else:
+    elif refusal is Refusal.NO_ROLE:
         st.title("No role in this app")
         st.error(
             f"You are signed in as {escape_markdown(identity(st.user.to_dict(), os.environ).label)}, but your "
@@ -446,6 +435,17 @@ def locked() -> None:
             "grant one.",
             icon=":material/lock:",
         )
+    else:
+        st.title("medattn")
+        st.warning(RESEARCH_NOTICE, icon="⚠️")
+        if refusal is Refusal.EXPIRED:
+            st.info(
+                f"Your sign-in is more than {session_hours(os.environ):g} hours old: sign in again.",
+                icon=":material/lock_clock:",
+            )
+        else:
+            st.info("This app is shared by a department: sign in to use it.", icon=":material/lock:")
+        st.button("Sign in with your hospital account", on_click=st.login, type="primary")
 
 
 def user() -> Identity:
