@@ -65,14 +65,14 @@ def set_up(records: StudyStore, predictor: Predictor) -> None:
         try:
             if source == SOURCES[0]:
                 case_set_asked = SyntheticCaseSet(int(seed), int(size), int(count), float(prevalence), tuple(findings))
-                study = records.create(title, case_set_asked, arms, model, by=shared.user().label or "study set-up")
+                study = records.create(title, case_set_asked, arms, model, by=shared.user().named("study set-up"))
             else:
                 with st.spinner("Reading the folder…"):
                     uploaded = labelled_cases(
                         {f.name: f.getvalue() for f in folder or []}, tuple(findings), shared.decoders().load_scan
                     )
                 study = records.create_from_upload(
-                    title, uploaded, tuple(findings), arms, model, by=shared.user().label or "study set-up"
+                    title, uploaded, tuple(findings), arms, model, by=shared.user().named("study set-up")
                 )
         except MedattnError as error:
             shared.show_error(error)
