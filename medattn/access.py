@@ -95,6 +95,12 @@ def visible_to(who: Identity, reviews: list[Reviewed]) -> list[Reviewed]:
     return reviews if who.may(COORDINATOR) else [review for review in reviews if review.reviewer == who.label]
 
 
+def may_read(who: Identity, enrolled: frozenset[str]) -> bool:
+    """Whether ``who`` reads a study whose enrolled readers are ``enrolled`` (lower-case e-mail addresses): a
+    signed-in user only when enrolled, whatever their roles; a personal app's one user always."""
+    return not who.verified or who.email.lower() in enrolled
+
+
 # The one user of a personal app: everything is theirs.
 LOCAL_USER = Identity("", frozenset(ROLES), verified=False)
 

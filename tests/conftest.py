@@ -86,15 +86,20 @@ POSTGRES_URL = os.environ.get("MEDATTN_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(not POSTGRES_URL, reason="no PostgreSQL"))]
 
 
-@pytest.fixture(params=BACKENDS)
-def store_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'reviews.sqlite3'}"
+def empty_postgres() -> str:
+    """The test PostgreSQL database, emptied (a fresh one for every test); skips where there is none."""
+    if not POSTGRES_URL:
+        pytest.skip("no PostgreSQL")
     engine = sa.create_engine(POSTGRES_URL)
-    with engine.begin() as connection:  # a fresh, empty database for every test
+    with engine.begin() as connection:
         connection.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
     engine.dispose()
     return POSTGRES_URL
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request, tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'reviews.sqlite3'}" if request.param == "sqlite" else empty_postgres()
 
 
 @pytest.fixture

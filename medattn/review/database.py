@@ -28,7 +28,7 @@ from medattn.installation import data_directory
 
 MAX_NAME = 200  # a reviewer's, a reader's, a model's or a study's name
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 DB_URL_ENV = "MEDATTN_DB_URL"
 DATABASE_FILE = "reviews.sqlite3"
 BUSY_TIMEOUT_MS = 30_000
@@ -102,6 +102,16 @@ study_closures = sa.Table(
     sa.Column("closed_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("closed_by", sa.String(MAX_NAME), nullable=False),
 )
+# Since schema version 6: who may read a study in a shared app, by the e-mail address their identity provider
+# gives them; a coordinator enrols them. A personal app's one user reads every study.
+study_enrolments = sa.Table(
+    "study_enrolments",
+    metadata,
+    sa.Column("study_id", sa.Integer, sa.ForeignKey("studies.id"), primary_key=True),
+    sa.Column("email", sa.String(MAX_NAME), primary_key=True),  # lower case
+    sa.Column("enrolled_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("enrolled_by", sa.String(MAX_NAME), nullable=False),
+)
 readings = sa.Table(
     "readings",
     metadata,
@@ -170,6 +180,9 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     3: _adding("marks", "agreements"),
     4: _renaming("study_key", "scan_key", tables=("reviews", "audit_log")),
     5: _adding("reviewer_issuer", "reviewer_subject"),
+    # study_enrolments, which opening the store creates. The version still moves on: an older medattn, which
+    # knows no enrolment, must not open a store whose studies are closed to readers not enrolled.
+    6: lambda connection: None,
 }
 
 

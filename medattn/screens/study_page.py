@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from medattn.access import COORDINATOR, Identity
 from medattn.model.predictor import Prediction
 from medattn.review.text import figure, probability
 from medattn.screens.review_page import Name, overlay_caption
@@ -15,6 +16,18 @@ from medattn.study.design import Arm
 from medattn.study.results import StudyResults
 
 COMPARED = ("AUC difference", "95% CI low", "95% CI high", "p")
+
+
+def no_study_wording(who: Identity, reading: bool) -> str:
+    """What the Reader study page says when it has no study to offer ``who``: to read, or to see results of."""
+    if reading and who.verified:
+        return (
+            "You are not enrolled in any reader study. A study coordinator enrols readers by the e-mail address "
+            f"your hospital sign-in gives you ({who.email or 'none is given for your account'})."
+        )
+    if who.may(COORDINATOR):
+        return "No study has been set up yet. Choose Set up a study above."
+    return "No study has been set up yet: a study coordinator sets them up."
 
 
 @dataclass(frozen=True)

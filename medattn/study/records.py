@@ -27,6 +27,7 @@ from medattn.review.database import (
     studies,
     study_cases,
     study_closures,
+    study_enrolments,
     study_readers,
     utc,
 )
@@ -43,6 +44,7 @@ class Study:
     created_at: datetime
     design: dict
     closed_at: datetime | None = None  # no readings after it; results only from it on
+    enrolled: frozenset[str] = frozenset()  # readers' e-mail addresses, lower case (medattn.access.may_read)
 
     @property
     def synthetic(self) -> bool:
@@ -222,10 +224,38 @@ class StudyStore:
         query = sa.select(studies, study_closures.c.closed_at).outerjoin(study_closures).order_by(studies.c.id.desc())
         with refusals("read"), self.engine.connect() as connection:
             rows = connection.execute(query).mappings().all()
+            enrolled: dict[int, set[str]] = {}
+            for study_id, email in connection.execute(sa.select(study_enrolments.c.study_id, study_enrolments.c.email)):
+                enrolled.setdefault(study_id, set()).add(email)
         return [
-            Study(row["id"], row["name"], utc(row["created_at"]), row["design"], _when(row["closed_at"]))
+            Study(
+                row["id"],
+                row["name"],
+                utc(row["created_at"]),
+                row["design"],
+                _when(row["closed_at"]),
+                frozenset(enrolled.get(row["id"], ())),
+            )
             for row in rows
         ]
+
+    def enrol(self, study: Study, emails: str, by: str) -> Study:
+        """Let the readers named by ``emails`` (e-mail addresses, one per line or separated by commas) read the
+        study; enrolling someone again changes nothing. Readers cannot be taken off: their readings stay."""
+        addresses = reader_addresses(emails)
+        if not addresses:
+            raise StudyError("Give at least one reader's e-mail address, as your identity provider knows it.")
+        now = datetime.now(UTC)
+        with refusals("written"), self.engine.begin() as connection:
+            known = set(
+                connection.scalars(sa.select(study_enrolments.c.email).where(study_enrolments.c.study_id == study.id))
+            )
+            new = sorted(addresses - known)
+            if new:  # who enrolled whom is kept in the enrolments themselves; the audit log says that it happened
+                rows = [{"study_id": study.id, "email": e, "enrolled_at": now, "enrolled_by": by} for e in new]
+                connection.execute(study_enrolments.insert(), rows)
+                connection.execute(audit_log.insert().values(at=now, actor=by, action="readers enrolled"))
+        return next(s for s in self.studies() if s.id == study.id)
 
     def close(self, study: Study, by: str) -> Study:
         """Close the study to readings, and open its results; closing twice keeps the first."""
@@ -307,6 +337,18 @@ class StudyStore:
             rows = connection.execute(query).mappings().all()
         fields = [column.name for column in readings.columns if column.name not in ("id", "saved_at")]
         return [Reading(**{name: row[name] for name in fields}, saved_at=utc(row["saved_at"])) for row in rows]
+
+
+def reader_addresses(text: str) -> set[str]:
+    """The e-mail addresses in ``text`` (one per line or separated by commas), lower case; a StudyError names the
+    first that is not one."""
+    addresses = {part.strip().lower() for part in text.replace(",", "\n").splitlines() if part.strip()}
+    for address in sorted(addresses):
+        local, _, domain = address.partition("@")
+        unusable = any(c.isspace() or c == "\x00" for c in address) or len(address) > MAX_NAME
+        if not local or "." not in domain or unusable:
+            raise StudyError(f"'{address[:80]}' is not an e-mail address: give one per line, as name@hospital.org.")
+    return addresses
 
 
 def _when(moment: datetime | None) -> datetime | None:

@@ -53,6 +53,8 @@ from medattn.review.workspace import ByteBudget, Case, Workspace
 from medattn.scan.cine import cine_loop
 from medattn.scan.elsewhere import DecoderPool
 from medattn.scan.resizing import shrink
+from medattn.study import blinding
+from medattn.study.records import Study, StudyStore
 
 # Heatmaps are cached and sent at most this size (their sources are 32 or 128 px); images at most this.
 HEATMAP_SIDE, DISPLAY_SIDE = 256, 1024
@@ -364,8 +366,8 @@ def _close_removed_uploads(widget: str) -> None:
             workspace().remove(key)
 
 
-def review_store() -> ReviewStore | None:
-    """This session's own store, opened on first use; None if it cannot be opened.
+def review_store(say_why: bool = True) -> ReviewStore | None:
+    """This session's own store, opened on first use; None if it cannot be opened (and, ``say_why``, why).
 
     A failure is remembered for a minute: a server that never answers costs the connect timeout once,
     not on every rerun (every slider move would otherwise wait for it).
@@ -379,9 +381,31 @@ def review_store() -> ReviewStore | None:
             except StoreError as error:
                 failed = st.session_state.review_store_failure = (str(error), time.monotonic())
         if "review_store" not in st.session_state:
-            show_error(f"Reviews cannot be saved or shown: {failed[0]}")
+            if say_why:
+                show_error(f"Reviews cannot be saved or shown: {failed[0]}")
             return None
     return st.session_state.review_store
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _study_cases(study_id: int, created_at: str, _study: Study, _records: StudyStore) -> np.ndarray:
+    """A study's case fingerprints (``medattn.study.blinding``), once per study."""
+    return blinding.fingerprints(_records.case_set(_study)[0])
+
+
+def kept_from_review(image: np.ndarray) -> str | None:
+    """Why Review does not show ``image`` to this user, or None: it is a case of an open study they read."""
+    who = user()
+    if not who.verified:
+        return None
+    store = review_store(say_why=False)  # the page says why, where it saves
+    if store is None:  # then no study can be read either; the scan is shown, as it is for reviewing
+        return None
+    records = StudyStore(store)
+    study = blinding.study_holding(
+        image, who, records.studies(), lambda s: _study_cases(s.id, s.created_at.isoformat(), s, records)
+    )
+    return None if study is None else blinding.kept_wording(study)
 
 
 @st.cache_resource(show_spinner=False)

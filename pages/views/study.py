@@ -11,7 +11,7 @@ import numpy as np
 import streamlit as st
 
 from medattn import installation
-from medattn.access import COORDINATOR
+from medattn.access import COORDINATOR, may_read
 from medattn.errors import MedattnError
 from medattn.explain import EXPLAINERS, map_of
 from medattn.explain.overlay import blend
@@ -56,18 +56,15 @@ with shared.page("Reader study"):
     # Setting up a study and seeing its results are a coordinator's; a reader of a shared app only reads.
     modes = MODES if who.may(COORDINATOR) else MODES[:1]
     mode = st.radio("What to do", modes, horizontal=True, key="study-mode", label_visibility="collapsed")
-    studies = records.studies()
-
     if mode == "Set up a study":
         study_parts.set_up(records, predictor)
         st.stop()
 
+    studies = records.studies()
+    if mode == "Read":  # a signed-in user reads only the studies they are enrolled in
+        studies = [s for s in studies if may_read(who, s.enrolled)]
     if not studies:
-        st.info(
-            "No study has been set up yet. Choose Set up a study above."
-            if who.may(COORDINATOR)
-            else "No study has been set up yet: a study coordinator sets them up."
-        )
+        st.info(escape_markdown(study_page.no_study_wording(who, reading=mode == "Read")))
         st.stop()
     chosen = st.selectbox("Study", [s.id for s in studies], format_func={s.id: s.name for s in studies}.get)
     study = next(s for s in studies if s.id == chosen)

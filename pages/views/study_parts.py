@@ -15,13 +15,18 @@ from medattn.review.text import escape_markdown
 from medattn.screens import study_page
 from medattn.screens.review_page import Name
 from medattn.study.design import MAX_CASES, MAX_SIDE, Arm, SyntheticCaseSet, all_arms, size_warnings
-from medattn.study.records import Study, StudyStore
+from medattn.study.records import Study, StudyStore, reader_addresses
 from medattn.study.results import parquet_bytes, readings_table, study_results
 from medattn.study.upload import labelled_cases
 from medattn.training.robustness import ROBUSTNESS_SEED
 from pages.views import shared
 
 SOURCES = ("The synthetic benchmark", "A labelled folder")
+READERS = "Readers' e-mail addresses, one per line"
+READERS_HELP = (
+    "As the hospital's sign-in gives them. Only enrolled readers see the study under Read, and Review does not "
+    "show them its cases while it is open. More readers can be enrolled under Results until it closes."
+)
 
 
 def set_up(records: StudyStore, predictor: Predictor) -> None:
@@ -59,21 +64,26 @@ def set_up(records: StudyStore, predictor: Predictor) -> None:
             default=["none", "attention"],
             format_func=lambda arm: Arm.parse(arm).title,
         )
+        enrolling = shared.user().verified  # a personal app's one user reads every study
+        readers = st.text_area(READERS, help=READERS_HELP) if enrolling else ""
         created = st.form_submit_button("Create the study")
     if created:
         model = {"name": predictor.card.name, "version": predictor.card.version, "classes": list(predictor.classes)}
+        by = shared.user().named("study set-up")
         try:
+            if enrolling:
+                reader_addresses(readers)  # refused before anything is created
             if source == SOURCES[0]:
                 case_set_asked = SyntheticCaseSet(int(seed), int(size), int(count), float(prevalence), tuple(findings))
-                study = records.create(title, case_set_asked, arms, model, by=shared.user().named("study set-up"))
+                study = records.create(title, case_set_asked, arms, model, by=by)
             else:
                 with st.spinner("Reading the folder…"):
                     uploaded = labelled_cases(
                         {f.name: f.getvalue() for f in folder or []}, tuple(findings), shared.decoders().load_scan
                     )
-                study = records.create_from_upload(
-                    title, uploaded, tuple(findings), arms, model, by=shared.user().named("study set-up")
-                )
+                study = records.create_from_upload(title, uploaded, tuple(findings), arms, model, by=by)
+            if enrolling and readers.strip():
+                study = records.enrol(study, readers, by)
         except MedattnError as error:
             shared.show_error(error)
         else:
@@ -83,6 +93,22 @@ def set_up(records: StudyStore, predictor: Predictor) -> None:
             )
             for warning in size_warnings(study.case_mix, name):
                 st.warning(warning, icon=":material/warning:")
+
+
+def enrolment(study: Study, records: StudyStore) -> None:
+    """Who reads an open study, and a form that enrols more."""
+    enrolled = ", ".join(sorted(study.enrolled)) or "no one yet"
+    st.caption(f"Enrolled readers: {escape_markdown(enrolled)}")
+    with st.form(f"enrol-{study.id}", clear_on_submit=True):
+        readers = st.text_area(READERS, help=READERS_HELP, key=f"enrol-readers-{study.id}")
+        enrolled = st.form_submit_button("Enrol these readers")
+    if enrolled:
+        try:
+            records.enrol(study, readers, shared.user().named("study coordinator"))
+        except MedattnError as error:
+            shared.show_error(error)
+        else:
+            st.rerun()
 
 
 def results(study: Study, records: StudyStore, truth: np.ndarray, masks: np.ndarray | None, name: Name) -> None:
@@ -96,6 +122,8 @@ def results(study: Study, records: StudyStore, truth: np.ndarray, masks: np.ndar
             f"{len(results.complete_readers)} readers have finished. The results are shown once the study is "
             "closed; a closed study takes no more readings."
         )
+        if shared.user().verified:
+            enrolment(study, records)
         if st.button("Close the study", key=f"close-{study.id}"):
             records.close(study, shared.user().named("study coordinator"))
             st.rerun()

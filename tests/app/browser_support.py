@@ -111,5 +111,5 @@ def wait_until_answered(url: str, process: subprocess.Popen, log_path: Path, sec
             time.sleep(0.3)
 
 
-def launch_chromium(playwright):
-    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+def launch_chromium(playwright, *extra_args: str):
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *extra_args])

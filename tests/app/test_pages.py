@@ -749,10 +749,15 @@ def test_in_a_shared_app_a_reader_only_reads_studies_and_reads_as_themselves(mon
     reader = app(user=signed_in("Dr A", "reader"))
     reader.switch_page("pages/views/study.py").run()
     assert reader.radio(key="study-mode").options == ["Read"]  # no set-up, no results
-    assert "a study coordinator sets them up" in reader.info[0].value
+    not_enrolled = "You are not enrolled in any reader study. A study coordinator enrols readers by the e-mail address"
+    assert reader.info[0].value.replace("\\", "").startswith(not_enrolled)
     store = ReviewStore.open(data_dir)
     model = {"name": "medattn-cxr-synthetic", "version": "v", "classes": ["nodule", "effusion", "cardiomegaly"]}
-    StudyStore(store).create("Pilot", SyntheticCaseSet(8, 64, 4, 0.5, ("nodule",)), ["none", "attention"], model)
+    records = StudyStore(store)
+    study = records.create("Pilot", SyntheticCaseSet(8, 64, 4, 0.5, ("nodule",)), ["none", "attention"], model)
+    reader.run()
+    assert reader.info[0].value.replace("\\", "").startswith(not_enrolled)  # set up, but not for Dr A
+    records.enrol(study, "dr.a@hospital.example", by="Dr Lead")
     store.close()
     reader.run()
     assert not [t for t in reader.text_input if t.key == "study-reader"]  # no name to type

@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from tests.app.browser_support import (
     ARTIFACTS,
@@ -25,7 +24,8 @@ from tests.app.browser_support import (
     wait_until_answered,
 )
 from tests.app.test_browser import answer, upload_and_wait_for_overlay
-from tests.conftest import POSTGRES_URL
+from tests.app.test_study_browser import candidate_cases, read, set_up_study, settle
+from tests.conftest import empty_postgres
 
 require_chromium()
 
@@ -72,14 +72,10 @@ def identity_provider(port: int, redirect_uri: str, log: Path) -> Iterator[str]:
             provider.wait(timeout=20)
 
 
-@contextmanager
-def app_with_sign_in(tmp_path: Path, environment: dict) -> Iterator[str]:
-    """The app with ``environment`` (which makes it shared) and sign-in through a provider started beside it."""
-    require_provider()
-    app_port, provider_port = free_port(), free_port()
-    redirect_uri = f"http://127.0.0.1:{app_port}/oauth2callback"
-    secrets = tmp_path / "secrets.toml"
-    secrets.write_text(
+def sign_in_secrets(path: Path, redirect_uri: str, provider_port: int) -> Path:
+    """Streamlit's ``[auth]`` settings for the provider on ``provider_port``, written to ``path``; replicas that
+    share the file share the cookie secret, so any of them honours a sign-in made on another."""
+    path.write_text(
         "[auth]\n"
         f'redirect_uri = "{redirect_uri}"\n'
         f'cookie_secret = "{os.urandom(24).hex()}"\n'
@@ -89,6 +85,16 @@ def app_with_sign_in(tmp_path: Path, environment: dict) -> Iterator[str]:
         # oidc-provider knows the prompts of the standard (login, consent, none), not Google's select_account.
         'client_kwargs = { scope = "openid profile email roles", prompt = "login" }\n'
     )
+    return path
+
+
+@contextmanager
+def app_with_sign_in(tmp_path: Path, environment: dict) -> Iterator[str]:
+    """The app with ``environment`` (which makes it shared) and sign-in through a provider started beside it."""
+    require_provider()
+    app_port, provider_port = free_port(), free_port()
+    redirect_uri = f"http://127.0.0.1:{app_port}/oauth2callback"
+    secrets = sign_in_secrets(tmp_path / "secrets.toml", redirect_uri, provider_port)
     with (
         identity_provider(provider_port, redirect_uri, tmp_path / "provider.log"),
         serving_app(
@@ -105,13 +111,7 @@ def app_with_sign_in(tmp_path: Path, environment: dict) -> Iterator[str]:
 @pytest.fixture
 def shared_app(tmp_path) -> Iterator[str]:
     """The app as a department shares it: a PostgreSQL store (an empty database), sign-in configured."""
-    if not POSTGRES_URL:
-        pytest.skip("no PostgreSQL")
-    engine = sa.create_engine(POSTGRES_URL)
-    with engine.begin() as connection:
-        connection.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    engine.dispose()
-    with app_with_sign_in(tmp_path, {"MEDATTN_DB_URL": POSTGRES_URL}) as url:
+    with app_with_sign_in(tmp_path, {"MEDATTN_DB_URL": empty_postgres()}) as url:
         yield url
 
 
@@ -121,10 +121,15 @@ def visit(browser, url: str) -> Page:
     return page
 
 
-def sign_in(browser, url: str, account: str, viewport: tuple[int, int] = (1280, 900)) -> Page:
-    """A new browser signs in as ``account`` through the provider's own login and consent pages."""
+def sign_in(
+    browser, url: str, account: str, viewport: tuple[int, int] = (1280, 900), cookies: tuple[dict, ...] = ()
+) -> Page:
+    """A new browser (holding ``cookies``) signs in as ``account`` through the provider's own login and consent
+    pages."""
     width, height = viewport
-    page = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True).new_page()
+    context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
+    context.add_cookies(list(cookies))
+    page = context.new_page()
     page.goto(url)
     page.get_by_role("button", name=SIGN_IN).click(timeout=WAIT_MS)
     page.get_by_placeholder("Enter any login").fill(account)
@@ -133,6 +138,14 @@ def sign_in(browser, url: str, account: str, viewport: tuple[int, int] = (1280, 
     page.get_by_role("button", name="Continue").click(timeout=WAIT_MS)  # the provider's consent page
     expect(page.get_by_text(f"Signed in as {ACCOUNTS[account]['name']}")).to_be_visible(timeout=WAIT_MS)
     return page
+
+
+def save_unsure_review(page: Page) -> None:
+    """Answer "Unsure" for every finding of the scan on Review, and save."""
+    for finding in ("Pulmonary nodule", "Pleural effusion", "Cardiomegaly"):
+        answer(page, finding, "Unsure")
+    page.get_by_role("button", name="Save review").click()
+    expect(page.get_by_text("Review saved (number")).to_be_visible(timeout=WAIT_MS)
 
 
 def test_a_visitor_gets_the_sign_in_page_at_every_address_and_a_forged_cookie_changes_nothing(browser, shared_app):
@@ -158,10 +171,7 @@ def test_readers_review_as_themselves_see_their_own_reviews_and_a_coordinator_se
     reviewer = reader.get_by_role("textbox", name="Reviewer")
     expect(reviewer).to_have_value("Dr A <dr.a@hospital.example>")
     expect(reviewer).to_be_disabled()  # the signed-in identity, never a typed name
-    for finding in ("Pulmonary nodule", "Pleural effusion", "Cardiomegaly"):
-        answer(reader, finding, "Unsure")
-    reader.get_by_role("button", name="Save review").click()
-    expect(reader.get_by_text("Review saved (number")).to_be_visible(timeout=WAIT_MS)
+    save_unsure_review(reader)
     reader.get_by_role("link", name="History").click()
     expect(reader.get_by_text("1 of 1 reviews")).to_be_visible(timeout=WAIT_MS)
     reader.screenshot(path=ARTIFACTS / "signed-in-reader-history.png", full_page=True)
@@ -193,3 +203,50 @@ def test_a_sign_in_older_than_the_session_limit_must_be_renewed(browser, tmp_pat
             timeout=WAIT_MS
         )
         assert page.get_by_text("Review history").count() == 0
+
+
+def test_only_enrolled_readers_read_a_study_as_themselves_blind_to_it_until_a_coordinator_closes_it(
+    browser, shared_app, tmp_path
+):
+    lead = sign_in(browser, shared_app, "lead")
+    lead.get_by_role("link", name="Reader study").click()
+    set_up_study(lead, "Blind pilot", readers="dr.a@hospital.example")
+
+    reader = sign_in(browser, shared_app, "reader-a")
+    reader.get_by_role("link", name="Reader study").click()
+    expect(reader.get_by_text("Reading as Dr A <dr.a@hospital.example>")).to_be_visible(timeout=WAIT_MS)
+    assert reader.get_by_label("Your name, as a reader").count() == 0  # no one reads as someone else
+    assert reader.get_by_text("Results", exact=True).count() == 0  # a reader sees no results, open or closed
+    read(reader, shared_app, "Dr A", 1, candidate_cases(), [])
+    html = reader.content()
+    for telling in ("case_position", "case-position", "truth", "Truth", '"arm"'):
+        assert telling not in html, telling  # nothing in the page names the case, its position, arm or truth
+
+    # The study's image, saved from the page and taken to Review, is kept from its reader while the study is open.
+    source = reader.locator("[data-testid=stMain] [data-testid=stImage] img").first.get_attribute("src")
+    saved = tmp_path / "saved-from-the-study.png"
+    saved.write_bytes(reader.request.get(source if source.startswith("http") else shared_app + source).body())
+    reader.get_by_role("link", name="Review", exact=True).click()
+    reader.locator("[data-testid=stSidebar] input[type=file]").set_input_files([saved])
+    expect(reader.get_by_text("is a case of the reader study 'Blind pilot'")).to_be_visible(timeout=WAIT_MS)
+    assert reader.get_by_text("Attention overlay —").count() == 0 and reader.get_by_text("Probabilities").count() == 0
+    reader.screenshot(path=ARTIFACTS / "study-case-kept-from-review.png", full_page=True)
+
+    other = sign_in(browser, shared_app, "reader-b")  # not enrolled: offered nothing to read, and no results
+    other.get_by_role("link", name="Reader study").click()
+    expect(other.get_by_text("You are not enrolled in any reader study")).to_be_visible(timeout=WAIT_MS)
+    assert other.get_by_text("Blind pilot").count() == 0 and other.get_by_text("Dr A").count() == 0
+
+    lead.get_by_text("Results", exact=True).click()
+    expect(lead.get_by_text("Enrolled readers: dr.a@hospital.example")).to_be_visible(timeout=WAIT_MS)
+    expect(lead.get_by_text("The results are shown once the study is closed")).to_be_visible()
+    lead.get_by_role("button", name="Close the study").click()
+    expect(lead.get_by_text("No reader has finished the study yet")).to_be_visible(timeout=WAIT_MS)
+
+    reader.reload()  # closed: the case may be reviewed now
+    reader.locator("[data-testid=stSidebar] input[type=file]").set_input_files([saved])
+    settle(reader)
+    expect(
+        reader.get_by_text("Show the model's output anyway").or_(reader.get_by_text("Attention overlay —"))
+    ).to_be_visible(timeout=WAIT_MS)
+    assert reader.get_by_text("is a case of the reader study").count() == 0

@@ -101,6 +101,24 @@ def table_rows(table) -> list[list[str]]:
     return [[cell.inner_text().strip() for cell in row.locator("th, td").all()] for row in table.locator("tr").all()]
 
 
+def set_up_study(page: Page, name: str, readers: str | None = None) -> None:
+    """On the Reader study page, set up ``STUDY`` (nodules alone, no overlay against attention), enrolling
+    ``readers`` (e-mail addresses, in a shared app)."""
+    page.get_by_text("Set up a study", exact=True).click()
+    page.get_by_label("Study name").fill(name)
+    for label, value in (("Benchmark seed", STUDY["seed"]), ("Image size (px)", STUDY["size"]),
+                         ("Cases", STUDY["cases"])):  # fmt: skip
+        page.get_by_label(label, exact=True).fill(str(value))
+    page.get_by_role("combobox", name="Findings to read").click()
+    page.keyboard.press("Backspace")  # the last two of nodule, effusion, cardiomegaly: nodule is read alone
+    page.keyboard.press("Backspace")
+    page.keyboard.press("Escape")
+    if readers is not None:
+        page.get_by_role("textbox", name="Readers' e-mail addresses, one per line").fill(readers)
+    page.get_by_role("button", name="Create the study").click()
+    expect(page.get_by_text("Study created: 2 cases in 2 arms, 4 readings per reader")).to_be_visible(timeout=WAIT_MS)
+
+
 def start_reading(page: Page, reader: str) -> None:
     page.get_by_label("Your name, as a reader").fill(reader)
     page.get_by_label("Your name, as a reader").press("Enter")
@@ -141,19 +159,7 @@ def test_a_study_read_by_two_readers_survives_a_killed_server_and_its_results_ma
     data = tmp_path / "data"
     with serving_app(data, tmp_path / "first.log") as url:
         setup = open_app(browser, url, "Reader study")
-        setup.get_by_text("Set up a study", exact=True).click()
-        setup.get_by_label("Study name").fill("Overlay pilot")
-        for label, value in (("Benchmark seed", STUDY["seed"]), ("Image size (px)", STUDY["size"]),
-                             ("Cases", STUDY["cases"])):  # fmt: skip
-            setup.get_by_label(label, exact=True).fill(str(value))
-        setup.get_by_role("combobox", name="Findings to read").click()
-        setup.keyboard.press("Backspace")  # the last two of nodule, effusion, cardiomegaly: nodule is read alone
-        setup.keyboard.press("Backspace")
-        setup.keyboard.press("Escape")
-        setup.get_by_role("button", name="Create the study").click()
-        expect(setup.get_by_text("Study created: 2 cases in 2 arms, 4 readings per reader")).to_be_visible(
-            timeout=WAIT_MS
-        )
+        set_up_study(setup, "Overlay pilot")
         setup.screenshot(path=ARTIFACTS / "study-setup.png", full_page=True)
 
         readers = {}

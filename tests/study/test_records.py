@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from medattn.access import LOCAL_USER, identity, may_read
 from medattn.benchmark import FINDINGS
 from medattn.errors import StudyError
 from medattn.review.store import ReviewStore
@@ -187,6 +188,26 @@ def test_the_audit_log_names_who_set_a_study_up(records, store):
         "Audited", SyntheticCaseSet(7, 64, 4, 0.5, ("nodule",)), ["none", "attention"], MODEL, by="Dr L <l@h>"
     )
     assert store.audit_entries()[-1]["actor"] == "Dr L <l@h>" and store.audit_entries()[-1]["action"] == "study created"
+
+
+def test_a_coordinator_enrols_readers_by_e_mail_and_only_they_read_the_study(records, store, store_url):
+    study = a_study(records)
+    lead = identity({"name": "Dr L", "email": "l@h.org", "roles": ["coordinator"]}, {})
+    reader_a = identity({"name": "Dr A", "email": "Dr.A@H.org", "roles": ["reader"]}, {})
+    reader_b = identity({"name": "Dr B", "email": "b@h.org", "roles": ["reader"]}, {})
+    assert study.enrolled == set() and not may_read(lead, study.enrolled) and may_read(LOCAL_USER, study.enrolled)
+    enrolled = records.enrol(study, " dr.a@h.org, l@h.org\n\nDR.A@h.org ", by=lead.label)
+    assert enrolled.enrolled == {"dr.a@h.org", "l@h.org"}  # addresses compared without case, each once
+    assert may_read(reader_a, enrolled.enrolled) and may_read(lead, enrolled.enrolled)
+    assert not may_read(reader_b, enrolled.enrolled)
+    assert records.enrol(enrolled, "l@h.org", by=lead.label) == enrolled  # again: nothing changes
+    (reopened,) = StudyStore(ReviewStore(store_url)).studies()
+    assert reopened.enrolled == {"dr.a@h.org", "l@h.org"}
+    assert [(e["actor"], e["action"]) for e in store.audit_entries()][-1] == ("Dr L <l@h.org>", "readers enrolled")
+    for typed in ("Dr B", "b@", "b@hospital", "a b@h.org", ""):
+        with pytest.raises(StudyError, match="e-mail address"):
+            records.enrol(study, typed, by=lead.label)
+    assert StudyStore(ReviewStore(store_url)).studies()[0].enrolled == {"dr.a@h.org", "l@h.org"}  # none of those
 
 
 def test_a_study_reads_only_findings_its_model_reports(records):
