@@ -41,6 +41,16 @@ def load_source(name: str) -> bytes:
     return (path if path.exists() else PYDICOM_DATA_FILES / name).read_bytes()
 
 
+def crafted(name: str, header: bytes, at: int, value: bytes, frame: int = 1) -> bytes:
+    """The real file ``name`` with ``value`` written ``at`` bytes into the ``header`` of its ``frame``-th codestream."""
+    content = bytearray(load_source(name))
+    start = content.index(header, content.index(PIXEL_DATA_TAG))
+    for _ in range(frame - 1):
+        start = content.index(header, start + 1)
+    content[start + at : start + at + len(value)] = value
+    return bytes(content)
+
+
 def refuse(content: bytes) -> tuple[str, int]:
     """The ScanError message and the peak traced memory in bytes."""
     tracemalloc.start()
@@ -155,12 +165,7 @@ def test_a_codestream_declaring_a_huge_image_is_refused_undecoded(name, header, 
     ],
 )
 def test_a_codestream_declaring_what_the_file_does_not_is_refused_undecoded(name, header, at, value, problem):
-    content = bytearray(load_source(name))
-    start = content.index(header, content.index(PIXEL_DATA_TAG))
-    if name.startswith("emri"):  # the second frame's header
-        start = content.index(header, start + 1)
-    content[start + at : start + at + len(value)] = value
-    message, peak = refuse(bytes(content))
+    message, peak = refuse(crafted(name, header, at, value, frame=2 if name.startswith("emri") else 1))
     assert problem in message and "refused undecoded" in message
     assert peak < 50 * 2**20
 
