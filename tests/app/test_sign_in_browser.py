@@ -210,17 +210,21 @@ def test_only_enrolled_readers_read_a_study_as_themselves_blind_to_it_until_a_co
 ):
     lead = sign_in(browser, shared_app, "lead")
     lead.get_by_role("link", name="Reader study").click()
-    set_up_study(lead, "Blind pilot", readers="dr.a@hospital.example")
+    set_up_study(lead, "Blind pilot", readers="dr.a@hospital.example\nDR.B@hospital.example")
 
-    reader = sign_in(browser, shared_app, "reader-a")
-    reader.get_by_role("link", name="Reader study").click()
-    expect(reader.get_by_text("Reading as Dr A <dr.a@hospital.example>")).to_be_visible(timeout=WAIT_MS)
-    assert reader.get_by_label("Your name, as a reader").count() == 0  # no one reads as someone else
-    assert reader.get_by_text("Results", exact=True).count() == 0  # a reader sees no results, open or closed
-    read(reader, shared_app, "Dr A", 1, candidate_cases(), [])
-    html = reader.content()
-    for telling in ("case_position", "case-position", "truth", "Truth", '"arm"'):
-        assert telling not in html, telling  # nothing in the page names the case, its position, arm or truth
+    readers = {}
+    for account, name in (("reader-a", "Dr A"), ("reader-b", "Dr B")):
+        reader = readers[name] = sign_in(browser, shared_app, account)
+        reader.get_by_role("link", name="Reader study").click()
+        expect(reader.get_by_text(f"Reading as {name} <{ACCOUNTS[account]['email']}>")).to_be_visible(timeout=WAIT_MS)
+        expect(reader.get_by_text("0 of 4 readings saved")).to_be_visible()  # the other's readings are not theirs
+        assert reader.get_by_label("Your name, as a reader").count() == 0  # no one reads as someone else
+        assert reader.get_by_text("Results", exact=True).count() == 0  # a reader sees no results, open or closed
+        read(reader, shared_app, name, 1, candidate_cases(), [])
+        html = reader.content()
+        for telling in ("case_position", "case-position", "truth", "Truth", '"arm"'):
+            assert telling not in html, telling  # nothing in the page names the case, its position, arm or truth
+    reader = readers["Dr A"]
 
     # The study's image, saved from the page and taken to Review, is kept from its reader while the study is open.
     source = reader.locator("[data-testid=stMain] [data-testid=stImage] img").first.get_attribute("src")
@@ -232,13 +236,15 @@ def test_only_enrolled_readers_read_a_study_as_themselves_blind_to_it_until_a_co
     assert reader.get_by_text("Attention overlay —").count() == 0 and reader.get_by_text("Probabilities").count() == 0
     reader.screenshot(path=ARTIFACTS / "study-case-kept-from-review.png", full_page=True)
 
-    other = sign_in(browser, shared_app, "reader-b")  # not enrolled: offered nothing to read, and no results
+    other = sign_in(browser, shared_app, "pacs-reader")  # not enrolled: offered nothing to read, and no results
     other.get_by_role("link", name="Reader study").click()
     expect(other.get_by_text("You are not enrolled in any reader study")).to_be_visible(timeout=WAIT_MS)
     assert other.get_by_text("Blind pilot").count() == 0 and other.get_by_text("Dr A").count() == 0
 
     lead.get_by_text("Results", exact=True).click()
-    expect(lead.get_by_text("Enrolled readers: dr.a@hospital.example")).to_be_visible(timeout=WAIT_MS)
+    expect(lead.get_by_text("Enrolled readers: dr.a@hospital.example, dr.b@hospital.example")).to_be_visible(
+        timeout=WAIT_MS
+    )
     expect(lead.get_by_text("The results are shown once the study is closed")).to_be_visible()
     lead.get_by_role("button", name="Close the study").click()
     expect(lead.get_by_text("No reader has finished the study yet")).to_be_visible(timeout=WAIT_MS)
@@ -246,7 +252,6 @@ def test_only_enrolled_readers_read_a_study_as_themselves_blind_to_it_until_a_co
     reader.reload()  # closed: the case may be reviewed now
     reader.locator("[data-testid=stSidebar] input[type=file]").set_input_files([saved])
     settle(reader)
-    expect(
-        reader.get_by_text("Show the model's output anyway").or_(reader.get_by_text("Attention overlay —"))
-    ).to_be_visible(timeout=WAIT_MS)
+    answered = reader.get_by_text("Show the model's output anyway").or_(reader.get_by_text("Attention overlay —"))
+    expect(answered).to_be_visible(timeout=WAIT_MS)
     assert reader.get_by_text("is a case of the reader study").count() == 0
