@@ -82,7 +82,12 @@ def cr_jpeg2000_file() -> Path:
 
 # The review store (and the reader studies kept in it) is tested on a SQLite file, and on PostgreSQL where
 # .ci/run could start one.
-POSTGRES_URL = os.environ.get("MEDATTN_TEST_POSTGRES_URL")
+# Tests run in parallel processes (pytest-xdist): each has a schema of its own in the one test database, named by
+# the address's search_path, as medattn keeps options a PostgreSQL address gives.
+POSTGRES_SCHEMA = f"tests_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+POSTGRES_URL = os.environ.get("MEDATTN_TEST_POSTGRES_URL") and (
+    f"{os.environ['MEDATTN_TEST_POSTGRES_URL']}?options=-csearch_path%3D{POSTGRES_SCHEMA}"
+)
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(not POSTGRES_URL, reason="no PostgreSQL"))]
 
 
@@ -92,7 +97,7 @@ def empty_postgres() -> str:
         pytest.skip("no PostgreSQL")
     engine = sa.create_engine(POSTGRES_URL)
     with engine.begin() as connection:
-        connection.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {POSTGRES_SCHEMA} CASCADE; CREATE SCHEMA {POSTGRES_SCHEMA}"))
     engine.dispose()
     return POSTGRES_URL
 

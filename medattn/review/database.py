@@ -246,10 +246,14 @@ def _engine(url: str) -> Engine:
     # No pool: every store is one session's, and a pooled connection per idle session would add up to
     # PostgreSQL's connection limit. Opening a connection per transaction costs milliseconds; reviews
     # are saved by hand.
-    if sa.engine.make_url(url).get_backend_name() == "postgresql":
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "postgresql":
         # A server that accepts the connection and never answers must not freeze a page: bound the
-        # connection and every statement, and let the page say so (no retry).
-        timeouts = {"connect_timeout": CONNECT_TIMEOUT_S, "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"}
+        # connection and every statement, and let the page say so (no retry). Options the address gives
+        # (?options=-csearch_path%3Dmedattn, say) are kept: connect_args would otherwise replace them.
+        given = parsed.query.get("options", "")
+        options = f"{given if isinstance(given, str) else ' '.join(given)} -c statement_timeout={STATEMENT_TIMEOUT_MS}"
+        timeouts = {"connect_timeout": CONNECT_TIMEOUT_S, "options": options.strip()}
         return sa.create_engine(url, poolclass=NullPool, connect_args=timeouts)
     engine = sa.create_engine(url, poolclass=NullPool)
     if engine.dialect.name != "sqlite":
