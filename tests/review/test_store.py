@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from medattn.errors import ReviewError, StoreError
 from medattn.review import database
 from medattn.review.store import Review, ReviewStore, select_reviews, submission_id
+from tests.conftest import POSTGRES_SCHEMA, empty_postgres
 from tests.review.store_writer import review as written_review
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,6 +101,17 @@ def test_a_store_from_a_newer_medattn_is_refused_unchanged(store_url, monkeypatc
     monkeypatch.setattr(database, "SCHEMA_VERSION", current)
     with pytest.raises(StoreError, match=f"schema version {current + 1}, written by a newer medattn"):
         ReviewStore(store_url)
+
+
+def test_a_postgresql_address_keeps_its_own_options_beside_the_statement_timeout():
+    """An address's ?options= (a schema of its own, here) was replaced by the statement timeout medattn sets."""
+    url = empty_postgres()  # names the tests' own schema through ?options=-csearch_path=...
+    store = ReviewStore(url)
+    with store.engine.connect() as connection:
+        in_schema = sa.text("SELECT count(*) FROM pg_tables WHERE tablename = 'reviews' AND schemaname = :schema")
+        assert connection.scalar(in_schema, {"schema": POSTGRES_SCHEMA}) == 1
+        assert connection.scalar(sa.text("SHOW statement_timeout")) == f"{database.STATEMENT_TIMEOUT_MS // 1000}s"
+    store.close()
 
 
 def test_a_version_1_store_is_upgraded_and_keeps_its_reviews(store_url):
