@@ -77,7 +77,8 @@ with shared.page("Attention review"):
                 loop = shared.cine(case.key, window, case)
             where.image(loop, caption=f"All {scan.frame_count} frames, {CINE_RATE:g} per second", width="stretch")
         else:
-            where.image(image_png, caption="Original", width="stretch")  # lossless; the overlay may be JPEG
+            # As PNG: Streamlit's "auto" re-encoded a grey image as JPEG (q90) on every rerun. The overlay may be JPEG.
+            where.image(image_png, caption="Original", width="stretch", output_format="PNG")
 
     if withheld:
         st.info(

@@ -113,10 +113,10 @@ with shared.page("Reader study"):
     if screen.withheld:
         st.error(f"The model's output is withheld: {escape_markdown(screen.withheld)}")
     if not screen.captions:
-        st.image(image, width=min(image.shape[1], 640))
+        st.image(image, width=min(image.shape[1], 640), output_format="PNG")  # lossless: "auto" sends JPEG
     else:
         columns = st.columns(len(study.findings) + 1)
-        columns[0].image(image, caption="The scan", width="stretch")
+        columns[0].image(image, caption="The scan", width="stretch", output_format="PNG")
         for column, (finding, caption) in zip(columns[1:], screen.captions.items(), strict=True):
             column.image(blend(image, resize(maps[finding], *image.shape[:2])), caption=caption)
     if screen.probabilities:

@@ -12,13 +12,15 @@ import re
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import urljoin
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from medattn import load_scan
-from pages.views.shared import REAPER_UNAVAILABLE
+from medattn.scan.resizing import shrink
+from pages.views.shared import DISPLAY_SIDE, REAPER_UNAVAILABLE
 from tests.app.browser_support import ARTIFACTS, ROOT, WAIT_MS, require_chromium, rss_mb, server_pid, serving_app
 from tests.conftest import PYDICOM_DATA_FILES, dicom_with
 
@@ -65,6 +67,19 @@ def upload_and_wait_for_overlay(page: Page, *paths: Path) -> None:
 
 def overlay_source(page: Page) -> str:
     return page.locator("[data-testid=stMain] [data-testid=stImage] img").nth(1).get_attribute("src")
+
+
+def test_the_original_reaches_the_browser_losslessly_as_the_app_renders_it(page):
+    """Streamlit re-encoded the "lossless" original as JPEG (q90) on every rerun: Chromium received image/jpeg."""
+    sample = ROOT / "assets" / "samples" / "synthetic-nodule.png"
+    upload_and_wait_for_overlay(page, sample)
+    source = page.locator("[data-testid=stMain] [data-testid=stImage] img").first.get_attribute("src")
+    response = page.request.get(urljoin(page.url, source))
+    assert response.headers["content-type"] == "image/png"
+    scan = load_scan(sample)
+    window = next(iter(scan.window_presets(0).values()))  # the page's first window: the file's own
+    received = np.asarray(Image.open(io.BytesIO(response.body())))
+    np.testing.assert_array_equal(received, shrink(scan.display(0, window), DISPLAY_SIDE))
 
 
 def test_png_upload_shows_overlay_label_and_confidence(page):
