@@ -70,8 +70,8 @@ def page(title: str) -> Iterator[None]:
     shown as its message, never as a traceback.
     """
     _session_reaper()
-    for key in KEPT_SETTINGS:  # rewritten each run, so that Streamlit keeps them while another page shows
-        if key in st.session_state:
+    for key in list(st.session_state):  # rewritten each run, so that Streamlit keeps them while another page shows
+        if key in KEPT_SETTINGS or key.startswith(KEPT_PER_SCAN):
             st.session_state[key] = st.session_state[key]
     st.title(title)
     st.warning(RESEARCH_NOTICE, icon="⚠️")
@@ -278,6 +278,9 @@ REAP_INTERVAL_S = float(os.environ.get("MEDATTN_REAP_INTERVAL_S", "10"))
 KEPT_SETTINGS = (
     "method", "opacity", "colormap", "scale", "threshold", "outline", "ground-truth", "compare", "zoom", "single-view",
 )  # fmt: skip
+# And each scan's reading state, by the prefix of its widgets' keys (the scan's key follows): its window, frame,
+# cine, "show anyway", the finding whose map is shown, and what the reader revealed of a map held back.
+KEPT_PER_SCAN = ("window-", "centre-", "width-", "frame-", "cine-", "reveal-", "shown-", "absent-", "diffuse-")
 
 
 REAPER_UNAVAILABLE = "The session reaper cannot reach Streamlit's session storage"

@@ -291,6 +291,29 @@ def test_closing_an_upload_closes_its_scan_and_changing_page_does_not(page):
     page.screenshot(path=ARTIFACTS / "review-upload-closed.png", full_page=True)
 
 
+def choose(page: Page, label: str, option: str) -> None:
+    """Pick ``option`` in the select box ``label``, once the page's run has finished (a rerun closes the list)."""
+    expect(page.locator("[data-testid^=stStatusWidgetRunning]")).to_have_count(0, timeout=WAIT_MS)
+    page.get_by_role("combobox", name=label).click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_a_scans_reading_state_survives_a_visit_to_another_page(page, cr_jpeg2000_file):
+    """Window, "show anyway" and the finding shown were gone after History and back: the reader started again."""
+    page.locator("[data-testid=stSidebar] input[type=file]").set_input_files([cr_jpeg2000_file])
+    page.get_by_text("Show the model's output anyway").click(timeout=WAIT_MS)
+    expect(page.get_by_text("Attention overlay —")).to_be_visible(timeout=WAIT_MS)
+    choose(page, "Window", "Soft tissue")
+    choose(page, "Heatmap for finding", "Cardiomegaly")
+    expect(page.get_by_text("Attention overlay — Cardiomegaly")).to_be_visible(timeout=WAIT_MS)
+    page.get_by_role("link", name="History").click()
+    expect(page.get_by_text("Review history")).to_be_visible(timeout=WAIT_MS)
+    page.get_by_role("link", name="Review").click()
+    expect(page.get_by_text("Attention overlay — Cardiomegaly")).to_be_visible(timeout=WAIT_MS)  # revealed, shown
+    expect(page.get_by_role("combobox", name="Window")).to_have_value("Soft tissue")
+    expect(page.get_by_role("switch", name="Show the model's output anyway")).to_be_checked()
+
+
 def test_on_a_laptop_screen_the_scan_starts_in_the_upper_half(browser, app_url):
     """At 1280x720 the image used to start about 530 px down, below the fold's middle."""
     page = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
