@@ -39,6 +39,13 @@ CHEST_CR_LUNG_FIELDS = [((0.2, 0.6), (0.12, 0.33)), ((0.2, 0.6), (0.64, 0.85))]
 SYNTHETIC_LUNG_FIELDS = [((0.3, 0.6), (0.22, 0.4)), ((0.3, 0.5), (0.62, 0.78))]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files that hold slow tests first, each file's tests in their own order: the two processes that run the
+    files (pytest-xdist) then end on quick files, not one process on a long file while the other waits."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
 def chest_cr_pixels(side: int = 512) -> np.ndarray:
     """The chest CR RG1_J2KR.dcm's model pixels, resized to ``side`` x ``side``: where nodules are inserted."""
     pixels = load_scan(PYDICOM_DATA_FILES / "RG1_J2KR.dcm").model_pixels(0)
