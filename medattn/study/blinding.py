@@ -43,19 +43,25 @@ def fingerprints(images: list[np.ndarray]) -> np.ndarray:
 
 def is_a_case(cases: np.ndarray, image: np.ndarray) -> bool:
     """Whether ``image`` is one of the cases whose ``fingerprints`` are given, in any copy a reader could make."""
-    return bool(len(cases)) and float(np.abs(cases @ fingerprint(image)).max()) >= SAME_CASE
+    return _holds(cases, fingerprint(image))
+
+
+def _holds(cases: np.ndarray, image_print: np.ndarray) -> bool:
+    return bool(len(cases)) and float(np.abs(cases @ image_print).max()) >= SAME_CASE
 
 
 def study_holding(
-    image: np.ndarray, who: Identity, studies: list[Study], cases_of: Callable[[Study], np.ndarray]
+    image_print: np.ndarray, who: Identity, studies: list[Study], cases_of: Callable[[Study], np.ndarray]
 ) -> Study | None:
-    """The open study that signed-in ``who`` reads and that holds ``image`` as a case, if any: Review keeps the
-    image from them until the study closes. ``cases_of``: a study's case fingerprints (cached by the caller).
-    A personal app's one user is kept from nothing: no other reader's study is theirs to unblind."""
+    """The open study that signed-in ``who`` reads and that holds the image whose ``fingerprint`` is
+    ``image_print`` as a case, if any: Review keeps the image from them until the study closes. ``cases_of``: a
+    study's case fingerprints. Both are the caller's to cache: Review asks on every rerun, and a 2k radiograph's
+    fingerprint takes about 10 ms. A personal app's one user is kept from nothing: no other reader's study is
+    theirs to unblind."""
     if not who.verified:
         return None
     readable = [s for s in studies if s.closed_at is None and may_read(who, s.enrolled)]
-    return next((study for study in readable if is_a_case(cases_of(study), image)), None)
+    return next((study for study in readable if _holds(cases_of(study), image_print)), None)
 
 
 def kept_wording(study: Study) -> str:

@@ -50,7 +50,7 @@ with shared.page("Attention review"):
     if scan.frame_count > 1:
         frame = st.slider("Frame", 1, scan.frame_count, 1, key=f"frame-{case.key[:12]}") - 1
         cine = st.toggle("Play all frames as a loop (cine)", key=f"cine-{case.key[:12]}")
-    kept = shared.kept_from_review(scan.frame(frame))
+    kept = shared.kept_from_review(case, frame)
     if kept:
         shared.show_error(kept)
         st.stop()

@@ -396,8 +396,13 @@ def _study_cases(study_id: int, created_at: str, _study: Study, _records: StudyS
     return blinding.fingerprints(_records.case_set(_study)[0])
 
 
-def kept_from_review(image: np.ndarray) -> str | None:
-    """Why Review does not show ``image`` to this user, or None: it is a case of an open study they read."""
+@st.cache_data(max_entries=256, show_spinner=False)
+def _fingerprint(case_key: str, frame: int, _case: Case) -> np.ndarray:
+    return blinding.fingerprint(_case.scan.frame(frame))
+
+
+def kept_from_review(case: Case, frame: int) -> str | None:
+    """Why Review does not show the case's frame to this user, or None: it is a case of an open study they read."""
     who = user()
     if not who.verified:
         return None
@@ -406,7 +411,10 @@ def kept_from_review(image: np.ndarray) -> str | None:
         return None
     records = StudyStore(store)
     study = blinding.study_holding(
-        image, who, records.studies(), lambda s: _study_cases(s.id, s.created_at.isoformat(), s, records)
+        _fingerprint(case.key, frame, case),
+        who,
+        records.studies(),
+        lambda s: _study_cases(s.id, s.created_at.isoformat(), s, records),
     )
     return None if study is None else blinding.kept_wording(study)
 
