@@ -101,8 +101,8 @@ def enrolment(study: Study, records: StudyStore) -> None:
     st.caption(f"Enrolled readers: {escape_markdown(enrolled)}")
     with st.form(f"enrol-{study.id}", clear_on_submit=True):
         readers = st.text_area(READERS, help=READERS_HELP, key=f"enrol-readers-{study.id}")
-        enrolled = st.form_submit_button("Enrol these readers")
-    if enrolled:
+        submitted = st.form_submit_button("Enrol these readers")
+    if submitted:
         try:
             records.enrol(study, readers, shared.user().named("study coordinator"))
         except MedattnError as error:
