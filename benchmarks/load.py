@@ -20,7 +20,6 @@ import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -31,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from playwright.sync_api import sync_playwright
 
 from pages.views.shared import REAP_INTERVAL_S
-from tests.app.browser_support import launch_chromium, rss_mb, server_pid, serving_app
+from tests.app.browser_support import PeakMemory, launch_chromium, rss_mb, server_pid, serving_app
 from tests.conftest import PYDICOM_DATA_FILES
 
 FILES = sorted(PYDICOM_DATA_FILES.glob("RG[13]_*.dcm"))  # 8 files: 1955x1841 and 1760x2140 CRs
@@ -71,35 +70,26 @@ def move_sliders(pages: list) -> list[float]:
 
 def one_round(browser, url: str, pid: int, sessions: int) -> dict:
     before = rss_mb(pid)
-    peak, sampling = [before], threading.Event()
-
-    def sample() -> None:
-        while not sampling.is_set():
-            peak.append(rss_mb(pid))
-            time.sleep(0.1)
-
     contexts = [browser.new_context(viewport={"width": 1200, "height": 900}) for _ in range(sessions)]
     pages = [context.new_page() for context in contexts]
     for page in pages:
         page.goto(url)
     for page in pages:
         page.get_by_text("Upload a scan").wait_for(timeout=TIMEOUT_S * 1000)
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    started = {}
-    for number, page in enumerate(pages):
-        page.locator("[data-testid=stSidebar] input[type=file]").set_input_files(FILES[number % len(FILES)])
-        started[number] = time.perf_counter()
-    done: dict[int, float] = {}
-    deadline = time.perf_counter() + TIMEOUT_S
-    while len(done) < sessions and time.perf_counter() < deadline:
+    with PeakMemory(pid, interval_s=0.1) as server:
+        started = {}
         for number, page in enumerate(pages):
-            if number not in done and page.get_by_text("Attention overlay —").or_(page.get_by_text(WITHHELD)).count():
-                done[number] = time.perf_counter() - started[number]
-        time.sleep(0.1)
-    slider = move_sliders(pages) if len(done) == sessions else []
-    sampling.set()
-    sampler.join()
+            page.locator("[data-testid=stSidebar] input[type=file]").set_input_files(FILES[number % len(FILES)])
+            started[number] = time.perf_counter()
+        done: dict[int, float] = {}
+        deadline = time.perf_counter() + TIMEOUT_S
+        while len(done) < sessions and time.perf_counter() < deadline:
+            for number, page in enumerate(pages):
+                answered = page.get_by_text("Attention overlay —").or_(page.get_by_text(WITHHELD))
+                if number not in done and answered.count():
+                    done[number] = time.perf_counter() - started[number]
+            time.sleep(0.1)
+        slider = move_sliders(pages) if len(done) == sessions else []
     for context in contexts:
         context.close()
     time.sleep(SESSION_TTL_S + REAP_INTERVAL_S + 5)  # the closed sessions expire and the server lets them go
@@ -110,7 +100,7 @@ def one_round(browser, url: str, pid: int, sessions: int) -> dict:
         "p95": float(np.percentile(seconds, 95)) if seconds else float("nan"),
         "slider p50": statistics.median(slider) if slider else float("nan"),
         "before": before,
-        "peak": max(peak),
+        "peak": server.peak_mb,
         "after": rss_mb(pid),
     }
 

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -55,6 +56,27 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+class PeakMemory:
+    """The highest resident memory (MB) a process reaches while in the ``with`` block, sampled every
+    ``interval_s``."""
+
+    def __init__(self, pid: int, interval_s: float):
+        self.pid, self.interval_s, self.peak_mb, self._done = pid, interval_s, rss_mb(pid), threading.Event()
+
+    def __enter__(self) -> PeakMemory:
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._done.wait(self.interval_s):
+            self.peak_mb = max(self.peak_mb, rss_mb(self.pid))
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 def free_port() -> int:

@@ -4,14 +4,22 @@ itself gigabytes, or other sessions their answers, now cost it nothing and get a
 from __future__ import annotations
 
 import io
-import threading
 import time
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from tests.app.browser_support import ARTIFACTS, ROOT, WAIT_MS, require_chromium, rss_mb, server_pid, serving_app
+from tests.app.browser_support import (
+    ARTIFACTS,
+    ROOT,
+    WAIT_MS,
+    PeakMemory,
+    require_chromium,
+    rss_mb,
+    server_pid,
+    serving_app,
+)
 from tests.scan.test_guards import crafted, tiff_of_pages
 
 require_chromium()
@@ -19,26 +27,6 @@ require_chromium()
 from playwright.sync_api import Page, expect  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-
-class PeakMemory:
-    """The highest resident memory a process reaches while in the ``with`` block, sampled every 20 ms."""
-
-    def __init__(self, pid: int):
-        self.pid, self.peak_mb, self._done = pid, rss_mb(pid), threading.Event()
-
-    def __enter__(self) -> PeakMemory:
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while not self._done.wait(0.02):
-            self.peak_mb = max(self.peak_mb, rss_mb(self.pid))
-
-    def __exit__(self, *exc) -> None:
-        self._done.set()
-        self._thread.join()
 
 
 def hostile_files(folder: Path) -> dict[str, tuple[Path, str]]:
@@ -96,7 +84,7 @@ def test_hostile_files_cost_the_server_nothing_and_another_session_is_answered_m
         idle = rss_mb(pid)
         attacker = open_page(browser, url)
         uploader = attacker.locator("[data-testid=stSidebar] input[type=file]")
-        with PeakMemory(pid) as server:
+        with PeakMemory(pid, interval_s=0.02) as server:
             for name, (path, message) in files.items():
                 uploader.set_input_files([path])
                 expect(attacker.get_by_text(message)).to_be_visible(timeout=WAIT_MS)
