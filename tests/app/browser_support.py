@@ -79,6 +79,15 @@ class PeakMemory:
         self._thread.join()
 
 
+def settle(page) -> None:
+    """Wait until the page's run has finished: nothing left from the run before (Streamlit marks such elements
+    stale), and no running indicator. A click on a widget of a run still going can be lost."""
+    from playwright.sync_api import expect  # only the browser tests have Playwright
+
+    expect(page.locator("[data-stale=true]")).to_have_count(0, timeout=WAIT_MS)
+    expect(page.locator("[data-testid^=stStatusWidgetRunning]")).to_have_count(0, timeout=WAIT_MS)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -21,7 +21,16 @@ from PIL import Image
 from medattn import load_scan
 from medattn.scan.resizing import shrink
 from pages.views.shared import DISPLAY_SIDE, REAPER_UNAVAILABLE
-from tests.app.browser_support import ARTIFACTS, ROOT, WAIT_MS, require_chromium, rss_mb, server_pid, serving_app
+from tests.app.browser_support import (
+    ARTIFACTS,
+    ROOT,
+    WAIT_MS,
+    require_chromium,
+    rss_mb,
+    server_pid,
+    serving_app,
+    settle,
+)
 from tests.conftest import PYDICOM_DATA_FILES, dicom_with
 
 require_chromium()
@@ -115,8 +124,7 @@ def test_an_unlike_scan_is_withheld_then_shown_marked_and_its_report_says_so(pag
     expect(page.get_by_text("Not meaningful for this scan: This scan does not look like")).to_be_visible()
     page.screenshot(path=ARTIFACTS / "review-unlike-shown-anyway.png", full_page=True)
 
-    page.get_by_role("combobox", name="Explanation").click()
-    page.get_by_role("option", name="Grad-CAM").click()
+    choose(page, "Explanation", "Grad-CAM")
     expect(page.get_by_text("Grad-CAM overlay —")).to_be_visible(timeout=WAIT_MS)
     before = overlay_source(page)
     page.get_by_role("slider", name="Overlay opacity").focus()
@@ -293,7 +301,7 @@ def test_closing_an_upload_closes_its_scan_and_changing_page_does_not(page):
 
 def choose(page: Page, label: str, option: str) -> None:
     """Pick ``option`` in the select box ``label``, once the page's run has finished (a rerun closes the list)."""
-    expect(page.locator("[data-testid^=stStatusWidgetRunning]")).to_have_count(0, timeout=WAIT_MS)
+    settle(page)
     page.get_by_role("combobox", name=label).click()
     page.get_by_role("option", name=option, exact=True).click()
 

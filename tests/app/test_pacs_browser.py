@@ -17,7 +17,7 @@ from medattn import load_scan
 from medattn.pacs.dicomweb import Pacs
 from medattn.pacs.outputs import dicom_bytes, map_values
 from medattn.review.store import ReviewStore
-from tests.app.browser_support import ARTIFACTS, WAIT_MS, require_chromium
+from tests.app.browser_support import ARTIFACTS, WAIT_MS, require_chromium, settle
 from tests.app.test_sign_in_browser import app_with_sign_in, sign_in
 from tests.conftest import PYDICOM_DATA_FILES
 from tests.pacs.conftest import dciodvfy_errors
@@ -27,12 +27,6 @@ require_chromium()
 from playwright.sync_api import expect  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-
-def settle(page) -> None:
-    """Wait until the page's run has finished: a click on a widget of a run still going can be lost."""
-    expect(page.locator("[data-stale=true]")).to_have_count(0, timeout=WAIT_MS)
-    expect(page.locator("[data-testid^=stStatusWidgetRunning]")).to_have_count(0, timeout=WAIT_MS)
 
 
 def downloaded_zip(page, button: str) -> dict[str, bytes]:

@@ -21,10 +21,11 @@ from tests.app.browser_support import (
     free_port,
     require_chromium,
     serving_app,
+    settle,
     wait_until_answered,
 )
 from tests.app.test_browser import answer, upload_and_wait_for_overlay
-from tests.app.test_study_browser import candidate_cases, read, set_up_study, settle
+from tests.app.test_study_browser import candidate_cases, read, set_up_study
 from tests.conftest import empty_postgres
 
 require_chromium()

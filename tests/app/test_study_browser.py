@@ -18,7 +18,7 @@ from PIL import Image
 
 from medattn.benchmark import FINDINGS, generate_case
 from medattn.explain import EXPLAINERS
-from tests.app.browser_support import ARTIFACTS, ROOT, WAIT_MS, require_chromium, server_pid, serving_app
+from tests.app.browser_support import ARTIFACTS, ROOT, WAIT_MS, require_chromium, server_pid, serving_app, settle
 
 require_chromium()
 
@@ -65,13 +65,6 @@ def answer_for(reader: str, nodule: bool, arm: str) -> tuple[bool, str]:
 
 
 CONFIDENCE = {"End": 100, "none": 50, "Home": 0}
-
-
-def settle(page: Page) -> None:
-    """Wait until the page's run has finished: nothing left from the run before (Streamlit marks such
-    elements stale), and no running indicator."""
-    expect(page.locator("[data-stale=true]")).to_have_count(0, timeout=WAIT_MS)
-    expect(page.locator("[data-testid^=stStatusWidgetRunning]")).to_have_count(0, timeout=WAIT_MS)
 
 
 def read(page: Page, url: str, reader: str, count: int, candidates, seen: list) -> None:
