@@ -36,6 +36,7 @@ from tests.conftest import PYDICOM_DATA_FILES, dicom_with
 require_chromium()
 
 from playwright.sync_api import Page, expect  # noqa: E402
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError  # noqa: E402
 
 pytestmark = pytest.mark.slow  # every test here serves the app and drives a real browser
 
@@ -299,11 +300,19 @@ def test_closing_an_upload_closes_its_scan_and_changing_page_does_not(page):
     page.screenshot(path=ARTIFACTS / "review-upload-closed.png", full_page=True)
 
 
-def choose(page: Page, label: str, option: str) -> None:
-    """Pick ``option`` in the select box ``label``, once the page's run has finished (a rerun closes the list)."""
-    settle(page)
-    page.get_by_role("combobox", name=label).click()
-    page.get_by_role("option", name=option, exact=True).click()
+def choose(page: Page, label: str, option: str, tries: int = 4) -> None:
+    """Pick ``option`` in the select box ``label``. A rerun closes an open list, and one can start just after the
+    page looked settled (a CI run lost the list that way), so the list is opened again until the option is taken."""
+    for attempt in range(tries):
+        settle(page)
+        page.get_by_role("combobox", name=label).click()
+        try:
+            page.get_by_role("option", name=option, exact=True).click(timeout=5_000)
+            return
+        except PlaywrightTimeoutError:
+            if attempt == tries - 1:
+                raise
+            page.keyboard.press("Escape")
 
 
 def test_a_scans_reading_state_survives_a_visit_to_another_page(page, cr_jpeg2000_file):
