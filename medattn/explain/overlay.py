@@ -64,6 +64,35 @@ def coloured(heat: np.ndarray, colormap: str) -> np.ndarray:
     return cv2.cvtColor(cv2.applyColorMap(levels, COLORMAPS[colormap]), cv2.COLOR_BGR2RGB)
 
 
+def layer(
+    heatmap: np.ndarray,
+    opacity: float = 0.45,
+    colormap: str = "jet",
+    threshold: float = 0.0,
+    contour_fraction: float = 0.0,
+) -> np.ndarray:
+    """The overlay as a layer of its own: RGBA uint8 H x W x 4 for ``heatmap`` (H x W colour levels in [0, 1]: a
+    ``Heatmap``'s peak-scaled values, or ``attention_levels``). The reading viewer draws it over the scan, and
+    ``blend`` lays it on for reports and exports, so both show the same overlay.
+
+    Pixels below ``threshold`` or ``PAINTED_FROM`` stay transparent: on the model-wide scale, level 0 is
+    attention no stronger than uniform, and a map relative to its peak (every gradient method, occlusion)
+    holds faint heat almost everywhere; tinting either would paint the whole image dark blue. With
+    ``contour_fraction``, the outline of the hottest that share of the image is drawn, opaque, around painted
+    heat only: where less heat is painted than the share, the quota is not filled with tied zero-level pixels
+    (which once drew a false band along the image's last rows).
+    """
+    if not 0.0 <= opacity <= 1.0:
+        raise ValueError(f"opacity must be in [0, 1], got {opacity}")
+    heat = np.clip(np.nan_to_num(np.asarray(heatmap, dtype=np.float32)), 0.0, 1.0)
+    painted = heat >= max(threshold, PAINTED_FROM)
+    alpha = np.where(painted, np.uint8(round(opacity * 255)), np.uint8(0))
+    rgba = np.dstack([coloured(heat, colormap), alpha])
+    if contour_fraction > 0:
+        outline(rgba, top_region(heat, contour_fraction) & painted, CONTOUR_COLOUR)
+    return rgba
+
+
 def blend(
     image: np.ndarray,
     heatmap: np.ndarray,
@@ -72,36 +101,23 @@ def blend(
     threshold: float = 0.0,
     contour_fraction: float = 0.0,
 ) -> np.ndarray:
-    """Lay ``heatmap`` (H x W colour levels in [0, 1]: a ``Heatmap``'s peak-scaled values, or
-    ``attention_levels``) over ``image`` (uint8 H x W grey or H x W x 3 RGB).
-
-    Pixels below ``threshold`` or ``PAINTED_FROM`` stay uncoloured: on the model-wide scale, level 0 is
-    attention no stronger than uniform, and a map relative to its peak (every gradient method, occlusion)
-    holds faint heat almost everywhere; tinting either would paint the whole image dark blue. With
-    ``contour_fraction``, the outline of the hottest that share of the image is drawn on top, around
-    painted heat only: where less heat is painted than the share, the quota is not filled with tied
-    zero-level pixels (which once drew a false band along the image's last rows). Returns RGB uint8 H x W x 3.
-    """
+    """``image`` (uint8 H x W grey or H x W x 3 RGB) with ``layer`` of ``heatmap`` laid over it: RGB uint8."""
     if image.dtype != np.uint8:
         raise ValueError(f"image must be uint8, got {image.dtype}")
     if image.shape[:2] != heatmap.shape[:2]:
         raise ValueError(f"image {image.shape[:2]} and heatmap {heatmap.shape[:2]} differ in size")
-    if not 0.0 <= opacity <= 1.0:
-        raise ValueError(f"opacity must be in [0, 1], got {opacity}")
+    rgba = layer(heatmap, opacity, colormap, threshold, contour_fraction)
     rgb = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image
-    heat = np.clip(np.nan_to_num(np.asarray(heatmap, dtype=np.float32)), 0.0, 1.0)
-    painted = heat >= max(threshold, PAINTED_FROM)
-    alpha = (opacity * painted)[..., None]
-    out = np.round(rgb * (1 - alpha) + coloured(heat, colormap) * alpha).astype(np.uint8)
-    if contour_fraction > 0:
-        out = outline(out, top_region(heat, contour_fraction) & painted, CONTOUR_COLOUR)
-    return out
+    alpha = rgba[..., 3:].astype(np.float32) / 255
+    return np.round(rgb * (1 - alpha) + rgba[..., :3] * alpha).astype(np.uint8)
 
 
 def outline(image: np.ndarray, region: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
-    """``image`` (RGB uint8) with the outline of ``region`` (bool, same size) drawn in ``colour``, in place."""
+    """``image`` (RGB or RGBA uint8) with the outline of ``region`` (bool, same size) drawn in ``colour``, opaque,
+    in place."""
     outlines, _ = cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    cv2.drawContours(image, outlines, -1, colour, max(1, round(min(image.shape[:2]) / 256)))
+    opaque = (*colour, 255) if image.shape[-1] == 4 else colour
+    cv2.drawContours(image, outlines, -1, opaque, max(1, round(min(image.shape[:2]) / 256)))
     return image
 
 

@@ -1,9 +1,4 @@
-"""An interactive view of a scan and its map: zoom and pan at full resolution, in the browser.
-
-Plotly draws it, so zooming, panning, the overlay's opacity and the overlay's on/off switch all happen in
-the browser, without a rerun of the page. The scan travels once, as a lossless PNG; the map travels as a
-small transparent layer at its own resolution, stretched over the scan by the browser.
-"""
+"""The marking view: a scan in Plotly, where a reader marks where a finding lies (boxes, outlines, points)."""
 
 from __future__ import annotations
 
@@ -11,90 +6,12 @@ import base64
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from medattn.explain.overlay import coloured, png_bytes
+from medattn.explain.overlay import png_bytes
 from medattn.review.marks import POINT_RADIUS, Mark
 
-OPACITY_STEPS = 21  # 0, 0.05, ... 1
 CLICK_GRID = 64  # clickable places per side of the marking view: a click picks the nearest
 MARK_COLOURS = ("#22d3ee", "#facc15", "#f472b6", "#a3e635")
-
-
-def heat_layer(levels: np.ndarray, colormap: str, threshold: float) -> np.ndarray:
-    """RGBA uint8 for colour levels in [0, 1]: coloured where the overlay colours (level above 0 and at
-    least ``threshold``), transparent elsewhere."""
-    shown = (levels > 0) & (levels >= threshold)
-    return np.dstack([coloured(levels, colormap), np.where(shown, 255, 0).astype(np.uint8)])
-
-
-def zoomable(
-    scan: np.ndarray,
-    levels: np.ndarray,
-    colormap: str,
-    threshold: float,
-    opacity: float,
-    side_by_side: bool,
-    overlay_shown: bool = True,
-) -> go.Figure:
-    """The scan (uint8, H x W or H x W x 3, at the resolution to zoom into) with the map's ``levels`` laid
-    over it: on its own, or beside the bare scan with both views zoomed and panned together. The map layer
-    starts hidden when ``overlay_shown`` is false; the figure's own buttons switch it in the browser."""
-    height, width = scan.shape[:2]
-    columns = 2 if side_by_side else 1
-    figure = make_subplots(rows=1, cols=columns, horizontal_spacing=0.01)
-    original = go.Image(source=_data_uri(png_bytes(scan)), hoverinfo="skip", name="scan")
-    for column in range(1, columns + 1):
-        figure.add_trace(original, row=1, col=column)
-    layer = heat_layer(levels, colormap, threshold)
-    figure.add_trace(
-        go.Image(
-            source=_data_uri(png_bytes(layer)),
-            dx=width / layer.shape[1],
-            dy=height / layer.shape[0],
-            opacity=opacity,
-            visible=overlay_shown,
-            hoverinfo="skip",
-            name="map",
-        ),
-        row=1,
-        col=columns,
-    )
-    map_trace = len(figure.data) - 1
-    figure.update_xaxes(visible=False, matches="x")
-    figure.update_yaxes(visible=False, matches="y", scaleanchor="x")
-    steps = np.linspace(0.0, 1.0, OPACITY_STEPS)
-    figure.update_layout(
-        height=560,
-        margin={"l": 0, "r": 0, "t": 40, "b": 60},
-        dragmode="pan",
-        uirevision="scan",  # zoom and pan survive a new map over the same scan
-        updatemenus=[
-            {
-                "type": "buttons",
-                "direction": "right",
-                "x": 0,
-                "y": 1.08,
-                "xanchor": "left",
-                "buttons": [
-                    {"label": "Overlay on", "method": "restyle", "args": [{"visible": True}, [map_trace]]},
-                    {"label": "Overlay off", "method": "restyle", "args": [{"visible": False}, [map_trace]]},
-                ],
-            }
-        ],
-        sliders=[
-            {
-                "active": int(np.abs(steps - opacity).argmin()),
-                "currentvalue": {"prefix": "Overlay opacity: "},
-                "pad": {"t": 10},
-                "steps": [
-                    {"label": f"{value:.2f}", "method": "restyle", "args": [{"opacity": value}, [map_trace]]}
-                    for value in steps
-                ],
-            }
-        ],
-    )
-    return figure
 
 
 def _data_uri(png: bytes) -> str:

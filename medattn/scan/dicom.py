@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import warnings
 from collections.abc import Callable
 
@@ -192,12 +193,15 @@ def _dicom_window(ds: pydicom.Dataset, pixels: np.ndarray) -> tuple[float, float
 
 
 def _pixel_spacing(ds: pydicom.Dataset) -> tuple[float, float] | None:
+    """(row, column) spacing in mm, or None where the file gives none that is usable: pydicom-data's real chest
+    CR (RG1_J2KR) says 0\\0, which would make every length zero."""
     for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
         try:
             rows, columns = (float(v) for v in ds.get(keyword))
-            return rows, columns
         except (TypeError, ValueError):
             continue
+        if rows > 0 and columns > 0 and math.isfinite(rows + columns):
+            return rows, columns
     return None
 
 

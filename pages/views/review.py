@@ -5,6 +5,7 @@ from __future__ import annotations
 from pages.views import review_form, review_parts, shared  # shared first: it imports the heavy libraries once
 
 # isort: split
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,17 +15,18 @@ from medattn.assets import all_samples
 from medattn.errors import PacsError
 from medattn.explain import EXPLAINERS
 from medattn.explain.faithfulness import Verdict
-from medattn.explain.overlay import blend, colour_bar
+from medattn.explain.overlay import TRUTH_COLOUR, blend, colour_bar, layer, outline
 from medattn.pacs.deidentify import results_for_sharing
 from medattn.pacs.outputs import ResultObjects, build_results, scored_image
 from medattn.review.text import escape_markdown
 from medattn.scan.cine import CINE_RATE
 from medattn.scan.resizing import resize
 from medattn.screens import review_page
+from pages.viewer import viewer
 
 HOW_TO_READ = Path(__file__).resolve().parents[2] / "docs" / "how-to-read.md"  # a page of the docs site too
 
-with shared.page("Attention review"):
+with shared.page("Attention review", compact=True):
     workspace = shared.workspace()
     model_dir = shared.chosen_model_dir()
     predictor = shared.predictor(model_dir)
@@ -69,72 +71,73 @@ with shared.page("Attention review"):
     name = predictor.display_name
     ranked = review_page.ranked(prediction)
 
-    image, image_png = shared.displayed(case.key, frame, window, case)
+    image, _ = shared.displayed(case.key, frame, window, case)
+    on_screen = shared.viewer_image(case, frame)
+    on_screen = replace(on_screen, window=window or on_screen.window)
 
-    def show_original(where) -> None:
+    def show_scan(overlay_layer: np.ndarray | None = None) -> None:
         if cine:
             with st.spinner(f"Building a loop of {scan.frame_count} frames…"):
                 loop = shared.cine(case.key, window, case)
-            where.image(loop, caption=f"All {scan.frame_count} frames, {CINE_RATE:g} per second", width="stretch")
+            st.image(loop, caption=f"All {scan.frame_count} frames, {CINE_RATE:g} per second", width="stretch")
         else:
-            # As PNG: Streamlit's "auto" re-encoded a grey image as JPEG (q90) on every rerun. The overlay may be JPEG.
-            where.image(image_png, caption="Original", width="stretch", output_format="PNG")
+            viewer(replace(on_screen, overlay=overlay_layer), key="viewer")
 
     if withheld:
-        st.info(
+        st.caption(
             "The findings, probabilities and heatmaps are withheld: the model was not built for images like "
-            "this one, so its answer would only mislead. You can still view the scan and record your review."
+            "this one, so its answer would only mislead. You can still read the scan and record your review."
         )
-        show_original(st)
+        show_scan()
     else:
         shown = view.finding_slot.selectbox(
             "Heatmap for finding", ranked, format_func=name, key=f"shown-{case.key[:12]}"
         )
-        st.subheader(review_page.headline(prediction, name))
-        with st.spinner(f"Computing {EXPLAINERS[view.method].title}…"):
-            heatmap = shared.explanation(case.key, model_dir, frame, view.method, shown, case)
-        scaled = review_page.on_scale(heatmap, view.model_wide)
-        levels, held_back = scaled.levels, False
-        for reason in review_page.unpainted(prediction, view.method, shown, name):
-            st.info(reason.reason, icon=":material/visibility_off:")
-            if not st.toggle(reason.reveal, key=f"{reason.key}-{case.key[:12]}"):
-                levels, held_back = np.zeros_like(levels), True
-                break
-        empty = None if held_back else review_page.empty_map_notice(heatmap, predictor.card, name)
-        if empty:
-            st.info(empty, icon=":material/visibility_off:")
-        levels_on_image = resize(levels, *image.shape[:2])
-        overlay = blend(image, levels_on_image, view.opacity, view.colormap, view.threshold, view.outlined / 100)
+        on_the_scan, beside = st.columns([3, 2])  # the image first: the findings go beside it, not above
+        with beside:
+            st.subheader(review_page.headline(prediction, name), anchor=False)
+            with st.spinner(f"Computing {EXPLAINERS[view.method].title}…"):
+                heatmap = shared.explanation(case.key, model_dir, frame, view.method, shown, case)
+            scaled = review_page.on_scale(heatmap, view.model_wide)
+            levels, held_back = scaled.levels, False
+            for reason in review_page.unpainted(prediction, view.method, shown, name):
+                st.info(reason.reason, icon=":material/visibility_off:")
+                if not st.toggle(reason.reveal, key=f"{reason.key}-{case.key[:12]}"):
+                    levels, held_back = np.zeros_like(levels), True
+                    break
+            empty = None if held_back else review_page.empty_map_notice(heatmap, predictor.card, name)
+            if empty:
+                st.info(empty, icon=":material/visibility_off:")
+            st.image(colour_bar(view.colormap, scaled.ticks, view.threshold), caption=scaled.caption, width="stretch")
+            levels_on_image = resize(levels, *image.shape[:2])
+            settings = (view.opacity, view.colormap, view.threshold, view.outlined / 100)
+            truth = review_parts.ground_truth(view, case, shown, name, image.shape[:2])
+            overlay_layer = layer(levels_on_image, *settings)
+            overlay = blend(image, levels_on_image, *settings)  # the reports' picture: the same layer, laid on
+            if truth is not None:
+                outline(overlay_layer, truth, TRUTH_COLOUR)
+                outline(overlay, truth, TRUTH_COLOUR)
+            unchecked = review_page.unchecked_reason(prediction, levels.any(), shown)
+            if unchecked:
+                st.caption(unchecked)
+            else:
+                with st.spinner("Checking whether the model relies on the highlighted region…"):
+                    check = shared.faithfulness(case.key, model_dir, frame, view.method, shown, case)
+                verdict = review_page.faithfulness_verdict(check, name(shown))
+                say = {Verdict.RELIES: st.success, Verdict.CANNOT_TELL: st.info}.get(verdict.verdict, st.warning)
+                icon = ":material/check_circle:" if verdict.verdict is Verdict.RELIES else ":material/help:"
+                say(verdict.text, icon=icon)
         explained = review_page.overlay_caption(prediction, view.method, shown, name)
-        overlay = review_parts.with_ground_truth(overlay, view, case, shown, name)
-        original, overlaid = st.columns(2)
-        show_original(original)
-        overlaid.image(overlay, caption=explained, width="stretch")
-        overlaid.image(colour_bar(view.colormap, scaled.ticks, view.threshold), caption=scaled.caption, width="stretch")
-
-        if not cine and st.toggle("Zoom and pan at full resolution", key="zoom"):
-            full_size = shared.full_resolution(case.key, frame, window, case)
-            review_parts.zoom_view(full_size, levels_on_image, view, explained, key=f"zoom-{case.key[:12]}")
+        with on_the_scan:
+            show_scan(overlay_layer)
+            st.caption(explained)
+        review_parts.probabilities(prediction, name)  # the whole width: its table is cut in a column
 
         if st.toggle("Compare side by side: every finding's map, and every method for this finding", key="compare"):
             with st.spinner("Computing every map…"):
                 maps = {c: shared.explanation(case.key, model_dir, frame, view.method, c, case) for c in ranked}
                 methods = {m: shared.explanation(case.key, model_dir, frame, m, shown, case) for m in EXPLAINERS}
             review_parts.side_by_side(image, maps, methods, view, prediction, shown, name)
-
-        unchecked = review_page.unchecked_reason(prediction, levels.any(), shown)
-        if unchecked:
-            st.caption(unchecked)
-        else:
-            with st.spinner("Checking whether the model relies on the highlighted region…"):
-                check = shared.faithfulness(case.key, model_dir, frame, view.method, shown, case)
-            verdict = review_page.faithfulness_verdict(check, name(shown))
-            say = {Verdict.RELIES: st.success, Verdict.CANNOT_TELL: st.info}.get(verdict.verdict, st.warning)
-            say(
-                verdict.text, icon=":material/check_circle:" if verdict.verdict is Verdict.RELIES else ":material/help:"
-            )
-
-        review_parts.probabilities(prediction, name)
 
     with st.expander("Scan details (de-identified)"):
         # Plain text, never Markdown: a file's own strings must not become links or formatting.

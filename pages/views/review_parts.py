@@ -14,12 +14,11 @@ import streamlit as st
 
 from medattn.errors import PacsError, StoreError
 from medattn.explain import EXPLAINERS
-from medattn.explain.overlay import COLORMAPS, TRUTH_COLOUR, blend, outline
+from medattn.explain.overlay import COLORMAPS, blend
 from medattn.model.predictor import Heatmap, Prediction, Predictor
 from medattn.pacs.dicomweb import Pacs
 from medattn.pacs.outputs import ResultObjects
 from medattn.review.report import FORMATS, ReportContent, render_report
-from medattn.review.viewer import zoomable
 from medattn.review.workspace import Case, Workspace
 from medattn.scan.resizing import resize, shrink
 from medattn.screens import review_page
@@ -66,17 +65,17 @@ def window_setting(case: Case, frame: int) -> tuple[float, float] | None:
     return centre, width
 
 
-def with_ground_truth(overlay: np.ndarray, view: ViewSettings, case: Case, shown: str, name: Name) -> np.ndarray:
-    """The overlay, outlined in green where the finding truly lies once the reader asks for a shipped
-    sample's ground truth; as it was for any other scan."""
+def ground_truth(view: ViewSettings, case: Case, shown: str, name: Name, size: tuple[int, int]) -> np.ndarray | None:
+    """Where the finding truly lies (bool, ``size``) once the reader asks for a shipped sample's ground truth;
+    None for any other scan, or when the finding is absent."""
     sample = shared.sample_name(case)
     if not sample or not view.truth_slot.toggle("Show the ground truth (synthetic sample)", key="ground-truth"):
-        return overlay
+        return None
     truth = review_page.ground_truth(shared.sample_truth()[sample], shown, name)
     st.caption(truth.caption)
     if truth.region is None:
-        return overlay
-    return outline(overlay, resize(truth.region.astype(np.float32), *overlay.shape[:2]) > 0.5, TRUTH_COLOUR)
+        return None
+    return resize(truth.region.astype(np.float32), *size) > 0.5
 
 
 def pixels_withheld(case: Case) -> bool:
@@ -156,33 +155,6 @@ def view_settings(predictor: Predictor) -> ViewSettings:
     st.caption(f"Model: {predictor.name}")
     st.caption(predictor.card.intended_use)
     return ViewSettings(finding_slot, truth_slot, method, opacity, colormap, scale, threshold, outlined)
-
-
-def zoom_view(scan_at_full_size, levels_on_image, view: ViewSettings, explained: str, key: str) -> None:
-    """The scan at its own resolution in Plotly, with the map over it: side by side, or one view whose
-    overlay the key O switches."""
-    single = st.toggle("One view, with the overlay switched on and off", key="single-view")
-    overlay_shown = True
-    if single:
-        st.button(
-            "Overlay on/off", shortcut="O", key="overlay-switch", help="Key: O",
-            on_click=lambda: st.session_state.update(overlay_off=not st.session_state.get("overlay_off")),
-        )  # fmt: skip
-        overlay_shown = not st.session_state.get("overlay_off")
-    figure = zoomable(
-        scan_at_full_size,
-        levels_on_image,
-        view.colormap,
-        view.threshold,
-        view.opacity,
-        side_by_side=not single,
-        overlay_shown=overlay_shown,
-    )
-    st.plotly_chart(figure, config={"scrollZoom": True, "displaylogo": False}, width="stretch", key=key)
-    st.caption(
-        f"{explained}. Drag to pan, scroll to zoom, double-click to fit. Both views move together. The "
-        "overlay's opacity and on/off switch act here at once, without reloading the page."
-    )
 
 
 def side_by_side(

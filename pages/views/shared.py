@@ -53,18 +53,21 @@ from medattn.review.workspace import ByteBudget, Case, Workspace
 from medattn.scan.cine import cine_loop
 from medattn.scan.elsewhere import DecoderPool
 from medattn.scan.resizing import shrink
+from medattn.screens.viewer import ViewerImage
 from medattn.study import blinding
 from medattn.study.records import Study, StudyStore
 
 # Heatmaps are cached and sent at most this size (their sources are 32 or 128 px); images at most this.
 HEATMAP_SIDE, DISPLAY_SIDE = 256, 1024
-FULL_SIDE = 4096  # the zoomable view: a 2k radiograph at its own resolution
 STORE_RETRY_S = 60
+# Streamlit leaves 6rem above a page's first element; a compact page keeps only what clears its header.
+COMPACT_PAGE = "[data-testid=stMainBlockContainer] { padding-top: 3.5rem; }"
 
 
 @contextmanager
-def page(title: str) -> Iterator[None]:
-    """Every page's frame: its title and the research notice, and its error boundary.
+def page(title: str, compact: bool = False) -> Iterator[None]:
+    """Every page's frame: its title and the research notice, and its error boundary. A ``compact`` page (one
+    whose image should fill the screen) has a small title and less space above it.
 
     A ``MedattnError`` raised while the page runs (a broken model folder, an unusable review store) is
     shown as its message, never as a traceback.
@@ -73,7 +76,11 @@ def page(title: str) -> Iterator[None]:
     for key in list(st.session_state):  # rewritten each run, so that Streamlit keeps them while another page shows
         if key in KEPT_SETTINGS or key.startswith(KEPT_PER_SCAN):
             st.session_state[key] = st.session_state[key]
-    st.title(title)
+    if compact:
+        st.html(f"<style>{COMPACT_PAGE}</style>")
+        st.markdown(f"#### {title}")
+    else:
+        st.title(title)
     st.warning(RESEARCH_NOTICE, icon="⚠️")
     try:
         yield
@@ -238,10 +245,15 @@ def displayed(case_key: str, frame: int, window: tuple[float, float] | None, _ca
     return image, png_bytes(image)
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def full_resolution(case_key: str, frame: int, window: tuple[float, float] | None, _case: Case) -> np.ndarray:
-    """The frame as shown, at its own resolution (at most FULL_SIDE px), for zooming into."""
-    return shrink(_case.scan.display(frame, window), FULL_SIDE)
+def viewer_image(case: Case, frame: int) -> ViewerImage:
+    """The frame's stored values for the reading viewer, made once and kept in the session for its last two
+    frames: kept process-wide, a 2k radiograph's 7 MB outlived its session."""
+    kept = st.session_state.setdefault("viewer-images", {})
+    if (case.key, frame) not in kept:
+        while len(kept) >= 2:
+            kept.pop(next(iter(kept)))
+        kept[case.key, frame] = ViewerImage.of(case.scan, frame, None, case.key[:12])
+    return kept[case.key, frame]
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -276,7 +288,7 @@ REAP_INTERVAL_S = float(os.environ.get("MEDATTN_REAP_INTERVAL_S", "10"))
 # The Review page's view settings: kept across pages and scans. Streamlit forgets a widget's value when a
 # page without that widget runs, unless the value is written back to the session state.
 KEPT_SETTINGS = (
-    "method", "opacity", "colormap", "scale", "threshold", "outline", "ground-truth", "compare", "zoom", "single-view",
+    "method", "opacity", "colormap", "scale", "threshold", "outline", "ground-truth", "compare",
 )  # fmt: skip
 # And each scan's reading state, by the prefix of its widgets' keys (the scan's key follows): its window, frame,
 # cine, "show anyway", the finding whose map is shown, and what the reader revealed of a map held back.

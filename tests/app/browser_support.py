@@ -144,3 +144,43 @@ def wait_until_answered(url: str, process: subprocess.Popen, log_path: Path, sec
 
 def launch_chromium(playwright, *extra_args: str):
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *extra_args])
+
+
+VIEWER = "iframe[title*=medattn_viewer]"  # the reading viewer's frame (pages/viewer)
+
+
+def wait_for_viewer(page) -> None:
+    """Wait until the reading viewer has drawn a scan: it writes the window it shows once it has."""
+    from playwright.sync_api import expect
+
+    expect(page.frame_locator(VIEWER).locator("#window")).to_contain_text("Zoom", timeout=WAIT_MS)
+    # The viewer fits itself to the space below its top, which moves while the page above it is drawn; a drag
+    # begun before it stops lands elsewhere on the scan.
+    frame, before = page.locator(VIEWER), None
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while (box := frame.bounding_box()) != before and time.monotonic() < deadline:
+        before = box
+        page.wait_for_timeout(500)
+
+
+def in_viewer(page, script: str, argument=None):
+    """Run ``script`` (a function of the viewport element and ``argument``) in the viewer's frame; there,
+    ``window.medattn.viewport`` is Cornerstone3D's viewport."""
+    return page.frame_locator(VIEWER).locator("#viewport").evaluate(script, argument)
+
+
+def on_page(page, column: float, row: float) -> tuple[float, float]:
+    """Where the centre of the scan's pixel (``column``, ``row``) is on the page, as the viewer shows it now."""
+    x, y = in_viewer(
+        page,
+        """(element, [column, row]) => {
+            const viewport = window.medattn.viewport;
+            const { imageData } = viewport.getImageData();
+            const [x, y] = viewport.worldToCanvas(imageData.indexToWorld([column, row, 0]));
+            const box = element.getBoundingClientRect();
+            return [box.left + x, box.top + y];
+        }""",
+        [column, row],
+    )
+    frame = page.locator(VIEWER).bounding_box()
+    return frame["x"] + x, frame["y"] + y

@@ -8,13 +8,17 @@ import logging
 import re
 import shutil
 import time
+import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from medattn import load_scan
 from medattn.assets import DEFAULT_MODEL_DIR, all_samples, real_samples, synthetic_samples
 from medattn.explain import EXPLAINERS
+from medattn.explain.overlay import TRUTH_COLOUR
 from medattn.pacs.dicomweb import StudySummary
 from medattn.review.store import Review, ReviewStore
 from medattn.review.text import escape_markdown
@@ -68,6 +72,19 @@ def image_captions(at: AppTest) -> list[str]:
     return [caption for image in at.get("image") for caption in image.captions]
 
 
+def captions(at: AppTest) -> list[str]:
+    return [caption.value for caption in at.caption]
+
+
+def viewer_arguments(at: AppTest) -> dict:
+    """What the page handed the reading viewer: its JSON arguments, and its bytes ones inflated."""
+    (element,) = at.get("component_instance")
+    arguments = json.loads(element.proto.json_args)
+    for special in element.proto.special_args:  # the overlay deflated, the scan's values as they are
+        arguments[special.key] = zlib.decompress(special.bytes) if special.key == "overlay" else special.bytes
+    return arguments
+
+
 def open_sample(name: str = "synthetic nodule", user: dict | None = None) -> AppTest:
     at = app(user)
     at.selectbox(key="sample").set_value(name).run()
@@ -86,11 +103,9 @@ def test_review_starts_with_the_notice_and_a_prompt(predictor):
 def test_sample_case_shows_image_overlay_and_probabilities():
     at = open_sample()
     assert "Pulmonary nodule" in at.subheader[0].value
-    captions = image_captions(at)
-    assert (
-        captions[0] == "Original" and captions[1] == "Attention overlay — Pulmonary nodule"
-    )  # no compute time in a caption
-    assert captions[2] == "Attention relative to uniform (1x: spread evenly), on one scale for every scan"
+    assert "Attention overlay — Pulmonary nodule" in captions(at)  # no compute time in a caption
+    assert image_captions(at) == ["Attention relative to uniform (1x: spread evenly), on one scale for every scan"]
+    assert viewer_arguments(at)["overlay_shape"] == [512, 512]  # the map over the scan in the viewer
     table = at.dataframe[0].value
     assert table["Finding"].iloc[0] == "Pulmonary nodule"
     assert table["Probability"].iloc[0] == "> 99%" and table["Threshold"].str.endswith("%").all()
@@ -107,7 +122,7 @@ def test_every_sample_case_opens_and_real_scans_are_called_unlike_the_training_d
         assert warning.startswith("This scan does not look like the images this model was trained on")
         assert_withheld(at)
     else:
-        assert warnings == [] and at.subheader and len(at.get("image")) == 3
+        assert warnings == [] and at.subheader and viewer_arguments(at)["overlay"]
 
 
 def verdicts(at: AppTest) -> list:
@@ -117,9 +132,9 @@ def verdicts(at: AppTest) -> list:
 
 def assert_withheld(at: AppTest) -> None:
     """Nothing of the model's output is on the page: no headline, no number, no map; the scan is."""
-    assert not at.subheader and not at.dataframe and not at.get("vega_lite_chart")
-    assert image_captions(at) == ["Original"]
-    assert "withheld" in at.info[0].value
+    assert not at.subheader and not at.dataframe and not at.get("vega_lite_chart") and not at.get("image")
+    assert viewer_arguments(at)["overlay"] is None  # the scan alone
+    assert any("withheld" in caption for caption in captions(at))
     assert not verdicts(at)  # nor in the review form: with no call seen, there is no verdict to give
 
 
@@ -130,7 +145,8 @@ def test_an_unlike_scan_is_shown_only_on_request_and_every_number_stays_marked()
     at.toggle(key=f"reveal-{case.key[:12]}").set_value(True).run()
     assert not at.exception
     assert at.subheader[0].value.endswith("— not meaningful for this scan")
-    assert image_captions(at)[1].startswith("Attention overlay — ") and "not meaningful" in image_captions(at)[1]
+    (explained,) = [caption for caption in captions(at) if caption.startswith("Attention overlay — ")]
+    assert "not meaningful" in explained
     assert set(at.dataframe[0].value["Call"]) == {"not meaningful"}
     assert sum(e.value.startswith("Not meaningful for this scan") for e in at.error) == 1  # beside the bars
     assert len(verdicts(at)) == 3 and all("not meaningful for this scan" in radio.label for radio in verdicts(at))
@@ -141,7 +157,7 @@ def test_every_explanation_method_and_overlay_control_can_be_used():
     for method, title in (("gradcam", "Grad-CAM"), ("occlusion", "Occlusion")):
         at.selectbox(key="method").set_value(method).run()
         assert not at.exception
-        assert image_captions(at)[1] == f"{title} overlay — Pleural effusion"
+        assert f"{title} overlay — Pleural effusion" in captions(at)
     at.slider(key="threshold").set_value(0.5).run()
     at.slider(key="outline").set_value(5).run()
     at.slider(key="opacity").set_value(0.8).run()
@@ -160,10 +176,10 @@ def test_uploaded_compressed_dicom_gets_window_presets(cr_jpeg2000_file):
     assert "Modality: CR\n" in details and "Transfer syntax: JPEG 2000 Image Compression (Lossless Only)" in details
     window = at.selectbox(key=f"window-{short_key(content)}")
     assert {"File default", "Full range", "Lung", "Soft tissue", "Bone"} <= set(window.options)
-    before = at.get("image")[0].proto.imgs[0].url
     window.set_value("Bone").run()
     assert not at.exception
-    assert at.get("image")[0].proto.imgs[0].url != before  # the image was redrawn in the new window
+    scan = load_scan(content)
+    assert viewer_arguments(at)["window"] == list(scan.window_presets()["Bone"])  # the viewer starts from it
 
 
 def test_multi_frame_scan_has_a_frame_slider():
@@ -172,7 +188,7 @@ def test_multi_frame_scan_has_a_frame_slider():
     frame = at.slider(key=f"frame-{case.key[:12]}")
     assert (frame.min, frame.max) == (1, 10)
     frame.set_value(7).run()
-    assert not at.exception and at.get("image")  # a real MR: its model output is withheld, the frame is not
+    assert not at.exception and viewer_arguments(at)["scan"].endswith("-6")  # a real MR: withheld, its frame not
     at.toggle(key=f"cine-{case.key[:12]}").set_value(True).run()
     assert not at.exception
     assert image_captions(at)[0] == "All 10 frames, 10 per second"  # the loop stands where the still was
@@ -390,7 +406,7 @@ def test_a_broken_model_folder_gets_a_clear_message_on_every_page(tmp_path, monk
 def test_a_bad_database_address_is_explained_and_the_scan_still_shows(monkeypatch):
     monkeypatch.setenv("MEDATTN_DB_URL", "postgres:/nobody@nowhere")
     at = open_sample(user=signed_in("Dr Store", "reader"))
-    assert at.subheader and len(at.get("image")) == 3  # the review itself still works
+    assert at.subheader and viewer_arguments(at)["overlay"]  # the review itself still works
     (error,) = [e.value.replace("\\", "") for e in at.error]
     assert error.startswith("Reviews cannot be saved or shown: MEDATTN_DB_URL is not a database address")
     assert next(b for b in at.button if b.label == "Save review").disabled
@@ -527,7 +543,7 @@ def test_maps_are_on_a_model_wide_scale_and_an_absent_or_diffuse_finding_says_so
     at = open_sample("synthetic normal")
     case = at.session_state["workspace"].current_case
     at.selectbox(key=f"shown-{case.key[:12]}").set_value("cardiomegaly").run()
-    assert image_captions(at)[1].startswith("Attention overlay — Cardiomegaly (finding not present — where the")
+    assert any(c.startswith("Attention overlay — Cardiomegaly (finding not present — where the") for c in captions(at))
     assert at.toggle(key=f"absent-{case.key[:12]}").value is False  # an absent finding's map: only on request
     assert any(i.value.startswith("The model does not call Cardiomegaly present") for i in at.info)
     at.toggle(key=f"absent-{case.key[:12]}").set_value(True).run()
@@ -535,10 +551,10 @@ def test_maps_are_on_a_model_wide_scale_and_an_absent_or_diffuse_finding_says_so
     assert diffuse.startswith("The attention for Cardiomegaly is diffuse: spread over 5")  # 59% of the image
     assert at.toggle(key=f"diffuse-{case.key[:12]}").value is False  # painted only on request
     at.radio(key="scale").set_value("peak").run()
-    assert image_captions(at)[2] == "Attention relative to this map's own peak"
+    assert image_captions(at)[0] == "Attention relative to this map's own peak"
     at.radio(key="scale").set_value("model-wide").run()
     at.selectbox(key="method").set_value("gradcam").run()
-    assert image_captions(at)[2] == "Grad-CAM relative to this map's own peak (it has no model-wide scale)"
+    assert image_captions(at)[0] == "Grad-CAM relative to this map's own peak (it has no model-wide scale)"
     assert not [i for i in at.info if "diffuse" in i.value]  # a property of the attention, not of Grad-CAM
 
 
@@ -577,7 +593,7 @@ def test_view_settings_persist_across_pages_and_scans(caplog):
     for key, value in chosen.items():
         assert (at.selectbox if key != "scale" else at.radio)(key=key).value == value, key
     assert at.slider(key="opacity").value == 0.8 and at.slider(key="threshold").value == 0.3
-    assert image_captions(at)[1].startswith("Grad-CAM overlay — Pulmonary nodule")
+    assert any(caption.startswith("Grad-CAM overlay — Pulmonary nodule") for caption in captions(at))
     # Kept settings are defaults in the session state, not in the widgets: Streamlit logs a warning with a
     # stack trace on every return to Review when a widget has both.
     assert not [r for r in caplog.records if "set via the Session State API" in r.getMessage()]
@@ -590,8 +606,11 @@ def test_a_synthetic_sample_shows_its_ground_truth_and_every_map_side_by_side(ct
     truth = next(c.value for c in at.caption if c.value.startswith("Ground truth of this synthetic sample"))
     assert truth.startswith("Ground truth of this synthetic sample: Pulmonary nodule, Pleural effusion.")
     assert "Pulmonary nodule" in at.subheader[0].value  # a hit, beside the truth
+    handed = viewer_arguments(at)
+    layer = np.frombuffer(handed["overlay"], np.uint8).reshape(*handed["overlay_shape"], 4)
+    assert (layer == (*TRUTH_COLOUR, 255)).all(axis=-1).sum() > 100  # the truth is outlined in the viewer too
     at.toggle(key="compare").set_value(True).run()
-    every_finding, every_method = image_captions(at)[3:6], image_captions(at)[6:]
+    every_finding, every_method = image_captions(at)[1:4], image_captions(at)[4:]
     assert every_finding == [
         "Attention — Pleural effusion", "Attention — Pulmonary nodule", "Attention — Cardiomegaly (not present)",
     ]  # fmt: skip
@@ -649,17 +668,23 @@ def test_the_sample_picker_and_the_scan_picker_follow_the_scan_on_screen(ct_file
     assert at.session_state["workspace"].current_case.name == "synthetic-effusion.png"
 
 
-def test_the_zoomable_view_holds_the_scan_twice_or_once_and_the_map_over_it():
-    at = open_sample("synthetic nodule")
-    at.toggle(key="zoom").set_value(True).run()
-    assert not at.exception
-    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert [trace["name"] for trace in figure["data"]] == ["scan", "scan", "map"]
-    assert figure["layout"]["xaxis2"]["matches"] == "x"  # the two views zoom together
-    at.toggle(key="single-view").set_value(True).run()
-    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert [trace["name"] for trace in figure["data"]] == ["scan", "map"]
-    assert [b["label"] for b in figure["layout"]["updatemenus"][0]["buttons"]] == ["Overlay on", "Overlay off"]
+@pytest.mark.parametrize(
+    ("sample", "dtype"),
+    [
+        ("real CR chest, JPEG 2000", "uint16"),
+        ("real CT, JPEG 2000", "int16"),
+        ("real ultrasound, 2 frames, RLE", "uint8"),
+    ],
+)
+def test_the_viewer_gets_every_stored_value_exactly_and_the_files_pixel_spacing(sample, dtype):
+    at = open_sample(sample)
+    scan = at.session_state["workspace"].current_case.scan
+    handed = viewer_arguments(at)
+    values = np.frombuffer(handed["pixels"], dtype=np.dtype(handed["dtype"]).newbyteorder("<"))
+    expected = scan.display(0) if scan.is_colour else scan.frame(0)
+    assert handed["dtype"] == dtype and [handed["rows"], handed["columns"]] == list(expected.shape[:2])
+    np.testing.assert_array_equal(values.reshape(expected.shape), expected)  # lossless, every value
+    assert handed["spacing"] == (list(scan.pixel_spacing) if scan.pixel_spacing else None)
 
 
 def test_a_study_set_up_wrongly_says_why_and_a_study_set_up_rightly_is_read_with_the_arm_it_names():

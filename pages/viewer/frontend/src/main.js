@@ -1,0 +1,347 @@
+// The Review page's reading viewer: Cornerstone3D's stack viewport and tools inside a Streamlit component.
+//
+// The page sends the scan's stored values losslessly (medattn/screens/viewer.py) and, when the model's
+// output is shown, the overlay layer medattn made for the report (RGBA), so the viewer draws what leaves the app.
+// Windowing, zoom, pan, measuring and the overlay switch happen here and never rerun the page; what a reader set
+// is kept per scan in the tab's sessionStorage, so it survives a visit to another page.
+import {
+  init as coreInit,
+  Enums,
+  RenderingEngine,
+  imageLoader,
+  metaData,
+  utilities,
+} from '@cornerstonejs/core';
+import {
+  init as toolsInit,
+  addTool,
+  AngleTool,
+  EllipticalROITool,
+  Enums as ToolEnums,
+  LengthTool,
+  PanTool,
+  StackScrollTool,
+  ToolGroupManager,
+  WindowLevelTool,
+  ZoomTool,
+} from '@cornerstonejs/tools';
+
+const { MouseBindings } = ToolEnums;
+const ENGINE = 'medattn-engine';
+const VIEWPORT = 'medattn-viewport';
+const GROUP = 'medattn-tools';
+// The tools the left button can take, by key. Right drag zooms and middle drag pans whatever is chosen.
+const PRIMARY_TOOLS = {
+  w: [WindowLevelTool.toolName, 'Window'],
+  l: [LengthTool.toolName, 'Length'],
+  a: [AngleTool.toolName, 'Angle'],
+  e: [EllipticalROITool.toolName, 'ROI'],
+  p: [PanTool.toolName, 'Pan'],
+};
+
+const element = document.getElementById('viewport');
+const overlayCanvas = document.getElementById('overlay');
+const readout = document.getElementById('readout');
+const windowText = document.getElementById('window');
+const toolbar = document.getElementById('toolbar');
+const overlayButton = document.getElementById('overlay-button');
+
+const shown = { scan: null, overlay: null, overlayOn: true, pageWindow: null, unit: '', inverted: false, tool: 'w' };
+let viewport = null;
+let ready = null;
+
+function post(type, data = {}) {
+  window.parent.postMessage({ isStreamlitMessage: true, type, ...data }, '*');
+}
+
+async function inflate(bytes) {
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('deflate'));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+const TYPED = { uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array, float32: Float32Array };
+
+async function start() {
+  await coreInit();
+  toolsInit();
+  [WindowLevelTool, PanTool, ZoomTool, StackScrollTool, LengthTool, AngleTool, EllipticalROITool].forEach(addTool);
+  const engine = new RenderingEngine(ENGINE);
+  engine.enableElement({
+    viewportId: VIEWPORT,
+    type: Enums.ViewportType.STACK,
+    element,
+    defaultOptions: { background: [0, 0, 0] },
+  });
+  viewport = engine.getViewport(VIEWPORT);
+  window.medattn = { viewport }; // for the browser tests and the console, as OHIF exposes cornerstone
+  const group = ToolGroupManager.createToolGroup(GROUP);
+  for (const tool of [WindowLevelTool, PanTool, ZoomTool, StackScrollTool, LengthTool, AngleTool, EllipticalROITool]) {
+    group.addTool(tool.toolName);
+  }
+  group.addViewport(VIEWPORT, ENGINE);
+  group.setToolActive(ZoomTool.toolName, { bindings: [{ mouseButton: MouseBindings.Secondary }] });
+  group.setToolActive(PanTool.toolName, { bindings: [{ mouseButton: MouseBindings.Auxiliary }] });
+  chooseTool('w');
+  element.addEventListener(Enums.Events.IMAGE_RENDERED, onRendered);
+  element.addEventListener('mousemove', onHover);
+  element.addEventListener('mouseleave', () => (readout.textContent = ''));
+  // Fitted anew when the space changes (the page above the viewer is still being drawn, or the window resized).
+  new ResizeObserver(() => engine.resize(true, false)).observe(element);
+}
+
+function chooseTool(key) {
+  const group = ToolGroupManager.getToolGroup(GROUP);
+  for (const [name] of Object.values(PRIMARY_TOOLS)) {
+    if (name !== PanTool.toolName) group.setToolPassive(name);
+  }
+  group.setToolActive(PRIMARY_TOOLS[key][0], {
+    bindings: [{ mouseButton: MouseBindings.Primary }],
+  });
+  if (PRIMARY_TOOLS[key][0] !== PanTool.toolName) {
+    group.setToolActive(PanTool.toolName, { bindings: [{ mouseButton: MouseBindings.Auxiliary }] });
+  }
+  shown.tool = key;
+  for (const button of toolbar.querySelectorAll('[data-tool]')) {
+    button.setAttribute('aria-pressed', String(button.dataset.tool === key));
+  }
+}
+
+function addImage(imageId, scalarData, args) {
+  const [rowSpacing, columnSpacing] = args.spacing || [1, 1];
+  const colour = args.colour;
+  const modules = {
+    imagePixelModule: {
+      bitsAllocated: colour ? 8 : scalarData.BYTES_PER_ELEMENT * 8,
+      bitsStored: colour ? 8 : scalarData.BYTES_PER_ELEMENT * 8,
+      highBit: colour ? 7 : scalarData.BYTES_PER_ELEMENT * 8 - 1,
+      pixelRepresentation: scalarData instanceof Int16Array ? 1 : 0,
+      samplesPerPixel: colour ? 3 : 1,
+      // MONOCHROME1 is shown by inverting the grey ramp (below), as medattn.scan.windowing does.
+      photometricInterpretation: colour ? 'RGB' : 'MONOCHROME2',
+      rows: args.rows,
+      columns: args.columns,
+    },
+    imagePlaneModule: {
+      rows: args.rows,
+      columns: args.columns,
+      rowPixelSpacing: rowSpacing,
+      columnPixelSpacing: columnSpacing,
+      pixelSpacing: [rowSpacing, columnSpacing],
+      imagePositionPatient: [0, 0, 0],
+      imageOrientationPatient: [1, 0, 0, 0, 1, 0],
+      rowCosines: [1, 0, 0],
+      columnCosines: [0, 1, 0],
+      frameOfReferenceUID: 'medattn',
+    },
+    generalSeriesModule: { modality: args.modality },
+    voiLutModule: { windowCenter: [args.window[0]], windowWidth: [args.window[1]] },
+    modalityLutModule: { rescaleSlope: 1, rescaleIntercept: 0 },
+  };
+  // Lengths and areas are in mm only where the file gives a Pixel Spacing; otherwise Cornerstone says px.
+  if (!args.spacing) delete modules.imagePlaneModule.pixelSpacing;
+  metaData.addProvider((type, id) => (id === imageId ? modules[type] : undefined), 10000);
+  const image = imageLoader.createAndCacheLocalImage(imageId, {
+    scalarData,
+    dimensions: [args.columns, args.rows],
+    spacing: [columnSpacing, rowSpacing],
+    origin: [0, 0, 0],
+    direction: [1, 0, 0, 0, 1, 0, 0, 0, 1],
+    frameOfReferenceUID: 'medattn',
+  });
+  // A local image starts with a window of width 0, from which Cornerstone builds a reversed grey ramp that
+  // later windows only move: every scan was drawn inverted. It starts from the page's window instead.
+  [image.windowCenter, image.windowWidth] = args.window;
+}
+
+function voiOf([centre, width]) {
+  return { lower: centre - width / 2, upper: centre + width / 2 };
+}
+
+function saved() {
+  try {
+    return JSON.parse(sessionStorage.getItem(`medattn-viewer:${shown.scan}`)) || {};
+  } catch {
+    return {};
+  }
+}
+
+function keep() {
+  if (!shown.scan || !viewport) return;
+  const camera = viewport.getCamera();
+  const { voiRange } = viewport.getProperties();
+  const state = { pageWindow: shown.pageWindow, voiRange, camera, overlayOn: shown.overlayOn, tool: shown.tool };
+  sessionStorage.setItem(`medattn-viewer:${shown.scan}`, JSON.stringify(state));
+}
+
+async function render(args) {
+  await ready;
+  fitHeight();
+  const pixels = args.pixels; // a view into Streamlit's message: copied, so that the image owns its values
+  const scalarData = new TYPED[args.dtype](pixels.buffer.slice(pixels.byteOffset, pixels.byteOffset + pixels.byteLength));
+  if (args.scan !== shown.scan) {
+    keep();
+    shown.scan = args.scan;
+    shown.unit = args.unit;
+    shown.inverted = args.inverted;
+    const imageId = `medattn:${args.scan}`;
+    addImage(imageId, scalarData, args);
+    await viewport.setStack([imageId]);
+    const state = saved();
+    const sameWindow = JSON.stringify(state.pageWindow) === JSON.stringify(args.window);
+    shown.pageWindow = args.window;
+    viewport.setProperties({
+      voiRange: sameWindow && state.voiRange ? state.voiRange : voiOf(args.window),
+      invert: args.inverted,
+    });
+    if (state.camera) viewport.setCamera(state.camera);
+    shown.overlayOn = state.overlayOn ?? true;
+    if (state.tool) chooseTool(state.tool);
+  } else if (JSON.stringify(args.window) !== JSON.stringify(shown.pageWindow)) {
+    shown.pageWindow = args.window; // the page's window changed: it wins over a drag
+    viewport.setProperties({ voiRange: voiOf(args.window) });
+  }
+  await setOverlay(args);
+  viewport.render();
+  drawOverlay(); // a new layer over an unchanged image: Cornerstone may not draw the image again
+}
+
+async function setOverlay(args) {
+  overlayButton.hidden = !args.overlay;
+  if (!args.overlay) {
+    shown.overlay = null;
+    return;
+  }
+  const rgba = await inflate(args.overlay);
+  const [rows, columns] = args.overlay_shape;
+  const layer = new OffscreenCanvas(columns, rows);
+  layer.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(rgba.buffer), columns, rows), 0, 0);
+  shown.overlay = layer;
+  overlayButton.setAttribute('aria-pressed', String(shown.overlayOn));
+}
+
+function onRendered() {
+  const { voiRange } = viewport.getProperties();
+  const { imageData } = viewport.getImageData();
+  // Screen pixels per image pixel, said beside the window: a 64-pixel MR fitted to the screen is blown up.
+  const [left, right] = [
+    [0, 0, 0],
+    [1, 0, 0],
+  ].map((index) => viewport.worldToCanvas(imageData.indexToWorld(index)));
+  const zoom = Math.hypot(right[0] - left[0], right[1] - left[1]);
+  const width = voiRange.upper - voiRange.lower;
+  windowText.textContent = `W ${round(width)}  L ${round(voiRange.lower + width / 2)}  Zoom ${Math.round(zoom * 100)}%`;
+  drawOverlay();
+  keep();
+}
+
+function drawOverlay() {
+  const context = overlayCanvas.getContext('2d');
+  const ratio = window.devicePixelRatio || 1;
+  overlayCanvas.width = element.clientWidth * ratio;
+  overlayCanvas.height = element.clientHeight * ratio;
+  context.clearRect(0, 0, overlayCanvas.width, overlayCanvas.height);
+  if (!shown.overlay || !shown.overlayOn) return;
+  // The image's outer corners on the canvas (top left, top right, bottom left; pixel centres are whole
+  // indices, so the edges lie half a pixel out): the layer is stretched over them.
+  const { imageData, dimensions } = viewport.getImageData();
+  const [columns, rows] = dimensions;
+  const [topLeft, topRight, bottomLeft] = [
+    [-0.5, -0.5, 0],
+    [columns - 0.5, -0.5, 0],
+    [-0.5, rows - 0.5, 0],
+  ].map((index) => viewport.worldToCanvas(imageData.indexToWorld(index)));
+  const { width, height } = shown.overlay;
+  context.setTransform(
+    ((topRight[0] - topLeft[0]) / width) * ratio,
+    ((topRight[1] - topLeft[1]) / width) * ratio,
+    ((bottomLeft[0] - topLeft[0]) / height) * ratio,
+    ((bottomLeft[1] - topLeft[1]) / height) * ratio,
+    topLeft[0] * ratio,
+    topLeft[1] * ratio
+  );
+  context.drawImage(shown.overlay, 0, 0);
+}
+
+function onHover(event) {
+  const image = viewport.getImageData();
+  if (!image) return;
+  const box = element.getBoundingClientRect();
+  const world = viewport.canvasToWorld([event.clientX - box.left, event.clientY - box.top]);
+  const [column, row] = utilities.transformWorldToIndex(image.imageData, world);
+  const [columns, rows] = image.dimensions;
+  if (column < 0 || row < 0 || column >= columns || row >= rows) {
+    readout.textContent = '';
+    return;
+  }
+  const values = image.scalarData ?? image.imageData.getPointData().getScalars().getData();
+  const components = values.length / (columns * rows);
+  const at = (row * columns + column) * components;
+  const value = components === 1 ? round(values[at]) : Array.from(values.slice(at, at + components)).join(', ');
+  readout.textContent = `x ${column}  y ${row}  ${value}${shown.unit ? ` ${shown.unit}` : ''}`;
+}
+
+function round(value) {
+  return Math.abs(value) >= 100 || Number.isInteger(value) ? Math.round(value) : Number(value.toPrecision(4));
+}
+
+function reset() {
+  viewport.resetCamera();
+  viewport.setProperties({ voiRange: voiOf(shown.pageWindow), invert: shown.inverted });
+  viewport.render();
+}
+
+function toggleOverlay() {
+  shown.overlayOn = !shown.overlayOn;
+  overlayButton.setAttribute('aria-pressed', String(shown.overlayOn));
+  drawOverlay();
+  keep();
+}
+
+function fitHeight() {
+  // As tall as the browser window leaves below the viewer's top, so the whole scan shows without scrolling.
+  let height = 480;
+  try {
+    const top = window.frameElement.getBoundingClientRect().top + window.parent.scrollY;
+    height = Math.max(320, Math.min(window.parent.innerHeight - top - 12, 1400));
+  } catch {
+    // not framed by the app (a test page): keep the default
+  }
+  document.body.style.height = `${height}px`;
+  post('streamlit:setFrameHeight', { height });
+}
+
+toolbar.addEventListener('click', (event) => {
+  const button = event.target.closest('button');
+  if (!button) return;
+  if (button.dataset.tool) chooseTool(button.dataset.tool);
+  if (button.id === 'reset-button') reset();
+  if (button === overlayButton) toggleOverlay();
+});
+
+function onKey(event) {
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  if (event.target.closest?.('input, textarea, select, [contenteditable=true], [role=combobox]')) return;
+  const key = event.key.toLowerCase();
+  if (PRIMARY_TOOLS[key]) chooseTool(key);
+  else if (key === ' ') reset(); // as in OHIF; R is Streamlit's own key for running the page again
+  else if (key === 'o' && shown.overlay) toggleOverlay();
+  else return;
+  event.preventDefault();
+}
+window.addEventListener('keydown', onKey);
+try {
+  // The keys work wherever the page has the focus, not only once the viewer was clicked.
+  window.parent.document.addEventListener('keydown', onKey);
+  window.addEventListener('pagehide', () => window.parent.document.removeEventListener('keydown', onKey));
+} catch {
+  // not framed by the app
+}
+
+window.addEventListener('message', (event) => {
+  if (event.data?.type === 'streamlit:render') render(event.data.args).catch((error) => {
+    readout.textContent = `The viewer could not show this scan: ${error.message}`;
+  });
+});
+
+ready = start();
+post('streamlit:componentReady', { apiVersion: 1 });
