@@ -17,6 +17,7 @@ from medattn.screens.viewer import ViewerImage
 _component = components.declare_component("medattn_viewer", path=str(Path(__file__).parent / "build"))
 
 
-def viewer(image: ViewerImage, key: str) -> None:
-    """Show ``image`` in the reading viewer; ``key`` keeps one viewer per place on the page."""
-    _component(**image.arguments(), key=key, default=None)
+def viewer(image: ViewerImage | None, key: str) -> None:
+    """Show ``image`` in the reading viewer, or an empty viewer that loads while a scan is chosen; ``key`` keeps
+    one viewer per place on the page."""
+    _component(**(image.arguments() if image else {"scan": None}), key=key, default=None)

@@ -39,22 +39,31 @@ with shared.page("Attention review", compact=True):
             st.markdown(HOW_TO_READ.read_text())
         view = review_parts.view_settings(predictor)
 
+    # The notices above the scan go in a container of their own, and the scan's column comes next whatever
+    # they hold: the viewer keeps its place on the page from the first run, so it is loaded while the reader
+    # picks a file (about 350 ms of a 2k upload's first answer) and never made anew when the notices change.
+    notices = st.container()
+    on_the_scan, beside = st.columns([3, 2])
     case = workspace.current_case
     if case is None:
-        st.info("Upload a scan or open a sample case to begin.")
+        notices.info("Upload a scan or open a sample case to begin.")
+        with on_the_scan:
+            viewer(None, key="viewer")
         st.stop()
     if case.error:
-        shared.show_error(f"This file cannot be shown. {case.error}")  # our message: no file text
+        with notices:
+            shared.show_error(f"This file cannot be shown. {case.error}")  # our message: no file text
         st.stop()
     scan = case.scan
 
     frame, cine = 0, False
     if scan.frame_count > 1:
-        frame = st.slider("Frame", 1, scan.frame_count, 1, key=f"frame-{case.key[:12]}") - 1
-        cine = st.toggle("Play all frames as a loop (cine)", key=f"cine-{case.key[:12]}")
+        frame = notices.slider("Frame", 1, scan.frame_count, 1, key=f"frame-{case.key[:12]}") - 1
+        cine = notices.toggle("Play all frames as a loop (cine)", key=f"cine-{case.key[:12]}")
     kept = shared.kept_from_review(case, frame)
     if kept:
-        shared.show_error(kept)
+        with notices:
+            shared.show_error(kept)
         st.stop()
     window = review_parts.window_setting(case, frame)
 
@@ -62,8 +71,8 @@ with shared.page("Attention review", compact=True):
     warning = prediction.unlikeness_warning
     shown_anyway = False
     if warning:
-        st.error(warning, icon=":material/block:")
-        shown_anyway = st.toggle(
+        notices.error(warning, icon=":material/block:")
+        shown_anyway = notices.toggle(
             "Show the model's output anyway", key=f"reveal-{case.key[:12]}",
             help="For study only: every number stays marked as not meaningful.",
         )  # fmt: skip
@@ -84,17 +93,17 @@ with shared.page("Attention review", compact=True):
             viewer(replace(on_screen, overlay=overlay_layer), key="viewer")
 
     if withheld:
-        st.caption(
+        with on_the_scan:
+            show_scan()
+        beside.caption(
             "The findings, probabilities and heatmaps are withheld: the model was not built for images like "
             "this one, so its answer would only mislead. You can still read the scan and record your review."
         )
-        show_scan()
     else:
         shown = view.finding_slot.selectbox(
             "Heatmap for finding", ranked, format_func=name, key=f"shown-{case.key[:12]}"
         )
-        on_the_scan, beside = st.columns([3, 2])  # the image first: the findings go beside it, not above
-        with beside:
+        with beside:  # the image first: the findings go beside it, not above
             st.subheader(review_page.headline(prediction, name), anchor=False)
             with st.spinner(f"Computing {EXPLAINERS[view.method].title}…"):
                 heatmap = shared.explanation(case.key, model_dir, frame, view.method, shown, case)

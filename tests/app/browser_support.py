@@ -96,10 +96,16 @@ def free_port() -> int:
 
 @contextmanager
 def serving_app(
-    data_dir: Path, log_path: Path, port: int | None = None, environment: dict | None = None, options: tuple = ()
+    data_dir: Path,
+    log_path: Path,
+    port: int | None = None,
+    environment: dict | None = None,
+    options: tuple = (),
+    root: Path = ROOT,
 ) -> Iterator[str]:
     """``streamlit run app.py`` on a free port (or ``port``) with its own review store; its output goes to
-    ``log_path``. ``environment`` is added to the server's; ``options`` to its command line."""
+    ``log_path``. ``environment`` is added to the server's; ``options`` to its command line; ``root`` is the
+    checkout served (another commit's, for a benchmark's baseline)."""
     port = port or free_port()
     env = {**os.environ, "MEDATTN_DATA_DIR": str(data_dir)}
     env.pop("MEDATTN_DB_URL", None)
@@ -109,7 +115,7 @@ def serving_app(
     with log_path.open("wb") as log:
         server = subprocess.Popen(
             command,
-            cwd=ROOT,
+            cwd=root,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

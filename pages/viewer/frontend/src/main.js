@@ -176,6 +176,7 @@ function keep() {
 async function render(args) {
   await ready;
   fitHeight();
+  if (!args.scan) return; // no scan yet: loaded and waiting
   const pixels = args.pixels; // a view into Streamlit's message: copied, so that the image owns its values
   const scalarData = new TYPED[args.dtype](pixels.buffer.slice(pixels.byteOffset, pixels.byteOffset + pixels.byteLength));
   if (args.scan !== shown.scan) {
@@ -216,6 +217,7 @@ async function setOverlay(args) {
   const layer = new OffscreenCanvas(columns, rows);
   layer.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(rgba.buffer), columns, rows), 0, 0);
   shown.overlay = layer;
+  shown.overlayChecksum = String(args.overlay_checksum);
   overlayButton.setAttribute('aria-pressed', String(shown.overlayOn));
 }
 
@@ -240,6 +242,8 @@ function drawOverlay() {
   overlayCanvas.width = element.clientWidth * ratio;
   overlayCanvas.height = element.clientHeight * ratio;
   context.clearRect(0, 0, overlayCanvas.width, overlayCanvas.height);
+  // Which layer is on screen (its checksum), for tests and benchmarks to wait on.
+  overlayCanvas.dataset.drawn = shown.overlay && shown.overlayOn ? shown.overlayChecksum : '';
   if (!shown.overlay || !shown.overlayOn) return;
   // The image's outer corners on the canvas (top left, top right, bottom left; pixel centres are whole
   // indices, so the edges lie half a pixel out): the layer is stretched over them.
