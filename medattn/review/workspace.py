@@ -94,6 +94,7 @@ class Case:
 class Workspace:
     cases: dict[str, Case] = field(default_factory=dict)
     current: str | None = None
+    worklist: list[str] = field(default_factory=list)  # the Worklist's last order (case keys), walked by Review
     # How a file becomes a Scan: load_scan here, or in a pool of processes (medattn.scan.elsewhere) in a
     # server whose sessions would otherwise decode one at a time.
     loader: Callable[[bytes], Scan] = field(default=load_scan, repr=False)
@@ -166,6 +167,16 @@ class Workspace:
     def readable(self) -> list[Case]:
         return [case for case in self.cases.values() if case.error is None]
 
+    def beside(self, step: int) -> str | None:
+        """The key of the readable case ``step`` places from the current one (1: next, -1: previous), in the
+        Worklist's last order, then in the order opened for cases it has not ranked; None past either end."""
+        keys = [case.key for case in self.readable]
+        ordered = [key for key in self.worklist if key in keys] + [key for key in keys if key not in self.worklist]
+        if self.current not in ordered:
+            return None
+        place = ordered.index(self.current) + step
+        return ordered[place] if 0 <= place < len(ordered) else None
+
     def ranked(self, predictions: dict[str, Prediction]) -> list[Case]:
         """The readable cases, most suspicious first: by each one's highest finding probability; then the
         scans unlike the model's training data (their probabilities mean nothing), least unlike first."""
@@ -176,7 +187,9 @@ class Workspace:
                 return (1, float(np.nan_to_num(prediction.unlikeness, nan=np.inf)))
             return (0, -max(prediction.probabilities.values()))
 
-        return sorted((case for case in self.readable if case.key in predictions), key=order)
+        ranked = sorted((case for case in self.readable if case.key in predictions), key=order)
+        self.worklist = [case.key for case in ranked]
+        return ranked
 
 
 def _give_back(server: ByteBudget, held: list[int]) -> None:

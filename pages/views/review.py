@@ -55,6 +55,7 @@ with shared.page("Attention review", compact=True):
             shared.show_error(f"This file cannot be shown. {case.error}")  # our message: no file text
         st.stop()
     scan = case.scan
+    review_parts.case_steps(workspace, notices)
 
     frame, cine = 0, False
     if scan.frame_count > 1:

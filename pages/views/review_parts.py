@@ -50,6 +50,23 @@ def scan_picker(workspace: Workspace, samples: dict[str, Path]) -> None:
         )  # fmt: skip
 
 
+def case_steps(workspace: Workspace, where) -> None:
+    """Previous and next case (keys Shift+N and N), in the Worklist's order: a reader goes through a list
+    without going back to it."""
+    back, forward = workspace.beside(-1), workspace.beside(1)
+    if back is None and forward is None:
+        return
+    left, right, _ = where.columns([1, 1, 2])
+    left.button(
+        "Previous case", icon=":material/arrow_back:", shortcut="Shift+N", disabled=back is None,
+        on_click=workspace.select, args=(back,), key="previous-case", width="stretch",
+    )  # fmt: skip
+    right.button(
+        "Next case", icon=":material/arrow_forward:", shortcut="N", disabled=forward is None,
+        on_click=workspace.select, args=(forward,), key="next-case", width="stretch",
+    )  # fmt: skip
+
+
 def window_setting(case: Case, frame: int) -> tuple[float, float] | None:
     """The grey-scale window (level, width) from the presets or typed in the sidebar; None for colour."""
     if case.scan.is_colour:

@@ -836,3 +836,24 @@ def test_a_note_and_a_name_are_listed_as_text_not_markdown(data_dir):
     at.switch_page("pages/views/history.py").run()
     history = at.table[0].value
     assert history["Note"].iloc[0] == escape_markdown(link) and history["Reviewer"].iloc[0] == r"Dr \*Emph\*"
+
+
+def test_next_and_previous_case_walk_the_worklist_from_review():
+    at = open_sample("synthetic nodule")
+    for sample in ("synthetic effusion", "synthetic normal"):
+        at.selectbox(key="sample").set_value(sample).run()
+    at.switch_page("pages/views/worklist.py").run()  # ranks them: most suspicious first
+    ranked = at.session_state["workspace"].worklist
+    at.switch_page("pages/views/review.py").run()
+    workspace = at.session_state["workspace"]
+    workspace.select(ranked[0])
+    at.run()
+    assert at.button(key="previous-case").disabled and not at.button(key="next-case").disabled
+    walked = [workspace.current]
+    while not at.button(key="next-case").disabled:
+        at.button(key="next-case").click().run()
+        assert not at.exception
+        walked.append(at.session_state["workspace"].current)
+    assert walked == ranked and at.selectbox(key="scan-choice").value == ranked[-1]  # the picker follows
+    at.button(key="previous-case").click().run()
+    assert at.session_state["workspace"].current == ranked[-2]

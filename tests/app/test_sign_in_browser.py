@@ -156,7 +156,9 @@ def test_a_visitor_gets_the_sign_in_page_at_every_address_and_a_forged_cookie_ch
         expect(page.get_by_role("button", name=SIGN_IN)).to_be_visible(timeout=WAIT_MS)
         assert page.get_by_text("Page not found").count() == 0  # each address answers, with the sign-in page
         assert page.locator("[data-testid=stSidebarNav]").count() == 0  # no page is offered, none is shown
-        assert page.locator("[data-testid=stMain] :is([data-testid=stImage], [data-testid=stTable], iframe)").count() == 0
+        assert (
+            page.locator("[data-testid=stMain] :is([data-testid=stImage], [data-testid=stTable], iframe)").count() == 0
+        )
     page.screenshot(path=ARTIFACTS / "sign-in.png")
     # A cookie named as Streamlit's own, not signed with the app's secret: still a visitor.
     forged = json.dumps({"is_logged_in": True, "name": "Dr Forger", "email": "x@y", "roles": ["coordinator"]})

@@ -219,3 +219,19 @@ def test_the_overlay_is_switched_by_key_and_button_and_drawn_at_the_chosen_opaci
         page.wait_for_timeout(200)
     assert overlay_alpha(page) == round(0.5 * 255)
     page.screenshot(path=ARTIFACTS / "viewer-overlay.png")
+
+
+def test_n_opens_the_next_case_even_while_the_viewer_has_the_focus(browser, app_url):
+    samples = all_samples()
+    page = open_in_viewer(browser, app_url, samples["synthetic nodule"])
+    page.locator("[data-testid=stSidebar] input[type=file]").set_input_files(
+        [samples["synthetic nodule"], samples["synthetic effusion"]]
+    )
+    expect(page.get_by_text("Attention overlay — Pleural effusion")).to_be_visible(timeout=WAIT_MS)
+    settle(page)
+    page.keyboard.press("Shift+N")  # the page has the focus: back to the nodule
+    expect(page.get_by_text("Attention overlay — Pulmonary nodule")).to_be_visible(timeout=WAIT_MS)
+    settle(page)
+    page.frame_locator(VIEWER).locator("#viewport").click()  # now the viewer has it
+    page.keyboard.press("n")
+    expect(page.get_by_text("Attention overlay — Pleural effusion")).to_be_visible(timeout=WAIT_MS)

@@ -36,6 +36,23 @@ def test_worklist_ranks_by_the_highest_probability_and_puts_unlike_scans_last_le
     assert [case.key for case in workspace.ranked(predictions)] == [keys[2], keys[0], keys[4], keys[1], keys[3]]
 
 
+def test_next_and_previous_case_walk_the_worklists_order_then_the_cases_it_has_not_ranked():
+    workspace = Workspace()
+    keys = [workspace.add(path.name, path.read_bytes()).key for path in list(synthetic_samples().values())[:4]]
+    workspace.add("notes.txt", b"not a scan")  # unreadable: never stepped onto
+    assert workspace.beside(1) is None  # the unreadable file is on screen: it has no place in the walk
+    workspace.select(keys[0])
+    assert workspace.beside(1) == keys[1] and workspace.beside(-1) is None  # before any ranking: as opened
+    workspace.ranked({keys[2]: prediction(0.9), keys[0]: prediction(0.5), keys[1]: prediction(0.1)})
+    walked = [keys[2]]
+    workspace.select(keys[2])
+    while (following := workspace.beside(1)) is not None:
+        walked.append(following)
+        workspace.select(following)
+    assert walked == [keys[2], keys[0], keys[1], keys[3]]  # ranked first, then the one opened after ranking
+    assert workspace.beside(-1) == keys[1]
+
+
 def test_a_session_and_a_server_hold_bounded_bytes_and_a_file_that_fails_holds_none(ct_file):
     """Five 150 MB non-image files took a server from 601 to 3,310 MB: every file's bytes were kept."""
     import gc

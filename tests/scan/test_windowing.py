@@ -2,13 +2,14 @@ import numpy as np
 import pytest
 
 from medattn import load_scan
-from medattn.scan.windowing import CT_WINDOWS, apply_window, percentile_window
+from medattn.scan.windowing import CT_WINDOWS, IMAGE_RANGE, apply_window, percentile_window
 from tests.conftest import CHEST_CR_LUNG_FIELDS, PYDICOM_DATA_FILES, all_frames
 
 
 def test_window_presets_follow_the_modality_and_photometric_interpretation(ct_file):
     ct = load_scan(ct_file).window_presets()
     assert {"File default", "Full range"} | set(CT_WINDOWS) <= set(ct)
+    assert next(iter(ct)) == "File default"  # a CT's own window is narrower than its values: it opens in it
     hand = load_scan(PYDICOM_DATA_FILES / "RG3_UNCR.dcm")  # MONOCHROME1
     presets = hand.window_presets()
     # Dense bone is shown bright; in MONOCHROME1 that is low stored values, so its window sits lower.
@@ -32,6 +33,9 @@ def test_the_lung_preset_spreads_the_lung_fields_of_a_real_chest_radiograph_over
 
     lung, default = lungs("Lung"), lungs("File default")
     assert lung.std() > 2.5 * default.std()  # the vessels and nodules stand out
+    # It opens in the image's own range (1.45x the contrast in the lung fields), not in the file's 15000/30000,
+    # wider than all its values: washed out.
+    assert next(iter(chest.window_presets())) == IMAGE_RANGE and lungs(IMAGE_RANGE).std() > 1.4 * default.std()
     assert 64 < lung.mean() < 160  # dark lungs, not a flat light grey
     assert np.isin(lung, (0, 255)).mean() < 0.15  # little of the lung is clipped
 

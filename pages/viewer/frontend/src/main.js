@@ -329,7 +329,11 @@ function onKey(event) {
   if (PRIMARY_TOOLS[key]) chooseTool(key);
   else if (key === ' ') reset(); // as in OHIF; R is Streamlit's own key for running the page again
   else if (key === 'o' && shown.overlay) toggleOverlay();
-  else return;
+  else {
+    // A key of the page's own (N: next case) pressed while the viewer has the focus goes on to the page.
+    if (event.view === window) window.parent.document.dispatchEvent(new KeyboardEvent('keydown', event));
+    return;
+  }
   event.preventDefault();
 }
 window.addEventListener('keydown', onKey);
