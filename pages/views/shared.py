@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 # Each session runs on its own thread. Libraries that import lazily, imported by several sessions at once on
@@ -246,14 +247,15 @@ def displayed(case_key: str, frame: int, window: tuple[float, float] | None, _ca
 
 
 def viewer_image(case: Case, frame: int) -> ViewerImage:
-    """The frame's stored values for the reading viewer, made once and kept in the session for its last two
-    frames: kept process-wide, a 2k radiograph's 7 MB outlived its session."""
+    """The scan's stored values for the reading viewer (every frame where they fit, else ``frame``), made once and
+    kept in the session for its last two: kept process-wide, a 2k radiograph's 7 MB outlived its session."""
     kept = st.session_state.setdefault("viewer-images", {})
-    if (case.key, frame) not in kept:
+    key = (case.key, None if ViewerImage.holds_every_frame(case.scan) else frame)
+    if key not in kept:
         while len(kept) >= 2:
             kept.pop(next(iter(kept)))
-        kept[case.key, frame] = ViewerImage.of(case.scan, frame, None, case.key[:12])
-    return kept[case.key, frame]
+        kept[key] = ViewerImage.of(case.scan, frame, case.key[:12])
+    return replace(kept[key], frame=frame)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

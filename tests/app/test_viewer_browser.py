@@ -235,3 +235,31 @@ def test_n_opens_the_next_case_even_while_the_viewer_has_the_focus(browser, app_
     page.frame_locator(VIEWER).locator("#viewport").click()  # now the viewer has it
     page.keyboard.press("n")
     expect(page.get_by_text("Attention overlay — Pleural effusion")).to_be_visible(timeout=WAIT_MS)
+
+
+def test_the_wheel_scrolls_through_the_frames_in_the_browser_and_the_map_stays_on_its_own_frame(browser, app_url):
+    """pydicom-data's 10-frame MR: every frame reaches the viewer, so scrolling asks nothing of the server."""
+    sent: list = []
+    mr = all_samples()["real MR, 10 frames, JPEG-LS"]
+    page = open_in_viewer(browser, app_url, mr, sent=sent)
+    scan = load_scan(mr)
+    page.get_by_text("Show the model's output anyway").click()
+    overlay = page.frame_locator(VIEWER).locator("#overlay")
+    expect(overlay).not_to_have_attribute("data-drawn", "", timeout=WAIT_MS)  # the map of frame 1, on frame 1
+    settle(page)
+    window = page.frame_locator(VIEWER).locator("#window")
+    expect(window).to_contain_text("Frame 1/10")
+    messages = len(sent)
+    page.mouse.move(*on_page(page, 32, 32))
+    for _ in range(3):
+        page.mouse.wheel(0, 120)  # one frame on per notch
+        page.wait_for_timeout(150)
+    expect(window).to_contain_text("Frame 4/10")
+    expect(overlay).to_have_attribute("data-drawn", "")  # not frame 4's map: none is drawn there
+    page.mouse.move(*on_page(page, 30, 34))
+    readout = page.frame_locator(VIEWER).locator("#readout")
+    expect(readout).to_contain_text("x ")
+    column, row, value = (int(n) for n in re.fullmatch(r"x (\d+)\s+y (\d+)\s+(-?\d+)", readout.inner_text()).groups())
+    assert value == round(float(scan.frame(3)[row, column]))  # frame 4's stored value...
+    assert value != round(float(scan.frame(0)[row, column]))  # ...which differs from frame 1's there
+    assert len(sent) == messages  # scrolled in the browser alone

@@ -81,6 +81,7 @@ async function start() {
   group.addViewport(VIEWPORT, ENGINE);
   group.setToolActive(ZoomTool.toolName, { bindings: [{ mouseButton: MouseBindings.Secondary }] });
   group.setToolActive(PanTool.toolName, { bindings: [{ mouseButton: MouseBindings.Auxiliary }] });
+  group.setToolActive(StackScrollTool.toolName, { bindings: [{ mouseButton: MouseBindings.Wheel }] });
   chooseTool('w');
   element.addEventListener(Enums.Events.IMAGE_RENDERED, onRendered);
   element.addEventListener('mousemove', onHover);
@@ -169,7 +170,15 @@ function keep() {
   if (!shown.scan || !viewport) return;
   const camera = viewport.getCamera();
   const { voiRange } = viewport.getProperties();
-  const state = { pageWindow: shown.pageWindow, voiRange, camera, overlayOn: shown.overlayOn, tool: shown.tool };
+  const state = {
+    pageWindow: shown.pageWindow,
+    pageFrame: shown.pageFrame,
+    index: viewport.getCurrentImageIdIndex(),
+    voiRange,
+    camera,
+    overlayOn: shown.overlayOn,
+    tool: shown.tool,
+  };
   sessionStorage.setItem(`medattn-viewer:${shown.scan}`, JSON.stringify(state));
 }
 
@@ -177,17 +186,26 @@ async function render(args) {
   await ready;
   fitHeight();
   if (!args.scan) return; // no scan yet: loaded and waiting
-  const pixels = args.pixels; // a view into Streamlit's message: copied, so that the image owns its values
-  const scalarData = new TYPED[args.dtype](pixels.buffer.slice(pixels.byteOffset, pixels.byteOffset + pixels.byteLength));
   if (args.scan !== shown.scan) {
     keep();
     shown.scan = args.scan;
     shown.unit = args.unit;
     shown.inverted = args.inverted;
-    const imageId = `medattn:${args.scan}`;
-    addImage(imageId, scalarData, args);
-    await viewport.setStack([imageId]);
+    shown.first = args.first;
+    shown.frames = args.frames;
+    const pixels = args.pixels; // a view into Streamlit's message: each frame is copied out of it
+    const frameBytes = pixels.byteLength / args.frames;
+    const imageIds = [];
+    for (let index = 0; index < args.frames; index++) {
+      const start = pixels.byteOffset + index * frameBytes;
+      const imageId = `medattn:${args.scan}:${args.first + index}`;
+      addImage(imageId, new TYPED[args.dtype](pixels.buffer.slice(start, start + frameBytes)), args);
+      imageIds.push(imageId);
+    }
     const state = saved();
+    shown.pageFrame = args.frame;
+    const index = state.pageFrame === args.frame && state.index !== undefined ? state.index : args.frame - args.first;
+    await viewport.setStack(imageIds, index);
     const sameWindow = JSON.stringify(state.pageWindow) === JSON.stringify(args.window);
     shown.pageWindow = args.window;
     viewport.setProperties({
@@ -197,9 +215,15 @@ async function render(args) {
     if (state.camera) viewport.setCamera(state.camera);
     shown.overlayOn = state.overlayOn ?? true;
     if (state.tool) chooseTool(state.tool);
-  } else if (JSON.stringify(args.window) !== JSON.stringify(shown.pageWindow)) {
-    shown.pageWindow = args.window; // the page's window changed: it wins over a drag
-    viewport.setProperties({ voiRange: voiOf(args.window) });
+  } else {
+    if (JSON.stringify(args.window) !== JSON.stringify(shown.pageWindow)) {
+      shown.pageWindow = args.window; // the page's window changed: it wins over a drag
+      viewport.setProperties({ voiRange: voiOf(args.window) });
+    }
+    if (args.frame !== shown.pageFrame) {
+      shown.pageFrame = args.frame; // the page's frame slider moved: the viewer goes there
+      await viewport.setImageIdIndex(args.frame - args.first);
+    }
   }
   await setOverlay(args);
   viewport.render();
@@ -231,7 +255,9 @@ function onRendered() {
   ].map((index) => viewport.worldToCanvas(imageData.indexToWorld(index)));
   const zoom = Math.hypot(right[0] - left[0], right[1] - left[1]);
   const width = voiRange.upper - voiRange.lower;
-  windowText.textContent = `W ${round(width)}  L ${round(voiRange.lower + width / 2)}  Zoom ${Math.round(zoom * 100)}%`;
+  const frame = shown.first + viewport.getCurrentImageIdIndex();
+  const frames = shown.frames > 1 ? `  Frame ${frame + 1}/${shown.first + shown.frames}` : '';
+  windowText.textContent = `W ${round(width)}  L ${round(voiRange.lower + width / 2)}  Zoom ${Math.round(zoom * 100)}%${frames}`;
   drawOverlay();
   keep();
 }
@@ -243,8 +269,11 @@ function drawOverlay() {
   overlayCanvas.height = element.clientHeight * ratio;
   context.clearRect(0, 0, overlayCanvas.width, overlayCanvas.height);
   // Which layer is on screen (its checksum), for tests and benchmarks to wait on.
-  overlayCanvas.dataset.drawn = shown.overlay && shown.overlayOn ? shown.overlayChecksum : '';
-  if (!shown.overlay || !shown.overlayOn) return;
+  // The map belongs to the frame the page's model read: on any other frame, none is drawn.
+  const onItsFrame = shown.first + viewport.getCurrentImageIdIndex() === shown.pageFrame;
+  const drawn = shown.overlay && shown.overlayOn && onItsFrame;
+  overlayCanvas.dataset.drawn = drawn ? shown.overlayChecksum : '';
+  if (!drawn) return;
   // The image's outer corners on the canvas (top left, top right, bottom left; pixel centres are whole
   // indices, so the edges lie half a pixel out): the layer is stretched over them.
   const { imageData, dimensions } = viewport.getImageData();
