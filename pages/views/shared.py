@@ -293,8 +293,12 @@ KEPT_SETTINGS = (
     "method", "opacity", "colormap", "scale", "threshold", "outline", "ground-truth", "compare",
 )  # fmt: skip
 # And each scan's reading state, by the prefix of its widgets' keys (the scan's key follows): its window, frame,
-# cine, "show anyway", the finding whose map is shown, and what the reader revealed of a map held back.
-KEPT_PER_SCAN = ("window-", "centre-", "width-", "frame-", "cine-", "reveal-", "shown-", "absent-", "diffuse-")
+# cine, "show anyway", the finding whose map is shown, what the reader revealed of a map held back, and the
+# draft of their review (verdicts, own reading, note) until it is saved.
+KEPT_PER_SCAN = (
+    "window-", "centre-", "width-", "frame-", "cine-", "reveal-", "shown-", "absent-", "diffuse-",
+    "verdict-", "corrected-", "note-",
+)  # fmt: skip
 
 
 REAPER_UNAVAILABLE = "The session reaper cannot reach Streamlit's session storage"

@@ -79,7 +79,7 @@ def test_png_upload_shows_overlay_label_and_confidence(page):
 
 
 def answer(page: Page, finding: str, verdict: str) -> None:
-    radio = page.locator("[data-testid=stForm] [data-testid=stRadio]").filter(has_text=finding)
+    radio = page.locator("[class*=st-key-your-review-] [data-testid=stRadio]").filter(has_text=finding)
     radio.get_by_text(verdict, exact=True).click()
 
 
@@ -143,7 +143,7 @@ def test_an_unlike_scan_is_withheld_then_shown_marked_and_its_report_says_so(pag
 def test_the_form_starts_unanswered_and_a_contradiction_is_pointed_out(page):
     upload_and_wait_for_overlay(page, ROOT / "assets" / "samples" / "synthetic-nodule.png")
     expect(page.get_by_text("Findings above threshold: Pulmonary nodule")).to_be_visible()
-    assert page.locator("[data-testid=stForm] input[type=radio]:checked").count() == 0
+    assert page.locator("[class*=st-key-your-review-] input[type=radio]:checked").count() == 0
     page.get_by_role("textbox", name="Reviewer").fill("Dr Careful")
     page.get_by_role("textbox", name="Reviewer").press("Enter")
     page.get_by_role("button", name="Save review").click()
@@ -289,19 +289,28 @@ def choose(page: Page, label: str, option: str, tries: int = 4) -> None:
 
 
 def test_a_scans_reading_state_survives_a_visit_to_another_page(page, cr_jpeg2000_file):
-    """Window, "show anyway" and the finding shown were gone after History and back: the reader started again."""
+    """Window, "show anyway", the finding shown and the draft review were gone after History and back: the reader
+    started again."""
     page.locator("[data-testid=stSidebar] input[type=file]").set_input_files([cr_jpeg2000_file])
     page.get_by_text("Show the model's output anyway").click(timeout=WAIT_MS)
     expect(page.get_by_text("Attention overlay —")).to_be_visible(timeout=WAIT_MS)
     choose(page, "Window", "Soft tissue")
     choose(page, "Heatmap for finding", "Cardiomegaly")
     expect(page.get_by_text("Attention overlay — Cardiomegaly")).to_be_visible(timeout=WAIT_MS)
+    answer(page, "Cardiomegaly", "Disagree")  # a draft, not saved
+    settle(page)
+    page.get_by_role("textbox", name="Note").fill("Heart size normal; draft.")
+    page.get_by_role("textbox", name="Note").blur()
+    settle(page)
     page.get_by_role("link", name="History").click()
     expect(page.get_by_text("Review history")).to_be_visible(timeout=WAIT_MS)
     page.get_by_role("link", name="Review").click()
     expect(page.get_by_text("Attention overlay — Cardiomegaly")).to_be_visible(timeout=WAIT_MS)  # revealed, shown
     expect(page.get_by_role("combobox", name="Window")).to_have_value("Soft tissue")
     expect(page.get_by_role("switch", name="Show the model's output anyway")).to_be_checked()
+    cardiomegaly = page.locator("[class*=st-key-your-review-] [data-testid=stRadio]").filter(has_text="Cardiomegaly")
+    expect(cardiomegaly.get_by_role("radio", name="Disagree")).to_be_checked()  # the draft, kept
+    expect(page.get_by_role("textbox", name="Note")).to_have_value("Heart size normal; draft.")
 
 
 @pytest.mark.parametrize("viewport", [(1440, 900), (1280, 720)])

@@ -244,7 +244,7 @@ def test_a_mark_drawn_in_review_is_stored_reshown_and_measured_on_the_model_page
             page.screenshot(path=ARTIFACTS / "review-mark-reshown.png", full_page=True)
             break
         drag_a_box(page, chart)
-        form = page.locator("[data-testid=stForm]")
+        form = page.locator("[class*=st-key-your-review-]")
         for radio in form.locator("[data-testid=stRadio]").all():
             radio.get_by_text("Agree", exact=True).click()
         form.get_by_role("combobox", name="Findings present, in your reading").click()

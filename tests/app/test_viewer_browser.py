@@ -126,9 +126,7 @@ def test_the_viewer_holds_every_stored_value_and_draws_them_as_the_app_renders_t
     assert (difference <= 1).mean() > 0.99, np.percentile(difference, [50, 99, 100])
 
 
-def test_dragging_windows_the_image_in_the_browser_alone_and_the_window_is_kept_across_pages(
-    browser, app_url, cr_jpeg2000_file
-):
+def test_windowing_and_zoom_happen_in_the_browser_alone_and_are_kept_across_pages(browser, app_url, cr_jpeg2000_file):
     sent: list = []
     page = open_in_viewer(browser, app_url, cr_jpeg2000_file, sent=sent)
     before, messages = window_shown(page), len(sent)
@@ -138,15 +136,22 @@ def test_dragging_windows_the_image_in_the_browser_alone_and_the_window_is_kept_
     page.mouse.move(x - 120, y - 60, steps=12)  # the window narrows and the level falls
     page.mouse.up()
     page.wait_for_timeout(500)
+    windowed = window_shown(page)
+    assert windowed != before and len(sent) == messages  # windowed, and nothing asked of the server: no rerun
+    page.mouse.move(x, y)
+    page.mouse.down(button="right")
+    page.mouse.move(x, y - 80, steps=8)  # zoomed in
+    page.mouse.up(button="right")
+    page.wait_for_timeout(500)
     after = window_shown(page)
-    assert after != before and len(sent) == messages  # windowed, and nothing asked of the server: no rerun
+    assert after.split("Zoom")[1] != windowed.split("Zoom")[1] and len(sent) == messages
     page.screenshot(path=ARTIFACTS / "viewer-windowed.png")
 
     page.get_by_role("link", name="History").click()
     expect(page.get_by_text("Review history")).to_be_visible(timeout=WAIT_MS)
     page.get_by_role("link", name="Review").click()
     wait_for_viewer(page)
-    expect(page.frame_locator(VIEWER).locator("#window")).to_have_text(after)  # the reader's window, kept
+    expect(page.frame_locator(VIEWER).locator("#window")).to_have_text(after)  # the reader's window and zoom, kept
 
 
 def test_at_1280_by_720_the_whole_radiograph_is_on_screen(browser, app_url, cr_jpeg2000_file):

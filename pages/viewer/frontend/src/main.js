@@ -86,8 +86,12 @@ async function start() {
   element.addEventListener(Enums.Events.IMAGE_RENDERED, onRendered);
   element.addEventListener('mousemove', onHover);
   element.addEventListener('mouseleave', () => (readout.textContent = ''));
-  // Fitted anew when the space changes (the page above the viewer is still being drawn, or the window resized).
-  new ResizeObserver(() => engine.resize(true, false)).observe(element);
+  // Fitted anew when the space changes (the page above the viewer is still being drawn, or the window resized),
+  // unless the reader has zoomed or panned: their view is kept.
+  new ResizeObserver(() => engine.resize(true, shown.zoomed)).observe(element);
+  element.addEventListener('pointerdown', (event) => {
+    if (event.button !== 0 || shown.tool === 'p') shown.zoomed = true; // right drag zooms, middle drag pans
+  });
 }
 
 function chooseTool(key) {
@@ -176,6 +180,7 @@ function keep() {
     index: viewport.getCurrentImageIdIndex(),
     voiRange,
     camera,
+    zoomed: shown.zoomed,
     overlayOn: shown.overlayOn,
     tool: shown.tool,
   };
@@ -212,7 +217,8 @@ async function render(args) {
       voiRange: sameWindow && state.voiRange ? state.voiRange : voiOf(args.window),
       invert: args.inverted,
     });
-    if (state.camera) viewport.setCamera(state.camera);
+    shown.zoomed = Boolean(state.zoomed);
+    if (state.zoomed) viewport.setCamera(state.camera);
     shown.overlayOn = state.overlayOn ?? true;
     if (state.tool) chooseTool(state.tool);
   } else {
@@ -318,6 +324,7 @@ function round(value) {
 }
 
 function reset() {
+  shown.zoomed = false;
   viewport.resetCamera();
   viewport.setProperties({ voiRange: voiOf(shown.pageWindow), invert: shown.inverted });
   viewport.render();
