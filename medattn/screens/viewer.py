@@ -90,6 +90,21 @@ class ViewerImage:
             frame=frame,
         )
 
+    @classmethod
+    def of_picture(cls, picture: np.ndarray, scan_id: str) -> ViewerImage:
+        """A grey uint8 picture (a reader study's case, as its set holds it), shown as it is: 0 black, 255 white."""
+        return cls(
+            scan_id=scan_id,
+            packed=_little_endian(picture[None]),
+            dtype=picture.dtype.name,
+            shape=(1, *picture.shape),
+            first=0,
+            window=(127.5, 255.0),
+            modality="OT",
+            inverted=False,
+            spacing=None,
+        )
+
     def arguments(self) -> dict:
         """The component's arguments: JSON values, and bytes, which Streamlit sends as binary. The overlay's
         checksum is among the JSON values: Streamlit sends the viewer new arguments only when those change."""

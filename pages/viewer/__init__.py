@@ -17,7 +17,8 @@ from medattn.screens.viewer import ViewerImage
 _component = components.declare_component("medattn_viewer", path=str(Path(__file__).parent / "build"))
 
 
-def viewer(image: ViewerImage | None, key: str) -> None:
+def viewer(image: ViewerImage | None, key: str, fill: str = "below") -> None:
     """Show ``image`` in the reading viewer, or an empty viewer that loads while a scan is chosen; ``key`` keeps
-    one viewer per place on the page."""
-    _component(**(image.arguments() if image else {"scan": None}), key=key, default=None)
+    one viewer per place on the page. ``fill``: "below", as tall as the window leaves below the viewer's place,
+    or "screen", a screen's height wherever it sits (the same size for every reading of a study)."""
+    _component(**(image.arguments() if image else {"scan": None}), fill=fill, key=key, default=None)

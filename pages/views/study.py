@@ -6,6 +6,7 @@ from pages.views import shared, study_parts  # first: it imports the heavy libra
 
 # isort: split
 import time
+from dataclasses import replace
 
 import numpy as np
 import streamlit as st
@@ -14,13 +15,15 @@ from medattn import installation
 from medattn.access import COORDINATOR, may_read
 from medattn.errors import MedattnError
 from medattn.explain import EXPLAINERS, map_of
-from medattn.explain.overlay import blend
+from medattn.explain.overlay import layer
 from medattn.review.marks import agreements_with
 from medattn.review.text import escape_markdown
 from medattn.scan.resizing import resize
 from medattn.screens import study_page
+from medattn.screens.viewer import ViewerImage
 from medattn.study.design import Arm
 from medattn.study.records import Reading, Study, StudyStore
+from pages.viewer import viewer
 
 MODES = ("Read", "Results", "Set up a study")
 CALLS = {True: "Present", False: "Absent"}
@@ -110,17 +113,22 @@ with shared.page("Reader study"):
         cache_key, case_position, model_dir, arm.overlay, pixels[case_position], study.findings
     )
     screen = study_page.reading_screen(arm, prediction, study.findings, name)
-    if screen.withheld:
-        st.error(f"The model's output is withheld: {escape_markdown(screen.withheld)}")
-    if not screen.captions:
-        st.image(image, width=min(image.shape[1], 640), output_format="PNG")  # lossless: "auto" sends JPEG
-    else:
-        columns = st.columns(len(study.findings) + 1)
-        columns[0].image(image, caption="The scan", width="stretch", output_format="PNG")
-        for column, (finding, caption) in zip(columns[1:], screen.captions.items(), strict=True):
-            column.image(blend(image, resize(maps[finding], *image.shape[:2])), caption=caption)
-    if screen.probabilities:
-        st.markdown(screen.probabilities)
+    # Every arm shows the scan in the same viewer, at the same size, with the same controls: the maps of an arm
+    # that has them lie over it, one finding at a time. (The control arm showed the scan at 512 px and the
+    # attention arm a 240 px one beside its maps: image size confounded what the study measures.)
+    on_the_scan, beside = st.columns([3, 2])
+    overlay = None
+    with beside:
+        if screen.withheld:
+            st.error(f"The model's output is withheld: {escape_markdown(screen.withheld)}")
+        if screen.captions:
+            finding = st.radio("The map shown", list(screen.captions), format_func=name, key=f"map-{reading_key}")
+            st.caption(screen.captions[finding])
+            overlay = layer(resize(maps[finding], *image.shape[:2]))
+        if screen.probabilities:
+            st.markdown(screen.probabilities)
+    with on_the_scan:
+        viewer(replace(ViewerImage.of_picture(image, reading_key[:12]), overlay=overlay), "study-viewer", "screen")
     marks = shared.mark_editor(reading_key, image, image.shape[:2], list(study.findings), name, None)
     with st.form(f"reading-{reading_key}"):
         present, confidence = {}, {}

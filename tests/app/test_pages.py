@@ -715,10 +715,13 @@ def test_a_study_set_up_wrongly_says_why_and_a_study_set_up_rightly_is_read_with
     assert not at.exception and at.subheader[0].value == "Reading 1 of 8"
     shown = next(c.value for c in at.caption if c.value.startswith("Shown with this reading"))
     probabilities = [m.value for m in at.markdown if "The model's probabilities" in m.value]
-    if "attention" in shown:  # the arm decides what is shown beside the scan: maps and numbers, or neither
-        assert probabilities and any(c.startswith("Attention overlay — ") for c in image_captions(at))
+    handed = viewer_arguments(at)  # every arm: the same viewer, the scan at its own size
+    assert not at.get("image") and handed["frames"] == 1 and handed["rows"] == handed["columns"] > 0
+    if "attention" in shown:  # the arm decides what lies over the scan and beside it: maps and numbers, or neither
+        assert probabilities and any(c.startswith("Attention overlay — ") for c in captions(at)) and handed["overlay"]
     else:
-        assert not probabilities and not any(c.startswith("Attention overlay — ") for c in image_captions(at))
+        assert not probabilities and not any(c.startswith("Attention overlay — ") for c in captions(at))
+        assert handed["overlay"] is None
     at.button[-1].click().run()  # nothing answered
     assert not at.exception and "present or absent" in at.error[0].value
     assert at.subheader[0].value == "Reading 1 of 8"

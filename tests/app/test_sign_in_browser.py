@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from tests.app.browser_support import (
     ARTIFACTS,
@@ -25,7 +26,7 @@ from tests.app.browser_support import (
     wait_until_answered,
 )
 from tests.app.test_browser import answer, upload_and_wait_for_overlay
-from tests.app.test_study_browser import candidate_cases, read, set_up_study
+from tests.app.test_study_browser import candidate_cases, read, set_up_study, shown_pixels
 from tests.conftest import empty_postgres
 
 require_chromium()
@@ -223,16 +224,15 @@ def test_only_enrolled_readers_read_a_study_as_themselves_blind_to_it_until_a_co
         expect(reader.get_by_text("0 of 4 readings saved")).to_be_visible()  # the other's readings are not theirs
         assert reader.get_by_label("Your name, as a reader").count() == 0  # no one reads as someone else
         assert reader.get_by_text("Results", exact=True).count() == 0  # a reader sees no results, open or closed
-        read(reader, shared_app, name, 1, candidate_cases(), [])
+        read(reader, name, 1, candidate_cases(), [])
         html = reader.content()
         for telling in ("case_position", "case-position", "truth", "Truth", '"arm"'):
             assert telling not in html, telling  # nothing in the page names the case, its position, arm or truth
     reader = readers["Dr A"]
 
     # The study's image, saved from the page and taken to Review, is kept from its reader while the study is open.
-    source = reader.locator("[data-testid=stMain] [data-testid=stImage] img").first.get_attribute("src")
     saved = tmp_path / "saved-from-the-study.png"
-    saved.write_bytes(reader.request.get(source if source.startswith("http") else shared_app + source).body())
+    Image.fromarray(shown_pixels(reader)).save(saved)  # every value the viewer holds, as a reader could take them
     reader.get_by_role("link", name="Review", exact=True).click()
     reader.locator("[data-testid=stSidebar] input[type=file]").set_input_files([saved])
     expect(reader.get_by_text("is a case of the reader study 'Blind pilot'")).to_be_visible(timeout=WAIT_MS)

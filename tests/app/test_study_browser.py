@@ -6,19 +6,27 @@ Screenshots go to $MEDATTN_ARTIFACTS (default: test-artifacts/).
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import signal
-import urllib.request
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from medattn.benchmark import FINDINGS, generate_case
 from medattn.explain import EXPLAINERS
-from tests.app.browser_support import ARTIFACTS, ROOT, WAIT_MS, require_chromium, server_pid, serving_app, settle
+from tests.app.browser_support import (
+    ARTIFACTS,
+    ROOT,
+    VIEWER,
+    WAIT_MS,
+    in_viewer,
+    require_chromium,
+    server_pid,
+    serving_app,
+    settle,
+    wait_for_viewer,
+)
 
 require_chromium()
 
@@ -46,11 +54,20 @@ def candidate_cases() -> list[tuple[np.ndarray, bool]]:
     return [(np.round(c.image * 255).astype(np.uint8), bool(c.labels[NODULE])) for c in cases]
 
 
-def shown_case(page: Page, url: str, candidates) -> int:
+def shown_pixels(page: Page) -> np.ndarray:
+    """The values the reading viewer holds, as an image (uint8 rows x columns)."""
+    wait_for_viewer(page)
+    rows, columns, values = in_viewer(
+        page,
+        """() => { const { dimensions, scalarData } = window.medattn.viewport.getImageData();
+                   return [dimensions[1], dimensions[0], Array.from(scalarData)]; }""",
+    )
+    return np.asarray(values, dtype=np.uint8).reshape(rows, columns)
+
+
+def shown_case(page: Page, candidates) -> int:
     """Which candidate the reading on screen shows, by its pixels."""
-    source = page.locator("[data-testid=stMain] [data-testid=stImage] img").first.get_attribute("src")
-    with urllib.request.urlopen(source if source.startswith("http") else url + source) as response:
-        pixels = np.asarray(Image.open(io.BytesIO(response.read())).convert("L"), dtype=np.float32)
+    pixels = shown_pixels(page).astype(np.float32)
     differences = [np.abs(pixels - image).mean() for image, _ in candidates]
     assert min(differences) == 0  # the case exactly, in every arm: it was sent as JPEG, a confound between arms
     return int(np.argmin(differences))
@@ -67,14 +84,17 @@ def answer_for(reader: str, nodule: bool, arm: str) -> tuple[bool, str]:
 CONFIDENCE = {"End": 100, "none": 50, "Home": 0}
 
 
-def read(page: Page, url: str, reader: str, count: int, candidates, seen: list) -> None:
-    """Save ``count`` readings as ``reader``, recording (case, arm) in ``seen``."""
+def read(page: Page, reader: str, count: int, candidates, seen: list) -> None:
+    """Save ``count`` readings as ``reader``, recording (case, arm) in ``seen``; each shows its scan at the same
+    size, whatever its arm."""
+    sizes = set()
     for _ in range(count):
         heading = page.get_by_role("heading", name="Reading")
         expect(heading).to_be_visible(timeout=WAIT_MS)
         number = heading.inner_text()
         arm = next(a for a in ARMS if page.get_by_text(f"Shown with this reading: {a.lower()}").count())
-        case = shown_case(page, url, candidates)
+        case = shown_case(page, candidates)
+        sizes.add(page.frame_locator(VIEWER).locator("#window").inner_text().split("Zoom")[1])
         # The page's widget keys name the reading by an opaque key: they spelled out the case position and arm.
         keys = set(re.findall(r"st-key-(?:call|sure)-\w+?-([\w-]+)", page.content()))
         assert keys and all(re.fullmatch(r"[0-9a-f]{24}", key) for key in keys), keys
@@ -88,6 +108,7 @@ def read(page: Page, url: str, reader: str, count: int, candidates, seen: list) 
         form.get_by_role("button", name="Save and show the next case").click()
         expect(page.get_by_role("heading", name=number, exact=True)).to_have_count(0, timeout=WAIT_MS)
         settle(page)
+    assert len(sizes) == 1, sizes  # the arms once showed the scan at 512 px and at 240 px: a confound
 
 
 def table_rows(table) -> list[list[str]]:
@@ -161,8 +182,8 @@ def test_a_study_read_by_two_readers_survives_a_killed_server_and_its_results_ma
         for reader in seen:
             readers[reader] = open_app(browser, url, "Reader study")
             start_reading(readers[reader], reader)
-        read(readers["Dr A"], url, "Dr A", 3, candidates, seen["Dr A"])
-        read(readers["Dr B"], url, "Dr B", 1, candidates, seen["Dr B"])
+        read(readers["Dr A"], "Dr A", 3, candidates, seen["Dr A"])
+        read(readers["Dr B"], "Dr B", 1, candidates, seen["Dr B"])
         readers["Dr A"].screenshot(path=ARTIFACTS / "study-reading.png", full_page=True)
         os.kill(server_pid(url), signal.SIGKILL)  # mid-study, with no warning
 
@@ -171,7 +192,7 @@ def test_a_study_read_by_two_readers_survives_a_killed_server_and_its_results_ma
             page = open_app(browser, url, "Reader study")
             start_reading(page, reader)
             expect(page.get_by_text(f"{done} of 4 readings saved")).to_be_visible(timeout=WAIT_MS)
-            read(page, url, reader, 4 - done, candidates, seen[reader])
+            read(page, reader, 4 - done, candidates, seen[reader])
             expect(page.get_by_text("You have read every case in every arm")).to_be_visible(timeout=WAIT_MS)
 
         for readings in seen.values():  # every case once per arm, none lost, none twice
@@ -287,7 +308,5 @@ def test_a_study_of_an_uploaded_labelled_folder_is_read_from_its_stored_pixels(b
     page.get_by_text("Read", exact=True).click()
     start_reading(page, "Dr Upload")
     expect(page.get_by_role("heading", name="Reading 1 of 4")).to_be_visible()
-    image = page.locator("[data-testid=stMain] [data-testid=stImage] img").first
-    expect(image).to_have_js_property("complete", True, timeout=WAIT_MS)
-    assert image.evaluate("img => img.naturalWidth") == 512  # the sample's own pixels, kept
+    assert shown_pixels(page).shape == (512, 512)  # the sample's own pixels, kept
     page.screenshot(path=ARTIFACTS / "study-uploaded-folder.png", full_page=True)

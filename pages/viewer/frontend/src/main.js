@@ -189,7 +189,7 @@ function keep() {
 
 async function render(args) {
   await ready;
-  fitHeight();
+  fitHeight(args.fill);
   if (!args.scan) return; // no scan yet: loaded and waiting
   if (args.scan !== shown.scan) {
     keep();
@@ -337,17 +337,31 @@ function toggleOverlay() {
   keep();
 }
 
-function fitHeight() {
-  // As tall as the browser window leaves below the viewer's top, so the whole scan shows without scrolling.
+// Space kept above the viewer when it fills a screen: the app's header, and a margin.
+const ABOVE_A_SCREEN = 96;
+
+function fitHeight(fill) {
+  // 'below': as tall as the browser window leaves below the viewer's place on the page, so the whole scan shows
+  // without scrolling (Review). 'screen': a screen's height less the header, the same wherever the viewer sits
+  // (a reader study: the scan must not be smaller in one arm's readings than in another's). Neither depends
+  // on how far the page is scrolled: that once made one reading's scan a third the size of the next.
   let height = 480;
   try {
-    const top = window.frameElement.getBoundingClientRect().top + window.parent.scrollY;
+    const frame = window.frameElement;
+    let scroller = frame.parentElement;
+    while (scroller && !(scroller.scrollHeight > scroller.clientHeight && getComputedStyle(scroller).overflowY !== 'visible')) {
+      scroller = scroller.parentElement;
+    }
+    const scrolled = scroller ? scroller.scrollTop - scroller.getBoundingClientRect().top : window.parent.scrollY;
+    const top = fill === 'screen' ? ABOVE_A_SCREEN : frame.getBoundingClientRect().top + scrolled;
     height = Math.max(320, Math.min(window.parent.innerHeight - top - 12, 1400));
   } catch {
     // not framed by the app (a test page): keep the default
   }
-  document.body.style.height = `${height}px`;
-  post('streamlit:setFrameHeight', { height });
+  if (document.body.style.height !== `${height}px`) {
+    document.body.style.height = `${height}px`;
+    post('streamlit:setFrameHeight', { height });
+  }
 }
 
 toolbar.addEventListener('click', (event) => {
