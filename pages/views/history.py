@@ -44,6 +44,19 @@ with shared.page("Review history"):
     listed = selected[:LISTED]
     more = f"; the newest {LISTED} are listed, and the CSV export holds them all" if len(selected) > LISTED else ""
     st.caption(f"{len(selected)} of {len(saved)} reviews{more}")
+    # The store keeps no pixels and no file names: a review's scan can be named, shown and reopened only while it
+    # is open in this session.
+    open_scans = {shared.scan_key_of(case): case for case in shared.workspace().readable}
+    reopenable = list({r.scan_key: open_scans[r.scan_key] for r in listed if r.scan_key in open_scans}.values())
+    if reopenable:
+        st.markdown("**Reviewed scans open in this session**")
+        for case in reopenable:
+            thumbnail, file_name, action = st.columns([1, 5, 2], vertical_alignment="center")
+            thumbnail.image(case.thumbnail)
+            file_name.text(case.name)  # the user's file name: plain text, never Markdown
+            if action.button("Open in Review", key=f"reopen-{case.key[:12]}", width="stretch"):
+                shared.workspace().select(case.key)
+                st.switch_page("pages/views/review.py")
     # A table, which wraps its cells, not a data grid: the grid hid its last columns beyond the page's edge.
     st.table(
         {
@@ -54,7 +67,11 @@ with shared.page("Review history"):
                 escape_markdown(r.reviewer) + (" (name typed, not verified)" if who.verified and not r.verified else "")
                 for r in listed
             ],
-            "Scan key": [r.scan_key[:12] for r in listed],
+            # The file's name while it is open in this session; else the scan's key (no file name is stored).
+            "Scan": [
+                escape_markdown(open_scans[r.scan_key].name) if r.scan_key in open_scans else r.scan_key[:12]
+                for r in listed
+            ],
             "Model": [f"{r.model_name} {r.model_version}" for r in listed],
             "Unlike training data": [UNLIKE[r.unlike_training_data] for r in listed],
             "Model's findings": [

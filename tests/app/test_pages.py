@@ -260,6 +260,15 @@ def test_feedback_is_saved_once_and_listed_on_history(data_dir):
     store = ReviewStore.open(data_dir)
     assert len(store.reviews()) == 1 and len(store.audit_entries()) == 1
     store.close()
+    # The scan is open in this session: History names it, shows it and reopens it into Review.
+    assert literal(history["Scan"]) == ["synthetic-nodule.png"] and len(at.get("image")) == 1  # its thumbnail
+    reviewed = at.session_state["workspace"].current
+    at.switch_page("pages/views/review.py").run()
+    at.selectbox(key="sample").set_value("synthetic effusion").run()  # another scan on screen
+    at.switch_page("pages/views/history.py").run()
+    (reopen,) = [b for b in at.button if b.label == "Open in Review"]
+    reopen.click().run()
+    assert at.session_state["workspace"].current == reviewed and not at.exception
 
 
 def test_a_review_without_a_reviewer_is_refused_and_nothing_is_stored(data_dir):
