@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import TypedDict, Unpack
 
 import cv2
 import numpy as np
@@ -93,20 +94,22 @@ def layer(
     return rgba
 
 
-def blend(
-    image: np.ndarray,
-    heatmap: np.ndarray,
-    opacity: float = 0.45,
-    colormap: str = "jet",
-    threshold: float = 0.0,
-    contour_fraction: float = 0.0,
-) -> np.ndarray:
-    """``image`` (uint8 H x W grey or H x W x 3 RGB) with ``layer`` of ``heatmap`` laid over it: RGB uint8."""
+class LayerSettings(TypedDict, total=False):
+    """``layer``'s settings, by name, for ``blend`` to pass on."""
+
+    opacity: float
+    colormap: str
+    threshold: float
+    contour_fraction: float
+
+
+def blend(image: np.ndarray, heatmap: np.ndarray, **settings: Unpack[LayerSettings]) -> np.ndarray:
+    """``image`` (uint8 H x W grey or H x W x 3 RGB) with ``layer(heatmap, **settings)`` laid over it: RGB uint8."""
     if image.dtype != np.uint8:
         raise ValueError(f"image must be uint8, got {image.dtype}")
     if image.shape[:2] != heatmap.shape[:2]:
         raise ValueError(f"image {image.shape[:2]} and heatmap {heatmap.shape[:2]} differ in size")
-    rgba = layer(heatmap, opacity, colormap, threshold, contour_fraction)
+    rgba = layer(heatmap, **settings)
     rgb = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image
     alpha = rgba[..., 3:].astype(np.float32) / 255
     return np.round(rgb * (1 - alpha) + rgba[..., :3] * alpha).astype(np.uint8)

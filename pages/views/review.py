@@ -120,10 +120,10 @@ with shared.page("Attention review", compact=True):
                 st.info(empty, icon=":material/visibility_off:")
             st.image(colour_bar(view.colormap, scaled.ticks, view.threshold), caption=scaled.caption, width="stretch")
             levels_on_image = resize(levels, *image.shape[:2])
-            settings = (view.opacity, view.colormap, view.threshold, view.outlined / 100)
+            settings = view.layer_settings
             truth = review_parts.ground_truth(view, case, shown, name, image.shape[:2])
-            overlay_layer = layer(levels_on_image, *settings)
-            overlay = blend(image, levels_on_image, *settings)  # the reports' picture: the same layer, laid on
+            overlay_layer = layer(levels_on_image, **settings)
+            overlay = blend(image, levels_on_image, **settings)  # the reports' picture: the same layer, laid on
             if truth is not None:
                 outline(overlay_layer, truth, TRUTH_COLOUR)
                 outline(overlay, truth, TRUTH_COLOUR)

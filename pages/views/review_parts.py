@@ -14,7 +14,7 @@ import streamlit as st
 
 from medattn.errors import PacsError, StoreError
 from medattn.explain import EXPLAINERS
-from medattn.explain.overlay import COLORMAPS, blend
+from medattn.explain.overlay import COLORMAPS, LayerSettings, blend
 from medattn.model.predictor import Heatmap, Prediction, Predictor
 from medattn.pacs.dicomweb import Pacs
 from medattn.pacs.outputs import ResultObjects
@@ -146,6 +146,13 @@ class ViewSettings:
     def model_wide(self) -> bool:
         return self.scale == "model-wide"
 
+    @property
+    def layer_settings(self) -> LayerSettings:
+        """How the overlay is drawn, as ``layer`` and ``blend`` take it."""
+        return LayerSettings(
+            opacity=self.opacity, colormap=self.colormap, threshold=self.threshold, contour_fraction=self.outlined / 100
+        )
+
 
 def view_settings(predictor: Predictor) -> ViewSettings:
     """The view settings, laid out in the sidebar (call inside ``st.sidebar``)."""
@@ -189,7 +196,7 @@ def side_by_side(
     def thumbnails(heatmaps: dict[str, Heatmap], label) -> None:
         for column, (item, heatmap) in zip(st.columns(len(heatmaps)), heatmaps.items(), strict=True):
             small_levels = resize(review_page.on_scale(heatmap, view.model_wide).levels, *small.shape[:2])
-            column.image(blend(small, small_levels, view.opacity, view.colormap, view.threshold), caption=label(item))
+            column.image(blend(small, small_levels, **view.layer_settings), caption=label(item))
 
     thumbnails(maps, lambda c: review_page.thumbnail_caption(prediction, view.method, c, name))
     thumbnails(methods, lambda m: f"{EXPLAINERS[m].title} — {name(shown)}")

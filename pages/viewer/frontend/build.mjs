@@ -1,7 +1,7 @@
 // Builds the viewer into ../build, which is committed: the app runs without Node, and .ci/run rebuilds it and
 // fails if the committed bundle differs from this source and package-lock.json.
 import { build } from 'esbuild';
-import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 
 const out = new URL('../build/', import.meta.url).pathname;
 rmSync(out, { recursive: true, force: true });
@@ -20,4 +20,5 @@ await build({
   external: ['fs', 'path', 'crypto', 'stream', 'util'],
   logLevel: 'warning',
 });
-copyFileSync('index.html', `${out}index.html`);
+// The page, its indentation and line breaks dropped: what is served is built, not a copy of the source.
+writeFileSync(`${out}index.html`, readFileSync('index.html', 'utf8').replace(/\n\s*/g, ''));
