@@ -15,8 +15,8 @@ from medattn.scan.frames import Scan
 EXACT_TYPES = (np.uint8, np.uint16, np.int16)
 UNITS = {"CT": "HU"}
 # The most a scan's frames may take for the viewer to get them all, and scroll through them without asking the
-# server: pydicom-data's 10-frame MR takes 80 kB, its 2-frame ultrasound 2.9 MB; a long cine gets its frames one
-# at a time, from the page's frame slider.
+# server: pydicom-data's 10-frame MR takes 160 kB at most, its 2-frame ultrasound 2.9 MB; a long cine gets its
+# frames one at a time, from the page's frame slider.
 STACK_BYTES = 16 * 2**20
 
 
@@ -63,16 +63,16 @@ class ViewerImage:
     overlay: np.ndarray | None = field(default=None, repr=False)
 
     @staticmethod
-    def holds_every_frame(scan: Scan) -> bool:
-        """Whether the viewer gets every frame of ``scan``: a frame's bytes, times the frames, fit STACK_BYTES."""
-        frame = scan.frame(0)
-        return frame.size * (1 if scan.is_colour else 2) * scan.frame_count <= STACK_BYTES
+    def holds_every_frame(scan: Scan, frame: int) -> bool:
+        """Whether the viewer gets every frame of ``scan``: its frames fit STACK_BYTES, at their largest (4 bytes a
+        grey value, should they need float32). Sized from ``frame``, the one decoded already."""
+        return scan.frame(frame).size * (1 if scan.is_colour else 4) * scan.frame_count <= STACK_BYTES
 
     @classmethod
     def of(cls, scan: Scan, frame: int, scan_id: str) -> ViewerImage:
         """``scan``'s frames for the viewer, showing ``frame``, with no overlay: every frame if they fit, else
         ``frame`` alone; ``scan_id`` names them (no identifier: a content key)."""
-        held = range(scan.frame_count) if cls.holds_every_frame(scan) else range(frame, frame + 1)
+        held = range(scan.frame_count) if cls.holds_every_frame(scan, frame) else range(frame, frame + 1)
         if scan.is_colour:
             values = np.stack([scan.display(index) for index in held])
         else:
@@ -83,7 +83,8 @@ class ViewerImage:
             dtype=values.dtype.name,
             shape=values.shape,
             first=held.start,
-            window=tuple(float(v) for v in scan.default_window),
+            # Colour goes as the app shows it (uint8, medattn.scan.windowing.scale_colour): 0 to 255, as it is.
+            window=(127.5, 255.0) if scan.is_colour else tuple(float(v) for v in scan.default_window),
             modality=scan.modality,
             inverted=scan.photometric == "MONOCHROME1",
             spacing=scan.pixel_spacing,

@@ -81,7 +81,7 @@ with shared.page("Attention review", compact=True):
     name = predictor.display_name
     ranked = review_page.ranked(prediction)
 
-    image, _ = shared.displayed(case.key, frame, window, case)
+    image = shared.displayed(case.key, frame, window, case)
     on_screen = shared.viewer_image(case, frame)
     on_screen = replace(on_screen, window=window or on_screen.window)
 
@@ -140,7 +140,7 @@ with shared.page("Attention review", compact=True):
         explained = review_page.overlay_caption(prediction, view.method, shown, name)
         with on_the_scan:
             show_scan(overlay_layer)
-            st.caption(explained)
+            st.caption(f"{explained}. Not drawn over the loop: switch it off to see the map." if cine else explained)
         review_parts.probabilities(prediction, name)  # the whole width: its table is cut in a column
 
         if st.toggle("Compare side by side: every finding's map, and every method for this finding", key="compare"):

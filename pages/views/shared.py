@@ -41,7 +41,6 @@ from medattn.benchmark import SyntheticCase, sample_cases
 from medattn.errors import MedattnError, PacsError, ReviewError, StoreError
 from medattn.explain import map_of
 from medattn.explain.faithfulness import Faithfulness, check_faithfulness
-from medattn.explain.overlay import png_bytes
 from medattn.installation import installation_secret, scan_key
 from medattn.model.card import ModelCard
 from medattn.pacs.dicomweb import Pacs
@@ -240,17 +239,16 @@ def presets(case_key: str, frame: int, _case: Case) -> dict[str, tuple[float, fl
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def displayed(case_key: str, frame: int, window: tuple[float, float] | None, _case: Case) -> tuple:
-    """The frame as shown (at most DISPLAY_SIDE px) and its lossless PNG, made once per window."""
-    image = shrink(_case.scan.display(frame, window), DISPLAY_SIDE)
-    return image, png_bytes(image)
+def displayed(case_key: str, frame: int, window: tuple[float, float] | None, _case: Case) -> np.ndarray:
+    """The frame as the reports show it (at most DISPLAY_SIDE px), made once per window."""
+    return shrink(_case.scan.display(frame, window), DISPLAY_SIDE)
 
 
 def viewer_image(case: Case, frame: int) -> ViewerImage:
     """The scan's stored values for the reading viewer (every frame where they fit, else ``frame``), made once and
     kept in the session for its last two: kept process-wide, a 2k radiograph's 7 MB outlived its session."""
     kept = st.session_state.setdefault("viewer-images", {})
-    key = (case.key, None if ViewerImage.holds_every_frame(case.scan) else frame)
+    key = (case.key, None if ViewerImage.holds_every_frame(case.scan, frame) else frame)
     if key not in kept:
         while len(kept) >= 2:
             kept.pop(next(iter(kept)))
@@ -294,10 +292,10 @@ KEPT_SETTINGS = (
 )  # fmt: skip
 # And each scan's reading state, by the prefix of its widgets' keys (the scan's key follows): its window, frame,
 # cine, "show anyway", the finding whose map is shown, what the reader revealed of a map held back, and the
-# draft of their review (verdicts, own reading, note) until it is saved.
+# draft of their review (verdicts and own reading; the note is in a form, sent only when saved).
 KEPT_PER_SCAN = (
     "window-", "centre-", "width-", "frame-", "cine-", "reveal-", "shown-", "absent-", "diffuse-",
-    "verdict-", "corrected-", "note-",
+    "verdict-", "corrected-",
 )  # fmt: skip
 
 

@@ -56,6 +56,23 @@ def open_in_viewer(browser, app_url: str, path, size=(1440, 900), sent: list | N
     return page
 
 
+def held_values(page: Page) -> dict:
+    """The shown image's dimensions, array type and the SHA-256 of its values, as the viewer holds them."""
+    return in_viewer(
+        page,
+        """async () => {
+            const { dimensions, scalarData } = window.medattn.viewport.getImageData();
+            const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', scalarData));
+            return { dimensions, type: scalarData.constructor.name,
+                     sha256: Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('') };
+        }""",
+    )
+
+
+def sha256_of(values: np.ndarray) -> str:
+    return hashlib.sha256(values.astype(values.dtype.newbyteorder("<")).tobytes()).hexdigest()
+
+
 def window_shown(page: Page) -> str:
     return page.frame_locator(VIEWER).locator("#window").inner_text()
 
@@ -79,18 +96,10 @@ def test_the_viewer_holds_every_stored_value_and_draws_them_as_the_app_renders_t
         expect(page.frame_locator(VIEWER).locator("#window")).to_contain_text(
             f"W {round(scan.window_presets(0)[window][1])}", timeout=WAIT_MS
         )
-    held = in_viewer(
-        page,
-        """async () => {
-            const { dimensions, scalarData } = window.medattn.viewport.getImageData();
-            const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', scalarData));
-            return { dimensions, type: scalarData.constructor.name,
-                     sha256: Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('') };
-        }""",
-    )
+    held = held_values(page)
     expected = exact_values(scan.frame(0))
     assert held["dimensions"][:2] == [expected.shape[1], expected.shape[0]] and held["type"] == stored_as
-    assert held["sha256"] == hashlib.sha256(expected.astype(expected.dtype.newbyteorder("<")).tobytes()).hexdigest()
+    assert held["sha256"] == sha256_of(expected)
 
     # What the canvas shows, sampled where each screen pixel falls well inside one scan pixel, against the app's
     # own rendering in the same window (MONOCHROME1: inverted). Nearest-neighbour sampling, so each screen pixel
@@ -237,6 +246,14 @@ def test_n_opens_the_next_case_even_while_the_viewer_has_the_focus(browser, app_
     page.keyboard.press("Shift+N")  # the page has the focus: back to the nodule
     expect(page.get_by_text("Attention overlay — Pulmonary nodule")).to_be_visible(timeout=WAIT_MS)
     settle(page)
+    # Back to a scan the viewer had shown: Cornerstone refused to add its images again, and the effusion's
+    # pixels stayed under the nodule's findings.
+    nodule = sha256_of(exact_values(load_scan(samples["synthetic nodule"]).frame(0)))
+    for _ in range(50):
+        if held_values(page)["sha256"] == nodule:
+            break
+        page.wait_for_timeout(100)
+    assert held_values(page)["sha256"] == nodule
     page.frame_locator(VIEWER).locator("#viewport").click()  # now the viewer has it
     page.keyboard.press("n")
     expect(page.get_by_text("Attention overlay — Pleural effusion")).to_be_visible(timeout=WAIT_MS)

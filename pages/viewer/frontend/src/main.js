@@ -5,6 +5,7 @@
 // Windowing, zoom, pan, measuring and the overlay switch happen here and never rerun the page; what a reader set
 // is kept per scan in the tab's sessionStorage, so it survives a visit to another page.
 import {
+  cache,
   init as coreInit,
   Enums,
   RenderingEngine,
@@ -46,6 +47,8 @@ const windowText = document.getElementById('window');
 const toolbar = document.getElementById('toolbar');
 const overlayButton = document.getElementById('overlay-button');
 
+// Each image's metadata modules, served by one provider; a scan's entries go when another scan replaces it.
+const modulesOf = new Map();
 const shown = { scan: null, overlay: null, overlayOn: true, pageWindow: null, unit: '', inverted: false, tool: 'w' };
 let viewport = null;
 let ready = null;
@@ -64,6 +67,7 @@ const TYPED = { uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array, float
 async function start() {
   await coreInit();
   toolsInit();
+  metaData.addProvider((type, imageId) => modulesOf.get(imageId)?.[type], 10000);
   [WindowLevelTool, PanTool, ZoomTool, StackScrollTool, LengthTool, AngleTool, EllipticalROITool].forEach(addTool);
   const engine = new RenderingEngine(ENGINE);
   engine.enableElement({
@@ -144,7 +148,7 @@ function addImage(imageId, scalarData, args) {
   };
   // Lengths and areas are in mm only where the file gives a Pixel Spacing; otherwise Cornerstone says px.
   if (!args.spacing) delete modules.imagePlaneModule.pixelSpacing;
-  metaData.addProvider((type, id) => (id === imageId ? modules[type] : undefined), 10000);
+  modulesOf.set(imageId, modules);
   const image = imageLoader.createAndCacheLocalImage(imageId, {
     scalarData,
     dimensions: [args.columns, args.rows],
@@ -193,6 +197,10 @@ async function render(args) {
   if (!args.scan) return; // no scan yet: loaded and waiting
   if (args.scan !== shown.scan) {
     keep();
+    for (const imageId of modulesOf.keys()) {
+      cache.removeImageLoadObject(imageId, { force: true }); // the scan before: shown again, it is added again
+      modulesOf.delete(imageId);
+    }
     shown.scan = args.scan;
     shown.unit = args.unit;
     shown.inverted = args.inverted;
@@ -220,7 +228,7 @@ async function render(args) {
     shown.zoomed = Boolean(state.zoomed);
     if (state.zoomed) viewport.setCamera(state.camera);
     shown.overlayOn = state.overlayOn ?? true;
-    if (state.tool) chooseTool(state.tool);
+    if (PRIMARY_TOOLS[state.tool]) chooseTool(state.tool);
   } else {
     if (JSON.stringify(args.window) !== JSON.stringify(shown.pageWindow)) {
       shown.pageWindow = args.window; // the page's window changed: it wins over a drag
@@ -252,6 +260,7 @@ async function setOverlay(args) {
 }
 
 function onRendered() {
+  if (!viewport.getImageData()) return; // the empty viewer, before its first scan
   const { voiRange } = viewport.getProperties();
   const { imageData } = viewport.getImageData();
   // Screen pixels per image pixel, said beside the window: a 64-pixel MR fitted to the screen is blown up.
@@ -279,7 +288,7 @@ function drawOverlay() {
   const onItsFrame = shown.first + viewport.getCurrentImageIdIndex() === shown.pageFrame;
   const drawn = shown.overlay && shown.overlayOn && onItsFrame;
   overlayCanvas.dataset.drawn = drawn ? shown.overlayChecksum : '';
-  if (!drawn) return;
+  if (!drawn || !viewport.getImageData()) return;
   // The image's outer corners on the canvas (top left, top right, bottom left; pixel centres are whole
   // indices, so the edges lie half a pixel out): the layer is stretched over them.
   const { imageData, dimensions } = viewport.getImageData();
@@ -372,31 +381,45 @@ toolbar.addEventListener('click', (event) => {
   if (button === overlayButton) toggleOverlay();
 });
 
-function onKey(event) {
-  if (event.ctrlKey || event.metaKey || event.altKey) return;
-  if (event.target.closest?.('input, textarea, select, [contenteditable=true], [role=combobox]')) return;
+// The viewer's keys work in the viewer, and on the page wherever nothing has the focus (so never in a field, a
+// button, a slider or a menu of the page's). A key of the page's own (N: next case) pressed in the viewer goes
+// on to the page.
+function onKey(event, fromPage) {
+  if (event.ctrlKey || event.metaKey || event.altKey || event.forwardedByViewer) return;
+  const focused = event.target;
+  if (fromPage ? focused !== focused.ownerDocument.body : focused.closest?.('input, textarea, select')) return;
   const key = event.key.toLowerCase();
   if (PRIMARY_TOOLS[key]) chooseTool(key);
   else if (key === ' ') reset(); // as in OHIF; R is Streamlit's own key for running the page again
   else if (key === 'o' && shown.overlay) toggleOverlay();
   else {
-    // A key of the page's own (N: next case) pressed while the viewer has the focus goes on to the page.
-    if (event.view === window) window.parent.document.dispatchEvent(new KeyboardEvent('keydown', event));
+    if (!fromPage) {
+      const forwarded = new KeyboardEvent('keydown', {
+        key: event.key, code: event.code, shiftKey: event.shiftKey, bubbles: true, cancelable: true,
+      });
+      forwarded.forwardedByViewer = true;
+      window.parent.document.dispatchEvent(forwarded);
+    }
     return;
   }
   event.preventDefault();
 }
-window.addEventListener('keydown', onKey);
+window.addEventListener('keydown', (event) => onKey(event, false));
 try {
-  // The keys work wherever the page has the focus, not only once the viewer was clicked.
-  window.parent.document.addEventListener('keydown', onKey);
-  window.addEventListener('pagehide', () => window.parent.document.removeEventListener('keydown', onKey));
+  const onPageKey = (event) => onKey(event, true);
+  window.parent.document.addEventListener('keydown', onPageKey);
+  window.addEventListener('pagehide', () => window.parent.document.removeEventListener('keydown', onPageKey));
 } catch {
   // not framed by the app
 }
 
+// One render at a time, in the order the page sent them: a slow one finishing after the next drew a scan or a map
+// the page had already replaced.
+let rendering = Promise.resolve();
 window.addEventListener('message', (event) => {
-  if (event.data?.type === 'streamlit:render') render(event.data.args).catch((error) => {
+  if (event.data?.type !== 'streamlit:render') return;
+  const args = event.data.args;
+  rendering = rendering.then(() => render(args)).catch((error) => {
     readout.textContent = `The viewer could not show this scan: ${error.message}`;
   });
 });

@@ -1,0 +1,52 @@
+"""What the reading viewer is handed (medattn.screens.viewer), in milliseconds, on real files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from medattn import load_scan
+from medattn.assets import all_samples
+from medattn.screens.viewer import STACK_BYTES, ViewerImage, exact_values
+
+
+@pytest.mark.parametrize(
+    ("values", "kind"),
+    [
+        ([0, 255], np.uint8),
+        ([0, 256], np.uint16),
+        ([-1024, 3071], np.int16),  # CT in HU
+        ([0, 70000], np.float32),  # beyond every 16-bit type
+        ([0.5, 2], np.float32),  # not whole
+        ([np.nan, 1], np.float32),  # NaN is kept, as float
+        ([], np.uint8),
+    ],
+)
+def test_exact_values_takes_the_narrowest_type_that_holds_every_value(values, kind):
+    pixels = np.asarray(values, dtype=np.float32)
+    held = exact_values(pixels)
+    assert held.dtype == kind
+    np.testing.assert_array_equal(held.astype(np.float32), pixels)  # exactly, NaN included
+
+
+def test_a_scan_whose_frames_fit_goes_whole_and_one_that_does_not_goes_a_frame_at_a_time():
+    mr = load_scan(all_samples()["real MR, 10 frames, JPEG-LS"])
+    whole = ViewerImage.of(mr, 6, "key")
+    assert (whole.first, whole.frame, whole.shape) == (0, 6, (10, 64, 64))
+    values = np.frombuffer(whole.packed, np.dtype(whole.dtype).newbyteorder("<")).reshape(whole.shape)
+    np.testing.assert_array_equal(values[6], mr.frame(6))
+    assert 64 * 64 * 4 * mr.frame_count <= STACK_BYTES
+    mr.frame_count = STACK_BYTES // (64 * 64 * 4) + 1  # as if it were a cine too long to send whole
+    one = ViewerImage.of(mr, 6, "key")
+    assert (one.first, one.shape, one.scan_id) == (6, (1, 64, 64), "key-6")
+
+
+def test_colour_goes_as_the_app_shows_it_and_a_picture_as_it_is():
+    ultrasound = load_scan(all_samples()["real ultrasound, 2 frames, RLE"])
+    image = ViewerImage.of(ultrasound, 0, "key")
+    arguments = image.arguments()
+    assert arguments["colour"] and arguments["window"] == [127.5, 255.0] and image.dtype == "uint8"
+    picture = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    shown = ViewerImage.of_picture(picture, "reading").arguments()
+    assert shown["pixels"] == picture.tobytes() and shown["window"] == [127.5, 255.0] and shown["frames"] == 1
+    assert shown["overlay"] is None and shown["overlay_checksum"] is None
