@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
-from tests.app.browser_support import WAIT_MS, launch_chromium, serving_app  # noqa: E402
+from tests.app.browser_support import VIEWER, WAIT_MS, launch_chromium, serving_app, wait_for_viewer  # noqa: E402
 
 VIEWPORT = {"width": 1440, "height": 900}
 
@@ -40,10 +40,10 @@ def main() -> None:
         sample = ROOT / "assets" / "samples" / "synthetic-nodule.png"
         page.locator("[data-testid=stSidebar] input[type=file]").set_input_files([sample])
         expect(page.get_by_text("Attention overlay —")).to_be_visible(timeout=WAIT_MS)
-        images = page.locator("[data-testid=stMain] [data-testid=stImage] img")
-        expect(images).to_have_count(3, timeout=WAIT_MS)
-        for index in range(3):
-            expect(images.nth(index)).to_have_js_property("complete", True, timeout=WAIT_MS)
+        wait_for_viewer(page)
+        expect(page.frame_locator(VIEWER).locator("#overlay")).not_to_have_attribute("data-drawn", "")
+        colour_bar = page.locator("[data-testid=stMain] [data-testid=stImage] img")
+        expect(colour_bar).to_have_js_property("complete", True, timeout=WAIT_MS)
         idle(page)
         page.screenshot(path=ROOT / "docs" / "review.png")
         page.goto(f"{url}/model")

@@ -98,7 +98,7 @@ def agreement_summary(agreements: list[dict]) -> dict[str, dict[str, dict[str, f
 def mark_from_selection(selection: dict, finding: str) -> Mark | None:
     """The mark a Plotly selection event describes (as Streamlit returns it): a lasso's outline, a box's
     corners, or a clicked point; None for an empty selection. Coordinates are the figure's axes: the
-    scan's pixels, in ``medattn.review.viewer.marking_figure``."""
+    scan's pixels, in ``medattn.review.marking.marking_figure``."""
     for lasso in selection.get("lasso") or []:
         if len(lasso.get("x", [])) >= 3:
             return Mark(finding, "outline", tuple(zip(map(float, lasso["x"]), map(float, lasso["y"]), strict=True)))

@@ -63,11 +63,10 @@ def your_review(
     saved_marks = next((r.marks for r in saved if r.marks), None)
     marks = shared.mark_editor(f"{tag}-{frame}", image, scan_shape, ranked, name, saved_marks, about=MARKS_ABOUT)
 
-    # The verdicts and the reader's findings are not in a form: a form's answers reach the server only when saved,
-    # and were lost on a visit to another page; each is kept with the scan's reading state (shared.KEPT_PER_SCAN)
-    # as soon as it is given. The note and the button are a form: a click on "Save review" straight after typing
-    # outside one could be lost to the rerun the note's own change started (seen under load in CI's browser test).
-    with st.container(border=True, key=f"your-review-{tag}-{frame}"):
+    # One form: its answers reach the server together when saved. Outside a form, each answer reran the page, and
+    # under load a quick run of clicks lost one (CI's page-fit test), as could a click on Save straight after
+    # typing the note. So a draft is not kept across pages yet (issue 32).
+    with st.container(key=f"your-review-{tag}-{frame}"), st.form(f"feedback-{tag}-{frame}"):
         if withheld:  # nothing of the model's was seen: there is nothing to agree with, only a reading to record
             st.caption("The model's calls are withheld for this scan, so only your own reading is recorded.")
             verdicts = {}  # stored and exported as "not given"
@@ -86,9 +85,8 @@ def your_review(
         corrected = st.multiselect(
             "Findings present, in your reading", ranked, format_func=name, key=f"corrected-{tag}"
         )
-        with st.form(f"note-and-save-{tag}-{frame}", border=False):
-            note = st.text_area("Note", max_chars=5000, key=f"note-{tag}", help="Do not enter patient identifiers.")
-            submitted = st.form_submit_button("Save review", disabled=store is None)
+        note = st.text_area("Note", max_chars=5000, key=f"note-{tag}", help="Do not enter patient identifiers.")
+        submitted = st.form_submit_button("Save review", disabled=store is None)
 
     if submitted and store is not None:
         review = Review.from_form(

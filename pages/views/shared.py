@@ -45,10 +45,10 @@ from medattn.installation import installation_secret, scan_key
 from medattn.model.card import ModelCard
 from medattn.pacs.dicomweb import Pacs
 from medattn.pacs.outputs import source_dataset
+from medattn.review.marking import marking_figure
 from medattn.review.marks import Mark, mark_from_selection
 from medattn.review.store import ReviewStore
 from medattn.review.text import escape_markdown
-from medattn.review.viewer import marking_figure
 from medattn.review.workspace import ByteBudget, Case, Workspace
 from medattn.scan.cine import cine_loop
 from medattn.scan.elsewhere import DecoderPool
@@ -291,12 +291,8 @@ KEPT_SETTINGS = (
     "method", "opacity", "colormap", "scale", "threshold", "outline", "ground-truth", "compare",
 )  # fmt: skip
 # And each scan's reading state, by the prefix of its widgets' keys (the scan's key follows): its window, frame,
-# cine, "show anyway", the finding whose map is shown, what the reader revealed of a map held back, and the
-# draft of their review (verdicts and own reading; the note is in a form, sent only when saved).
-KEPT_PER_SCAN = (
-    "window-", "centre-", "width-", "frame-", "cine-", "reveal-", "shown-", "absent-", "diffuse-",
-    "verdict-", "corrected-",
-)  # fmt: skip
+# cine, "show anyway", the finding whose map is shown, and what the reader revealed of a map held back.
+KEPT_PER_SCAN = ("window-", "centre-", "width-", "frame-", "cine-", "reveal-", "shown-", "absent-", "diffuse-")
 
 
 REAPER_UNAVAILABLE = "The session reaper cannot reach Streamlit's session storage"
