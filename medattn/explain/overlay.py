@@ -109,7 +109,12 @@ def blend(image: np.ndarray, heatmap: np.ndarray, **settings: Unpack[LayerSettin
         raise ValueError(f"image must be uint8, got {image.dtype}")
     if image.shape[:2] != heatmap.shape[:2]:
         raise ValueError(f"image {image.shape[:2]} and heatmap {heatmap.shape[:2]} differ in size")
-    rgba = layer(heatmap, **settings)
+    return lay_on(image, layer(heatmap, **settings))
+
+
+def lay_on(image: np.ndarray, rgba: np.ndarray) -> np.ndarray:
+    """``image`` (uint8 H x W grey or H x W x 3 RGB) with a ``layer`` (RGBA, the same size) laid over it: RGB
+    uint8, as the reports show the layer the viewer draws."""
     rgb = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image
     alpha = rgba[..., 3:].astype(np.float32) / 255
     return np.round(rgb * (1 - alpha) + rgba[..., :3] * alpha).astype(np.uint8)

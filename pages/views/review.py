@@ -15,7 +15,7 @@ from medattn.assets import all_samples
 from medattn.errors import PacsError
 from medattn.explain import EXPLAINERS
 from medattn.explain.faithfulness import Verdict
-from medattn.explain.overlay import TRUTH_COLOUR, blend, colour_bar, layer, outline
+from medattn.explain.overlay import TRUTH_COLOUR, colour_bar, lay_on, layer, outline
 from medattn.pacs.deidentify import results_for_sharing
 from medattn.pacs.outputs import ResultObjects, build_results, scored_image
 from medattn.review.text import escape_markdown
@@ -123,10 +123,9 @@ with shared.page("Attention review", compact=True):
             settings = view.layer_settings
             truth = review_parts.ground_truth(view, case, shown, name, image.shape[:2])
             overlay_layer = layer(levels_on_image, **settings)
-            overlay = blend(image, levels_on_image, **settings)  # the reports' picture: the same layer, laid on
             if truth is not None:
                 outline(overlay_layer, truth, TRUTH_COLOUR)
-                outline(overlay, truth, TRUTH_COLOUR)
+            overlay = lay_on(image, overlay_layer)  # the reports' picture: the viewer's layer, laid on
             unchecked = review_page.unchecked_reason(prediction, levels.any(), shown)
             if unchecked:
                 st.caption(unchecked)
