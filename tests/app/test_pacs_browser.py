@@ -48,6 +48,12 @@ def test_a_study_on_the_pacs_is_listed_opened_reviewed_and_its_results_stored_ba
     chest = PYDICOM_DATA_FILES / "RG1_J2KR.dcm"
     orthanc.upload(chest)
     with app_with_sign_in(tmp_path, pacs_settings) as url:  # a configured PACS makes the app shared
+        reader = sign_in(browser, url, "reader-a")  # signed in, but the role allows no PACS
+        reader.get_by_role("link", name="Worklist").click()
+        expect(reader.get_by_text("Add scans to score them as one batch.")).to_be_visible(timeout=WAIT_MS)
+        assert reader.get_by_text("Studies on the PACS").count() == 0
+        assert reader.get_by_role("button", name="List studies").count() == 0
+        reader.close()
         page = sign_in(browser, url, "pacs-reader", viewport=(1400, 1100))
         page.get_by_role("link", name="Worklist").click()
         page.get_by_role("button", name="List studies").click()
