@@ -1,8 +1,9 @@
 """Readers' own marks (where they see a finding) and how well each explanation's map agrees with them.
 
 A mark is a point, a box or a freehand outline, in the original scan's pixel coordinates (x: column,
-y: row, from the top-left corner), so it means the same whatever size the scan was shown at. A point
-stands for a disc ``POINT_RADIUS`` of the scan's shorter side across, the size of a small nodule.
+y: row, from the top-left corner; pixel i spans i to i + 1), so it means the same whatever size the scan was
+shown at. A point stands for a disc whose radius is ``POINT_RADIUS`` of the scan's shorter side, the size of a
+small nodule. Readers draw them with the reading viewer's tools (``pages/viewer``).
 
 Agreement is measured as the benchmark measures a map against a true mask (``medattn.explain.quality``):
 pointing (the map's peak inside the mark) and the share of the map's mass inside it.
@@ -11,7 +12,7 @@ pointing (the map's peak inside the mark) and the share of the map's mass inside
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import cv2
@@ -42,7 +43,7 @@ class Mark:
         """Refuses a mark of an unknown kind, with the wrong number of points, or off the scan."""
         needed = {"point": (1, 1), "box": (2, 2), "outline": (3, MAX_VERTICES)}
         if self.kind not in KINDS:
-            raise ReviewError(f"A mark must be a {', a '.join(KINDS)}; '{self.kind}' is none of them.")
+            raise ReviewError(f"A mark must be a point, a box or an outline; '{self.kind}' is none of them.")
         low, high = needed[self.kind]
         if not low <= len(self.points) <= high:
             raise ReviewError(f"A {self.kind} mark needs {low}–{high} points; this one has {len(self.points)}.")
@@ -95,20 +96,19 @@ def agreement_summary(agreements: list[dict]) -> dict[str, dict[str, dict[str, f
     return dict(summary)
 
 
-def mark_from_selection(selection: dict, finding: str) -> Mark | None:
-    """The mark a Plotly selection event describes (as Streamlit returns it): a lasso's outline, a box's
-    corners, or a clicked point; None for an empty selection. Coordinates are the figure's axes: the
-    scan's pixels, in ``medattn.review.marking.marking_figure``."""
-    for lasso in selection.get("lasso") or []:
-        if len(lasso.get("x", [])) >= 3:
-            return Mark(finding, "outline", tuple(zip(map(float, lasso["x"]), map(float, lasso["y"]), strict=True)))
-    for box in selection.get("box") or []:
-        if len(box.get("x", [])) == 2:
-            return Mark(finding, "box", tuple(zip(map(float, box["x"]), map(float, box["y"]), strict=True)))
-    points = selection.get("points") or []
-    if len(points) == 1:  # a click; a box or lasso selects many points, and is read above
-        return Mark(finding, "point", ((float(points[0]["x"]), float(points[0]["y"])),))
-    return None
+def drawn_mark(message: object, findings: Collection[str], height: int, width: int) -> Mark:
+    """The mark the reading viewer says a reader drew (``{"finding", "kind", "points"}``, points in the scan's
+    pixels), checked as anything from a browser is: a ReviewError says why it is no mark of one of ``findings`` on a
+    scan of ``height`` x ``width``."""
+    try:
+        mark = Mark.from_json(message["finding"], message)  # type: ignore[index]
+        if not isinstance(mark.finding, str) or not isinstance(mark.kind, str):
+            raise TypeError(mark)
+    except (KeyError, TypeError, ValueError, IndexError) as error:
+        raise ReviewError("The viewer sent a mark that cannot be read; draw it again.") from error
+    if mark.finding not in findings:
+        raise ReviewError("A mark must be for one of the model's findings; choose one and draw it again.")
+    return mark.validated(height, width)
 
 
 def agreements_with(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from medattn.review.marks import POINT_RADIUS, Mark
 from medattn.scan.frames import Scan
 
 # The narrowest array type that holds every value of a frame exactly, tried in this order; float32 otherwise.
@@ -43,6 +44,25 @@ def _deflated(array: np.ndarray) -> bytes:
 
 
 @dataclass(frozen=True)
+class Marking:
+    """A reader's marks, drawn over the scan with their findings' names, and the finding a mark drawn next is for
+    (``target``, named ``target_label``): the viewer's Point, Box and Outline tools draw it and hand it to the page,
+    in the scan's pixels (``medattn.review.marks``)."""
+
+    target: str
+    target_label: str
+    marks: tuple[tuple[str, Mark], ...] = ()  # (the finding's name, its mark)
+
+    def arguments(self, scan_shape: tuple[int, int]) -> dict:
+        return {
+            "for": self.target,
+            "label": self.target_label,
+            "marks": [{"finding": m.finding, "label": label, **m.as_json()} for label, m in self.marks],
+            "radius": POINT_RADIUS * min(scan_shape),  # a point stands for a disc this wide, in scan pixels
+        }
+
+
+@dataclass(frozen=True)
 class ViewerImage:
     """A scan as the viewer gets it: ``count`` frames from ``first`` (every frame where they fit in STACK_BYTES, so
     the reader scrolls through them in the browser; else the one shown), their values as bytes (``dtype``,
@@ -61,6 +81,7 @@ class ViewerImage:
     spacing: tuple[float, float] | None
     frame: int = 0
     overlay: np.ndarray | None = field(default=None, repr=False)
+    marking: Marking | None = None  # None: the page takes no marks here
 
     @staticmethod
     def holds_every_frame(scan: Scan, frame: int) -> bool:
@@ -128,4 +149,5 @@ class ViewerImage:
             "overlay": overlay,
             "overlay_shape": None if self.overlay is None else list(self.overlay.shape[:2]),
             "overlay_checksum": None if overlay is None else zlib.crc32(overlay),
+            "marking": None if self.marking is None else self.marking.arguments(self.shape[1:3]),
         }

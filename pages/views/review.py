@@ -83,7 +83,13 @@ with shared.page("Attention review", compact=True):
 
     image = shared.displayed(case.key, frame, window, case)
     on_screen = shared.viewer_image(case, frame)
-    on_screen = replace(on_screen, window=window or on_screen.window)
+    reviewer, saved = review_form.reader(case)
+    marks_key = f"{case.key[:12]}-{frame}"
+    initial = next((r.marks for r in saved if r.marks), None)
+    marking = shared.marking(
+        marks_key, "viewer", on_screen.scan_id, frame, ranked, name, scan.frame(frame).shape[:2], initial
+    )
+    on_screen = replace(on_screen, window=window or on_screen.window, marking=marking)
 
     def show_scan(overlay_layer: np.ndarray | None = None) -> None:
         if cine:
@@ -148,11 +154,14 @@ with shared.page("Attention review", compact=True):
                 methods = {m: shared.explanation(case.key, model_dir, frame, m, shown, case) for m in EXPLAINERS}
             review_parts.side_by_side(image, maps, methods, view, prediction, shown, name)
 
+    with beside:
+        marks = shared.mark_controls(marks_key, ranked, name)
+
     with st.expander("Scan details (de-identified)"):
         # Plain text, never Markdown: a file's own strings must not become links or formatting.
         st.text("\n".join(f"{attribute}: {value}" for attribute, value in scan.meta.items()))
 
-    reviewer, saved = review_form.your_review(case, frame, image, prediction, predictor, model_dir, withheld)
+    review_form.your_review(case, frame, prediction, predictor, model_dir, withheld, reviewer, marks)
 
     key = shared.scan_key_of(case)
     pictures_withheld = review_parts.pixels_withheld(case)

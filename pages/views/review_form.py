@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
 
 from medattn.errors import ReviewError, StoreError
@@ -19,49 +18,52 @@ from medattn.review.workspace import Case
 from medattn.screens import review_page
 from pages.views import shared
 
-MARKS_ABOUT = (
-    "Your marks are saved with your review, in the scan's own pixel coordinates, and shown again when you reopen "
-    "the scan. Each explanation's agreement with them (its peak inside your mark, and the share of its heat "
-    "inside) is stored too, and summed up on the Model page."
-)
+
+def reader(case: Case) -> tuple[str, list[Review]]:
+    """Who reviews (the signed-in identity, or the name typed on this computer) and their saved reviews of the scan,
+    newest first (the DICOM results carry the latest, the viewer the latest marks). Read before the page is laid
+    out."""
+    who = shared.user()
+    if who.verified:  # a shared app records the signed-in identity, never a typed name
+        reviewer = who.label
+    else:
+        if "reviewer" not in st.session_state:  # widget state is dropped on other pages; the name is kept apart
+            st.session_state.reviewer = st.session_state.get("reviewer_name", "")
+        reviewer = st.session_state.reviewer
+    store = shared.review_store(say_why=False)  # said under "Your review"
+    saved = []
+    if store is not None and reviewer:
+        try:
+            saved = store.reviews(reviewer, shared.scan_key_of(case))
+        except StoreError as error:  # the marks are not shown again, and the page goes on
+            shared.show_error(error)
+    return reviewer, saved
 
 
 def your_review(
     case: Case,
     frame: int,
-    image: np.ndarray,
     prediction: Prediction,
     predictor: Predictor,
     model_dir: Path,
     withheld: bool,
-) -> tuple[str, list[Review]]:
-    """Lay out the review form and save what is submitted; returns the reader's name and this reader's saved
-    reviews of the scan, newest first (the DICOM results carry the latest)."""
+    reviewer: str,
+    marks: dict[str, dict],
+) -> None:
+    """Lay out the review form and save what is submitted, with the reader's ``marks`` (from ``mark_controls``);
+    ``reviewer``: from ``reader``."""
     st.markdown("#### Your review")
     store = shared.review_store()
     key = shared.scan_key_of(case)
     tag = case.key[:12]
     who = shared.user()
-    if who.verified:  # a shared app records the signed-in identity, never a typed name
-        reviewer = who.label
+    if who.verified:
         st.text_input("Reviewer", value=reviewer, disabled=True, help="Your signed-in identity: reviews are "
                       "recorded under it.")  # fmt: skip
     else:
-        if "reviewer" not in st.session_state:  # widget state is dropped on other pages; the name is kept apart
-            st.session_state.reviewer = st.session_state.get("reviewer_name", "")
-        reviewer = st.session_state.reviewer_name = st.text_input(
-            "Reviewer", key="reviewer", max_chars=200, placeholder="Your name"
-        )
-    scan_shape = case.scan.frame(frame).shape[:2]
-    saved = []
-    if store is not None and reviewer:
-        try:
-            saved = store.reviews(reviewer, key)
-        except StoreError as error:  # the marks are not shown again, and the page goes on
-            shared.show_error(error)
+        typed = st.text_input("Reviewer", key="reviewer", max_chars=200, placeholder="Your name")
+        st.session_state.reviewer_name = typed
     ranked, name = review_page.ranked(prediction), predictor.display_name
-    saved_marks = next((r.marks for r in saved if r.marks), None)
-    marks = shared.mark_editor(f"{tag}-{frame}", image, scan_shape, ranked, name, saved_marks, about=MARKS_ABOUT)
 
     # One form: its answers reach the server together when saved. Outside a form, each answer reran the page, and
     # under load a quick run of clicks lost one (CI's page-fit test), as could a click on Save straight after
@@ -130,7 +132,6 @@ def your_review(
         shared.show_error(outcome)
     elif outcome:
         st.success(outcome)
-    return reviewer, saved
 
 
 def _measured(

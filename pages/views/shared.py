@@ -45,15 +45,14 @@ from medattn.installation import installation_secret, scan_key
 from medattn.model.card import ModelCard
 from medattn.pacs.dicomweb import Pacs
 from medattn.pacs.outputs import source_dataset
-from medattn.review.marking import marking_figure
-from medattn.review.marks import Mark, mark_from_selection
+from medattn.review.marks import Mark, drawn_mark
 from medattn.review.store import ReviewStore
 from medattn.review.text import escape_markdown
 from medattn.review.workspace import ByteBudget, Case, Workspace
 from medattn.scan.cine import cine_loop
 from medattn.scan.elsewhere import DecoderPool
 from medattn.scan.resizing import shrink
-from medattn.screens.viewer import ViewerImage
+from medattn.screens.viewer import Marking, ViewerImage
 from medattn.study import blinding
 from medattn.study.records import Study, StudyStore
 
@@ -94,71 +93,60 @@ def show_error(error: Exception | str) -> None:
     st.error(escape_markdown(error), icon=":material/block:")
 
 
-def mark_editor(
-    key: str,
-    image: np.ndarray,
-    scan_shape: tuple[int, int],
-    findings: list[str],
-    name,
-    initial: dict | None,
-    about: str = "",
-) -> dict[str, dict]:
-    """The reader's marks on ``image`` (a scan of ``scan_shape``), finding -> mark, kept in this session
-    under ``key``; ``initial``: the marks saved before, shown again when the scan is reopened.
+MARKS_ABOUT = (
+    "Where you see each finding, if you wish: choose the finding here, then Point, Box or Outline in the viewer's "
+    "toolbar, and draw on the scan; a new mark for a finding replaces its old one. Marks are saved with your "
+    "review, in the scan's own pixel coordinates, and shown again when you reopen the scan. Each explanation's "
+    "agreement with them (its peak inside your mark, and the share of its heat inside) is stored too, and summed "
+    "up on the Model page."
+)
 
-    The marking view is drawn only while its toggle is on: it holds the scan and a grid of points, which
-    every rerun of the page would otherwise build and send. Off, the marks are kept and returned as they are.
-    """
-    if not st.session_state.get(f"marks-edited-{key}"):  # until the reader changes them, the saved ones show
+
+def marking(key: str, viewer_key: str, scan_id: str, frame: int, findings: list[str], name, shape, initial) -> Marking:
+    """The reader's marks on a scan of ``shape`` (H, W) for the viewer ``viewer_key`` (showing ``scan_id``), kept in
+    the session under ``key``: ``initial`` (the saved ones) until the reader changes them, with a mark just drawn
+    in the viewer on ``frame`` taken in, once (the viewer's last message stays in the session). A new mark is for
+    the finding chosen in ``mark_controls``, which lays the marks out; call this first."""
+    if not st.session_state.get(f"marks-edited-{key}"):
         st.session_state[f"marks-{key}"] = dict(initial or {})
     marks = st.session_state[f"marks-{key}"]
-    shown = ", ".join(name(f) for f in marks)
-    if not st.toggle(
-        "Mark where you see each finding (optional)" + (f" — marked: {shown}" if shown else ""),
-        key=f"marking-on-{key}",
-    ):
-        return marks
-    if about:
-        st.caption(about)
+    drawn = st.session_state.get(viewer_key)  # the viewer's last message: a mark a reader drew
+    if isinstance(drawn, dict) and drawn.get("id") != st.session_state.get(f"mark-taken-{viewer_key}"):
+        st.session_state[f"mark-taken-{viewer_key}"] = drawn.get("id")
+        if drawn.get("scan") == scan_id and drawn.get("frame") == frame:
+            try:
+                mark = drawn_mark(drawn, findings, *shape)
+            except ReviewError as error:
+                st.session_state["mark-refused"] = error
+            else:
+                marks[mark.finding] = mark.as_json()
+                st.session_state[f"marks-edited-{key}"] = True
+    target = st.session_state.get(f"mark-for-{key}")
+    target = target if target in findings else findings[0]
+    return Marking(target, name(target), tuple((name(f), Mark.from_json(f, m)) for f, m in marks.items()))
+
+
+def mark_controls(key: str, findings: list[str], name) -> dict[str, dict]:
+    """Beside the viewer, where marks are drawn: the finding the next mark is for, and a button to remove each mark
+    (kept under ``key`` by ``marking``); returns the marks."""
+    marks = st.session_state[f"marks-{key}"]
 
     def remove(finding: str) -> None:
-        marks.pop(finding)
+        marks.pop(finding, None)
         st.session_state[f"marks-edited-{key}"] = True
 
-    drawn = st.session_state.setdefault(f"marks-drawn-{key}", 0)  # a new chart per mark: no selection read twice
-    chart, controls = st.columns([3, 1])
-    finding = controls.selectbox("Mark where you see", findings, format_func=name, key=f"mark-for-{key}")
-    controls.caption(
-        "Drag over the image to draw a box; choose the lasso in the chart's toolbar to outline freehand; "
-        "click to place a point. A new mark for a finding replaces its old one."
-    )
-    for marked in list(marks):
-        controls.button(
-            f"✕ {name(marked)}",
-            help="Remove this mark",
-            on_click=marks.pop,
-            args=(marked,),
-            key=f"unmark-{key}-{marked}",
-        )
-    event = chart.plotly_chart(
-        marking_figure(
-            image, *scan_shape, [Mark.from_json(f, m) for f, m in marks.items()], {f: name(f) for f in findings}
-        ),
-        on_select="rerun",
-        selection_mode=("points", "box", "lasso"),
-        config={"displaylogo": False, "modeBarButtonsToRemove": ["toImage"]},
-        key=f"marking-{key}-{drawn}",
-    )
-    mark = mark_from_selection(event.selection, finding) if event else None
-    if mark is not None:
-        try:
-            marks[finding] = mark.validated(*scan_shape).as_json()
-        except ReviewError as error:
-            show_error(error)
-        else:
-            st.session_state[f"marks-drawn-{key}"] = drawn + 1
-            st.session_state[f"marks-edited-{key}"] = True
-            st.rerun()
+    st.markdown("#### Your marks")
+    st.selectbox("Mark where you see", findings, format_func=name, key=f"mark-for-{key}", help=MARKS_ABOUT)
+    if marks:
+        with st.container(horizontal=True):
+            for finding in list(marks):
+                st.button(f"✕ {name(finding)}", help="Remove this mark", on_click=remove, args=(finding,),
+                          key=f"unmark-{key}-{finding}")  # fmt: skip
+    else:
+        st.caption("Optional: then Point, Box or Outline in the viewer's toolbar, and draw on the scan.")
+    refused = st.session_state.pop("mark-refused", None)
+    if refused:
+        show_error(refused)
     return marks
 
 

@@ -15,18 +15,22 @@ import pytest
 
 from medattn.benchmark import FINDINGS, generate_case
 from medattn.explain import EXPLAINERS
+from medattn.review.marks import Mark
+from medattn.review.store import ReviewStore
 from tests.app.browser_support import (
     ARTIFACTS,
     ROOT,
     VIEWER,
     WAIT_MS,
     in_viewer,
+    on_page,
     require_chromium,
     server_pid,
     serving_app,
     settle,
     wait_for_viewer,
 )
+from tests.app.test_browser import choose
 
 require_chromium()
 
@@ -218,35 +222,41 @@ def test_a_study_read_by_two_readers_survives_a_killed_server_and_its_results_ma
         results.screenshot(path=ARTIFACTS / "study-results.png", full_page=True)
 
 
-def drag_a_box(page: Page, chart) -> None:
-    """Drag a box round the nodule of the synthetic nodule sample (left of centre, in the upper half of its
-    lung: see the screenshot). A drag on a chart that is still being drawn is lost: then it is drawn again."""
-    removal = page.get_by_role("button", name="✕ Pulmonary nodule")
-    for _ in range(3):
-        settle(page)
-        area = chart.locator(".nsewdrag").first.bounding_box()
-        left, top = area["x"] + area["width"] * 0.18, area["y"] + area["height"] * 0.32
-        page.mouse.move(left, top)
-        page.mouse.down()
-        page.mouse.move(left + area["width"] * 0.2, top + area["height"] * 0.2, steps=8)
-        page.mouse.up()
-        try:
-            expect(removal).to_be_visible(timeout=20_000)
-            return
-        except AssertionError:
-            continue
-    expect(removal).to_be_visible()
+def draw_in_viewer(page: Page, finding: str, tool: str, path: list[tuple[float, float]]) -> None:
+    """Choose ``finding`` under "Your review", then draw with the viewer's ``tool`` (Point, Box or Outline) along
+    ``path``, in the scan's pixels (x, y: pixel i spans i to i + 1), as a reader drags the mouse."""
+    choose(page, "Mark where you see", finding)
+    viewer = page.frame_locator(VIEWER)
+    expect(viewer.locator("#marking-for")).to_have_text(finding, timeout=WAIT_MS)
+    viewer.get_by_role("button", name=tool, exact=True).click()
+    settle(page)
+    (start, *rest) = [on_page(page, x - 0.5, y - 0.5) for x, y in path]  # on_page takes pixel centres
+    page.mouse.move(*start)
+    page.mouse.down()
+    for point in rest:
+        page.mouse.move(*point, steps=4)
+    page.mouse.up()
+    expect(page.get_by_role("button", name=f"✕ {finding}")).to_be_visible(timeout=WAIT_MS)
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
+def app_data(tmp_path_factory):
+    return tmp_path_factory.mktemp("study-browser")
+
+
+@pytest.fixture(scope="module")
+def app_url(app_data):
     """One server for the tests that need no restart."""
-    directory = tmp_path_factory.mktemp("study-browser")
-    with serving_app(directory / "data", directory / "streamlit.log") as url:
+    with serving_app(app_data / "data", app_data / "streamlit.log") as url:
         yield url
 
 
-def test_a_mark_drawn_in_review_is_stored_reshown_and_measured_on_the_model_page(browser, app_url):
+def test_marks_drawn_with_the_viewers_tools_are_stored_in_scan_pixels_reshown_and_measured(browser, app_url, app_data):
+    """A box round the synthetic nodule sample's nodule (left of centre, upper half of its lung), a point on the
+    effusion side and an outline round the heart, drawn in the reading viewer; the store keeps them in the scan's
+    own pixels (512 x 512), the next session's viewer shows them again, and the Model page measures them."""
+    box, point = [(92, 164), (194, 266)], [(400.5, 380.5)]
+    outline = [(180, 300), (330, 300), (330, 420), (180, 420), (182, 302)]
     for visit in ("draw", "reopen"):
         page = open_app(browser, app_url, "Review")
         page.locator("[data-testid=stSidebar] input[type=file]").set_input_files(
@@ -255,16 +265,17 @@ def test_a_mark_drawn_in_review_is_stored_reshown_and_measured_on_the_model_page
         expect(page.get_by_text("Attention overlay —")).to_be_visible(timeout=WAIT_MS)
         page.get_by_label("Reviewer").fill("Dr Marks")
         page.get_by_label("Reviewer").press("Enter")
-        page.get_by_text("Mark where you see each finding").click()
-        chart = page.locator(".js-plotly-plot").first
-        expect(chart).to_be_visible(timeout=WAIT_MS)
-        chart.scroll_into_view_if_needed()
-        if visit == "reopen":  # a new session: the mark comes back from the store
-            expect(chart.get_by_text("Pulmonary nodule")).to_be_visible(timeout=WAIT_MS)
-            expect(page.get_by_role("button", name="✕ Pulmonary nodule")).to_be_visible()
+        wait_for_viewer(page)
+        if visit == "reopen":  # a new session: the marks come back from the store, drawn in the viewer
+            expect(page.get_by_role("button", name="✕ Pulmonary nodule")).to_be_visible(timeout=WAIT_MS)
+            expect(page.frame_locator(VIEWER).locator("#overlay")).to_have_attribute(
+                "data-marks", "nodule:box effusion:point cardiomegaly:outline", timeout=WAIT_MS
+            )
             page.screenshot(path=ARTIFACTS / "review-mark-reshown.png", full_page=True)
             break
-        drag_a_box(page, chart)
+        draw_in_viewer(page, "Pulmonary nodule", "Box", box)
+        draw_in_viewer(page, "Pleural effusion", "Point", point)
+        draw_in_viewer(page, "Cardiomegaly", "Outline", outline)
         form = page.locator("[class*=st-key-your-review-]")
         for radio in form.locator("[data-testid=stRadio]").all():
             radio.get_by_text("Agree", exact=True).click()
@@ -274,6 +285,20 @@ def test_a_mark_drawn_in_review_is_stored_reshown_and_measured_on_the_model_page
         form.get_by_role("button", name="Save review").click()
         expect(page.get_by_text("Review saved")).to_be_visible(timeout=WAIT_MS)
         page.screenshot(path=ARTIFACTS / "review-mark-drawn.png", full_page=True)
+
+    store = ReviewStore.open(app_data / "data")
+    (review,) = [r for r in store.reviews() if r.reviewer == "Dr Marks"]
+    store.close()
+    marks = {finding: Mark.from_json(finding, mark) for finding, mark in review.marks.items()}
+    # Where the mouse went, in scan pixels, to within one (the scan is drawn at under 2 screen pixels a pixel).
+    assert marks["nodule"].kind == "box"
+    np.testing.assert_allclose(marks["nodule"].points, box, atol=1)
+    assert marks["effusion"].kind == "point"
+    np.testing.assert_allclose(marks["effusion"].points, point, atol=1)
+    assert marks["cardiomegaly"].kind == "outline"
+    drawn = np.array(marks["cardiomegaly"].points)
+    assert drawn[:, 0].min() == pytest.approx(180, abs=1) and drawn[:, 0].max() == pytest.approx(330, abs=1)
+    assert drawn[:, 1].min() == pytest.approx(300, abs=1) and drawn[:, 1].max() == pytest.approx(420, abs=1)
 
     model = open_app(browser, app_url, "Model")
     heading = model.get_by_text("Agreement with readers' marks")

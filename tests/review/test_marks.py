@@ -1,4 +1,4 @@
-"""Readers' marks: from a Plotly selection to the scan's pixels, and each map's agreement with them."""
+"""Readers' marks: what the reading viewer says was drawn, checked, and each map's agreement with them."""
 
 from __future__ import annotations
 
@@ -10,25 +10,45 @@ import numpy as np
 import pytest
 
 from medattn.errors import ReviewError
-from medattn.review.marks import Mark, agreement, agreement_summary, agreements_with, mark_from_selection
+from medattn.review.marks import Mark, agreement, agreement_summary, agreements_with, drawn_mark
 from tests.review.test_store import a_review
 
-# Streamlit's selection events, as its Plotly chart returns them.
-BOX = {"points": [{"x": 1, "y": 1}] * 5, "box": [{"x": [100.0, 300.0], "y": [50.0, 150.0]}], "lasso": []}
-LASSO = {"points": [], "box": [], "lasso": [{"x": [10.0, 60.0, 35.0], "y": [10.0, 10.0, 50.0]}]}
-CLICK = {"points": [{"x": 200.0, "y": 100.0}], "box": [], "lasso": []}
+FINDINGS = ("nodule", "effusion")
+# What the viewer sends when a reader draws (pages/viewer/frontend/src/main.js, onMarked): scan pixels.
+BOX = {"finding": "nodule", "kind": "box", "points": [[100, 50], [300, 150]], "scan": "a", "frame": 0, "id": "1"}
 
 
-def test_each_selection_kind_becomes_its_mark():
-    assert mark_from_selection(BOX, "nodule") == Mark("nodule", "box", ((100.0, 50.0), (300.0, 150.0)))
-    assert mark_from_selection(LASSO, "nodule").kind == "outline"
-    assert mark_from_selection(CLICK, "effusion") == Mark("effusion", "point", ((200.0, 100.0),))
-    assert mark_from_selection({"points": [], "box": [], "lasso": []}, "nodule") is None
+def test_a_mark_drawn_in_the_viewer_is_taken_in_the_scans_pixels():
+    assert drawn_mark(BOX, FINDINGS, 200, 400) == Mark("nodule", "box", ((100.0, 50.0), (300.0, 150.0)))
+    point = {"finding": "effusion", "kind": "point", "points": [[200.5, 100.25]]}
+    assert drawn_mark(point, FINDINGS, 200, 400) == Mark("effusion", "point", ((200.5, 100.25),))
+    outline = {"finding": "nodule", "kind": "outline", "points": [[10, 10], [60, 10], [35, 50]]}
+    assert drawn_mark(outline, FINDINGS, 200, 400).kind == "outline"
+
+
+@pytest.mark.parametrize(
+    ("message", "says"),
+    [
+        ({**BOX, "finding": "fracture"}, "one of the model's findings"),
+        ({**BOX, "kind": "arrow"}, "must be a point, a box or an outline"),
+        ({**BOX, "points": [[100, 50]]}, "needs 2–2 points"),
+        ({**BOX, "points": [[100, 50], [900, 150]]}, "lies off the scan"),
+        ({**BOX, "points": [[100, 50], ["x", 150]]}, "cannot be read"),
+        ({**BOX, "points": 7}, "cannot be read"),
+        ({"kind": "box"}, "cannot be read"),
+        ("a string", "cannot be read"),
+        (None, "cannot be read"),
+        ({**BOX, "finding": ["nodule"]}, "cannot be read"),
+    ],
+)
+def test_a_message_that_is_no_mark_on_this_scan_is_refused_with_a_reason(message, says):
+    with pytest.raises(ReviewError, match=says):
+        drawn_mark(message, FINDINGS, 200, 400)
 
 
 def test_a_mark_is_placed_on_any_grid_covering_the_scan():
     """A box drawn on a 400 x 200 scan covers the same share of a 100 x 50 map."""
-    box = mark_from_selection(BOX, "nodule")
+    box = drawn_mark(BOX, FINDINGS, 200, 400)
     full, small = box.region(200, 400, 200, 400), box.region(50, 100, 200, 400)
     assert full[50:150, 100:300].all() and full.sum() == 100 * 200
     assert small.mean() == pytest.approx(full.mean(), abs=0.02)
@@ -38,7 +58,7 @@ def test_agreement_is_pointing_and_mass_inside_the_mark():
     heatmap = np.zeros((50, 100), np.float32)
     heatmap[25, 50] = 1.0  # the peak: inside the box (x 25-75, y 12-37 on this grid)
     heatmap[0, 0] = 0.5  # outside
-    box = mark_from_selection(BOX, "nodule")
+    box = drawn_mark(BOX, FINDINGS, 200, 400)
     assert agreement(heatmap, box, (200, 400)) == {"pointing": 1.0, "mass": pytest.approx(1 / 1.5)}
     point_far_away = Mark("nodule", "point", ((390.0, 190.0),))
     assert agreement(heatmap, point_far_away, (200, 400)) == {"pointing": 0.0, "mass": 0.0}

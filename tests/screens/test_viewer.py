@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from medattn import load_scan
 from medattn.assets import all_samples
-from medattn.screens.viewer import STACK_BYTES, ViewerImage, exact_values
+from medattn.review.marks import POINT_RADIUS, Mark
+from medattn.screens.viewer import STACK_BYTES, Marking, ViewerImage, exact_values
 
 
 @pytest.mark.parametrize(
@@ -50,3 +53,18 @@ def test_colour_goes_as_the_app_shows_it_and_a_picture_as_it_is():
     shown = ViewerImage.of_picture(picture, "reading").arguments()
     assert shown["pixels"] == picture.tobytes() and shown["window"] == [127.5, 255.0] and shown["frames"] == 1
     assert shown["overlay"] is None and shown["overlay_checksum"] is None
+
+
+def test_the_viewer_gets_the_readers_marks_with_their_names_and_the_finding_a_new_one_is_for():
+    picture = np.zeros((200, 400), np.uint8)
+    box = Mark("nodule", "box", ((100.0, 50.0), (300.0, 150.0)))
+    marking = Marking("effusion", "Pleural effusion", (("Pulmonary nodule", box),))
+    handed = ViewerImage.of_picture(picture, "a").arguments()["marking"]
+    assert handed is None  # a page that takes no marks (a reader study) offers no marking tools
+    handed = replace(ViewerImage.of_picture(picture, "a"), marking=marking).arguments()["marking"]
+    assert handed == {
+        "for": "effusion",
+        "label": "Pleural effusion",
+        "marks": [{"finding": "nodule", "label": "Pulmonary nodule", "kind": "box", "points": [[100, 50], [300, 150]]}],
+        "radius": POINT_RADIUS * 200,  # of the shorter side, in scan pixels, as the mark's region is measured
+    }

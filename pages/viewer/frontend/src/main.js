@@ -3,9 +3,12 @@
 // The page sends the scan's stored values losslessly (medattn/screens/viewer.py) and, when the model's
 // output is shown, the overlay layer medattn made for the report (RGBA), so the viewer draws what leaves the app.
 // Windowing, zoom, pan, measuring and the overlay switch happen here and never rerun the page; what a reader set
-// is kept per scan in the tab's sessionStorage, so it survives a visit to another page.
+// is kept per scan in the tab's sessionStorage, so it survives a visit to another page. A reader's mark (where
+// they see a finding) is drawn with Cornerstone's tools and handed to the page in the scan's pixels, which keeps
+// it with the review; the page sends every mark back, and they are drawn over the scan.
 import {
   cache,
+  eventTarget,
   init as coreInit,
   Enums,
   RenderingEngine,
@@ -16,11 +19,15 @@ import {
 import {
   init as toolsInit,
   addTool,
+  annotation,
   AngleTool,
   EllipticalROITool,
   Enums as ToolEnums,
   LengthTool,
   PanTool,
+  PlanarFreehandROITool,
+  ProbeTool,
+  RectangleROITool,
   StackScrollTool,
   ToolGroupManager,
   WindowLevelTool,
@@ -38,7 +45,23 @@ const PRIMARY_TOOLS = {
   a: [AngleTool.toolName, 'Angle'],
   e: [EllipticalROITool.toolName, 'ROI'],
   p: [PanTool.toolName, 'Pan'],
+  // A reader's marks, offered while the page asks for them; no key of their own (buttons only).
+  'mark-point': [ProbeTool.toolName, 'Point'],
+  'mark-box': [RectangleROITool.toolName, 'Box'],
+  'mark-outline': [PlanarFreehandROITool.toolName, 'Outline'],
 };
+// What each marking tool's annotation becomes: medattn.review.marks' kinds.
+const MARK_KINDS = {
+  [ProbeTool.toolName]: 'point',
+  [RectangleROITool.toolName]: 'box',
+  [PlanarFreehandROITool.toolName]: 'outline',
+};
+const MARK_COLOURS = ['#22d3ee', '#facc15', '#f472b6', '#a3e635'];
+const MOST_OUTLINE_POINTS = 500; // a freehand outline is thinned to this many vertices
+const TOOLS = [
+  WindowLevelTool, PanTool, ZoomTool, StackScrollTool, LengthTool, AngleTool, EllipticalROITool, ProbeTool,
+  RectangleROITool, PlanarFreehandROITool,
+];
 
 const element = document.getElementById('viewport');
 const overlayCanvas = document.getElementById('overlay');
@@ -46,10 +69,16 @@ const readout = document.getElementById('readout');
 const windowText = document.getElementById('window');
 const toolbar = document.getElementById('toolbar');
 const overlayButton = document.getElementById('overlay-button');
+const markingTools = document.getElementById('marking');
+const markingFor = document.getElementById('marking-for');
 
 // Each image's metadata modules, served by one provider; a scan's entries go when another scan replaces it.
 const modulesOf = new Map();
-const shown = { scan: null, overlay: null, overlayOn: true, pageWindow: null, unit: '', inverted: false, tool: 'w' };
+const shown = {
+  scan: null, overlay: null, overlayOn: true, pageWindow: null, unit: '', inverted: false, tool: 'w',
+  marking: null, // the page's marks and the finding a new one is for; null where the page takes no marks
+  drawn: null, // a mark just drawn, shown until the page sends it back among its marks
+};
 let viewport = null;
 let ready = null;
 
@@ -68,7 +97,7 @@ async function start() {
   await coreInit();
   toolsInit();
   metaData.addProvider((type, imageId) => modulesOf.get(imageId)?.[type], 10000);
-  [WindowLevelTool, PanTool, ZoomTool, StackScrollTool, LengthTool, AngleTool, EllipticalROITool].forEach(addTool);
+  TOOLS.forEach(addTool);
   const engine = new RenderingEngine(ENGINE);
   engine.enableElement({
     viewportId: VIEWPORT,
@@ -79,9 +108,7 @@ async function start() {
   viewport = engine.getViewport(VIEWPORT);
   window.medattn = { viewport }; // for the browser tests and the console, as OHIF exposes cornerstone
   const group = ToolGroupManager.createToolGroup(GROUP);
-  for (const tool of [WindowLevelTool, PanTool, ZoomTool, StackScrollTool, LengthTool, AngleTool, EllipticalROITool]) {
-    group.addTool(tool.toolName);
-  }
+  for (const tool of TOOLS) group.addTool(tool.toolName);
   group.addViewport(VIEWPORT, ENGINE);
   group.setToolActive(ZoomTool.toolName, { bindings: [{ mouseButton: MouseBindings.Secondary }] });
   group.setToolActive(PanTool.toolName, { bindings: [{ mouseButton: MouseBindings.Auxiliary }] });
@@ -96,6 +123,47 @@ async function start() {
   element.addEventListener('pointerdown', (event) => {
     if (event.button !== 0 || shown.tool === 'p') shown.zoomed = true; // right drag zooms, middle drag pans
   });
+  eventTarget.addEventListener(ToolEnums.Events.ANNOTATION_COMPLETED, (event) => onMarked(event.detail.annotation));
+}
+
+// A marking tool's annotation is the reader's mark: it goes to the page in the scan's pixels (x, y from the image's
+// top-left corner, pixel i spanning i to i + 1, as medattn.review.marks keeps it) and leaves Cornerstone's state;
+// the page's marks are drawn over the scan instead (drawMarks), so a mark shows as it is kept.
+function onMarked(drawn) {
+  const kind = MARK_KINDS[drawn.metadata.toolName];
+  if (!kind) return; // a measurement: it stays where it is
+  annotation.state.removeAnnotation(drawn.annotationUID);
+  viewport.render();
+  const frame = shown.first + viewport.getCurrentImageIdIndex();
+  if (!shown.marking) return;
+  if (frame !== shown.pageFrame) {
+    readout.textContent = `Marks belong to the frame the model read: go back to frame ${shown.pageFrame + 1} to mark.`;
+    return;
+  }
+  const { imageData } = viewport.getImageData();
+  const inScan = (world) => imageData.worldToIndex(world).slice(0, 2).map((index) => round2(index + 0.5));
+  let points;
+  if (kind === 'point') points = [inScan(drawn.data.handles.points[0])];
+  else if (kind === 'box') {
+    const corners = drawn.data.handles.points.map(inScan);
+    const xs = corners.map(([x]) => x);
+    const ys = corners.map(([, y]) => y);
+    points = [[Math.min(...xs), Math.min(...ys)], [Math.max(...xs), Math.max(...ys)]];
+    if (points[1][0] - points[0][0] < 1 || points[1][1] - points[0][1] < 1) return; // a click, not a box
+  } else {
+    const outline = drawn.data.contour.polyline;
+    const step = Math.ceil(outline.length / MOST_OUTLINE_POINTS);
+    points = outline.filter((_, index) => index % step === 0).map(inScan);
+    if (points.length < 3) return;
+  }
+  shown.drawn = { finding: shown.marking.for, label: shown.marking.label, kind, points };
+  drawOverlay();
+  const value = { ...shown.drawn, scan: shown.scan, frame, id: `${Date.now()}-${Math.random()}` };
+  post('streamlit:setComponentValue', { value, dataType: 'json' });
+}
+
+function round2(value) {
+  return Math.round(value * 100) / 100;
 }
 
 function chooseTool(key) {
@@ -240,6 +308,7 @@ async function render(args) {
     }
   }
   await setOverlay(args);
+  setMarking(args.marking);
   viewport.render();
   drawOverlay(); // a new layer over an unchanged image: Cornerstone may not draw the image again
 }
@@ -257,6 +326,19 @@ async function setOverlay(args) {
   shown.overlay = layer;
   shown.overlayChecksum = String(args.overlay_checksum);
   overlayButton.setAttribute('aria-pressed', String(shown.overlayOn));
+}
+
+function setMarking(marking) {
+  shown.marking = marking || null;
+  markingTools.hidden = !shown.marking;
+  if (!shown.marking) {
+    shown.drawn = null;
+    if (shown.tool.startsWith('mark-')) chooseTool('w');
+    return;
+  }
+  markingFor.textContent = shown.marking.label; // text, never HTML
+  const kept = shown.marking.marks.find((mark) => mark.finding === shown.drawn?.finding);
+  if (kept && JSON.stringify(kept.points) === JSON.stringify(shown.drawn.points)) shown.drawn = null; // the page has it
 }
 
 function onRendered() {
@@ -288,7 +370,7 @@ function drawOverlay() {
   const onItsFrame = shown.first + viewport.getCurrentImageIdIndex() === shown.pageFrame;
   const drawn = shown.overlay && shown.overlayOn && onItsFrame;
   overlayCanvas.dataset.drawn = drawn ? shown.overlayChecksum : '';
-  if (!drawn || !viewport.getImageData()) return;
+  if (!viewport.getImageData()) return;
   // The image's outer corners on the canvas (top left, top right, bottom left; pixel centres are whole
   // indices, so the edges lie half a pixel out): the layer is stretched over them.
   const { imageData, dimensions } = viewport.getImageData();
@@ -298,16 +380,59 @@ function drawOverlay() {
     [columns - 0.5, -0.5, 0],
     [-0.5, rows - 0.5, 0],
   ].map((index) => viewport.worldToCanvas(imageData.indexToWorld(index)));
-  const { width, height } = shown.overlay;
-  context.setTransform(
-    ((topRight[0] - topLeft[0]) / width) * ratio,
-    ((topRight[1] - topLeft[1]) / width) * ratio,
-    ((bottomLeft[0] - topLeft[0]) / height) * ratio,
-    ((bottomLeft[1] - topLeft[1]) / height) * ratio,
-    topLeft[0] * ratio,
-    topLeft[1] * ratio
-  );
-  context.drawImage(shown.overlay, 0, 0);
+  // Scan pixels (x, y; pixel i spans i to i + 1) to canvas pixels.
+  const across = [(topRight[0] - topLeft[0]) / columns, (topRight[1] - topLeft[1]) / columns];
+  const down = [(bottomLeft[0] - topLeft[0]) / rows, (bottomLeft[1] - topLeft[1]) / rows];
+  if (drawn) {
+    const { width, height } = shown.overlay;
+    context.setTransform(
+      (across[0] * columns * ratio) / width,
+      (across[1] * columns * ratio) / width,
+      (down[0] * rows * ratio) / height,
+      (down[1] * rows * ratio) / height,
+      topLeft[0] * ratio,
+      topLeft[1] * ratio
+    );
+    context.drawImage(shown.overlay, 0, 0);
+  }
+  if (onItsFrame) {
+    context.setTransform(ratio, 0, 0, ratio, 0, 0);
+    drawMarks(context, ([x, y]) => [
+      topLeft[0] + x * across[0] + y * down[0],
+      topLeft[1] + x * across[1] + y * down[1],
+    ], Math.hypot(...across));
+  }
+}
+
+// The page's marks, and one just drawn that the page has not sent back yet, each labelled with its finding.
+function drawMarks(context, toCanvas, scale) {
+  overlayCanvas.dataset.marks = '';
+  if (!shown.marking) return;
+  const marks = shown.marking.marks.filter((mark) => mark.finding !== shown.drawn?.finding);
+  if (shown.drawn) marks.push(shown.drawn);
+  overlayCanvas.dataset.marks = marks.map((mark) => `${mark.finding}:${mark.kind}`).join(' ');
+  marks.forEach((mark, index) => {
+    const colour = MARK_COLOURS[index % MARK_COLOURS.length];
+    const points = mark.points.map(toCanvas);
+    context.strokeStyle = colour;
+    context.lineWidth = 3;
+    context.beginPath();
+    if (mark.kind === 'point') context.arc(...points[0], shown.marking.radius * scale, 0, 2 * Math.PI);
+    else if (mark.kind === 'box') {
+      const [[x0, y0], [x1, y1]] = points;
+      context.rect(x0, y0, x1 - x0, y1 - y0);
+    } else {
+      points.forEach(([x, y], at) => (at ? context.lineTo(x, y) : context.moveTo(x, y)));
+      context.closePath();
+    }
+    context.stroke();
+    const [x, y] = points[0];
+    context.font = '14px system-ui, sans-serif';
+    context.fillStyle = 'rgba(0, 0, 0, 0.6)';
+    context.fillRect(x, y - 32, context.measureText(mark.label).width + 8, 20);
+    context.fillStyle = colour;
+    context.fillText(mark.label, x + 4, y - 17); // canvas text: a name is never read as HTML
+  });
 }
 
 function onHover(event) {
