@@ -15,7 +15,7 @@ from medattn.errors import ModelError
 from medattn.model import calibration, unlikeness
 from medattn.model.card import ModelCard
 from medattn.model.checkpoint import load_model
-from medattn.model.network import AttentionNet
+from medattn.model.network import AttentionNet, for_inference
 from medattn.model.preprocessing import Letterbox
 from medattn.scan import Scan
 
@@ -127,7 +127,9 @@ class Predictor:
 
     @classmethod
     def load(cls, model_dir: Path | str) -> Predictor:
-        return cls(*load_model(model_dir))
+        """The model in ``model_dir``, prepared for serving (``for_inference``)."""
+        model, card = load_model(model_dir)
+        return cls(for_inference(model), card)
 
     @classmethod
     def default(cls) -> Predictor:

@@ -4,10 +4,13 @@ import json
 import pytest
 import torch
 
+from medattn.assets import DEFAULT_MODEL_DIR
+from medattn.benchmark import generate_case
 from medattn.errors import ModelError
 from medattn.model.card import read_card, write_card
 from medattn.model.checkpoint import load_model, save_model
 from medattn.model.network import AttentionNet, ModelConfig
+from tests.conftest import chest_cr_pixels
 from tests.model.test_card import card_for
 
 
@@ -102,3 +105,19 @@ def test_corrupt_weights_are_refused(tmp_path):
     write_card(read_card(tmp_path).with_changes(weights_sha256=hashlib.sha256(b"\x00" * 64).hexdigest()), tmp_path)
     with pytest.raises(ModelError, match="not a readable safetensors file"):  # the card vouches for them
         load_model(tmp_path)
+
+
+def test_the_served_model_gives_the_trained_models_outputs_within_float_rounding(predictor):
+    """for_inference folds BatchNorm into the convolutions and lays the weights out channels-last: the logits,
+    attention and encoder features of the default model, on benchmark cases and the real chest CR, stay within
+    1e-4 of the model as trained (float32 rounding; the figures on the card were measured on the latter)."""
+    trained, _ = load_model(DEFAULT_MODEL_DIR)
+    served = predictor.model
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in served.modules())  # folded: none left to run
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in trained.modules())
+    images = [generate_case(7, index).image for index in range(16)] + [chest_cr_pixels(256)]
+    inputs = torch.cat([predictor.prepare(image)[0] for image in images])
+    with torch.inference_mode():
+        for expected, got in zip(trained(inputs), served(inputs), strict=True):
+            torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(served.encoder(inputs), trained.encoder(inputs), atol=1e-4, rtol=1e-4)
