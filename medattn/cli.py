@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from medattn import runtime
 from medattn.assets import DEFAULT_MODEL_DIR, SAMPLES_DIR
 from medattn.errors import MedattnError
 from medattn.model.figures import Metrics, Robustness, from_json
@@ -43,6 +44,7 @@ USAGE_ERROR = 2
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    runtime.keep_freed_memory()  # batches of 64 otherwise fault in fresh pages on every forward pass
     try:
         return args.command(args) or 0
     except MedattnError as error:

@@ -11,8 +11,9 @@ import medattn
 PACKAGE = Path(medattn.__file__).parent
 # The flow of a scan, bottom to top: a module may import its own layer and the layers below it.
 LAYERS = {
-    "errors": 0, "assets": 0, "installation": 0, "access": 0, "benchmark": 1, "scan": 1, "model": 2, "explain": 3,
-    "review": 4, "batch": 4, "training": 5, "study": 5, "pacs": 5, "cluster": 5, "screens": 6, "cli": 6, "__main__": 7,
+    "errors": 0, "assets": 0, "installation": 0, "access": 0, "runtime": 0, "benchmark": 1, "scan": 1, "model": 2,
+    "explain": 3, "review": 4, "batch": 4, "training": 5, "study": 5, "pacs": 5, "cluster": 5, "screens": 6,
+    "cli": 6, "__main__": 7,
 }  # fmt: skip
 
 

@@ -10,8 +10,6 @@ review store and its connection) lives in the session's own state.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import gc
 import hashlib
 import logging
@@ -34,7 +32,7 @@ import pydicom
 import streamlit as st
 from streamlit.runtime import Runtime
 
-from medattn import RESEARCH_NOTICE, Heatmap, Prediction, Predictor
+from medattn import RESEARCH_NOTICE, Heatmap, Prediction, Predictor, runtime
 from medattn.access import LOCAL_USER, PACS, Identity, Refusal, admit, deployment, identity, session_hours
 from medattn.assets import DEFAULT_MODEL_DIR, MODELS_DIR, synthetic_samples
 from medattn.benchmark import SyntheticCase, sample_cases
@@ -71,6 +69,7 @@ def page(title: str, compact: bool = False) -> Iterator[None]:
     A ``MedattnError`` raised while the page runs (a broken model folder, an unusable review store) is
     shown as its message, never as a traceback.
     """
+    _share_the_machine()
     _session_reaper()
     for key in list(st.session_state):  # rewritten each run, so that Streamlit keeps them while another page shows
         if key in KEPT_SETTINGS or key.startswith(KEPT_PER_SCAN):
@@ -269,8 +268,6 @@ def workspace() -> Workspace:
     return st.session_state.workspace
 
 
-_LIBC_PATH = ctypes.util.find_library("c")
-_LIBC = ctypes.CDLL(_LIBC_PATH) if _LIBC_PATH else None
 # How often ended sessions are let go (see _session_reaper); MEDATTN_REAP_INTERVAL_S changes it.
 REAP_INTERVAL_S = float(os.environ.get("MEDATTN_REAP_INTERVAL_S", "10"))
 # The Review page's view settings: kept across pages and scans. Streamlit forgets a widget's value when a
@@ -304,14 +301,22 @@ def _ended_sessions() -> tuple | None:
 
 
 @st.cache_resource(show_spinner=False)
+def _share_the_machine() -> int:
+    """Once per server: torch's threads beside the decoder pool, and freed memory kept for reuse
+    (``medattn.runtime``); returns torch's thread count."""
+    runtime.keep_freed_memory()
+    return runtime.share_cores_with_decoders()
+
+
+@st.cache_resource(show_spinner=False)
 def _session_reaper() -> threading.Thread | None:
     """One thread per server that lets ended sessions go and hands their memory back to the system.
 
     Streamlit keeps a closed session for server.disconnectedSessionTTL so that a reconnecting tab finds
     its work, in a TTL cache that removes an expired entry only on its next write: on an idle server, the
     last sessions' scans were never freed. Their state also sits partly in reference cycles (widget
-    callbacks, closures) that only the cycle collector frees, and glibc keeps freed blocks in its arenas;
-    ``malloc_trim(0)`` hands free pages back, as Dask's workers do.
+    callbacks, closures) that only the cycle collector frees, and glibc keeps freed blocks in its arenas
+    (``medattn.runtime`` asks it to) until they are handed back.
     """
     found = _ended_sessions()
     if found is None:
@@ -326,8 +331,7 @@ def _session_reaper() -> threading.Thread | None:
             if ended:
                 del ended
                 gc.collect()
-                if hasattr(_LIBC, "malloc_trim"):  # glibc only; elsewhere the memory is kept for reuse
-                    _LIBC.malloc_trim(0)
+                runtime.hand_back_freed_memory()
 
     thread = threading.Thread(target=reap, name="medattn-session-reaper", daemon=True)
     thread.start()
