@@ -110,37 +110,37 @@ def scrolling(page) -> None:
         page.wait_for_timeout(16)
 
 
-def viewer_figures(browser, url: str) -> tuple[dict, list, list, int]:
-    """Frame intervals per interaction, the reveal and opacity timings, and the messages sent to the server
-    during the interactions."""
-    sent: list = []
+def opened(browser, url: str, path: Path, sent: list):
+    """A fresh session with ``path`` uploaded and drawn in the viewer; what it sends the server goes to ``sent``."""
     page = browser.new_context(viewport={"width": 1440, "height": 900}).new_page()
     page.on("websocket", lambda socket: socket.on("framesent", lambda payload: sent.append(payload)))
     page.goto(url)
     page.get_by_text("not for diagnosis").wait_for(timeout=90_000)
-    page.locator("[data-testid=stSidebar] input[type=file]").set_input_files(RADIOGRAPH)
+    page.locator("[data-testid=stSidebar] input[type=file]").set_input_files(path)
     wait_for_viewer(page)
     page.wait_for_timeout(1000)
+    return page
+
+
+def viewer_figures(browser, url: str) -> tuple[dict, list, list, int]:
+    """Frame intervals per interaction, the reveal and opacity timings, and the messages sent to the server
+    during the interactions."""
+    sent: list = []
+    stack = opened(browser, url, STACK, sent)
+    before = len(sent)
+    intervals = {"stack scroll (wheel, 30-frame US)": frame_intervals(stack, scrolling)}
+    during = len(sent) - before
+    stack.context.close()
+
+    page = opened(browser, url, RADIOGRAPH, sent)
     before = len(sent)
     intervals = {
         "idle page (the display's cadence)": frame_intervals(page, None),
         "window drag": frame_intervals(page, dragging("left", -200, -120)),
         "zoom (right drag)": frame_intervals(page, dragging("right", 0, -150)),
         "pan (middle drag)": frame_intervals(page, dragging("middle", 150, 80)),
-    }
-    during = len(sent) - before
-
-    stack = browser.new_context(viewport={"width": 1440, "height": 900}).new_page()
-    stack.on("websocket", lambda socket: socket.on("framesent", lambda payload: sent.append(payload)))
-    stack.goto(url)
-    stack.get_by_text("not for diagnosis").wait_for(timeout=90_000)
-    stack.locator("[data-testid=stSidebar] input[type=file]").set_input_files(STACK)
-    wait_for_viewer(stack)
-    stack.wait_for_timeout(1000)
-    before = len(sent)
-    intervals["stack scroll (wheel, 30-frame US)"] = frame_intervals(stack, scrolling)
+    } | intervals
     during += len(sent) - before
-    stack.context.close()
 
     reveal, opacity = [], []
     started = time.perf_counter()
