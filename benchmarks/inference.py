@@ -5,7 +5,7 @@ The bound is the model's floating-point operations per image (counted by torch.u
 2048 x 2048 float32 matmul reaches on this machine, measured in the same run between the model's rounds: these
 machines are noisy, so every ratio is taken within one round. "trained" is the network as training left it (the
 card's figures come from it); "served" is what Predictor.load serves (medattn.model.network.for_inference).
-The process keeps freed memory for reuse, as the app and the command line do (medattn.runtime); with
+The process keeps freed memory for reuse, as the command line does (medattn.runtime); with
 --glibc-defaults it runs with glibc's own allocator settings instead. Target (2 cores): the served forward
 <= 1.5x the bound. Last, the forward pass at 1 and at 2 threads beside one busy process (a stand-in for the
 app's decoder pool at work), which is why the app gives torch half the cores (medattn.runtime).

@@ -86,9 +86,7 @@ with shared.page("Attention review", compact=True):
     reviewer, saved = review_form.reader(case)
     marks_key = f"{case.key[:12]}-{frame}"
     initial = next((r.marks for r in saved if r.marks), None)
-    marking = shared.marking(
-        marks_key, "viewer", on_screen.scan_id, frame, ranked, name, scan.frame(frame).shape[:2], initial
-    )
+    marking = shared.marking(marks_key, "viewer", on_screen, ranked, name, initial)
     on_screen = replace(on_screen, window=window or on_screen.window, marking=marking)
 
     def show_scan(overlay_layer: np.ndarray | None = None) -> None:

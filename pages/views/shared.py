@@ -101,20 +101,20 @@ MARKS_ABOUT = (
 )
 
 
-def marking(key: str, viewer_key: str, scan_id: str, frame: int, findings: list[str], name, shape, initial) -> Marking:
-    """The reader's marks on a scan of ``shape`` (H, W) for the viewer ``viewer_key`` (showing ``scan_id``), kept in
-    the session under ``key``: ``initial`` (the saved ones) until the reader changes them, with a mark just drawn
-    in the viewer on ``frame`` taken in, once (the viewer's last message stays in the session). A new mark is for
-    the finding chosen in ``mark_controls``, which lays the marks out; call this first."""
+def marking(key: str, viewer_key: str, shown: ViewerImage, findings: list[str], name, initial) -> Marking:
+    """The reader's marks on the frame ``shown`` in the viewer ``viewer_key``, kept in the session under ``key``:
+    ``initial`` (the saved ones) until the reader changes them, with a mark just drawn on that frame taken in,
+    once (the viewer's last message stays in the session). A new mark is for the finding chosen in
+    ``mark_controls``, which lays the marks out; call this first."""
     if not st.session_state.get(f"marks-edited-{key}"):
         st.session_state[f"marks-{key}"] = dict(initial or {})
     marks = st.session_state[f"marks-{key}"]
     drawn = st.session_state.get(viewer_key)  # the viewer's last message: a mark a reader drew
     if isinstance(drawn, dict) and drawn.get("id") != st.session_state.get(f"mark-taken-{viewer_key}"):
         st.session_state[f"mark-taken-{viewer_key}"] = drawn.get("id")
-        if drawn.get("scan") == scan_id and drawn.get("frame") == frame:
+        if drawn.get("scan") == shown.scan_id and drawn.get("frame") == shown.frame:
             try:
-                mark = drawn_mark(drawn, findings, *shape)
+                mark = drawn_mark(drawn, findings, *shown.shape[1:3])
             except ReviewError as error:
                 st.session_state["mark-refused"] = error
             else:
@@ -302,9 +302,7 @@ def _ended_sessions() -> tuple | None:
 
 @st.cache_resource(show_spinner=False)
 def _share_the_machine() -> int:
-    """Once per server: torch's threads beside the decoder pool, and freed memory kept for reuse
-    (``medattn.runtime``); returns torch's thread count."""
-    runtime.keep_freed_memory()
+    """Once per server: torch's threads beside the decoder pool (``medattn.runtime``); returns their count."""
     return runtime.share_cores_with_decoders()
 
 
@@ -316,7 +314,7 @@ def _session_reaper() -> threading.Thread | None:
     its work, in a TTL cache that removes an expired entry only on its next write: on an idle server, the
     last sessions' scans were never freed. Their state also sits partly in reference cycles (widget
     callbacks, closures) that only the cycle collector frees, and glibc keeps freed blocks in its arenas
-    (``medattn.runtime`` asks it to) until they are handed back.
+    until they are handed back.
     """
     found = _ended_sessions()
     if found is None:

@@ -118,9 +118,8 @@ with shared.page("Reader study"):
     # attention arm a 240 px one beside its maps: image size confounded what the study measures.)
     on_the_scan, beside = st.columns([3, 2])
     overlay = None
-    marking = shared.marking(
-        reading_key, "study-viewer", reading_key[:12], 0, list(study.findings), name, image.shape[:2], None
-    )
+    shown = ViewerImage.of_picture(image, reading_key[:12])
+    marking = shared.marking(reading_key, "study-viewer", shown, list(study.findings), name, None)
     with beside:
         if screen.withheld:
             st.error(f"The model's output is withheld: {escape_markdown(screen.withheld)}")
@@ -132,8 +131,7 @@ with shared.page("Reader study"):
             st.markdown(screen.probabilities)
         marks = shared.mark_controls(reading_key, list(study.findings), name)
     with on_the_scan:
-        shown = replace(ViewerImage.of_picture(image, reading_key[:12]), overlay=overlay, marking=marking)
-        viewer(shown, "study-viewer", "screen")
+        viewer(replace(shown, overlay=overlay, marking=marking), "study-viewer", "screen")
     with st.form(f"reading-{reading_key}"):
         present, confidence = {}, {}
         for finding in study.findings:

@@ -17,6 +17,7 @@ from medattn.benchmark import FINDINGS, generate_case
 from medattn.explain import EXPLAINERS
 from medattn.review.marks import Mark
 from medattn.review.store import ReviewStore
+from medattn.study.records import StudyStore
 from tests.app.browser_support import (
     ARTIFACTS,
     ROOT,
@@ -41,6 +42,7 @@ pytestmark = pytest.mark.slow
 STUDY = {"seed": 4242, "size": 256, "cases": 2, "prevalence": 0.5}  # one case with a nodule, one without
 ARMS = ("No overlay", "Attention")
 NODULE = FINDINGS.index("nodule")
+MARKED_POINT = (100.5, 140.5)  # on a study case of 256 px, in its pixels
 
 
 def open_app(browser, url: str, page_name: str) -> Page:
@@ -88,11 +90,11 @@ def answer_for(reader: str, nodule: bool, arm: str) -> tuple[bool, str]:
 CONFIDENCE = {"End": 100, "none": 50, "Home": 0}
 
 
-def read(page: Page, reader: str, count: int, candidates, seen: list) -> None:
+def read(page: Page, reader: str, count: int, candidates, seen: list, mark: bool = False) -> None:
     """Save ``count`` readings as ``reader``, recording (case, arm) in ``seen``; each shows its scan at the same
-    size, whatever its arm."""
+    size, whatever its arm. ``mark``: the first reading also marks a point on its scan, with the viewer's tool."""
     sizes = set()
-    for _ in range(count):
+    for index in range(count):
         heading = page.get_by_role("heading", name="Reading")
         expect(heading).to_be_visible(timeout=WAIT_MS)
         number = heading.inner_text()
@@ -104,6 +106,8 @@ def read(page: Page, reader: str, count: int, candidates, seen: list) -> None:
         assert keys and all(re.fullmatch(r"[0-9a-f]{24}", key) for key in keys), keys
         present, key = answer_for(reader, candidates[case][1], arm)
         seen.append((case, arm))
+        if mark and index == 0:
+            draw_in_viewer(page, "Pulmonary nodule", "Point", [MARKED_POINT])
         form = page.locator("[data-testid=stForm]")
         form.get_by_text("Present" if present else "Absent", exact=True).click()
         if key != "none":
@@ -187,7 +191,7 @@ def test_a_study_read_by_two_readers_survives_a_killed_server_and_its_results_ma
             readers[reader] = open_app(browser, url, "Reader study")
             start_reading(readers[reader], reader)
         read(readers["Dr A"], "Dr A", 3, candidates, seen["Dr A"])
-        read(readers["Dr B"], "Dr B", 1, candidates, seen["Dr B"])
+        read(readers["Dr B"], "Dr B", 1, candidates, seen["Dr B"], mark=True)
         readers["Dr A"].screenshot(path=ARTIFACTS / "study-reading.png", full_page=True)
         os.kill(server_pid(url), signal.SIGKILL)  # mid-study, with no warning
 
@@ -220,6 +224,14 @@ def test_a_study_read_by_two_readers_survives_a_killed_server_and_its_results_ma
         assert comparison[1] == "Attention"
         assert difference == pytest.approx(expected["Attention"][2] - expected["No overlay"][2], abs=5e-4)
         results.screenshot(path=ARTIFACTS / "study-results.png", full_page=True)
+    store = ReviewStore.open(data)
+    records = StudyStore(store)
+    (study,) = records.studies()
+    marked = [reading.marks for reading in records.readings(study, "Dr B") if reading.marks]
+    store.close()
+    (marks,) = marked  # the one reading marked, saved with its mark in the scan's pixels
+    assert marks["nodule"]["kind"] == "point"
+    np.testing.assert_allclose(marks["nodule"]["points"], [MARKED_POINT], atol=1)
 
 
 def draw_in_viewer(page: Page, finding: str, tool: str, path: list[tuple[float, float]]) -> None:
@@ -230,6 +242,7 @@ def draw_in_viewer(page: Page, finding: str, tool: str, path: list[tuple[float, 
     expect(viewer.locator("#marking-for")).to_have_text(finding, timeout=WAIT_MS)
     viewer.get_by_role("button", name=tool, exact=True).click()
     settle(page)
+    page.locator(VIEWER).scroll_into_view_if_needed()  # the mouse reaches only what is on screen
     (start, *rest) = [on_page(page, x - 0.5, y - 0.5) for x, y in path]  # on_page takes pixel centres
     page.mouse.move(*start)
     page.mouse.down()
