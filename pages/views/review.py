@@ -59,8 +59,8 @@ with shared.page("Attention review", compact=True):
 
     frame, cine = 0, False
     if scan.frame_count > 1:
-        frame = notices.slider("Frame", 1, scan.frame_count, 1, key=f"frame-{case.key[:12]}") - 1
-        cine = notices.toggle("Play all frames as a loop (cine)", key=f"cine-{case.key[:12]}")
+        frame = notices.slider("Frame", 1, scan.frame_count, 1, key=shared.kept(f"frame-{case.key[:12]}")) - 1
+        cine = notices.toggle("Play all frames as a loop (cine)", key=shared.kept(f"cine-{case.key[:12]}"))
     kept = shared.kept_from_review(case, frame)
     if kept:
         with notices:
@@ -74,7 +74,7 @@ with shared.page("Attention review", compact=True):
     if warning:
         notices.error(warning, icon=":material/block:")
         shown_anyway = notices.toggle(
-            "Show the model's output anyway", key=f"reveal-{case.key[:12]}",
+            "Show the model's output anyway", key=shared.kept(f"reveal-{case.key[:12]}"),
             help="For study only: every number stays marked as not meaningful.",
         )  # fmt: skip
     withheld = bool(warning) and not shown_anyway
@@ -106,7 +106,7 @@ with shared.page("Attention review", compact=True):
         )
     else:
         shown = view.finding_slot.selectbox(
-            "Heatmap for finding", ranked, format_func=name, key=f"shown-{case.key[:12]}"
+            "Heatmap for finding", ranked, format_func=name, key=shared.kept(f"shown-{case.key[:12]}")
         )
         with beside:  # the image first: the findings go beside it, not above
             st.subheader(review_page.headline(prediction, name), anchor=False)
@@ -116,7 +116,7 @@ with shared.page("Attention review", compact=True):
             levels, held_back = scaled.levels, False
             for reason in review_page.unpainted(prediction, view.method, shown, name):
                 st.info(reason.reason, icon=":material/visibility_off:")
-                if not st.toggle(reason.reveal, key=f"{reason.key}-{case.key[:12]}"):
+                if not st.toggle(reason.reveal, key=shared.kept(f"{reason.key}-{case.key[:12]}")):
                     levels, held_back = np.zeros_like(levels), True
                     break
             empty = None if held_back else review_page.empty_map_notice(heatmap, predictor.card, name)
@@ -146,7 +146,9 @@ with shared.page("Attention review", compact=True):
             st.caption(f"{explained}. Not drawn over the loop: switch it off to see the map." if cine else explained)
         review_parts.probabilities(prediction, name)  # the whole width: its table is cut in a column
 
-        if st.toggle("Compare side by side: every finding's map, and every method for this finding", key="compare"):
+        if st.toggle(
+            "Compare side by side: every finding's map, and every method for this finding", key=shared.kept("compare")
+        ):
             with st.spinner("Computing every map…"):
                 maps = {c: shared.explanation(case.key, model_dir, frame, view.method, c, case) for c in ranked}
                 methods = {m: shared.explanation(case.key, model_dir, frame, m, shown, case) for m in EXPLAINERS}

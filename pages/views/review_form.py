@@ -54,8 +54,6 @@ def your_review(
     ``reviewer``: from ``reader``."""
     st.markdown("#### Your review")
     store = shared.review_store()
-    key = shared.scan_key_of(case)
-    tag = case.key[:12]
     who = shared.user()
     if who.verified:
         st.text_input("Reviewer", value=reviewer, disabled=True, help="Your signed-in identity: reviews are "
@@ -63,12 +61,13 @@ def your_review(
     else:
         typed = st.text_input("Reviewer", key="reviewer", max_chars=200, placeholder="Your name")
         st.session_state.reviewer_name = typed
+    key, tag = shared.scan_key_of(case), case.key[:12]
     ranked, name = review_page.ranked(prediction), predictor.display_name
 
-    # One form: its answers reach the server together when saved. Outside a form, each answer reran the page, and
-    # under load a quick run of clicks lost one (CI's page-fit test), as could a click on Save straight after
-    # typing the note. So a draft is not kept across pages yet (issue 32).
-    with st.container(key=f"your-review-{tag}-{frame}"), st.form(f"feedback-{tag}-{frame}"):
+    # Not a form: each answer reaches the server as it is given and is kept in the session (shared.kept), so a
+    # draft outlives a visit to another page. A form sent nothing until
+    # saved, and lost the draft; a fragment lost the first answer given while the page was still rerunning.
+    with st.container(key=f"your-review-{tag}-{frame}"):
         if withheld:  # nothing of the model's was seen: there is nothing to agree with, only a reading to record
             st.caption("The model's calls are withheld for this scan, so only your own reading is recorded.")
             verdicts = {}  # stored and exported as "not given"
@@ -80,15 +79,17 @@ def your_review(
                     index=None,  # unanswered until the reader answers: no agreement is assumed
                     format_func=str.capitalize,
                     horizontal=True,
-                    key=f"verdict-{c}-{tag}",
+                    key=shared.kept(f"verdict-{c}-{tag}-{frame}"),
                 )
                 for c in ranked
             }
         corrected = st.multiselect(
-            "Findings present, in your reading", ranked, format_func=name, key=f"corrected-{tag}"
+            "Findings present, in your reading", ranked, format_func=name, key=shared.kept(f"corrected-{tag}-{frame}")
         )
-        note = st.text_area("Note", max_chars=5000, key=f"note-{tag}", help="Do not enter patient identifiers.")
-        submitted = st.form_submit_button("Save review", disabled=store is None)
+        note = st.text_area(
+            "Note", max_chars=5000, key=shared.kept(f"note-{tag}-{frame}"), help="Do not enter patient identifiers."
+        )
+        submitted = st.button("Save review", disabled=store is None, type="primary")
 
     if submitted and store is not None:
         review = Review.from_form(
@@ -126,7 +127,8 @@ def your_review(
             "listing it in your reading; disagreeing means the opposite. Correct the form and save again, "
             "or save it as it is."
         )
-        st.button("Save it as it is", on_click=_save, args=(store, pending), key="save-contradicted")
+        if st.button("Save it as it is", key="save-contradicted"):
+            _save(store, pending)
     outcome = st.session_state.pop("review_saved", None)
     if isinstance(outcome, Exception):
         shared.show_error(outcome)
@@ -151,8 +153,11 @@ def _measured(
 
 
 def _save(store, review: Review) -> None:
+    """Save ``review``, then run the page again: it read the reader's saved reviews (their marks, the DICOM
+    results' reading) before this one was saved. The outcome is shown by that run."""
     st.session_state.pop("contradicted_review", None)
     try:
         st.session_state.review_saved = f"Review saved (number {store.save(review)}). It is listed on the History page."
     except (ReviewError, StoreError) as error:
         st.session_state.review_saved = error
+    st.rerun()

@@ -27,7 +27,6 @@ from pages.views import shared
 
 SMALL_SIDE = 320  # the side-by-side maps
 SCALES = {"model-wide": "Model-wide (the same for every scan)", "peak": "Relative to this map's peak"}
-FIRST_SETTINGS = {"opacity": 0.45, "threshold": 0.0, "outline": 0}
 
 
 def scan_picker(workspace: Workspace, samples: dict[str, Path]) -> None:
@@ -74,11 +73,11 @@ def window_setting(case: Case, frame: int) -> tuple[float, float] | None:
     presets = shared.presets(case.key, frame, case)
     tag = case.key[:12]
     with st.sidebar:
-        preset = st.selectbox("Window", list(presets), key=f"window-{tag}")
+        preset = st.selectbox("Window", list(presets), key=shared.kept(f"window-{tag}"))
         centre, width = presets[preset]
         with st.expander("Window level and width"):
-            centre = st.number_input("Level (centre)", value=float(centre), key=f"centre-{tag}-{preset}")
-            width = st.number_input("Width", value=float(width), min_value=1e-3, key=f"width-{tag}-{preset}")
+            centre = st.number_input("Level (centre)", key=shared.kept(f"centre-{tag}-{preset}", float(centre)))
+            width = st.number_input("Width", min_value=1e-3, key=shared.kept(f"width-{tag}-{preset}", float(width)))
     return centre, width
 
 
@@ -86,7 +85,9 @@ def ground_truth(view: ViewSettings, case: Case, shown: str, name: Name, size: t
     """Where the finding truly lies (bool, ``size``) once the reader asks for a shipped sample's ground truth;
     None for any other scan, or when the finding is absent."""
     sample = shared.sample_name(case)
-    if not sample or not view.truth_slot.toggle("Show the ground truth (synthetic sample)", key="ground-truth"):
+    if not sample or not view.truth_slot.toggle(
+        "Show the ground truth (synthetic sample)", key=shared.kept("ground-truth")
+    ):
         return None
     truth = review_page.ground_truth(shared.sample_truth()[sample], shown, name)
     st.caption(truth.caption)
@@ -157,25 +158,30 @@ class ViewSettings:
 def view_settings(predictor: Predictor) -> ViewSettings:
     """The view settings, laid out in the sidebar (call inside ``st.sidebar``)."""
     finding_slot, truth_slot = st.empty(), st.empty()
-    # The settings kept across pages get their first values in the session state, never as the widgets'
-    # defaults: a widget with both makes Streamlit log a warning on every return to this page.
-    for key, first in FIRST_SETTINGS.items():
-        st.session_state.setdefault(key, first)
-    method = st.selectbox("Explanation", list(EXPLAINERS), format_func=lambda m: EXPLAINERS[m].title, key="method")
-    opacity = st.slider("Overlay opacity", 0.0, 1.0, step=0.05, key="opacity")
-    colormap = st.selectbox("Colour map", list(COLORMAPS), key="colormap")
+    method = st.selectbox(
+        "Explanation", list(EXPLAINERS), format_func=lambda m: EXPLAINERS[m].title, key=shared.kept("method")
+    )
+    opacity = st.slider("Overlay opacity", 0.0, 1.0, step=0.05, key=shared.kept("opacity", 0.45))
+    colormap = st.selectbox("Colour map", list(COLORMAPS), key=shared.kept("colormap"))
     scale = st.radio(
         "Map scale",
         list(SCALES),
         format_func=SCALES.get,
-        key="scale",
+        key=shared.kept("scale"),
         help="Attention is a share of the model's focus, so it has a scale that means the same on every scan. "
         "The other methods have none: they are always shown relative to their own peak.",
     )
     threshold = st.slider(
-        "Hide heat below", 0.0, 0.9, step=0.05, key="threshold", help="A level on the colour bar, from 0 at its left"
+        "Hide heat below",
+        0.0,
+        0.9,
+        step=0.05,
+        key=shared.kept("threshold", 0.0),
+        help="A level on the colour bar, from 0 at its left",
     )
-    outlined = st.slider("Outline the hottest % of the image", 0, 30, step=1, key="outline", help="0 draws none")
+    outlined = st.slider(
+        "Outline the hottest % of the image", 0, 30, step=1, key=shared.kept("outline", 0), help="0 draws none"
+    )
     st.caption(f"Model: {predictor.name}")
     st.caption(predictor.card.intended_use)
     return ViewSettings(finding_slot, truth_slot, method, opacity, colormap, scale, threshold, outlined)

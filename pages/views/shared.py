@@ -71,9 +71,7 @@ def page(title: str, compact: bool = False) -> Iterator[None]:
     """
     _share_the_machine()
     _session_reaper()
-    for key in list(st.session_state):  # rewritten each run, so that Streamlit keeps them while another page shows
-        if key in KEPT_SETTINGS or key.startswith(KEPT_PER_SCAN):
-            st.session_state[key] = st.session_state[key]
+    _set_kept_values_aside()
     if compact:
         st.html(f"<style>{COMPACT_PAGE}</style>")
         st.markdown(f"#### {title}")
@@ -270,14 +268,38 @@ def workspace() -> Workspace:
 
 # How often ended sessions are let go (see _session_reaper); MEDATTN_REAP_INTERVAL_S changes it.
 REAP_INTERVAL_S = float(os.environ.get("MEDATTN_REAP_INTERVAL_S", "10"))
-# The Review page's view settings: kept across pages and scans. Streamlit forgets a widget's value when a
-# page without that widget runs, unless the value is written back to the session state.
-KEPT_SETTINGS = (
-    "method", "opacity", "colormap", "scale", "threshold", "outline", "ground-truth", "compare",
-)  # fmt: skip
-# And each scan's reading state, by the prefix of its widgets' keys (the scan's key follows): its window, frame,
-# cine, "show anyway", the finding whose map is shown, and what the reader revealed of a map held back.
-KEPT_PER_SCAN = ("window-", "centre-", "width-", "frame-", "cine-", "reveal-", "shown-", "absent-", "diffuse-")
+KEPT_VALUES, KEPT_KEYS = "kept-widget-values", "kept-widget-keys"
+_NO_FIRST = object()
+
+
+def kept(key: str, first=_NO_FIRST) -> str:
+    """``key``, for a widget whose value outlives the pages and scans that do not draw it (the Review page's view
+    settings; each scan's window, frame, reveals, finding shown and draft review); ``first``: its first value,
+    given here rather than to the widget, for a widget with both makes Streamlit log a warning on each return.
+    Call it in the run that draws the widget.
+
+    Streamlit drops a widget's value at the end of a run that did not draw it. Each run copies the kept values
+    aside (``page``), and the value is given back here, only in a run that draws the widget: a value given back
+    is forced on the browser's widget, and one given back in a run without the widget showed the widget's
+    default on return. Writing every value back on every run kept them too, but forced a stale value over a
+    click made while a run was under way, and a quick run of verdicts lost one.
+    """
+    st.session_state.setdefault(KEPT_KEYS, set()).add(key)
+    if key not in st.session_state:
+        aside = st.session_state.get(KEPT_VALUES, {})
+        if key in aside:
+            st.session_state[key] = aside[key]
+        elif first is not _NO_FIRST:
+            st.session_state[key] = first
+    return key
+
+
+def _set_kept_values_aside() -> None:
+    """The values of the widgets named by ``kept``, as this run began (the browser's latest)."""
+    aside = st.session_state.setdefault(KEPT_VALUES, {})
+    for key in st.session_state.get(KEPT_KEYS, ()):
+        if key in st.session_state:
+            aside[key] = st.session_state[key]
 
 
 REAPER_UNAVAILABLE = "The session reaper cannot reach Streamlit's session storage"

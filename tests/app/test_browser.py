@@ -289,19 +289,30 @@ def choose(page: Page, label: str, option: str, tries: int = 4) -> None:
 
 
 def test_a_scans_reading_state_survives_a_visit_to_another_page(page, cr_jpeg2000_file):
-    """Window, "show anyway" and the finding shown were gone after History and back: the reader started again."""
+    """Window, "show anyway", the finding shown and the draft review were gone after History and back: the reader
+    started again. The note is typed and the page left at once, with no Enter and no click elsewhere first."""
     page.locator("[data-testid=stSidebar] input[type=file]").set_input_files([cr_jpeg2000_file])
     page.get_by_text("Show the model's output anyway").click(timeout=WAIT_MS)
     expect(page.get_by_text("Attention overlay —")).to_be_visible(timeout=WAIT_MS)
     choose(page, "Window", "Soft tissue")
     choose(page, "Heatmap for finding", "Cardiomegaly")
     expect(page.get_by_text("Attention overlay — Cardiomegaly")).to_be_visible(timeout=WAIT_MS)
-    page.get_by_role("link", name="History").click()
+    verdicts = {"Pulmonary nodule": "Disagree", "Pleural effusion": "Unsure", "Cardiomegaly": "Agree"}
+    for finding, verdict in verdicts.items():  # in a quick run, as a reader clicks
+        answer(page, finding, verdict)
+    page.get_by_role("textbox", name="Note").fill("Heart size at the upper limit.")
+    # Pressed for 50 ms, as a hand clicks: the note is sent as it loses focus. A click of 0 ms (only a script's)
+    # lets Streamlit send the page change before the note, whose rerun then keeps Review on screen.
+    page.get_by_role("link", name="History").click(delay=50)
     expect(page.get_by_text("Review history")).to_be_visible(timeout=WAIT_MS)
     page.get_by_role("link", name="Review").click()
     expect(page.get_by_text("Attention overlay — Cardiomegaly")).to_be_visible(timeout=WAIT_MS)  # revealed, shown
     expect(page.get_by_role("combobox", name="Window")).to_have_value("Soft tissue")
     expect(page.get_by_role("switch", name="Show the model's output anyway")).to_be_checked()
+    expect(page.get_by_role("textbox", name="Note")).to_have_value("Heart size at the upper limit.")
+    for finding, verdict in verdicts.items():
+        radio = page.locator("[class*=st-key-your-review-] [data-testid=stRadio]").filter(has_text=finding)
+        expect(radio.get_by_role("radio", name=verdict, exact=True)).to_be_checked()
 
 
 @pytest.mark.parametrize("viewport", [(1440, 900), (1280, 720)])

@@ -609,6 +609,29 @@ def test_view_settings_persist_across_pages_and_scans(caplog):
     assert not [r for r in caplog.records if "set via the Session State API" in r.getMessage()]
 
 
+def test_a_review_draft_outlives_other_pages_and_scans(caplog):
+    """Verdicts, reading and note answered but not saved were gone after History and back: the reader typed them
+    again. Each scan keeps its own draft."""
+    at = open_sample("synthetic effusion")
+    for radio in verdicts(at):
+        radio.set_value("unsure").run()
+    (reading,) = [m for m in at.multiselect if m.key.startswith("corrected-")]
+    reading.set_value(["effusion"]).run()
+    (note,) = [t for t in at.text_area if t.key.startswith("note-")]
+    note.set_value("Blunted left costophrenic angle.").run()
+    draft = {k: at.session_state[k] for k in (*[r.key for r in verdicts(at)], reading.key, note.key)}
+    for page in ("pages/views/history.py", "pages/views/model.py", "pages/views/review.py"):
+        at.switch_page(page).run()
+        assert not at.exception, page
+    at.selectbox(key="sample").set_value("synthetic nodule").run()  # another scan: a draft of its own, blank
+    assert [r.value for r in verdicts(at)] == [None] * 3 and not at.text_area[0].value
+    at.selectbox(key="sample").set_value("synthetic effusion").run()
+    kept = {r.key: r.value for r in verdicts(at)}
+    kept |= {w.key: w.value for w in (*at.multiselect, *at.text_area) if w.key in draft}
+    assert kept == draft and "Blunted left costophrenic angle." in kept.values() and ["effusion"] in kept.values()
+    assert not [r for r in caplog.records if "set via the Session State API" in r.getMessage()]
+
+
 def test_a_synthetic_sample_shows_its_ground_truth_and_every_map_side_by_side(ct_file):
     at = open_sample("synthetic nodule-effusion")
     at.toggle(key="ground-truth").set_value(True).run()
