@@ -52,3 +52,20 @@ def test_torch_gets_half_the_cores_beside_the_decoders_unless_told_otherwise():
     planned = run(THREADS)
     assert planned["threads"] == planned["torch"] == max(1, planned["cores"] // 2)
     assert run(THREADS, OMP_NUM_THREADS="3")["torch"] == 3  # an operator's setting wins
+
+
+def test_a_decoder_worker_decodes_jpeg2000_on_every_core_unless_told_otherwise(monkeypatch):
+    """OpenJPEG reads OPJ_NUM_THREADS as each decoder is made: a worker sets it at its start, before any file."""
+    from medattn.runtime import cores
+    from medattn.scan.elsewhere import DecoderPool
+
+    for told, expected in ((None, str(cores())), ("1", "1")):
+        if told is None:
+            monkeypatch.delenv("OPJ_NUM_THREADS", raising=False)
+        else:
+            monkeypatch.setenv("OPJ_NUM_THREADS", told)
+        pool = DecoderPool(1)
+        try:
+            assert pool._run(os.getenv, "OPJ_NUM_THREADS") == expected
+        finally:
+            pool.shutdown()

@@ -16,7 +16,12 @@ import numpy as np
 import pydicom
 from pydicom.dataset import FileMetaDataset
 from pydicom.pixels import apply_color_lut, apply_modality_lut, pixel_array
-from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import (
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEG2000TransferSyntaxes,
+)
 
 from medattn.errors import ScanError
 from medattn.scan import guards
@@ -116,7 +121,7 @@ def _frame_decoder(ds: pydicom.Dataset, photometric: str, samples: int, several:
 
     def decode(index: int) -> np.ndarray:
         try:
-            pixels = pixel_array(ds, index=index) if several else ds.pixel_array
+            pixels = _decoded_pixels(ds, index if several else None)
             if photometric == "PALETTE COLOR":
                 pixels = apply_color_lut(pixels, ds)
             elif samples == 1:
@@ -131,6 +136,21 @@ def _frame_decoder(ds: pydicom.Dataset, photometric: str, samples: int, several:
         return np.asarray(pixels, dtype=np.float32)
 
     return decode
+
+
+def _decoded_pixels(ds: pydicom.Dataset, index: int | None) -> np.ndarray:
+    """Frame ``index`` of ``ds`` (None: all) as stored. JPEG 2000 first by Pillow's OpenJPEG, which decodes on the
+    threads ``OPJ_NUM_THREADS`` asks for (``runtime.decode_on_every_core``), the same values twice as fast on 2
+    cores; pylibjpeg-openjpeg, pydicom's first choice, decodes on one. Pillow refuses some streams that
+    pylibjpeg-openjpeg reads (GDCM's ``GDCMJ2K_TextGBR.dcm``): those go to pydicom's choice, as anything else."""
+    if ds.file_meta.get("TransferSyntaxUID") in JPEG2000TransferSyntaxes:
+        try:
+            return pixel_array(ds, index=index, decoding_plugin="pillow")
+        except MemoryError:
+            raise
+        except Exception:  # refused by Pillow: pydicom's choice decodes it, or says why it cannot
+            pass
+    return pixel_array(ds, index=index)
 
 
 def _modality_units(pixels: np.ndarray, ds: pydicom.Dataset) -> np.ndarray:

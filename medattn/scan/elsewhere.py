@@ -30,6 +30,7 @@ import numpy as np
 from pebble import ProcessExpired, ProcessFuture, ProcessPool
 
 from medattn.errors import ScanError
+from medattn.runtime import decode_on_every_core
 from medattn.scan.frames import Scan
 from medattn.scan.guards import OUT_OF_MEMORY
 from medattn.scan.load import DEFAULT_MAX_VALUES, detect_kind, load_scan
@@ -199,8 +200,10 @@ def limit_memory(memory_bytes: int = WORKER_MEMORY_BYTES) -> None:
 
 
 def _bounded_worker(parent: int, memory_bytes: int) -> None:
-    """In each worker: the memory limit, and an exit within a second of the parent's death."""
+    """In each worker: the memory limit, JPEG 2000 decoded on every core, and an exit within a second of the
+    parent's death."""
     limit_memory(memory_bytes)
+    decode_on_every_core()
 
     def watch() -> None:
         while os.getppid() == parent:
