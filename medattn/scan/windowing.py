@@ -76,13 +76,15 @@ def window_presets(
     """Named (centre, width) windows for one grey frame: the file's own, the full range, and per modality. The
     first is the one a scan opens in: the file's own, unless it spans the whole image and more, which shows
     nothing the full range does not (pydicom-data's chest CR says 15000/30000 for values from 874 to 26479,
-    and looked washed out); then the image's own range, its 1st to 99th percentile, comes first."""
+    and looked washed out); then the image's own range, its 1st to 99th percentile, comes first. Every frame of a
+    scan gets the same names, so that the reader's choice stays on the list from one frame to the next."""
     finite = pixels[np.isfinite(pixels)]
     low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    presets = {"File default": file_window, "Full range": ((low + high) / 2, max(high - low, 1e-3))}
+    own, full = {"File default": file_window}, {"Full range": ((low + high) / 2, max(high - low, 1e-3))}
+    image_range = {IMAGE_RANGE: percentile_window(pixels)}
     centre, width = file_window
-    if centre - width / 2 <= low and high <= centre + width / 2:
-        presets = {IMAGE_RANGE: percentile_window(pixels)} | presets
+    washed_out = centre - width / 2 <= low and high <= centre + width / 2
+    presets = image_range | own | full if washed_out else own | full | image_range
     if modality == "CT":
         return presets | CT_WINDOWS
     if modality in RADIOGRAPHY:

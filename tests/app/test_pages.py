@@ -22,6 +22,7 @@ from medattn.explain.overlay import TRUTH_COLOUR
 from medattn.pacs.dicomweb import StudySummary
 from medattn.review.store import Review, ReviewStore
 from medattn.review.text import escape_markdown
+from medattn.scan.windowing import IMAGE_RANGE
 from medattn.study.design import SyntheticCaseSet
 from medattn.study.records import StudyStore
 from medattn.training.robustness import SHIFTS
@@ -607,6 +608,22 @@ def test_view_settings_persist_across_pages_and_scans(caplog):
     # Kept settings are defaults in the session state, not in the widgets: Streamlit logs a warning with a
     # stack trace on every return to Review when a widget has both.
     assert not [r for r in caplog.records if "set via the Session State API" in r.getMessage()]
+
+
+def test_a_window_chosen_on_one_frame_stays_on_the_next():
+    """pydicom's 15-frame RT dose offered "Image range" on some frames only: chosen there, it fell off the list."""
+    at = app()
+    content = (PYDICOM_FILES / "rtdose.dcm").read_bytes()
+    at.file_uploader(key="upload").set_value([("dose.dcm", content, "application/dicom")]).run()
+    window, frame = at.selectbox(key=f"window-{short_key(content)}"), at.slider(key=f"frame-{short_key(content)}")
+    window.set_value(IMAGE_RANGE).run()
+    chosen = viewer_arguments(at)["window"]
+    assert chosen == list(load_scan(content).window_presets(0)[IMAGE_RANGE])
+    for shown in range(2, 16):
+        frame.set_value(shown).run()
+        assert not at.exception, shown
+        assert at.selectbox(key=f"window-{short_key(content)}").value == IMAGE_RANGE, shown
+        assert viewer_arguments(at)["window"] == chosen, shown  # one window down the stack, as readers scroll
 
 
 def test_a_review_draft_outlives_other_pages_and_scans(caplog):

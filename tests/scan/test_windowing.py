@@ -3,13 +3,14 @@ import pytest
 
 from medattn import load_scan
 from medattn.scan.windowing import CT_WINDOWS, IMAGE_RANGE, apply_window, percentile_window
-from tests.conftest import CHEST_CR_LUNG_FIELDS, PYDICOM_DATA_FILES, all_frames
+from tests.conftest import CHEST_CR_LUNG_FIELDS, PYDICOM_DATA_FILES, PYDICOM_FILES, all_frames
 
 
 def test_window_presets_follow_the_modality_and_photometric_interpretation(ct_file):
     ct = load_scan(ct_file).window_presets()
     assert {"File default", "Full range"} | set(CT_WINDOWS) <= set(ct)
     assert next(iter(ct)) == "File default"  # a CT's own window is narrower than its values: it opens in it
+    assert IMAGE_RANGE in ct  # on the list all the same: it was there for some frames of a scan and not others
     hand = load_scan(PYDICOM_DATA_FILES / "RG3_UNCR.dcm")  # MONOCHROME1
     presets = hand.window_presets()
     # Dense bone is shown bright; in MONOCHROME1 that is low stored values, so its window sits lower.
@@ -58,3 +59,12 @@ def test_a_percentile_window_ignores_non_finite_pixels():
     centre, width = percentile_window(pixels)
     assert (centre, width) == pytest.approx((50.0, 98.0))
     assert percentile_window(np.full(4, np.nan)) == (0.0, 1.0)
+
+
+def test_every_frame_of_a_scan_offers_the_same_windows():
+    """pydicom's RT dose: its own window spans the values of some frames and not others, so "Image range" was on
+    the list for some frames only, and a reader's choice of it fell off the list on the next frame."""
+    dose = load_scan(PYDICOM_FILES / "rtdose.dcm")
+    names = {tuple(dose.window_presets(frame)) for frame in range(dose.frame_count)}
+    assert {names[0] for names in names} == {"File default", IMAGE_RANGE}  # each frame opens in the best of them
+    assert len({frozenset(n) for n in names}) == 1
