@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from playwright.sync_api import sync_playwright
 
 from pages.views.shared import REAP_INTERVAL_S
-from tests.app.browser_support import PeakMemory, launch_chromium, rss_mb, server_pid, serving_app
+from tests.app.browser_support import VIEWER, PeakMemory, launch_chromium, rss_mb, server_pid, serving_app
 from tests.conftest import PYDICOM_DATA_FILES
 
 FILES = sorted(PYDICOM_DATA_FILES.glob("RG[13]_*.dcm"))  # 8 files: 1955x1841 and 1760x2140 CRs
@@ -40,8 +40,8 @@ WITHHELD = "The findings, probabilities and heatmaps are withheld"
 
 
 def overlay_source(page) -> str | None:
-    images = page.locator("[data-testid=stMain] [data-testid=stImage] img")
-    return images.nth(1).get_attribute("src") if images.count() > 1 else None
+    """The reading viewer's stamp of the overlay it last drew (None before any)."""
+    return page.frame_locator(VIEWER).locator("#overlay").get_attribute("data-drawn")
 
 
 def move_sliders(pages: list) -> list[float]:
