@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from medattn import RESEARCH_NOTICE
+from medattn.explain.overlay import lay_on
 from medattn.review.text import probability
 
 FORMATS = {"png": "image/png", "pdf": "application/pdf"}
@@ -31,7 +32,9 @@ OUTPUT_WITHHELD = (
 @dataclass(frozen=True)
 class ReportContent:
     image: np.ndarray  # uint8 H x W or H x W x 3, as displayed
-    overlay: np.ndarray | None  # uint8 H x W x 3; None where the screen withholds the model's output
+    # The viewer's overlay layer (RGBA uint8 H x W x 4), laid on the image only when a report is drawn; None where
+    # the screen withholds the model's output.
+    layer: np.ndarray | None
     probabilities: dict[str, float]  # display name -> probability; empty where the screen withholds them
     thresholds: dict[str, float]  # display name -> decision threshold (empty for multi-class models)
     model: str  # name and version
@@ -61,7 +64,11 @@ def render_report(content: ReportContent, file_format: str) -> bytes:
     )
     for position, picture, title in (
         ((0.05, 0.5, 0.43, 0.4), content.image, "Image"),
-        ((0.52, 0.5, 0.43, 0.4), content.overlay, content.explanation),
+        (
+            (0.52, 0.5, 0.43, 0.4),
+            None if content.layer is None else lay_on(content.image, content.layer),
+            content.explanation,
+        ),
     ):
         axes = figure.add_axes(position)
         if content.pixels_withheld or picture is None:

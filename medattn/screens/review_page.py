@@ -280,13 +280,14 @@ def report_content(
     pixels_withheld: bool,
 ) -> ReportContent:
     """The PNG or PDF report of what is on screen: the image, the overlay and its caption, every finding's
-    probability, the model, and the warning of a scan unlike the training data. ``map_shown`` is None where
+    probability, the model, and the warning of a scan unlike the training data. ``map_shown``: the viewer's
+    overlay layer (laid on the image when the report is drawn, not on every rerun) and its caption; None where
     the screen withholds the model's output: the report then withholds the map and every number too, and
     says why in their place."""
-    overlay, explanation = map_shown if map_shown else (None, "Withheld: unlike the training data")
+    layer, explanation = map_shown if map_shown else (None, "Withheld: unlike the training data")
     return ReportContent(
         image=image,
-        overlay=overlay,
+        layer=layer,
         probabilities={name(c): prediction.probabilities[c] for c in ranked(prediction)} if map_shown else {},
         thresholds={name(c): t for c, t in prediction.thresholds.items()},
         model=model,

@@ -15,7 +15,7 @@ from medattn.assets import all_samples
 from medattn.errors import PacsError
 from medattn.explain import EXPLAINERS
 from medattn.explain.faithfulness import Verdict
-from medattn.explain.overlay import TRUTH_COLOUR, colour_bar, lay_on, layer, outline
+from medattn.explain.overlay import TRUTH_COLOUR, lay_on, layer, outline
 from medattn.pacs.deidentify import results_for_sharing
 from medattn.pacs.outputs import ResultObjects, build_results, scored_image
 from medattn.review.text import escape_markdown
@@ -122,14 +122,15 @@ with shared.page("Attention review", compact=True):
             empty = None if held_back else review_page.empty_map_notice(heatmap, predictor.card, name)
             if empty:
                 st.info(empty, icon=":material/visibility_off:")
-            st.image(colour_bar(view.colormap, scaled.ticks, view.threshold), caption=scaled.caption, width="stretch")
+            st.image(
+                shared.colour_bar(view.colormap, scaled.ticks, view.threshold), caption=scaled.caption, width="stretch"
+            )
             levels_on_image = resize(levels, *image.shape[:2])
             settings = view.layer_settings
             truth = review_parts.ground_truth(view, case, shown, name, image.shape[:2])
             overlay_layer = layer(levels_on_image, **settings)
             if truth is not None:
                 outline(overlay_layer, truth, TRUTH_COLOUR)
-            overlay = lay_on(image, overlay_layer)  # the reports' picture: the viewer's layer, laid on
             unchecked = review_page.unchecked_reason(prediction, levels.any(), shown)
             if unchecked:
                 st.caption(unchecked)
@@ -170,7 +171,7 @@ with shared.page("Attention review", compact=True):
         name,
         predictor.name,
         image,
-        None if withheld else (overlay, explained),
+        None if withheld else (overlay_layer, explained),  # the viewer's layer: laid on when a report is drawn
         scan_key=key,
         pixels_withheld=pictures_withheld,
     )
@@ -191,7 +192,7 @@ with shared.page("Attention review", compact=True):
             scan,
             view.method,
             finding=None if withheld else shown,
-            overlay=None if withheld else overlay,
+            overlay=None if withheld else lay_on(image, overlay_layer),
             threshold=view.threshold,
             model_wide=view.model_wide,
             review=saved[0] if saved else None,

@@ -39,6 +39,8 @@ from medattn.benchmark import SyntheticCase, sample_cases
 from medattn.errors import MedattnError, PacsError, ReviewError, StoreError
 from medattn.explain import map_of
 from medattn.explain.faithfulness import Faithfulness, check_faithfulness
+from medattn.explain.overlay import colour_bar as legend
+from medattn.explain.overlay import png_bytes
 from medattn.installation import installation_secret, scan_key
 from medattn.model.card import ModelCard
 from medattn.pacs.dicomweb import Pacs
@@ -221,6 +223,13 @@ def sample_truth() -> dict[str, SyntheticCase]:
 @st.cache_data(max_entries=64, show_spinner=False)
 def presets(case_key: str, frame: int, _case: Case) -> dict[str, tuple[float, float]]:
     return _case.scan.window_presets(frame)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def colour_bar(colormap: str, ticks: list[tuple[float, str]] | tuple, threshold: float) -> bytes:
+    """The map's legend as PNG, made once per colour map, scale and threshold: drawn and encoded on every
+    rerun, it was a tenth of the page's work when the opacity moved."""
+    return png_bytes(legend(colormap, ticks, threshold))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -16,7 +16,7 @@ def report(pixels_withheld: bool = False, unlike_training_data: str | None = Non
     image = np.full((64, 64), 200, dtype=np.uint8)
     return ReportContent(
         image=image,
-        overlay=np.stack([image] * 3, axis=-1),
+        layer=np.dstack([image, image, image, np.full_like(image, 100)]),
         probabilities={"Pulmonary nodule": 0.9},
         thresholds={"Pulmonary nodule": 0.3},
         model="medattn-cxr-synthetic 2026.11.24",

@@ -161,15 +161,15 @@ def test_a_report_withholds_the_map_the_screen_withholds_and_says_why(prediction
     real, scan = predictions["chest CR"]
     image = scan.display(0)
     withheld = review_page.report_content(real, predictor.display_name, "m", image, None, "k" * 64, False)
-    assert withheld.overlay is None and withheld.explanation == "Withheld: unlike the training data"
+    assert withheld.layer is None and withheld.explanation == "Withheld: unlike the training data"
     assert withheld.probabilities == {}  # as on screen: no number beside the warning that it means nothing
     assert withheld.unlike_training_data == real.unlikeness_warning
     text = pdf_text(render_report(withheld, "pdf"))
     assert "withheld: the model was not built for images like this one" in text and "%" not in text
     nodule, _ = predictions["nodule"]
-    overlay = np.zeros((*image.shape[:2], 3), np.uint8)
-    shown = review_page.report_content(nodule, predictor.display_name, "m", image, (overlay, "caption"), "k", True)
-    assert shown.overlay is overlay and shown.explanation == "caption" and shown.unlike_training_data is None
+    layer = np.zeros((*image.shape[:2], 4), np.uint8)
+    shown = review_page.report_content(nodule, predictor.display_name, "m", image, (layer, "caption"), "k", True)
+    assert shown.layer is layer and shown.explanation == "caption" and shown.unlike_training_data is None
     assert list(shown.probabilities) == [predictor.display_name(c) for c in review_page.ranked(nodule)]
     assert shown.pixels_withheld
 
