@@ -65,8 +65,8 @@ def your_review(
     ranked, name = review_page.ranked(prediction), predictor.display_name
 
     # Not a form: each answer reaches the server as it is given and is kept in the session (shared.kept), so a
-    # draft outlives a visit to another page. A form sent nothing until
-    # saved, and lost the draft; a fragment lost the first answer given while the page was still rerunning.
+    # draft outlives a visit to another page. A form sent nothing until saved, and lost the draft; a fragment
+    # lost the first answer given while the page was still rerunning.
     with st.container(key=f"your-review-{tag}-{frame}"):
         if withheld:  # nothing of the model's was seen: there is nothing to agree with, only a reading to record
             st.caption("The model's calls are withheld for this scan, so only your own reading is recorded.")
