@@ -65,6 +65,6 @@ def test_every_frame_of_a_scan_offers_the_same_windows():
     """pydicom's RT dose: its own window spans the values of some frames and not others, so "Image range" was on
     the list for some frames only, and a reader's choice of it fell off the list on the next frame."""
     dose = load_scan(PYDICOM_FILES / "rtdose.dcm")
-    names = {tuple(dose.window_presets(frame)) for frame in range(dose.frame_count)}
-    assert {names[0] for names in names} == {"File default", IMAGE_RANGE}  # each frame opens in the best of them
-    assert len({frozenset(n) for n in names}) == 1
+    lists = {tuple(dose.window_presets(frame)) for frame in range(dose.frame_count)}
+    assert {names[0] for names in lists} == {"File default", IMAGE_RANGE}  # each frame opens in the best of them
+    assert len({frozenset(names) for names in lists}) == 1
