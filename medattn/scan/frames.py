@@ -10,6 +10,20 @@ import numpy as np
 
 from medattn.scan import windowing
 
+# The narrowest array type that holds every value of a frame exactly, tried in this order; float32 otherwise.
+EXACT_TYPES = (np.uint8, np.uint16, np.int16)
+
+
+def exact_values(pixels: np.ndarray) -> np.ndarray:
+    """``pixels`` (float32 modality values) in the narrowest type that holds each value exactly."""
+    if np.isfinite(pixels).all() and np.array_equal(pixels, np.round(pixels)):
+        low, high = (pixels.min(), pixels.max()) if pixels.size else (0, 0)
+        for kind in EXACT_TYPES:
+            limits = np.iinfo(kind)
+            if limits.min <= low and high <= limits.max:
+                return pixels.astype(kind)
+    return pixels.astype(np.float32)
+
 
 @dataclass
 class Scan:

@@ -10,26 +10,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from medattn.review.marks import POINT_RADIUS, Mark
-from medattn.scan.frames import Scan
+from medattn.scan.frames import Scan, exact_values
 
-# The narrowest array type that holds every value of a frame exactly, tried in this order; float32 otherwise.
-EXACT_TYPES = (np.uint8, np.uint16, np.int16)
 UNITS = {"CT": "HU"}
 # The most a scan's frames may take for the viewer to get them all, and scroll through them without asking the
 # server: pydicom-data's 10-frame MR takes 160 kB at most, its 2-frame ultrasound 2.9 MB; a long cine gets its
 # frames one at a time, from the page's frame slider.
 STACK_BYTES = 16 * 2**20
-
-
-def exact_values(pixels: np.ndarray) -> np.ndarray:
-    """``pixels`` (float32 modality values) in the narrowest type that holds each value exactly."""
-    if np.isfinite(pixels).all() and np.array_equal(pixels, np.round(pixels)):
-        low, high = (pixels.min(), pixels.max()) if pixels.size else (0, 0)
-        for kind in EXACT_TYPES:
-            limits = np.iinfo(kind)
-            if limits.min <= low and high <= limits.max:
-                return pixels.astype(kind)
-    return pixels.astype(np.float32)
 
 
 def _little_endian(array: np.ndarray) -> bytes:

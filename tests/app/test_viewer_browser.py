@@ -10,7 +10,7 @@ import pytest
 
 from medattn import load_scan
 from medattn.assets import all_samples
-from medattn.screens.viewer import exact_values
+from medattn.scan.frames import exact_values
 from tests.app.browser_support import (
     ARTIFACTS,
     VIEWER,

@@ -31,12 +31,16 @@ SAMPLES = [
     PYDICOM_FILES / "CT_small.dcm",
     ROOT / "assets" / "samples" / "synthetic-nodule.png",
     PYDICOM_DATA_FILES / "emri_small_jpeg_ls_lossless.dcm",  # 10 frames: loaded here, frame by frame
+    PYDICOM_FILES / "SC_rgb_gdcm_KY.dcm",  # colour
+    PYDICOM_FILES / "rtdose.dcm",  # 15 frames of doses, not whole numbers: no narrower type holds them
 ]
 
 
 @pytest.mark.parametrize("path", SAMPLES, ids=lambda path: path.name)
 def test_a_scan_decoded_elsewhere_is_the_scan_decoded_here(pool, path):
+    """The frames cross from the workers in the narrowest type that holds them exactly, and arrive as float32."""
     here, there = load_scan(path), pool.load_scan(path.read_bytes())
+    assert all_frames(there).dtype == all_frames(here).dtype == np.float32
     np.testing.assert_array_equal(all_frames(there), all_frames(here))
     for name in ("frame_count", "is_colour", "photometric", "modality", "default_window", "meta", "instance_uid"):
         assert getattr(there, name) == getattr(here, name), name

@@ -10,7 +10,8 @@ import pytest
 from medattn import load_scan
 from medattn.assets import all_samples
 from medattn.review.marks import POINT_RADIUS, Mark
-from medattn.screens.viewer import STACK_BYTES, Marking, ViewerImage, exact_values
+from medattn.scan.frames import exact_values
+from medattn.screens.viewer import STACK_BYTES, Marking, ViewerImage
 
 
 @pytest.mark.parametrize(
