@@ -150,11 +150,11 @@ def viewer_figures(browser, url: str) -> tuple[dict, list, list, int]:
     reveal.append(time.perf_counter() - started)
     slider = page.get_by_role("slider", name="Overlay opacity")
     overlay = page.frame_locator(VIEWER).locator("#overlay")
-    for change in range(OPACITY_CHANGES):
-        drawn = overlay.get_attribute("data-drawn")
+    for _ in range(OPACITY_CHANGES):  # 0.45 to 0.95: each a value not shown before (the browser keeps every
+        drawn = overlay.get_attribute("data-drawn")  # message it was sent, so going back would be a cached one)
         started = time.perf_counter()
         slider.focus()
-        page.keyboard.press("ArrowRight" if change % 2 == 0 else "ArrowLeft")
+        page.keyboard.press("ArrowRight")
         page.wait_for_function(OVERLAY_DRAWN, arg=drawn, polling="raf", timeout=30_000)
         opacity.append(time.perf_counter() - started)
     page.context.close()
@@ -172,7 +172,9 @@ def bare_decode() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", help="a commit whose page is timed alongside, alternated")
-    baseline = parser.parse_args().baseline
+    parser.add_argument("--uploads", type=int, default=UPLOADS, help=f"uploads per server (default {UPLOADS})")
+    arguments = parser.parse_args()
+    baseline, uploads_each = arguments.baseline, arguments.uploads
     uploads: dict[str, list[float]] = {"this checkout": []}
     with ExitStack() as stack, sync_playwright() as playwright:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory()))
@@ -185,7 +187,7 @@ def main() -> None:
             uploads[name] = []
             servers[name] = stack.enter_context(serving_app(scratch / "data-b", scratch / "log-b", root=tree))
         browser = launch_chromium(playwright)
-        for attempt in range(UPLOADS + 1):  # the first warms each server's model and decoders: not counted
+        for attempt in range(uploads_each + 1):  # the first warms each server's model and decoders: not counted
             for name, url in servers.items():  # alternated: these machines are noisy
                 answered = first_answer(browser, url)
                 if attempt:
@@ -210,7 +212,7 @@ def main() -> None:
     print(f"\n{'reveal and opacity':<44}{'median ms':>10}{'target':>9}")
     print(f"  {'show anyway -> overlay drawn':<42}{statistics.median(reveal) * 1000:>10.0f}")
     print(f"  {'opacity change -> overlay redrawn':<42}{statistics.median(opacity) * 1000:>10.0f}{'250':>9}")
-    print(f"{UPLOADS} uploads per server, alternated; {DRAG_MOVES} moves per drag, one per ~16 ms")
+    print(f"{uploads_each} uploads per server, alternated; {DRAG_MOVES} moves per drag, one per ~16 ms")
 
 
 if __name__ == "__main__":

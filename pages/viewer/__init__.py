@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import streamlit as st
 import streamlit.components.v1 as components
 
 from medattn.screens.viewer import ViewerImage
@@ -20,5 +21,7 @@ _component = components.declare_component("medattn_viewer", path=str(Path(__file
 def viewer(image: ViewerImage | None, key: str, fill: str = "below") -> None:
     """Show ``image`` in the reading viewer, or an empty viewer that loads while a scan is chosen; ``key`` keeps
     one viewer per place on the page. ``fill``: "below", as tall as the window leaves below the viewer's place,
-    or "screen", a screen's height wherever it sits (the same size for every reading of a study)."""
-    _component(**(image.arguments() if image else {"scan": None}), fill=fill, key=key, default=None)
+    or "screen", a screen's height wherever it sits (the same size for every reading of a study). A scan's values
+    are sent once: the viewer says which it holds (its value, kept under ``key``)."""
+    arguments = image.arguments(st.session_state.get(key)) if image else {"scan": None}
+    _component(**arguments, fill=fill, key=key, default=None)

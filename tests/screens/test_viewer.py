@@ -56,6 +56,24 @@ def test_colour_goes_as_the_app_shows_it_and_a_picture_as_it_is():
     assert shown["overlay"] is None and shown["overlay_checksum"] is None
 
 
+@pytest.mark.parametrize(
+    ("viewer_said", "sent"),
+    [
+        (None, True),  # a viewer just made
+        ({"holding": None, "id": "1"}, True),  # a viewer made anew, asking
+        ({"holding": "another scan", "id": "2"}, True),
+        ({"holding": "reading", "id": "3"}, False),
+        ({"holding": "reading", "kind": "point", "points": [[1, 2]], "id": "4"}, False),  # a mark says it too
+        ("a value of another kind", True),
+    ],
+)
+def test_a_scans_values_are_sent_until_the_viewer_says_it_holds_them(viewer_said, sent):
+    picture = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    arguments = ViewerImage.of_picture(picture, "reading").arguments(viewer_said)
+    assert (arguments["pixels"] == picture.tobytes()) if sent else arguments["pixels"] is None
+    assert arguments["scan"] == "reading" and arguments["rows"] == 16  # the rest goes every time
+
+
 def test_the_viewer_gets_the_readers_marks_with_their_names_and_the_finding_a_new_one_is_for():
     picture = np.zeros((200, 400), np.uint8)
     box = Mark("nodule", "box", ((100.0, 50.0), (300.0, 150.0)))

@@ -79,6 +79,7 @@ const shown = {
   marking: null, // the page's marks and the finding a new one is for; null where the page takes no marks
   drawn: null, // a mark just drawn, shown until the page sends it back among its marks
 };
+let engine = null;
 let viewport = null;
 let ready = null;
 
@@ -98,7 +99,7 @@ async function start() {
   toolsInit();
   metaData.addProvider((type, imageId) => modulesOf.get(imageId)?.[type], 10000);
   TOOLS.forEach(addTool);
-  const engine = new RenderingEngine(ENGINE);
+  engine = new RenderingEngine(ENGINE);
   engine.enableElement({
     viewportId: VIEWPORT,
     type: Enums.ViewportType.STACK,
@@ -119,7 +120,7 @@ async function start() {
   element.addEventListener('mouseleave', () => (readout.textContent = ''));
   // Fitted anew when the space changes (the page above the viewer is still being drawn, or the window resized),
   // unless the reader has zoomed or panned: their view is kept.
-  new ResizeObserver(() => engine.resize(true, shown.zoomed)).observe(element);
+  new ResizeObserver(fitViewport).observe(element);
   element.addEventListener('pointerdown', (event) => {
     if (event.button !== 0 || shown.tool === 'p') shown.zoomed = true; // right drag zooms, middle drag pans
   });
@@ -158,8 +159,7 @@ function onMarked(drawn) {
   }
   shown.drawn = { finding: shown.marking.for, label: shown.marking.label, kind, points };
   drawOverlay();
-  const value = { ...shown.drawn, scan: shown.scan, frame, id: `${Date.now()}-${Math.random()}` };
-  post('streamlit:setComponentValue', { value, dataType: 'json' });
+  say({ ...shown.drawn, scan: shown.scan, frame });
 }
 
 function round2(value) {
@@ -261,8 +261,17 @@ function keep() {
 
 async function render(args) {
   await ready;
+  // The toolbar's buttons and the viewer's height first, and the canvas fitted to them now, not when the resize is
+  // observed: that comes after the image is drawn, and draws it again (40 ms of a 2k scan's first paint).
+  overlayButton.hidden = !args.overlay;
+  setMarking(args.marking);
   fitHeight(args.fill);
+  fitViewport();
   if (!args.scan) return; // no scan yet: loaded and waiting
+  if (args.scan !== shown.scan && !args.pixels) {
+    say(); // the page took this viewer for one that holds the scan (it was made anew): it sends them on hearing
+    return;
+  }
   if (args.scan !== shown.scan) {
     keep();
     for (const imageId of modulesOf.keys()) {
@@ -296,7 +305,7 @@ async function render(args) {
     shown.zoomed = Boolean(state.zoomed);
     if (state.zoomed) viewport.setCamera(state.camera);
     shown.overlayOn = state.overlayOn ?? true;
-    if (PRIMARY_TOOLS[state.tool]) chooseTool(state.tool);
+    if (PRIMARY_TOOLS[state.tool] && (shown.marking || !state.tool.startsWith('mark-'))) chooseTool(state.tool);
   } else {
     if (JSON.stringify(args.window) !== JSON.stringify(shown.pageWindow)) {
       shown.pageWindow = args.window; // the page's window changed: it wins over a drag
@@ -308,13 +317,19 @@ async function render(args) {
     }
   }
   await setOverlay(args);
-  setMarking(args.marking);
   viewport.render();
   drawOverlay(); // a new layer over an unchanged image: Cornerstone may not draw the image again
+  shown.unsaid ||= Boolean(args.pixels); // said once the image is on screen: the page runs again on hearing it
+}
+
+// What the viewer tells the page: the scan whose values it holds, so that they are not sent again on every rerun,
+// and a mark just drawn. Each message is new (its id), so that the page hears it even when its content repeats.
+function say(mark = {}) {
+  const value = { ...mark, holding: shown.scan, id: `${Date.now()}-${Math.random()}` };
+  post('streamlit:setComponentValue', { value, dataType: 'json' });
 }
 
 async function setOverlay(args) {
-  overlayButton.hidden = !args.overlay;
   if (!args.overlay) {
     shown.overlay = null;
     return;
@@ -357,6 +372,10 @@ function onRendered() {
   windowText.textContent = `W ${round(width)}  L ${round(voiRange.lower + width / 2)}  Zoom ${Math.round(zoom * 100)}%${frames}`;
   drawOverlay();
   keep();
+  if (shown.unsaid) {
+    shown.unsaid = false;
+    requestAnimationFrame(() => setTimeout(say)); // after this frame is on screen
+  }
 }
 
 function drawOverlay() {
@@ -469,6 +488,18 @@ function toggleOverlay() {
   overlayButton.setAttribute('aria-pressed', String(shown.overlayOn));
   drawOverlay();
   keep();
+  if (shown.unsaid) {
+    shown.unsaid = false;
+    requestAnimationFrame(() => setTimeout(say)); // after this frame is on screen
+  }
+}
+
+// The canvas fitted to the viewer's space, where it changed.
+function fitViewport() {
+  const size = `${element.clientWidth}x${element.clientHeight}`;
+  if (size === shown.size) return;
+  shown.size = size;
+  engine.resize(true, shown.zoomed);
 }
 
 // Space kept above the viewer when it fills a screen: the app's header, and a margin.
