@@ -65,6 +65,20 @@ def coloured(heat: np.ndarray, colormap: str) -> np.ndarray:
     return cv2.cvtColor(cv2.applyColorMap(levels, COLORMAPS[colormap]), cv2.COLOR_BGR2RGB)
 
 
+# The overlay layer is made at most this many pixels on its longer side, and stretched over the scan by the
+# viewer and the reports alike: the maps beneath it are 32 or 128 px, and a layer the size of a 2k radiograph
+# (14 MB of RGBA) cost each opacity change 40 ms more to make, deflate and draw than one of this size.
+LAYER_SIDE = 1024
+
+
+def layer_shape(image_shape: tuple[int, ...]) -> tuple[int, int]:
+    """(rows, columns) of the overlay layer for an image of ``image_shape``: the image's own, shrunk to
+    LAYER_SIDE on its longer side where it is larger, its aspect kept."""
+    rows, columns = image_shape[:2]
+    scale = min(1.0, LAYER_SIDE / max(rows, columns))
+    return max(1, round(rows * scale)), max(1, round(columns * scale))
+
+
 def layer(
     heatmap: np.ndarray,
     opacity: float = 0.45,
@@ -113,11 +127,17 @@ def blend(image: np.ndarray, heatmap: np.ndarray, **settings: Unpack[LayerSettin
 
 
 def lay_on(image: np.ndarray, rgba: np.ndarray) -> np.ndarray:
-    """``image`` (uint8 H x W grey or H x W x 3 RGB) with a ``layer`` (RGBA, the same size) laid over it: RGB
-    uint8, as the reports show the layer the viewer draws."""
+    """``image`` (uint8 H x W grey or H x W x 3 RGB) with a ``layer`` (RGBA) laid over it, stretched over the
+    whole image where it is smaller (``layer_shape``) as the viewer's canvas stretches it: bilinear, with its
+    colours weighted by their opacity, so that a transparent pixel's colour never tints its painted neighbour's
+    edge. RGB uint8, as the reports show the layer the viewer draws."""
     rgb = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image
     alpha = rgba[..., 3:].astype(np.float32) / 255
-    return np.round(rgb * (1 - alpha) + rgba[..., :3] * alpha).astype(np.uint8)
+    weighted = np.concatenate([rgba[..., :3] * alpha, alpha], axis=-1)
+    if weighted.shape[:2] != image.shape[:2]:
+        weighted = cv2.resize(weighted, image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+    colour, alpha = weighted[..., :3], weighted[..., 3:]
+    return np.round(rgb * (1 - alpha) + colour).astype(np.uint8)
 
 
 def outline(image: np.ndarray, region: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:

@@ -15,7 +15,7 @@ from medattn.assets import all_samples
 from medattn.errors import PacsError
 from medattn.explain import EXPLAINERS
 from medattn.explain.faithfulness import Verdict
-from medattn.explain.overlay import TRUTH_COLOUR, lay_on, layer, outline
+from medattn.explain.overlay import TRUTH_COLOUR, lay_on, layer, layer_shape, outline
 from medattn.pacs.deidentify import results_for_sharing
 from medattn.pacs.outputs import ResultObjects, build_results, scored_image
 from medattn.review.text import escape_markdown
@@ -125,10 +125,11 @@ with shared.page("Attention review", compact=True):
             st.image(
                 shared.colour_bar(view.colormap, scaled.ticks, view.threshold), caption=scaled.caption, width="stretch"
             )
-            levels_on_image = resize(levels, *image.shape[:2])
+            on_layer = layer_shape(image.shape)
+            levels_on_layer = resize(levels, *on_layer)
             settings = view.layer_settings
-            truth = review_parts.ground_truth(view, case, shown, name, image.shape[:2])
-            overlay_layer = layer(levels_on_image, **settings)
+            truth = review_parts.ground_truth(view, case, shown, name, on_layer)
+            overlay_layer = layer(levels_on_layer, **settings)
             if truth is not None:
                 outline(overlay_layer, truth, TRUTH_COLOUR)
             unchecked = review_page.unchecked_reason(prediction, levels.any(), shown)

@@ -9,6 +9,8 @@ from medattn.explain.overlay import (
     attention_levels,
     blend,
     colour_bar,
+    lay_on,
+    layer_shape,
 )
 
 
@@ -100,3 +102,26 @@ def test_the_colour_bar_greys_out_what_the_threshold_hides():
     assert (bar[0, :90] == 200).all()  # hidden: grey
     assert (bar[0, 101:] != 200).any(axis=-1).all()  # shown: the colour map
     assert (bar[0, 99:101] == 0).all()  # the cut
+
+
+@pytest.mark.parametrize(
+    ("image_shape", "expected"),
+    [((1955, 1841), (1024, 964)), ((1841, 1955, 3), (964, 1024)), ((512, 512), (512, 512)), ((64, 30), (64, 30))],
+)
+def test_the_layer_is_the_images_size_up_to_a_bound_with_its_aspect_kept(image_shape, expected):
+    assert layer_shape(image_shape) == expected
+
+
+def test_a_smaller_layer_is_stretched_over_the_image_and_a_transparent_colour_never_tints_the_edge():
+    """As the viewer's canvas draws it: bilinear, colours weighted by their opacity."""
+    image = np.full((4, 8), 100, np.uint8)
+    rgba = np.zeros((2, 4, 4), np.uint8)
+    rgba[:, :2] = (255, 0, 0, 255)  # painted red on the left
+    rgba[:, 2:] = (0, 0, 255, 0)  # transparent, whatever its colour, on the right
+    shown = lay_on(image, rgba)
+    assert shown.shape == (4, 8, 3)
+    assert (shown[:, :3] == (255, 0, 0)).all() and (shown[:, 5:] == 100).all()
+    edge = shown[:, 3:5]
+    assert (edge[..., 0] > 100).all() and (edge[..., 2] == edge[..., 1]).all()  # red over grey, no blue in it
+    full = np.repeat(np.repeat(rgba, 2, axis=0), 2, axis=1)
+    assert (lay_on(image, full)[:, :4] == (255, 0, 0)).all()  # at the image's size, as it always was
