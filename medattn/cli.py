@@ -138,7 +138,13 @@ def parser() -> argparse.ArgumentParser:
     score_cmd.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
     score_cmd.add_argument("--overlays", type=Path, help="folder for an attention overlay PNG per file")
     score_cmd.add_argument("--batch-size", type=int, default=64)
-    score_cmd.add_argument("--workers", type=int, default=2, help="decoding processes")
+    score_cmd.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="decoding processes beside this one (default none: on 2 cores, decoding here, a JPEG 2000 image on "
+        "every core, scored small PNGs twice as fast and 2k radiographs 1.6 times as fast as 2 workers)",
+    )
     score_cmd.add_argument(
         "--keep-paths", action="store_true", help="also write each file's path (archive paths often name patients)"
     )

@@ -17,11 +17,11 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from medattn import load_scan
+from medattn import load_scan, runtime
 from medattn.batch import find_inputs, score
 from medattn.benchmark import generate_case
 from medattn.errors import BatchError
-from tests.conftest import PYDICOM_FILES
+from tests.conftest import PYDICOM_DATA_FILES, PYDICOM_FILES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -294,3 +294,12 @@ def test_a_disk_that_fills_up_mid_run_is_named_in_the_message(archive, tmp_path)
     )  # fmt: skip
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert f"error: {out}: File too large" in run.stderr.splitlines()  # on a line of its own, after the bar
+
+
+def test_scoring_in_its_own_process_decodes_jpeg_2000_on_every_core(predictor, tmp_path, monkeypatch):
+    """No worker by default: the run decodes here, and lets OpenJPEG use every core while the model waits."""
+    monkeypatch.delenv("OPJ_NUM_THREADS", raising=False)
+    out = tmp_path / "r.csv"
+    timings = score(predictor, [str(PYDICOM_DATA_FILES / "RG1_J2KR.dcm")], out, progress=False)
+    assert timings.files == 1 and len(list(csv.DictReader(out.open()))) == 1
+    assert os.environ["OPJ_NUM_THREADS"] == str(runtime.cores())
