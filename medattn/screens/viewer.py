@@ -114,18 +114,17 @@ class ViewerImage:
             spacing=None,
         )
 
-    def arguments(self, viewer_said: object = None) -> dict:
+    def arguments(self, held: str | None = None) -> dict:
         """The component's arguments: JSON values, and bytes, which Streamlit sends as binary. The overlay's
         checksum is among the JSON values: Streamlit sends the viewer new arguments only when those change.
 
-        ``viewer_said`` is the viewer's last message: where it says it holds this scan's values, they are not
-        sent again. Otherwise every rerun of the page (a click, an opacity change) serialised and sent a 2k
-        radiograph's 7 MB anew: 170 ms of an opacity change, on the server's one interpreter lock."""
+        ``held``: the scan whose values the viewer holds already; where it is this one, they are not sent again.
+        Otherwise every rerun of the page (a click, an opacity change) serialised and sent a 2k radiograph's
+        7 MB anew: 170 ms of an opacity change, on the server's one interpreter lock."""
         overlay = None if self.overlay is None else _deflated(self.overlay)
-        held = isinstance(viewer_said, dict) and viewer_said.get("holding") == self.scan_id
         return {
             "scan": self.scan_id,
-            "pixels": None if held else self.packed,
+            "pixels": None if held == self.scan_id else self.packed,
             "dtype": self.dtype,
             "frames": self.shape[0],
             "first": self.first,

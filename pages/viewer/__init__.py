@@ -18,10 +18,29 @@ from medattn.screens.viewer import ViewerImage
 _component = components.declare_component("medattn_viewer", path=str(Path(__file__).parent / "build"))
 
 
+# What each viewer the run before drew was sent (viewer key -> scan id), and what this run's were: Streamlit
+# removes from the page what a run does not draw, so a viewer missing from the run before holds nothing.
+_SENT_BEFORE, _SENT = "viewers-sent-before", "viewers-sent"
+
+
+def new_run() -> None:
+    """Called as every page's run begins (``shared.page``)."""
+    st.session_state[_SENT_BEFORE] = st.session_state.pop(_SENT, {})
+
+
 def viewer(image: ViewerImage | None, key: str, fill: str = "below") -> None:
     """Show ``image`` in the reading viewer, or an empty viewer that loads while a scan is chosen; ``key`` keeps
     one viewer per place on the page. ``fill``: "below", as tall as the window leaves below the viewer's place,
-    or "screen", a screen's height wherever it sits (the same size for every reading of a study). A scan's values
-    are sent once: the viewer says which it holds (its value, kept under ``key``)."""
-    arguments = image.arguments(st.session_state.get(key)) if image else {"scan": None}
+    or "screen", a screen's height wherever it sits (the same size for every reading of a study).
+
+    A scan's values are sent once, not on every rerun: a viewer drawn in the run before holds what it was sent
+    then. One that lacks them all the same (made anew by the browser) says so (its value, kept under ``key``),
+    and the page, running again on hearing it, sends them."""
+    held = st.session_state.get(_SENT_BEFORE, {}).get(key)
+    said = st.session_state.get(key)  # the viewer's last message: a mark drawn, or a scan it lacks
+    if isinstance(said, dict) and said.get("lacks") and said.get("id") != st.session_state.get(f"{key}-heard"):
+        st.session_state[f"{key}-heard"] = said.get("id")
+        held = None
+    arguments = image.arguments(held) if image else {"scan": None}
+    st.session_state.setdefault(_SENT, {})[key] = image.scan_id if image else None
     _component(**arguments, fill=fill, key=key, default=None)

@@ -55,6 +55,7 @@ from medattn.scan.resizing import shrink
 from medattn.screens.viewer import Marking, ViewerImage
 from medattn.study import blinding
 from medattn.study.records import Study, StudyStore
+from pages import viewer as viewers
 
 # Heatmaps are cached and sent at most this size (their sources are 32 or 128 px); images at most this.
 HEATMAP_SIDE, DISPLAY_SIDE = 256, 1024
@@ -74,6 +75,7 @@ def page(title: str, compact: bool = False) -> Iterator[None]:
     _share_the_machine()
     _session_reaper()
     _set_kept_values_aside()
+    viewers.new_run()
     if compact:
         st.html(f"<style>{COMPACT_PAGE}</style>")
         st.markdown(f"#### {title}")

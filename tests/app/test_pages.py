@@ -912,3 +912,20 @@ def test_next_and_previous_case_walk_the_worklist_from_review():
     assert walked == ranked and at.selectbox(key="scan-choice").value == ranked[-1]  # the picker follows
     at.button(key="previous-case").click().run()
     assert at.session_state["workspace"].current == ranked[-2]
+
+
+def test_a_scans_values_go_to_the_viewer_once_and_again_when_it_says_it_lacks_them():
+    """Every rerun once sent a 2k radiograph's 7 MB again; a viewer drawn in the run before holds them."""
+    at = open_sample("real CR chest, JPEG 2000")
+    first = viewer_arguments(at)
+    assert len(first["pixels"]) == first["rows"] * first["columns"] * 2
+    at.run()  # a rerun: a click elsewhere on the page, an opacity change
+    assert viewer_arguments(at)["pixels"] is None and viewer_arguments(at)["scan"] == first["scan"]
+    at.session_state["viewer"] = {"lacks": first["scan"], "id": "1"}  # a viewer the browser made anew says so
+    at.run()
+    assert viewer_arguments(at)["pixels"] == first["pixels"]
+    at.run()  # heard once: not sent again for the same message
+    assert viewer_arguments(at)["pixels"] is None
+    at.switch_page("pages/views/history.py").run()
+    at.switch_page("pages/views/review.py").run()  # a viewer made anew on coming back: sent again
+    assert viewer_arguments(at)["pixels"] == first["pixels"]

@@ -269,7 +269,7 @@ async function render(args) {
   fitViewport();
   if (!args.scan) return; // no scan yet: loaded and waiting
   if (args.scan !== shown.scan && !args.pixels) {
-    say(); // the page took this viewer for one that holds the scan (it was made anew): it sends them on hearing
+    say({ lacks: args.scan }); // the page took this viewer for one that holds the scan: it sends them on hearing
     return;
   }
   if (args.scan !== shown.scan) {
@@ -319,13 +319,13 @@ async function render(args) {
   await setOverlay(args);
   viewport.render();
   drawOverlay(); // a new layer over an unchanged image: Cornerstone may not draw the image again
-  shown.unsaid ||= Boolean(args.pixels); // said once the image is on screen: the page runs again on hearing it
 }
 
-// What the viewer tells the page: the scan whose values it holds, so that they are not sent again on every rerun,
-// and a mark just drawn. Each message is new (its id), so that the page hears it even when its content repeats.
-function say(mark = {}) {
-  const value = { ...mark, holding: shown.scan, id: `${Date.now()}-${Math.random()}` };
+// What the viewer tells the page: a mark just drawn, or that it lacks the scan it was handed without its values
+// (the page sends them once, to a viewer it drew in its run before). Each message is new (its id), so that the
+// page hears it even when its content repeats.
+function say(message) {
+  const value = { ...message, id: `${Date.now()}-${Math.random()}` };
   post('streamlit:setComponentValue', { value, dataType: 'json' });
 }
 
@@ -372,10 +372,6 @@ function onRendered() {
   windowText.textContent = `W ${round(width)}  L ${round(voiRange.lower + width / 2)}  Zoom ${Math.round(zoom * 100)}%${frames}`;
   drawOverlay();
   keep();
-  if (shown.unsaid) {
-    shown.unsaid = false;
-    requestAnimationFrame(() => setTimeout(say)); // after this frame is on screen
-  }
 }
 
 function drawOverlay() {
@@ -488,10 +484,6 @@ function toggleOverlay() {
   overlayButton.setAttribute('aria-pressed', String(shown.overlayOn));
   drawOverlay();
   keep();
-  if (shown.unsaid) {
-    shown.unsaid = false;
-    requestAnimationFrame(() => setTimeout(say)); // after this frame is on screen
-  }
 }
 
 // The canvas fitted to the viewer's space, where it changed.
