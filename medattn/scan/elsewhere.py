@@ -77,7 +77,7 @@ class DecoderPool:
         """What ``load_scan(content)`` gives, decoded in a worker; a ScanError comes back as it was raised, and
         a file that exhausts a worker's memory or time gets a ScanError that says so."""
         frames, count, photometric, modality, window, details = self._run(_decoded, content, max_values)
-        frames = frames.astype(np.float32)
+        frames = frames.astype(np.float32, copy=False)  # widened again where they crossed narrower
         if count == len(frames):
             return Scan.of_frames(frames, photometric, modality, default_window=window, **details)
         scan = Scan(
@@ -86,7 +86,7 @@ class DecoderPool:
             photometric=photometric,
             modality=modality,
             default_window=window,
-            decode=lambda index: self._run(_decoded_frame, content, max_values, index).astype(np.float32),
+            decode=lambda index: self._run(_decoded_frame, content, max_values, index).astype(np.float32, copy=False),
             **details,
         )
         scan._last = (0, frames[0])
