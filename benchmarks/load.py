@@ -40,7 +40,7 @@ WITHHELD = "The findings, probabilities and heatmaps are withheld"
 
 
 def overlay_source(page) -> str | None:
-    """The reading viewer's stamp of the overlay it last drew (None before any)."""
+    """The reading viewer's stamp of the overlay it last drew and its opacity (None before any)."""
     return page.frame_locator(VIEWER).locator("#overlay").get_attribute("data-drawn")
 
 
@@ -55,9 +55,9 @@ def move_sliders(pages: list) -> list[float]:
     before = [overlay_source(page) for page in pages]
     started = {}
     for number, page in enumerate(pages):
-        page.get_by_role("slider", name="Overlay opacity").focus()
+        page.frame_locator(VIEWER).get_by_role("slider", name="Overlay opacity").focus()
+        started[number] = time.perf_counter()  # the viewer redraws within the key press
         page.keyboard.press("ArrowRight")
-        started[number] = time.perf_counter()
     redrawn: dict[int, float] = {}
     deadline = time.perf_counter() + TIMEOUT_S
     while len(redrawn) < len(pages) and time.perf_counter() < deadline:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from typing import TypedDict, Unpack
 
 import cv2
@@ -79,16 +80,30 @@ def layer_shape(image_shape: tuple[int, ...]) -> tuple[int, int]:
     return max(1, round(rows * scale)), max(1, round(columns * scale))
 
 
-def layer(
-    heatmap: np.ndarray,
-    opacity: float = 0.45,
-    colormap: str = "jet",
-    threshold: float = 0.0,
-    contour_fraction: float = 0.0,
-) -> np.ndarray:
-    """The overlay as a layer of its own: RGBA uint8 H x W x 4 for ``heatmap`` (H x W colour levels in [0, 1]: a
-    ``Heatmap``'s peak-scaled values, or ``attention_levels``). The reading viewer draws it over the scan, and
-    ``blend`` lays it on for reports and exports, so both show the same overlay.
+@dataclass(frozen=True)
+class Layers:
+    """The overlay as the viewer draws it, in two RGBA uint8 layers of one size: ``heat``, the colour-mapped map,
+    opaque wherever it is painted, which the viewer lays on at the reader's opacity without asking the page; and
+    ``lines``, outlines drawn opaque over it at any opacity. ``at`` flattens them into the one layer reports lay
+    on, so what leaves the app shows what the viewer drew."""
+
+    heat: np.ndarray
+    lines: np.ndarray
+
+    def at(self, opacity: float) -> np.ndarray:
+        """The two layers as one (RGBA uint8), the heat at ``opacity`` and the lines over it."""
+        if not 0.0 <= opacity <= 1.0:
+            raise ValueError(f"opacity must be in [0, 1], got {opacity}")
+        flat = self.heat.copy()
+        flat[..., 3] = np.round(flat[..., 3] * opacity).astype(np.uint8)
+        drawn = self.lines[..., 3] > 0
+        flat[drawn] = self.lines[drawn]
+        return flat
+
+
+def layers(heatmap: np.ndarray, colormap: str = "jet", threshold: float = 0.0, contour_fraction: float = 0.0) -> Layers:
+    """The overlay of ``heatmap`` (H x W colour levels in [0, 1]: a ``Heatmap``'s peak-scaled values, or
+    ``attention_levels``) as ``Layers`` of its size.
 
     Pixels below ``threshold`` or ``PAINTED_FROM`` stay transparent: on the model-wide scale, level 0 is
     attention no stronger than uniform, and a map relative to its peak (every gradient method, occlusion)
@@ -97,15 +112,24 @@ def layer(
     heat only: where less heat is painted than the share, the quota is not filled with tied zero-level pixels
     (which once drew a false band along the image's last rows).
     """
-    if not 0.0 <= opacity <= 1.0:
-        raise ValueError(f"opacity must be in [0, 1], got {opacity}")
     heat = np.clip(np.nan_to_num(np.asarray(heatmap, dtype=np.float32)), 0.0, 1.0)
     painted = heat >= max(threshold, PAINTED_FROM)
-    alpha = np.where(painted, np.uint8(round(opacity * 255)), np.uint8(0))
-    rgba = np.dstack([coloured(heat, colormap), alpha])
+    coloured_heat = np.dstack([coloured(heat, colormap), np.where(painted, np.uint8(255), np.uint8(0))])
+    lines = np.zeros_like(coloured_heat)
     if contour_fraction > 0:
-        outline(rgba, top_region(heat, contour_fraction) & painted, CONTOUR_COLOUR)
-    return rgba
+        outline(lines, top_region(heat, contour_fraction) & painted, CONTOUR_COLOUR)
+    return Layers(coloured_heat, lines)
+
+
+def layer(
+    heatmap: np.ndarray,
+    opacity: float = 0.45,
+    colormap: str = "jet",
+    threshold: float = 0.0,
+    contour_fraction: float = 0.0,
+) -> np.ndarray:
+    """The overlay as one layer: RGBA uint8 H x W x 4, ``layers`` flattened at ``opacity``."""
+    return layers(heatmap, colormap, threshold, contour_fraction).at(opacity)
 
 
 class LayerSettings(TypedDict, total=False):

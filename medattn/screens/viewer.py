@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from medattn.explain.overlay import Layers
 from medattn.review.marks import POINT_RADIUS, Mark
 from medattn.scan.frames import Scan, exact_values
 
@@ -54,8 +55,8 @@ class ViewerImage:
     """A scan as the viewer gets it: ``count`` frames from ``first`` (every frame where they fit in STACK_BYTES, so
     the reader scrolls through them in the browser; else the one shown), their values as bytes (``dtype``,
     ``shape``: (count, H, W) stored values, or (count, H, W, 3) RGB uint8), the ``frame`` shown first and the one
-    the ``overlay`` layer belongs to ((h, w, 4) RGBA, stretched over the whole image), and the ``window``
-    (centre, width) to start from."""
+    the ``overlay`` belongs to (stretched over the whole image), the ``opacity`` its heat starts at (the reader
+    changes it in the viewer), and the ``window`` (centre, width) to start from."""
 
     scan_id: str
     packed: bytes = field(repr=False)
@@ -67,7 +68,8 @@ class ViewerImage:
     inverted: bool
     spacing: tuple[float, float] | None
     frame: int = 0
-    overlay: np.ndarray | None = field(default=None, repr=False)
+    overlay: Layers | None = field(default=None, repr=False)
+    opacity: float = 0.45
     marking: Marking | None = None  # None: the page takes no marks here
 
     @staticmethod
@@ -119,9 +121,12 @@ class ViewerImage:
         checksum is among the JSON values: Streamlit sends the viewer new arguments only when those change.
 
         ``held``: the scan whose values the viewer holds already; where it is this one, they are not sent again.
-        Otherwise every rerun of the page (a click, an opacity change) serialised and sent a 2k radiograph's
+        Otherwise every rerun of the page (a click, a verdict) serialised and sent a 2k radiograph's
         7 MB anew: 170 ms of an opacity change, on the server's one interpreter lock."""
-        overlay = None if self.overlay is None else _deflated(self.overlay)
+        overlay = lines = None
+        if self.overlay is not None:
+            overlay = _deflated(self.overlay.heat)
+            lines = _deflated(self.overlay.lines) if self.overlay.lines.any() else None
         return {
             "scan": self.scan_id,
             "pixels": None if held == self.scan_id else self.packed,
@@ -138,7 +143,18 @@ class ViewerImage:
             "unit": UNITS.get(self.modality, ""),
             "spacing": list(self.spacing) if self.spacing else None,
             "overlay": overlay,
-            "overlay_shape": None if self.overlay is None else list(self.overlay.shape[:2]),
-            "overlay_checksum": None if overlay is None else zlib.crc32(overlay),
+            "lines": lines,
+            "overlay_shape": None if self.overlay is None else list(self.overlay.heat.shape[:2]),
+            "overlay_checksum": None if overlay is None else zlib.crc32(lines or b"", zlib.crc32(overlay)),
+            "opacity": self.opacity,
             "marking": None if self.marking is None else self.marking.arguments(self.shape[1:3]),
         }
+
+
+def said_opacity(message: object) -> float | None:
+    """The overlay opacity a viewer's message (``{"opacity": x, ...}``) tells, or None where it tells none. The
+    message comes from the browser: anything but a number from 0 to 1 is refused."""
+    value = message.get("opacity") if isinstance(message, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        return None
+    return float(value)

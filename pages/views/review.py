@@ -15,7 +15,7 @@ from medattn.assets import all_samples
 from medattn.errors import PacsError
 from medattn.explain import EXPLAINERS
 from medattn.explain.faithfulness import Verdict
-from medattn.explain.overlay import TRUTH_COLOUR, lay_on, layer, layer_shape, outline
+from medattn.explain.overlay import TRUTH_COLOUR, Layers, lay_on, layer_shape, outline
 from medattn.pacs.deidentify import results_for_sharing
 from medattn.pacs.outputs import ResultObjects, build_results, scored_image
 from medattn.review.text import escape_markdown
@@ -89,13 +89,13 @@ with shared.page("Attention review", compact=True):
     marking = shared.marking(marks_key, "viewer", on_screen, ranked, name, initial)
     on_screen = replace(on_screen, window=window or on_screen.window, marking=marking)
 
-    def show_scan(overlay_layer: np.ndarray | None = None) -> None:
+    def show_scan(overlay: Layers | None = None) -> None:
         if cine:
             with st.spinner(f"Building a loop of {scan.frame_count} frames…"):
                 loop = shared.cine(case.key, window, case)
             st.image(loop, caption=f"All {scan.frame_count} frames, {CINE_RATE:g} per second", width="stretch")
         else:
-            viewer(replace(on_screen, overlay=overlay_layer), key="viewer")
+            viewer(replace(on_screen, overlay=overlay, opacity=view.opacity), key="viewer")
 
     if withheld:
         with on_the_scan:
@@ -127,11 +127,11 @@ with shared.page("Attention review", compact=True):
             )
             on_layer = layer_shape(image.shape)
             levels_on_layer = resize(levels, *on_layer)
-            settings = view.layer_settings
             truth = review_parts.ground_truth(view, case, shown, name, on_layer)
-            overlay_layer = layer(levels_on_layer, **settings)
+            overlay = view.layers(levels_on_layer)
             if truth is not None:
-                outline(overlay_layer, truth, TRUTH_COLOUR)
+                outline(overlay.lines, truth, TRUTH_COLOUR)
+            overlay_layer = overlay.at(view.opacity)  # as the viewer draws it: what the report and results lay on
             unchecked = review_page.unchecked_reason(prediction, levels.any(), shown)
             if unchecked:
                 st.caption(unchecked)
@@ -144,7 +144,7 @@ with shared.page("Attention review", compact=True):
                 say(verdict.text, icon=icon)
         explained = review_page.overlay_caption(prediction, view.method, shown, name)
         with on_the_scan:
-            show_scan(overlay_layer)
+            show_scan(overlay)
             st.caption(f"{explained}. Not drawn over the loop: switch it off to see the map." if cine else explained)
         review_parts.probabilities(prediction, name)  # the whole width: its table is cut in a column
 

@@ -14,7 +14,7 @@ import streamlit as st
 
 from medattn.errors import PacsError, StoreError
 from medattn.explain import EXPLAINERS
-from medattn.explain.overlay import COLORMAPS, LayerSettings, blend
+from medattn.explain.overlay import COLORMAPS, Layers, LayerSettings, blend, layers
 from medattn.model.predictor import Heatmap, Prediction, Predictor
 from medattn.pacs.dicomweb import Pacs
 from medattn.pacs.outputs import ResultObjects
@@ -23,6 +23,7 @@ from medattn.review.workspace import Case, Workspace
 from medattn.scan.resizing import resize, shrink
 from medattn.screens import review_page
 from medattn.screens.review_page import Name
+from pages.viewer import opacity as opacity_chosen
 from pages.views import shared
 
 SMALL_SIDE = 320  # the side-by-side maps
@@ -147,6 +148,10 @@ class ViewSettings:
     def model_wide(self) -> bool:
         return self.scale == "model-wide"
 
+    def layers(self, levels: np.ndarray) -> Layers:
+        """The overlay of ``levels`` (colour levels in [0, 1]) as these settings draw it, before its opacity."""
+        return layers(levels, self.colormap, self.threshold, self.outlined / 100)
+
     @property
     def layer_settings(self) -> LayerSettings:
         """How the overlay is drawn, as ``layer`` and ``blend`` take it."""
@@ -161,7 +166,7 @@ def view_settings(predictor: Predictor) -> ViewSettings:
     method = st.selectbox(
         "Explanation", list(EXPLAINERS), format_func=lambda m: EXPLAINERS[m].title, key=shared.kept("method")
     )
-    opacity = st.slider("Overlay opacity", 0.0, 1.0, step=0.05, key=shared.kept("opacity", 0.45))
+    opacity = opacity_chosen("viewer", 0.45)  # the viewer's own control: it redraws without the page
     colormap = st.selectbox("Colour map", list(COLORMAPS), key=shared.kept("colormap"))
     scale = st.radio(
         "Map scale",

@@ -15,7 +15,7 @@ from medattn import installation
 from medattn.access import COORDINATOR, may_read
 from medattn.errors import MedattnError
 from medattn.explain import EXPLAINERS, map_of
-from medattn.explain.overlay import layer, layer_shape
+from medattn.explain.overlay import layer_shape, layers
 from medattn.review.marks import agreements_with
 from medattn.review.text import escape_markdown
 from medattn.scan.resizing import resize
@@ -126,7 +126,7 @@ with shared.page("Reader study"):
         if screen.captions:
             finding = st.radio("The map shown", list(screen.captions), format_func=name, key=f"map-{reading_key}")
             st.caption(screen.captions[finding])
-            overlay = layer(resize(maps[finding], *layer_shape(image.shape)))
+            overlay = layers(resize(maps[finding], *layer_shape(image.shape)))
         if screen.probabilities:
             st.markdown(screen.probabilities)
         marks = shared.mark_controls(reading_key, list(study.findings), name)

@@ -82,8 +82,14 @@ def viewer_arguments(at: AppTest) -> dict:
     (element,) = at.get("component_instance")
     arguments = json.loads(element.proto.json_args)
     for special in element.proto.special_args:  # the overlay deflated, the scan's values as they are
-        arguments[special.key] = zlib.decompress(special.bytes) if special.key == "overlay" else special.bytes
+        arguments[special.key] = special.bytes if special.key == "pixels" else zlib.decompress(special.bytes)
     return arguments
+
+
+def choose_opacity(at: AppTest, opacity: float) -> AppTest:
+    """As a reader lets go of the viewer's opacity slider: the viewer draws it, then tells the page."""
+    at.session_state["viewer"] = {"opacity": opacity, "id": f"opacity-{opacity}"}
+    return at.run()
 
 
 def open_sample(name: str = "synthetic nodule", user: dict | None = None) -> AppTest:
@@ -161,7 +167,7 @@ def test_every_explanation_method_and_overlay_control_can_be_used():
         assert f"{title} overlay — Pleural effusion" in captions(at)
     at.slider(key="threshold").set_value(0.5).run()
     at.slider(key="outline").set_value(5).run()
-    at.slider(key="opacity").set_value(0.8).run()
+    choose_opacity(at, 0.8)
     at.selectbox(key="colormap").set_value("viridis").run()
     assert not at.exception
 
@@ -380,8 +386,10 @@ def test_moving_the_overlay_controls_never_reruns_the_model(monkeypatch):
     at = open_sample("synthetic cardiomegaly")
     at.selectbox(key="method").set_value("occlusion").run()
     settled = len(calls)
-    for key, value in (("opacity", 0.9), ("threshold", 0.3), ("outline", 10), ("opacity", 0.2)):
+    choose_opacity(at, 0.9)
+    for key, value in (("threshold", 0.3), ("outline", 10)):
         at.slider(key=key).set_value(value).run()
+    choose_opacity(at, 0.2)
     at.selectbox(key="colormap").set_value("inferno").run()
     at.selectbox(key="method").set_value("attention").run()
     at.selectbox(key="method").set_value("occlusion").run()
@@ -495,7 +503,7 @@ def test_a_database_that_never_answers_costs_the_timeout_once_not_on_every_rerun
         assert any("Reviews cannot be saved or shown" in e.value for e in at.error)
         started = time.monotonic()
         for opacity in (0.3, 0.6, 0.9):
-            at.slider(key="opacity").set_value(opacity).run()
+            choose_opacity(at, opacity)
             assert not at.exception and any("Reviews cannot be saved or shown" in e.value for e in at.error)
         assert time.monotonic() - started < 5  # three reruns, no wait for the server
     finally:
@@ -595,7 +603,7 @@ def test_view_settings_persist_across_pages_and_scans(caplog):
     chosen = {"method": "gradcam", "colormap": "inferno", "scale": "peak"}
     for key, value in chosen.items():
         (at.selectbox if key != "scale" else at.radio)(key=key).set_value(value).run()
-    at.slider(key="opacity").set_value(0.8).run()
+    choose_opacity(at, 0.8)
     at.slider(key="threshold").set_value(0.3).run()
     for page in ("pages/views/history.py", "pages/views/model.py", "pages/views/worklist.py", "pages/views/review.py"):
         at.switch_page(page).run()
@@ -603,7 +611,7 @@ def test_view_settings_persist_across_pages_and_scans(caplog):
     at.selectbox(key="sample").set_value("synthetic nodule").run()  # and another scan
     for key, value in chosen.items():
         assert (at.selectbox if key != "scale" else at.radio)(key=key).value == value, key
-    assert at.slider(key="opacity").value == 0.8 and at.slider(key="threshold").value == 0.3
+    assert viewer_arguments(at)["opacity"] == 0.8 and at.slider(key="threshold").value == 0.3
     assert any(caption.startswith("Grad-CAM overlay — Pulmonary nodule") for caption in captions(at))
     # Kept settings are defaults in the session state, not in the widgets: Streamlit logs a warning with a
     # stack trace on every return to Review when a widget has both.
@@ -657,8 +665,8 @@ def test_a_synthetic_sample_shows_its_ground_truth_and_every_map_side_by_side(ct
     assert truth.startswith("Ground truth of this synthetic sample: Pulmonary nodule, Pleural effusion.")
     assert "Pulmonary nodule" in at.subheader[0].value  # a hit, beside the truth
     handed = viewer_arguments(at)
-    layer = np.frombuffer(handed["overlay"], np.uint8).reshape(*handed["overlay_shape"], 4)
-    assert (layer == (*TRUTH_COLOUR, 255)).all(axis=-1).sum() > 100  # the truth is outlined in the viewer too
+    lines = np.frombuffer(handed["lines"], np.uint8).reshape(*handed["overlay_shape"], 4)
+    assert (lines == (*TRUTH_COLOUR, 255)).all(axis=-1).sum() > 100  # the truth is outlined in the viewer too
     at.toggle(key="compare").set_value(True).run()
     every_finding, every_method = image_captions(at)[1:4], image_captions(at)[4:]
     assert every_finding == [
@@ -919,7 +927,7 @@ def test_a_scans_values_go_to_the_viewer_once_and_again_when_it_says_it_lacks_th
     at = open_sample("real CR chest, JPEG 2000")
     first = viewer_arguments(at)
     assert len(first["pixels"]) == first["rows"] * first["columns"] * 2
-    at.run()  # a rerun: a click elsewhere on the page, an opacity change
+    choose_opacity(at, 0.7)  # a rerun: the viewer tells the page an opacity, or a click elsewhere on the page
     assert viewer_arguments(at)["pixels"] is None and viewer_arguments(at)["scan"] == first["scan"]
     at.session_state["viewer"] = {"lacks": first["scan"], "id": "1"}  # a viewer the browser made anew says so
     at.run()
@@ -929,3 +937,20 @@ def test_a_scans_values_go_to_the_viewer_once_and_again_when_it_says_it_lacks_th
     at.switch_page("pages/views/history.py").run()
     at.switch_page("pages/views/review.py").run()  # a viewer made anew on coming back: sent again
     assert viewer_arguments(at)["pixels"] == first["pixels"]
+
+
+def test_the_opacity_the_viewer_tells_is_the_one_reports_and_dicom_results_lay_on():
+    """The viewer draws an opacity change itself and tells the page, so that what leaves matches what it drew."""
+    at = open_sample("synthetic nodule")
+    handed = viewer_arguments(at)
+    heat = np.frombuffer(handed["overlay"], np.uint8).reshape(*handed["overlay_shape"], 4)
+    assert handed["opacity"] == 0.45 and set(np.unique(heat[..., 3])) == {0, 255}  # painted heat, opaque
+    assert at.session_state["report"].layer[..., 3].max() == round(0.45 * 255)
+    choose_opacity(at, 0.8)
+    assert viewer_arguments(at)["opacity"] == 0.8 and viewer_arguments(at)["pixels"] is None  # nothing sent again
+    report_layer = at.session_state["report"].layer
+    assert report_layer[..., 3].max() == round(0.8 * 255)
+    np.testing.assert_array_equal(report_layer[..., :3][heat[..., 3] > 0], heat[..., :3][heat[..., 3] > 0])
+    for refused in ("0.3", 1.5, -0.1, True, None):  # the browser's word: only a number from 0 to 1 is taken
+        choose_opacity(at, refused)
+        assert not at.exception and viewer_arguments(at)["opacity"] == 0.8

@@ -225,14 +225,25 @@ def test_the_overlay_is_switched_by_key_and_button_and_drawn_at_the_chosen_opaci
     assert overlay_alpha(page) == 0
     page.frame_locator(VIEWER).get_by_role("button", name="Overlay").click()
     assert overlay_alpha(page) == round(0.45 * 255)
-    page.get_by_role("slider", name="Overlay opacity").focus()
-    page.keyboard.press("ArrowRight")  # 0.45 -> 0.50
-    for _ in range(50):  # the page reruns and hands the viewer the new layer
+    slider = page.frame_locator(VIEWER).get_by_role("slider", name="Overlay opacity")
+    slider.focus()
+    page.keyboard.press("ArrowRight")  # 0.45 -> 0.50, drawn by the viewer without the page
+    assert overlay_alpha(page) == round(0.5 * 255)
+    page.keyboard.press("o")  # in the slider, a key is the slider's: not the overlay switch
+    assert overlay_alpha(page) == round(0.5 * 255)
+    heard = page.frame_locator(VIEWER).locator("body")
+    expect(heard).to_have_attribute("data-page-opacity", "0.5", timeout=WAIT_MS)  # then told to the page
+    page.screenshot(path=ARTIFACTS / "viewer-overlay.png")
+    page.get_by_role("link", name="History").click()  # and kept, as the page's other view settings are
+    expect(page.get_by_text("Review history")).to_be_visible(timeout=WAIT_MS)
+    page.get_by_role("link", name="Review").click()
+    wait_for_viewer(page)
+    expect(slider).to_have_value("0.5", timeout=WAIT_MS)
+    for _ in range(50):
         if overlay_alpha(page) == round(0.5 * 255):
             break
-        page.wait_for_timeout(200)
+        page.wait_for_timeout(100)
     assert overlay_alpha(page) == round(0.5 * 255)
-    page.screenshot(path=ARTIFACTS / "viewer-overlay.png")
 
 
 def test_n_opens_the_next_case_even_while_the_viewer_has_the_focus(browser, app_url):

@@ -10,7 +10,9 @@ from medattn.explain.overlay import (
     blend,
     colour_bar,
     lay_on,
+    layer,
     layer_shape,
+    layers,
 )
 
 
@@ -125,3 +127,20 @@ def test_a_smaller_layer_is_stretched_over_the_image_and_a_transparent_colour_ne
     assert (edge[..., 0] > 100).all() and (edge[..., 2] == edge[..., 1]).all()  # red over grey, no blue in it
     full = np.repeat(np.repeat(rgba, 2, axis=0), 2, axis=1)
     assert (lay_on(image, full)[:, :4] == (255, 0, 0)).all()  # at the image's size, as it always was
+
+
+def test_the_viewers_two_layers_flatten_to_the_one_layer_reports_lay_on():
+    """The viewer lays the heat on at the reader's opacity and the outlines opaque over it; ``at`` does the same."""
+    heatmap = np.random.default_rng(2).random((48, 64)).astype(np.float32)
+    two = layers(heatmap, "inferno", threshold=0.3, contour_fraction=0.1)
+    assert set(np.unique(two.heat[..., 3])) == {0, 255}  # opaque where painted: the viewer applies the opacity
+    assert set(np.unique(two.lines[..., 3])) == {0, 255} and (two.lines[two.lines[..., 3] > 0][:, :3] == 255).all()
+    for opacity in (0.0, 0.45, 1.0):
+        flat = two.at(opacity)
+        np.testing.assert_array_equal(flat, layer(heatmap, opacity, "inferno", threshold=0.3, contour_fraction=0.1))
+        lined = two.lines[..., 3] > 0
+        assert (flat[lined] == two.lines[lined]).all()  # outlines stay opaque at any opacity
+        painted = (two.heat[..., 3] > 0) & ~lined
+        assert (flat[painted][:, 3] == round(opacity * 255)).all() and (flat[~painted & ~lined][:, 3] == 0).all()
+    with pytest.raises(ValueError, match="opacity"):
+        two.at(1.2)

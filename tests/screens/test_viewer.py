@@ -9,9 +9,10 @@ import pytest
 
 from medattn import load_scan
 from medattn.assets import all_samples
+from medattn.explain.overlay import layers
 from medattn.review.marks import POINT_RADIUS, Mark
 from medattn.scan.frames import exact_values
-from medattn.screens.viewer import STACK_BYTES, Marking, ViewerImage
+from medattn.screens.viewer import STACK_BYTES, Marking, ViewerImage, said_opacity
 
 
 @pytest.mark.parametrize(
@@ -77,3 +78,32 @@ def test_the_viewer_gets_the_readers_marks_with_their_names_and_the_finding_a_ne
         "marks": [{"finding": "nodule", "label": "Pulmonary nodule", "kind": "box", "points": [[100, 50], [300, 150]]}],
         "radius": POINT_RADIUS * 200,  # of the shorter side, in scan pixels, as the mark's region is measured
     }
+
+
+def test_the_overlay_goes_as_its_heat_and_its_outlines_with_the_opacity_to_start_from():
+    picture = np.zeros((64, 64), np.uint8)
+    heat = np.zeros((64, 64), np.float32)
+    heat[10:20, 10:20] = 1.0
+    plain = replace(ViewerImage.of_picture(picture, "a"), overlay=layers(heat), opacity=0.3).arguments()
+    assert plain["lines"] is None and plain["opacity"] == 0.3 and plain["overlay_shape"] == [64, 64]
+    outlined = replace(ViewerImage.of_picture(picture, "a"), overlay=layers(heat, contour_fraction=0.02)).arguments()
+    assert outlined["overlay"] == plain["overlay"] and outlined["lines"]
+    assert outlined["overlay_checksum"] != plain["overlay_checksum"]  # new outlines reach the viewer
+
+
+@pytest.mark.parametrize(
+    ("message", "told"),
+    [
+        ({"opacity": 0.6, "id": "1"}, 0.6),
+        ({"opacity": 1, "id": "1"}, 1.0),
+        ({"opacity": 0, "id": "1"}, 0.0),
+        ({"opacity": 1.01}, None),
+        ({"opacity": "0.5"}, None),
+        ({"opacity": True}, None),
+        ({"opacity": float("nan")}, None),
+        ({"lacks": "scan", "id": "1"}, None),  # another message
+        (None, None),
+    ],
+)
+def test_only_an_opacity_from_0_to_1_is_taken_from_the_viewers_word(message, told):
+    assert said_opacity(message) == told

@@ -1,8 +1,9 @@
 // The Review page's reading viewer: Cornerstone3D's stack viewport and tools inside a Streamlit component.
 //
 // The page sends the scan's stored values losslessly (medattn/screens/viewer.py) and, when the model's
-// output is shown, the overlay layer medattn made for the report (RGBA), so the viewer draws what leaves the app.
-// Windowing, zoom, pan, measuring and the overlay switch happen here and never rerun the page; what a reader set
+// output is shown, the overlay medattn made for the report (RGBA: the heat, and outlines over it), so the viewer
+// draws what leaves the app. Windowing, zoom, pan, measuring, the overlay switch and its opacity happen here
+// without waiting for the page (the opacity is told to it afterwards, for the report); what a reader set
 // is kept per scan in the tab's sessionStorage, so it survives a visit to another page. A reader's mark (where
 // they see a finding) is drawn with Cornerstone's tools and handed to the page in the scan's pixels, which keeps
 // it with the review; the page sends every mark back, and they are drawn over the scan.
@@ -69,6 +70,7 @@ const readout = document.getElementById('readout');
 const windowText = document.getElementById('window');
 const toolbar = document.getElementById('toolbar');
 const overlayButton = document.getElementById('overlay-button');
+const opacityInput = document.getElementById('opacity');
 const markingTools = document.getElementById('marking');
 const markingFor = document.getElementById('marking-for');
 
@@ -76,6 +78,7 @@ const markingFor = document.getElementById('marking-for');
 const modulesOf = new Map();
 const shown = {
   scan: null, overlay: null, overlayOn: true, pageWindow: null, unit: '', inverted: false, tool: 'w',
+  opacity: 0.45, pageOpacity: null, // the heat's opacity, and the page's, which wins when it changes
   marking: null, // the page's marks and the finding a new one is for; null where the page takes no marks
   drawn: null, // a mark just drawn, shown until the page sends it back among its marks
 };
@@ -121,6 +124,14 @@ async function start() {
   // Fitted anew when the space changes (the page above the viewer is still being drawn, or the window resized),
   // unless the reader has zoomed or panned: their view is kept.
   new ResizeObserver(fitViewport).observe(element);
+  // The viewer's height follows its place on the page: what was above it when it was drawn (the last run's
+  // notices, kept on screen until the run ends) may go, and the viewer then starts higher up.
+  try {
+    const page = window.frameElement.ownerDocument.querySelector('[data-testid=stMainBlockContainer]');
+    if (page) new ResizeObserver(() => shown.fill && fitHeight(shown.fill)).observe(page);
+  } catch {
+    // not framed by the app
+  }
   element.addEventListener('pointerdown', (event) => {
     if (event.button !== 0 || shown.tool === 'p') shown.zoomed = true; // right drag zooms, middle drag pans
   });
@@ -263,7 +274,12 @@ async function render(args) {
   await ready;
   // The toolbar's buttons and the viewer's height first, and the canvas fitted to them now, not when the resize is
   // observed: that comes after the image is drawn, and draws it again (40 ms of a 2k scan's first paint).
-  overlayButton.hidden = !args.overlay;
+  overlayButton.hidden = opacityInput.hidden = !args.overlay;
+  document.body.dataset.pageOpacity = String(args.opacity); // what the page last heard, for the benchmarks
+  if (args.opacity !== undefined && args.opacity !== shown.pageOpacity) {
+    shown.pageOpacity = shown.opacity = args.opacity;
+    opacityInput.value = String(args.opacity);
+  }
   setMarking(args.marking);
   fitHeight(args.fill);
   fitViewport();
@@ -321,8 +337,8 @@ async function render(args) {
   drawOverlay(); // a new layer over an unchanged image: Cornerstone may not draw the image again
 }
 
-// What the viewer tells the page: a mark just drawn, or that it lacks the scan it was handed without its values
-// (the page sends them once, to a viewer it drew in its run before). Each message is new (its id), so that the
+// What the viewer tells the page: a mark just drawn, the overlay's opacity chosen, or that it lacks the scan it
+// was handed without its values (the page sends them once, to a viewer it drew in its run before). Each message is new (its id), so that the
 // page hears it even when its content repeats.
 function say(message) {
   const value = { ...message, id: `${Date.now()}-${Math.random()}` };
@@ -334,11 +350,14 @@ async function setOverlay(args) {
     shown.overlay = null;
     return;
   }
-  const rgba = await inflate(args.overlay);
   const [rows, columns] = args.overlay_shape;
-  const layer = new OffscreenCanvas(columns, rows);
-  layer.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(rgba.buffer), columns, rows), 0, 0);
-  shown.overlay = layer;
+  const layerOf = async (deflated) => {
+    const rgba = await inflate(deflated);
+    const layer = new OffscreenCanvas(columns, rows);
+    layer.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(rgba.buffer), columns, rows), 0, 0);
+    return layer;
+  };
+  shown.overlay = { heat: await layerOf(args.overlay), lines: args.lines ? await layerOf(args.lines) : null };
   shown.overlayChecksum = String(args.overlay_checksum);
   overlayButton.setAttribute('aria-pressed', String(shown.overlayOn));
 }
@@ -380,11 +399,11 @@ function drawOverlay() {
   overlayCanvas.width = element.clientWidth * ratio;
   overlayCanvas.height = element.clientHeight * ratio;
   context.clearRect(0, 0, overlayCanvas.width, overlayCanvas.height);
-  // Which layer is on screen (its checksum), for tests and benchmarks to wait on.
+  // Which layer is on screen, at which opacity (its checksum@opacity), for tests and benchmarks to wait on.
   // The map belongs to the frame the page's model read: on any other frame, none is drawn.
   const onItsFrame = shown.first + viewport.getCurrentImageIdIndex() === shown.pageFrame;
   const drawn = shown.overlay && shown.overlayOn && onItsFrame;
-  overlayCanvas.dataset.drawn = drawn ? shown.overlayChecksum : '';
+  overlayCanvas.dataset.drawn = drawn ? `${shown.overlayChecksum}@${shown.opacity}` : '';
   if (!viewport.getImageData()) return;
   // The image's outer corners on the canvas (top left, top right, bottom left; pixel centres are whole
   // indices, so the edges lie half a pixel out): the layer is stretched over them.
@@ -399,7 +418,7 @@ function drawOverlay() {
   const across = [(topRight[0] - topLeft[0]) / columns, (topRight[1] - topLeft[1]) / columns];
   const down = [(bottomLeft[0] - topLeft[0]) / rows, (bottomLeft[1] - topLeft[1]) / rows];
   if (drawn) {
-    const { width, height } = shown.overlay;
+    const { width, height } = shown.overlay.heat;
     context.setTransform(
       (across[0] * columns * ratio) / width,
       (across[1] * columns * ratio) / width,
@@ -408,7 +427,11 @@ function drawOverlay() {
       topLeft[0] * ratio,
       topLeft[1] * ratio
     );
-    context.drawImage(shown.overlay, 0, 0);
+    // The heat at the reader's opacity, the outlines opaque over it: as medattn's Layers.at flattens them.
+    context.globalAlpha = shown.opacity;
+    context.drawImage(shown.overlay.heat, 0, 0);
+    context.globalAlpha = 1;
+    if (shown.overlay.lines) context.drawImage(shown.overlay.lines, 0, 0);
   }
   if (onItsFrame) {
     context.setTransform(ratio, 0, 0, ratio, 0, 0);
@@ -498,6 +521,7 @@ function fitViewport() {
 const ABOVE_A_SCREEN = 96;
 
 function fitHeight(fill) {
+  shown.fill = fill;
   // 'below': as tall as the browser window leaves below the viewer's place on the page, so the whole scan shows
   // without scrolling (Review). 'screen': a screen's height less the header, the same wherever the viewer sits
   // (a reader study: the scan must not be smaller in one arm's readings than in another's). Neither depends
@@ -520,6 +544,16 @@ function fitHeight(fill) {
     post('streamlit:setFrameHeight', { height });
   }
 }
+
+// The opacity is drawn as it moves, and told to the page when it is let go (one rerun, for the report).
+opacityInput.addEventListener('input', () => {
+  shown.opacity = Number(opacityInput.value);
+  drawOverlay();
+});
+opacityInput.addEventListener('change', () => {
+  shown.pageOpacity = shown.opacity;
+  say({ opacity: shown.opacity });
+});
 
 toolbar.addEventListener('click', (event) => {
   const button = event.target.closest('button');
