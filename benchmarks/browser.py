@@ -7,8 +7,8 @@ temporary git worktree, its uploads alternated with this checkout's in the same 
 panning in the viewer at >= 30 frames/s on the same scan, and scrolling through the frames of pydicom's 30-frame
 ultrasound (no real 2k radiograph has several frames), with no message to the server: frame intervals come from
 requestAnimationFrame in the viewer, beside the interval of an idle page (the display's own cadence, the bound).
-Also (issue 33) an opacity change in the viewer -> the redrawn overlay <= 150 ms, and when the page has heard it. The upload is set beside the bare
-decode, measured in the same run.
+Also (issue 33) an opacity change in the viewer -> the redrawn overlay <= 150 ms, and when the page has heard it.
+The upload is set beside the bare decode, measured in the same run.
 """
 
 from __future__ import annotations
