@@ -99,10 +99,7 @@ def check_faithfulness(
     """Check ``heatmap`` (any method's, on the image's geometry) for ``heatmap.class_name`` on ``image``."""
     started = time.perf_counter()
     model_input, letterbox = predictor.prepare(image, frame)  # (1, channels, S, S)
-    inner = (
-        slice(letterbox.top, letterbox.top + letterbox.inner_height),
-        slice(letterbox.left, letterbox.left + letterbox.inner_width),
-    )
+    inner = letterbox.inner
     # The region is a share of the image, not of the padding around it.
     region = hottest_region(letterbox.to_input(heatmap.values)[inner])  # (h', w') bool
     elsewhere = places_elsewhere(region, random_regions, np.random.default_rng(seed))

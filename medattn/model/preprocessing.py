@@ -76,12 +76,17 @@ class Letterbox:
         inner_w = max(1, min(size, round(width * scale)))
         return cls(height, width, size, (size - inner_h) // 2, (size - inner_w) // 2, inner_h, inner_w)
 
+    @property
+    def inner(self) -> tuple[slice, slice]:
+        """Where the image lies in the model input: (rows, columns), inside the padding."""
+        return slice(self.top, self.top + self.inner_height), slice(self.left, self.left + self.inner_width)
+
     def to_original(self, square: np.ndarray, shape: tuple[int, int] | None = None) -> np.ndarray:
         """Map a (size', size') float map on the model input (any size') onto (height, width), or onto
         ``shape``: the original image at another scale (a preview), same aspect."""
         if square.shape[0] != self.size or square.shape[1] != self.size:
             square = cv2.resize(square, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
-        inner = square[self.top : self.top + self.inner_height, self.left : self.left + self.inner_width]
+        inner = square[self.inner]
         height, width = shape or (self.height, self.width)
         return cv2.resize(inner, (width, height), interpolation=cv2.INTER_LINEAR)
 
@@ -92,7 +97,7 @@ class Letterbox:
         inner = cv2.resize(
             original.astype(np.float32), (self.inner_width, self.inner_height), interpolation=cv2.INTER_AREA
         )
-        square[self.top : self.top + self.inner_height, self.left : self.left + self.inner_width] = inner
+        square[self.inner] = inner
         return square
 
 

@@ -15,6 +15,7 @@ from medattn.benchmark import FINDINGS, SyntheticCase
 from medattn.explain import EXPLAINERS
 from medattn.explain.faithfulness import RANDOM_REGIONS, VISIBLE_CHANGE, Faithfulness, Verdict
 from medattn.explain.overlay import PEAK_TICKS, attention_ticks, map_levels
+from medattn.explain.stability import SAME_PREDICTION, TOP_SHARE, Stability
 from medattn.model.card import ModelCard
 from medattn.model.predictor import DIFFUSE_SPREAD, Heatmap, Prediction
 from medattn.review.report import ReportContent
@@ -170,6 +171,54 @@ def unchecked_reason(prediction: Prediction, painted: bool, finding: str) -> str
     if not painted:
         return "No map is painted, so there is no highlighted region to check."
     return None
+
+
+@dataclass(frozen=True)
+class StabilityWording:
+    """The map-stability check's outcome in a reader's words: ``steady`` or a caution, the page's ``text``, and
+    what the report's caption adds to the map's name (empty where the map holds)."""
+
+    steady: bool
+    text: str
+    in_report: str = ""
+
+
+def stability_wording(check: Stability, finding_name: str) -> StabilityWording:
+    """What the map-stability check says of the map on screen; the changes it made, named as a reader would."""
+    made = "noise, a one-pixel shift, JPEG re-encoding"
+    moved = ""
+    if check.answer_changed:
+        moved = (
+            f" The model's own answer for {finding_name} moved by {SAME_PREDICTION:.0%} points or more under "
+            f"{_listed(check.answer_changed)}: read its probability as less certain than it looks."
+        )
+    if check.worst is None:
+        return StabilityWording(
+            False,
+            f"**Map stability: cannot tell.** Every change no reader could see ({made}) moved the model's answer, "
+            f"so the map was not compared with itself.{moved}",
+            "the model's answer moves under changes no reader could see",
+        )
+    least = min(check.overlaps, key=check.overlaps.get)
+    if check.stable:
+        return StabilityWording(
+            not moved,
+            f"**Map stability: holds.** Its hottest {TOP_SHARE:.0%} stays in place when the image is changed in "
+            f"ways no reader could see ({made}): {check.worst:.0%} overlap at worst. A steady map is not by that a "
+            f"faithful one: the faithfulness check says whether the model relies on it.{moved}",
+            "" if not moved else "the model's answer moves under changes no reader could see",
+        )
+    return StabilityWording(
+        False,
+        f"**Map stability: it moves.** When the image is changed in ways no reader could see ({made}), its hottest "
+        f"{TOP_SHARE:.0%} overlaps itself by as little as {check.worst:.0%} ({least}). Read where it points with "
+        f"caution.{moved}",
+        "the map moves under changes no reader could see",
+    )
+
+
+def _listed(names: tuple[str, ...]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def faithfulness_verdict(check: Faithfulness, finding_name: str) -> FaithfulnessVerdict:

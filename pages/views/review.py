@@ -133,6 +133,7 @@ with shared.page("Attention review", compact=True):
                 outline(overlay.lines, truth, TRUTH_COLOUR)
             overlay_layer = overlay.at(view.opacity)  # as the viewer draws it: what the report and results lay on
             unchecked = review_page.unchecked_reason(prediction, levels.any(), shown)
+            steadiness = None
             if unchecked:
                 st.caption(unchecked)
             else:
@@ -142,7 +143,17 @@ with shared.page("Attention review", compact=True):
                 say = {Verdict.RELIES: st.success, Verdict.CANNOT_TELL: st.info}.get(verdict.verdict, st.warning)
                 icon = ":material/check_circle:" if verdict.verdict is Verdict.RELIES else ":material/help:"
                 say(verdict.text, icon=icon)
+                with st.spinner("Checking whether the map stays in place…"):
+                    steadiness = review_page.stability_wording(
+                        shared.stability(case.key, model_dir, frame, view.method, shown, case), name(shown)
+                    )
+                if steadiness.steady:
+                    st.caption(steadiness.text)
+                else:
+                    st.warning(steadiness.text, icon=":material/warning:")
         explained = review_page.overlay_caption(prediction, view.method, shown, name)
+        if steadiness and steadiness.in_report:
+            explained = f"{explained} ({steadiness.in_report})"  # under the map, and in the report with it
         with on_the_scan:
             show_scan(overlay)
             st.caption(f"{explained}. Not drawn over the loop: switch it off to see the map." if cine else explained)

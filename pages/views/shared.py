@@ -37,10 +37,11 @@ from medattn.access import LOCAL_USER, PACS, Identity, Refusal, admit, deploymen
 from medattn.assets import DEFAULT_MODEL_DIR, MODELS_DIR, synthetic_samples
 from medattn.benchmark import SyntheticCase, sample_cases
 from medattn.errors import MedattnError, PacsError, ReviewError, StoreError
-from medattn.explain import map_of
+from medattn.explain import EXPLAINERS, map_of
 from medattn.explain.faithfulness import Faithfulness, check_faithfulness
 from medattn.explain.overlay import colour_bar as legend
 from medattn.explain.overlay import png_bytes
+from medattn.explain.stability import Stability, check_stability
 from medattn.installation import installation_secret, scan_key
 from medattn.model.card import ModelCard
 from medattn.pacs.dicomweb import Pacs
@@ -203,6 +204,12 @@ def faithfulness(case_key: str, model_dir: str, frame: int, method: str, finding
     """The faithfulness check of the map on screen: about 20 forward passes, once per map."""
     heatmap = explanation(case_key, model_dir, frame, method, finding, _case)
     return check_faithfulness(predictor(model_dir), _case.scan, heatmap, frame)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def stability(case_key: str, model_dir: str, frame: int, method: str, finding: str, _case: Case) -> Stability:
+    """The map-stability check of the map on screen: the method run on a batch of five, once per map."""
+    return check_stability(predictor(model_dir), _case.scan, EXPLAINERS[method], finding, frame)
 
 
 @st.cache_resource(show_spinner=False)

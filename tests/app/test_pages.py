@@ -111,6 +111,7 @@ def test_sample_case_shows_image_overlay_and_probabilities():
     at = open_sample()
     assert "Pulmonary nodule" in at.subheader[0].value
     assert "Attention overlay — Pulmonary nodule" in captions(at)  # no compute time in a caption
+    assert any(c.startswith("**Map stability: holds.**") for c in captions(at))  # beside the faithfulness check
     assert image_captions(at) == ["Attention relative to uniform (1x: spread evenly), on one scale for every scan"]
     assert viewer_arguments(at)["overlay_shape"] == [512, 512]  # the map over the scan in the viewer
     table = at.dataframe[0].value

@@ -12,6 +12,7 @@ from medattn.benchmark import sample_cases
 from medattn.explain import EXPLAINERS
 from medattn.explain.faithfulness import Faithfulness, Verdict
 from medattn.explain.overlay import PEAK_TICKS, attention_ticks
+from medattn.explain.stability import Stability
 from medattn.model.predictor import DIFFUSE_SPREAD
 from medattn.review.report import render_report
 from medattn.review.text import probability
@@ -222,3 +223,18 @@ def test_the_headline_and_the_table_follow_the_charts_order_and_write_probabilit
     assert [row["Finding"] for row in table] == [predictor.display_name(c) for c in review_page.ranked(both)]
     assert table[0]["Probability"] == probability(both.probabilities["effusion"]) == "> 99%"
     assert all(row["Threshold"].endswith("%") and "." not in row["Threshold"] for row in table)
+
+
+@pytest.mark.parametrize(
+    ("overlaps", "moved", "steady", "says", "in_report"),
+    [
+        ({"noise": 0.9, "shifted across": 0.62, "shifted down": 0.7, "JPEG": 0.8}, (), True, "holds.", ""),
+        ({"noise": 0.9, "shifted across": 0.2}, (), False, "as little as 20% (shifted across)", "the map moves"),
+        ({"noise": 0.9}, ("shifted across", "JPEG"), False, "under shifted across and JPEG", "the model's answer"),
+        ({}, ("noise", "shifted across", "shifted down", "JPEG"), False, "cannot tell", "the model's answer"),
+    ],
+)
+def test_the_map_stability_in_a_readers_words(overlaps, moved, steady, says, in_report):
+    wording = review_page.stability_wording(Stability("nodule", overlaps, moved, 0.02), "Pulmonary nodule")
+    assert wording.steady is steady and says in wording.text and wording.in_report.startswith(in_report)
+    assert ("faithful" in wording.text) is (wording.text.startswith("**Map stability: holds"))
