@@ -7,7 +7,9 @@ the model's attention and Grad-CAM (candidates), and two that cannot reflect wha
 the attention of the same network with every weight re-drawn at random (the model-randomisation test of
 Adebayo et al., 2018) and a map of random noise. A useful check says "relies" often for the first two
 and seldom (about 1 in 20 by chance) for the controls. Rates are per (image, finding); each finding is
-listed on its own, with no averaging across them. Also the check's time against one forward pass.
+listed on its own, with no averaging across them. Each check is run with every way of hiding a region
+(medattn.explain.faithfulness.HIDINGS: grey, blur, inpainting), and the separation of attention from the
+controls is given for each. Also the check's time against one forward pass.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from medattn import Predictor
 from medattn.benchmark import generate_case
 from medattn.explain import EXPLAINERS
-from medattn.explain.faithfulness import Verdict, check_faithfulness
+from medattn.explain.faithfulness import HIDINGS, Verdict, check_faithfulness
 from medattn.explain.quality import RANDOMISATION_CASCADE, reinitialise
 from medattn.model.predictor import Heatmap
 
@@ -44,8 +46,8 @@ def main() -> None:
             reinitialise(randomised, name)
     noise = np.random.default_rng(0)
     methods = ("attention", "Grad-CAM", "randomised-model attention", "random noise")
-    verdicts = {(finding, method): [] for finding in predictor.classes for method in methods}
-    seconds, forward = [], []
+    verdicts = {(h, finding, method): [] for h in HIDINGS for finding in predictor.classes for method in methods}
+    seconds, forward = {hiding: [] for hiding in HIDINGS}, []
     for index in range(cases):
         case = generate_case(SEED, index, 128)
         prediction = predictor.predict(case.image)
@@ -68,19 +70,33 @@ def main() -> None:
             for method, heatmap in maps.items():
                 if heatmap.values.shape != case.image.shape:  # token-grid maps onto the image first
                     heatmap = Heatmap(_resized(heatmap.values, case.image.shape), method, finding, 0.0)
-                result = check_faithfulness(predictor, case.image, heatmap)
-                verdicts[finding, method].append(result.verdict)
-                seconds.append(result.seconds)
+                for hiding in HIDINGS:
+                    result = check_faithfulness(predictor, case.image, heatmap, hiding=hiding)
+                    verdicts[hiding, finding, method].append(result.verdict)
+                    seconds[hiding].append(result.seconds)
+    one_pass = statistics.median(forward)
     print(f"held-out seed {SEED}, {cases} cases at 128 px; share of (image, finding) pairs where the check says")
     print("the model relies on the map's hottest region (it beats all 19 other places), and, in brackets, where it")
-    print("cannot tell (no hidden place moves the probability visibly)")
-    print(f"{'finding':<14}{'pairs':>6}" + "".join(f"{method:>28}" for method in methods))
+    print("cannot tell (no hidden place moves the probability visibly); regions hidden by each of the hidings")
+    for hiding in HIDINGS:
+        print(f"\nhidden by {hiding}")
+        print(f"{'finding':<14}{'pairs':>6}" + "".join(f"{method:>28}" for method in methods))
+        for finding in predictor.classes:
+            pairs = len(verdicts[hiding, finding, methods[0]])
+            shares = [_share(verdicts[hiding, finding, m]) for m in methods]
+            print(f"{finding:<14}{pairs:>6}" + "".join(f"{share:>28}" for share in shares))
+        check = statistics.median(seconds[hiding])
+        print(f"check: median {check * 1000:.0f} ms; one forward pass {one_pass * 1000:.1f} ms", end=" ")
+        print(f"({check / one_pass:.0f}x)")
+    print("\nseparation: attention's 'relies' less the larger of the two controls', per finding")
+    print(f"{'finding':<14}" + "".join(f"{hiding:>10}" for hiding in HIDINGS))
     for finding in predictor.classes:
-        pairs = len(verdicts[finding, methods[0]])
-        shares = [_share(verdicts[finding, m]) for m in methods]
-        print(f"{finding:<14}{pairs:>6}" + "".join(f"{share:>28}" for share in shares))
-    check, one_pass = statistics.median(seconds), statistics.median(forward)
-    print(f"check: median {check * 1000:.0f} ms; one forward pass {one_pass * 1000:.1f} ms ({check / one_pass:.0f}x)")
+        separations = []
+        for hiding in HIDINGS:
+            relies = {m: verdicts[hiding, finding, m].count(Verdict.RELIES) / max(1, len(verdicts[hiding, finding, m]))
+                      for m in methods}  # fmt: skip
+            separations.append(relies["attention"] - max(relies[m] for m in methods[2:]))
+        print(f"{finding:<14}" + "".join(f"{separation:>10.1%}" for separation in separations))
 
 
 def _share(verdicts: list[Verdict]) -> str:

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from enum import Enum
 
+import cv2
 import numpy as np
 import torch
 
@@ -95,8 +96,10 @@ def check_faithfulness(
     frame: int = 0,
     random_regions: int = RANDOM_REGIONS,
     seed: int = 0,
+    hiding: str = "grey",
 ) -> Faithfulness:
-    """Check ``heatmap`` (any method's, on the image's geometry) for ``heatmap.class_name`` on ``image``."""
+    """Check ``heatmap`` (any method's, on the image's geometry) for ``heatmap.class_name`` on ``image``, hiding
+    regions as ``HIDINGS[hiding]`` does."""
     started = time.perf_counter()
     model_input, letterbox = predictor.prepare(image, frame)  # (1, channels, S, S)
     inner = letterbox.inner
@@ -107,7 +110,7 @@ def check_faithfulness(
     masks[1][inner] = region
     for mask, moved in zip(masks[2:], elsewhere, strict=True):
         mask[inner] = moved
-    variants = torch.where(torch.from_numpy(masks)[:, None], HIDDEN, model_input)  # (2 + R, channels, S, S)
+    variants = HIDINGS[hiding](model_input, masks)  # (2 + R, channels, S, S)
     class_index = predictor.classes.index(heatmap.class_name)
     with torch.inference_mode():
         logits = predictor.model(variants)[0].numpy()  # (2 + R, C)
@@ -124,6 +127,38 @@ def check_faithfulness(
         probabilities[2:],
         time.perf_counter() - started,
     )
+
+
+def hidden_by_grey(model_input: torch.Tensor, masks: np.ndarray) -> torch.Tensor:
+    """``model_input`` (1, channels, S, S) with each of ``masks`` (M, S, S) set to ``HIDDEN``: (M, channels, S, S)."""
+    return torch.where(torch.from_numpy(masks)[:, None], HIDDEN, model_input)
+
+
+def hidden_by_blur(model_input: torch.Tensor, masks: np.ndarray) -> torch.Tensor:
+    """Each mask's pixels replaced by the image blurred (Gaussian, SD ``BLUR_SD`` of the side): the region keeps
+    its mean brightness and loses its detail, where a grey patch may itself look like a lesion."""
+    channels = model_input[0].numpy()
+    sigma = BLUR_SD * channels.shape[-1]
+    blurred = torch.from_numpy(np.stack([cv2.GaussianBlur(c, (0, 0), sigma) for c in channels]))[None]
+    return torch.where(torch.from_numpy(masks)[:, None], blurred, model_input)
+
+
+def hidden_by_inpainting(model_input: torch.Tensor, masks: np.ndarray) -> torch.Tensor:
+    """Each mask's pixels filled in from their surroundings (OpenCV's Telea inpainting), as if nothing were there."""
+    channels = model_input[0].numpy()
+    filled = [
+        np.stack([cv2.inpaint(c, mask.astype(np.uint8), INPAINT_RADIUS, cv2.INPAINT_TELEA) for c in channels])
+        for mask in masks
+    ]
+    return torch.from_numpy(np.stack(filled))
+
+
+# How a region is hidden. Grey (the training images' mean) is what occlusion, deletion and insertion use; blur
+# and inpainting are measured beside it (benchmarks/faithfulness.py) for small findings, where a grey patch
+# the size of a nodule may read as one.
+HIDINGS = {"grey": hidden_by_grey, "blur": hidden_by_blur, "inpaint": hidden_by_inpainting}
+BLUR_SD = 0.04  # of the input's side: 5 px at 128, wider than a nodule
+INPAINT_RADIUS = 3
 
 
 def places_elsewhere(region: np.ndarray, count: int, rng: np.random.Generator) -> list[np.ndarray]:

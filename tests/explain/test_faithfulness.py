@@ -2,10 +2,12 @@
 
 import numpy as np
 import pytest
+import torch
 
 from medattn import load_scan
 from medattn.assets import synthetic_samples
 from medattn.explain.faithfulness import (
+    HIDINGS,
     RANDOM_REGIONS,
     REGION_FRACTION,
     Verdict,
@@ -53,3 +55,16 @@ def test_the_region_is_never_padded_with_pixels_that_have_no_heat_and_controls_n
     more_than_half = np.zeros((128, 128), dtype=bool)
     more_than_half[:, :80] = True  # no copy of it fits beside it: the check then says it cannot tell
     assert places_elsewhere(more_than_half, RANDOM_REGIONS, np.random.default_rng(0)) == []
+
+
+@pytest.mark.parametrize("hiding", sorted(HIDINGS))
+def test_every_hiding_changes_only_the_region_and_takes_a_bright_spot_away(hiding):
+    image = np.zeros((1, 1, 64, 64), np.float32)
+    image[0, 0, 28:36, 28:36] = 3.0  # a bright nodule-sized spot on a flat background
+    masks = np.zeros((2, 64, 64), bool)
+    masks[1, 26:38, 26:38] = True  # nothing hidden in the first
+    hidden = HIDINGS[hiding](torch.from_numpy(image), masks).numpy()
+    assert hidden.shape == (2, 1, 64, 64)
+    np.testing.assert_array_equal(hidden[0], image[0])
+    np.testing.assert_array_equal(hidden[1, 0][~masks[1]], image[0, 0][~masks[1]])
+    assert hidden[1, 0, 28:36, 28:36].mean() < 0.8 * 3.0  # the spot is gone, or faded, whatever hides it
