@@ -70,6 +70,7 @@ const readout = document.getElementById('readout');
 const windowText = document.getElementById('window');
 const toolbar = document.getElementById('toolbar');
 const overlayButton = document.getElementById('overlay-button');
+const opacityControl = document.getElementById('opacity-control');
 const opacityInput = document.getElementById('opacity');
 const markingTools = document.getElementById('marking');
 const markingFor = document.getElementById('marking-for');
@@ -274,7 +275,7 @@ async function render(args) {
   await ready;
   // The toolbar's buttons and the viewer's height first, and the canvas fitted to them now, not when the resize is
   // observed: that comes after the image is drawn, and draws it again (40 ms of a 2k scan's first paint).
-  overlayButton.hidden = opacityInput.hidden = !args.overlay;
+  overlayButton.hidden = opacityControl.hidden = !args.overlay;
   document.body.dataset.pageOpacity = String(args.opacity); // what the page last heard, for the benchmarks
   if (args.opacity !== undefined && args.opacity !== shown.pageOpacity) {
     shown.pageOpacity = shown.opacity = args.opacity;
