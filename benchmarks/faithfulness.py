@@ -14,10 +14,8 @@ controls is given for each. Also the check's time against one forward pass.
 
 from __future__ import annotations
 
-import copy
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -26,54 +24,40 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.held_out import SEED, called_pairs
 from medattn import Predictor
-from medattn.benchmark import generate_case
 from medattn.explain import EXPLAINERS
 from medattn.explain.faithfulness import HIDINGS, Verdict, check_faithfulness
-from medattn.explain.quality import RANDOMISATION_CASCADE, reinitialise
+from medattn.explain.quality import randomised_copy
 from medattn.model.predictor import Heatmap
-
-SEED = 1000
 
 
 def main() -> None:
     cases = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     predictor = Predictor.default()
-    randomised = copy.deepcopy(predictor.model)
-    torch.manual_seed(0)
-    for _, names in RANDOMISATION_CASCADE:
-        for name in names:
-            reinitialise(randomised, name)
+    randomised = randomised_copy(predictor.model)
     noise = np.random.default_rng(0)
     methods = ("attention", "Grad-CAM", "randomised-model attention", "random noise")
     verdicts = {(h, finding, method): [] for h in HIDINGS for finding in predictor.classes for method in methods}
     seconds, forward = {hiding: [] for hiding in HIDINGS}, []
-    for index in range(cases):
-        case = generate_case(SEED, index, 128)
-        prediction = predictor.predict(case.image)
-        model_input, _ = predictor.prepare(case.image)
-        started = time.perf_counter()
+    for pair in called_pairs(predictor, cases):
+        forward.append(pair.forward_seconds)
+        case, finding = pair.case, pair.finding
         with torch.inference_mode():
-            predictor.model(model_input)
-        forward.append(time.perf_counter() - started)
-        for c, finding in enumerate(predictor.classes):
-            if not (case.labels[c] and finding in prediction.labels):
-                continue
-            with torch.inference_mode():
-                random_attention = randomised(model_input)[1][0, c].numpy()
-            maps = {
-                "attention": prediction.attention[finding],
-                "Grad-CAM": predictor.explain(case.image, finding, EXPLAINERS["gradcam"]),
-                "randomised-model attention": Heatmap(random_attention, "attention", finding, 0.0),
-                "random noise": Heatmap(noise.random((16, 16), dtype=np.float32), "noise", finding, 0.0),
-            }
-            for method, heatmap in maps.items():
-                if heatmap.values.shape != case.image.shape:  # token-grid maps onto the image first
-                    heatmap = Heatmap(_resized(heatmap.values, case.image.shape), method, finding, 0.0)
-                for hiding in HIDINGS:
-                    result = check_faithfulness(predictor, case.image, heatmap, hiding=hiding)
-                    verdicts[hiding, finding, method].append(result.verdict)
-                    seconds[hiding].append(result.seconds)
+            random_attention = randomised(pair.model_input)[1][0, pair.class_index].numpy()
+        maps = {
+            "attention": pair.prediction.attention[finding],
+            "Grad-CAM": predictor.explain(case.image, finding, EXPLAINERS["gradcam"]),
+            "randomised-model attention": Heatmap(random_attention, "attention", finding, 0.0),
+            "random noise": Heatmap(noise.random((16, 16), dtype=np.float32), "noise", finding, 0.0),
+        }
+        for method, heatmap in maps.items():
+            if heatmap.values.shape != case.image.shape:  # token-grid maps onto the image first
+                heatmap = Heatmap(_resized(heatmap.values, case.image.shape), method, finding, 0.0)
+            for hiding in HIDINGS:
+                result = check_faithfulness(predictor, case.image, heatmap, hiding=hiding)
+                verdicts[hiding, finding, method].append(result.verdict)
+                seconds[hiding].append(result.seconds)
     one_pass = statistics.median(forward)
     print(f"held-out seed {SEED}, {cases} cases at 128 px; share of (image, finding) pairs where the check says")
     print("the model relies on the map's hottest region (it beats all 19 other places), and, in brackets, where it")

@@ -12,60 +12,45 @@ the randomised one (AUC), and the check's time against one forward pass.
 
 from __future__ import annotations
 
-import copy
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.held_out import SEED, called_pairs
 from medattn import Predictor
-from medattn.benchmark import generate_case
 from medattn.explain import EXPLAINERS
-from medattn.explain.quality import RANDOMISATION_CASCADE, dilate, pointing_hit, reinitialise
+from medattn.explain.quality import dilate, pointing_hit, randomised_copy
 from medattn.explain.stability import CHANGES, STABLE_FROM, check_stability
 
-SEED = 1000
 METHODS = ("attention", "hirescam", "gradcam")
 
 
 def main() -> None:
     cases = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     predictor = Predictor.default()
-    randomised = copy.deepcopy(predictor.model)
-    torch.manual_seed(0)
-    for _, names in RANDOMISATION_CASCADE:
-        for name in names:
-            reinitialise(randomised, name)
+    randomised = randomised_copy(predictor.model)
     columns = (*METHODS, "randomised attention")
     results = {(finding, column): [] for finding in predictor.classes for column in columns}
     hits = {(finding, column): [] for finding in predictor.classes for column in METHODS}  # (stable, pointing hit)
     cell = predictor.model.config.input_size // predictor.model.config.grid_size
     seconds, forward = {column: [] for column in columns}, []
-    for index in range(cases):
-        case = generate_case(SEED, index, 128)
-        prediction = predictor.predict(case.image)
-        model_input, _ = predictor.prepare(case.image)
-        started = time.perf_counter()
-        with torch.inference_mode():
-            predictor.model(model_input)
-        forward.append(time.perf_counter() - started)
-        for c, finding in enumerate(predictor.classes):
-            if not (case.labels[c] and finding in prediction.labels):
-                continue
-            for column in columns:
-                method, model = (column, None) if column in METHODS else ("attention", randomised)
-                result = check_stability(predictor, case.image, EXPLAINERS[method], finding, model=model)
-                results[finding, column].append(result)
-                seconds[column].append(result.seconds)
-                if column in METHODS and result.stable is not None:
-                    heat = predictor.explain(case.image, finding, EXPLAINERS[column]).values
-                    hit = pointing_hit(heat, dilate(case.masks[c], cell))
-                    hits[finding, column].append((result.stable, hit))
+    for pair in called_pairs(predictor, cases):
+        forward.append(pair.forward_seconds)
+        case, finding = pair.case, pair.finding
+        for column in columns:
+            method, model = (column, None) if column in METHODS else ("attention", randomised)
+            result = check_stability(predictor, case.image, EXPLAINERS[method], finding, model=model)
+            results[finding, column].append(result)
+            seconds[column].append(result.seconds)
+            if column in METHODS and result.stable is not None:
+                heat = predictor.explain(case.image, finding, EXPLAINERS[column]).values
+                hits[finding, column].append(
+                    (result.stable, pointing_hit(heat, dilate(case.masks[pair.class_index], cell)))
+                )
     print(f"held-out seed {SEED}, {cases} cases at 128 px; per (image, finding) called present: median worst overlap")
     print(f"of the map's hottest 5% with itself, [share stable, worst >= {STABLE_FROM}], (share where a change moved")
     print("the model's answer)")

@@ -140,6 +140,18 @@ def randomisation_check(
     return steps
 
 
+def randomised_copy(model: AttentionNet, seed: int = 0) -> AttentionNet:
+    """A copy of ``model`` with every part of ``RANDOMISATION_CASCADE`` re-drawn: the control whose maps cannot
+    reflect what the trained model learned (the benchmarks' randomised-model attention)."""
+    randomised = copy.deepcopy(model)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        for _, names in RANDOMISATION_CASCADE:
+            for name in names:
+                reinitialise(randomised, name)
+    return randomised
+
+
 @torch.no_grad()
 def reinitialise(model: AttentionNet, name: str) -> None:
     """Re-draw a parameter, or every parameter of a module, from a default initialisation."""
