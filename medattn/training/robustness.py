@@ -152,6 +152,21 @@ def _run(predictor: Predictor, images: np.ndarray, batch_size: int = 256) -> tup
     )
 
 
+def wrong_calls(predictor: Predictor, images: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each image (N, S, S): whether any finding's call is wrong (N,) bool, and its unlikeness (N,)."""
+    probabilities, _, unlikeness = _run(predictor, images)
+    labels = masks.any(axis=(2, 3))
+    calls = probabilities >= np.asarray(predictor.card.thresholds)
+    return (calls != labels).any(axis=1), unlikeness
+
+
+def risk_at_coverage(wrong: np.ndarray, score: np.ndarray, coverage: float) -> float:
+    """The error rate among the ``coverage`` share of images a gate on ``score`` would keep (the lowest scores
+    first: the most like the training data): selective prediction's risk at that coverage."""
+    kept = np.argsort(score, kind="stable")[: max(1, round(coverage * len(score)))]
+    return float(wrong[kept].mean())
+
+
 def _peaks_in(attention: np.ndarray, masks: np.ndarray) -> np.ndarray:
     """Whether each map (N, h, w) peaks inside its mask (N, S, S), grown by one token cell: the pointing game."""
     size = masks.shape[-1]

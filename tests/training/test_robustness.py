@@ -6,10 +6,19 @@ import pytest
 
 from medattn import load_scan
 from medattn.assets import DEFAULT_MODEL_DIR, SAMPLES_DIR
-from medattn.benchmark import FINDINGS
+from medattn.benchmark import FINDINGS, generate_case
 from medattn.cli import main
 from medattn.model.card import read_card
-from medattn.training.robustness import SHIFTS, inserted_lesion_pointing, measure, shifted_cases, verdict
+from medattn.training.robustness import (
+    ROBUSTNESS_SEED,
+    SHIFTS,
+    inserted_lesion_pointing,
+    measure,
+    risk_at_coverage,
+    shifted_cases,
+    verdict,
+    wrong_calls,
+)
 from tests.conftest import CHEST_CR_LUNG_FIELDS, SYNTHETIC_LUNG_FIELDS, chest_cr_pixels
 
 SHIFT = {shift.name: shift for shift in SHIFTS}
@@ -89,3 +98,21 @@ def test_nodules_inserted_into_a_synthetic_chest_draw_the_nodule_attention(predi
 )
 def test_nodules_inserted_into_a_real_chest_radiograph_draw_the_nodule_attention(predictor):
     assert inserted_lesion_pointing(predictor, chest_cr_pixels(), CHEST_CR_LUNG_FIELDS, 40) >= INSERTED_FOUND
+
+
+def test_risk_at_coverage_keeps_the_most_familiar_images_first():
+    wrong = np.array([False, False, True, False, True, True])
+    score = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])  # the wrong ones are the least familiar, but one
+    assert risk_at_coverage(wrong, score, 1.0) == 0.5
+    assert risk_at_coverage(wrong, score, 0.5) == pytest.approx(1 / 3)
+    assert risk_at_coverage(wrong, score, 2 / 6) == 0.0
+    assert risk_at_coverage(wrong, score, 0.01) == 0.0  # at least one image is kept
+
+
+def test_the_default_model_is_rarely_wrong_on_clean_held_out_cases_and_often_under_heavy_noise(predictor):
+    drawn = [generate_case(ROBUSTNESS_SEED, index) for index in range(40)]
+    clean_wrong, clean_unlikeness = wrong_calls(predictor, *shifted_cases(SHIFTS[0], 40, ROBUSTNESS_SEED, drawn))
+    noisy = next(shift for shift in SHIFTS if shift.name == "Gaussian noise sd 0.10")
+    noisy_wrong, noisy_unlikeness = wrong_calls(predictor, *shifted_cases(noisy, 40, ROBUSTNESS_SEED, drawn))
+    assert clean_wrong.mean() < 0.15 < noisy_wrong.mean()
+    assert np.median(noisy_unlikeness) > predictor.card.unlikeness.threshold > np.median(clean_unlikeness)
