@@ -23,7 +23,7 @@ from medattn.screens import study_page
 from medattn.screens.viewer import ViewerImage
 from medattn.study.design import Arm
 from medattn.study.records import Reading, Study, StudyStore
-from pages.viewer import viewer
+from pages.viewer import opacity, viewer
 
 MODES = ("Read", "Results", "Set up a study")
 CALLS = {True: "Present", False: "Absent"}
@@ -131,7 +131,8 @@ with shared.page("Reader study"):
             st.markdown(screen.probabilities)
         marks = shared.mark_controls(reading_key, list(study.findings), name)
     with on_the_scan:
-        viewer(replace(shown, overlay=overlay, marking=marking), "study-viewer", "screen")
+        chosen = opacity("study-viewer", shown.opacity)  # as the reader left the viewer's slider
+        viewer(replace(shown, overlay=overlay, marking=marking, opacity=chosen), "study-viewer", "screen")
     with st.form(f"reading-{reading_key}"):
         present, confidence = {}, {}
         for finding in study.findings:

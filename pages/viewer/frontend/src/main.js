@@ -277,7 +277,11 @@ async function render(args) {
   // observed: that comes after the image is drawn, and draws it again (40 ms of a 2k scan's first paint).
   overlayButton.hidden = opacityControl.hidden = !args.overlay;
   document.body.dataset.pageOpacity = String(args.opacity); // what the page last heard, for the benchmarks
-  if (args.opacity !== undefined && args.opacity !== shown.pageOpacity) {
+  if (shown.saying !== undefined) {
+    // An opacity told to the page and not yet heard back: a run that began before it brings the one before,
+    // which would move the slider back under the reader's hand.
+    if (args.opacity === shown.saying) shown.saying = undefined;
+  } else if (args.opacity !== undefined && args.opacity !== shown.pageOpacity) {
     shown.pageOpacity = shown.opacity = args.opacity;
     opacityInput.value = String(args.opacity);
   }
@@ -339,8 +343,8 @@ async function render(args) {
 }
 
 // What the viewer tells the page: a mark just drawn, the overlay's opacity chosen, or that it lacks the scan it
-// was handed without its values (the page sends them once, to a viewer it drew in its run before). Each message is new (its id), so that the
-// page hears it even when its content repeats.
+// was handed without its values (the page sends them once, to a viewer it drew in its run before). Each message
+// is new (its id), so that the page hears it even when its content repeats.
 function say(message) {
   const value = { ...message, id: `${Date.now()}-${Math.random()}` };
   post('streamlit:setComponentValue', { value, dataType: 'json' });
@@ -552,7 +556,7 @@ opacityInput.addEventListener('input', () => {
   drawOverlay();
 });
 opacityInput.addEventListener('change', () => {
-  shown.pageOpacity = shown.opacity;
+  shown.pageOpacity = shown.saying = shown.opacity;
   say({ opacity: shown.opacity });
 });
 
