@@ -6,6 +6,8 @@
 - a folder with one sub-folder per class (multi-class), of any files ``load_scan`` reads.
 - a CSV manifest ``path,label[,label...]`` (paths relative to the CSV); multi-label when any row has
   more than one label.
+- a public chest radiograph dataset's folder, as published (``medattn.training.public``): NIH ChestX-ray14, with
+  its official patient-level split.
 
 Folders and manifests have no split of their own: each file goes to ``train``, ``val`` or ``test`` by a
 hash of its path, so the split is stable as files are added. ``val`` picks the epoch, fits the temperatures
@@ -26,6 +28,7 @@ import numpy as np
 from medattn import benchmark
 from medattn.errors import DatasetError, ScanError
 from medattn.scan import load_scan
+from medattn.training import public
 
 SPLITS = ("train", "val", "test")
 # Shares of a folder's or manifest's files held out for validation and for testing; the rest trains.
@@ -75,6 +78,13 @@ def open_dataset(location: str | Path, split: str) -> LabelledImages:
         return medmnist(path, split)
     if path.suffix == ".csv":
         return manifest(path, split)
+    if public.is_nih_chestxray14(path):
+        index = public.nih_chestxray14(path)
+        records = index.split(split)
+        images = _read_images([record.path for record in records])
+        return LabelledImages(
+            images, index.labels(records), index.classes, "multi-label", f"{index.name} {split}", split
+        )
     if path.is_dir():
         return image_folder(path, split)
     raise DatasetError(f"{path} is not a .npz file, a .csv manifest or a folder of class folders.")

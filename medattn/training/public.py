@@ -1,0 +1,193 @@
+"""Public chest radiograph datasets, read in the layouts they are published in.
+
+**NIH ChestX-ray14** (Wang et al., CVPR 2017; the NIH Clinical Center's release at
+https://nihcc.app.box.com/v/ChestXray-NIHCC, mirrored on Kaggle as nih-chest-xrays/data), a folder holding:
+
+- ``Data_Entry_2017.csv`` (or the 2020 release's ``Data_Entry_2017_v2020.csv``): one row per image, header
+  ``Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,View Position,
+  OriginalImage[Width,Height],OriginalImagePixelSpacing[x,y],``; ``Finding Labels`` holds the findings joined by
+  ``|``, or ``No Finding``;
+- ``train_val_list.txt`` and ``test_list.txt``: the official split, by patient, one image name per line;
+- ``BBox_List_2017.csv``: 984 boxes for 8 findings, ``Image Index,Finding Label,Bbox [x,y,w,h]`` in the 1024 px
+  images' pixels (it spells Infiltration "Infiltrate");
+- the images, ``images/`` or ``images_001/images/`` to ``images_012/images/``: a download of some parts only
+  is indexed as far as it goes, and says how many listed images it lacks.
+
+The official test list is the test split; the validation split is a share of the official train-and-validation
+patients, chosen by a hash of the patient: no patient is ever in two splits. The index holds paths, not
+pixels, so a dataset of 10⁵ films is indexed in a few seconds and read as it is used.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from medattn.errors import DatasetError
+
+NIH_FINDINGS = (
+    "Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia", "Pneumothorax",
+    "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening", "Hernia",
+)  # fmt: skip
+NO_FINDING = "No Finding"
+NIH_HEADER = ("Image Index", "Finding Labels", "Follow-up #", "Patient ID")  # how each Data_Entry file begins
+BOX_SPELLINGS = {"Infiltrate": "Infiltration"}  # BBox_List_2017.csv's names where Data_Entry's differ
+VALIDATION_SHARE = 0.1  # of the official train-and-validation patients
+
+
+@dataclass(frozen=True)
+class Box:
+    """A finding's box in the image's pixels: (x, y) its top left corner."""
+
+    finding: str
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+@dataclass(frozen=True)
+class Record:
+    """One image of a dataset: where it is, the findings it has, whose it is and which split it belongs to."""
+
+    path: Path
+    findings: tuple[str, ...]
+    patient: str
+    split: str  # "train", "val" or "test"
+    view: str  # "PA", "AP", ...
+    boxes: tuple[Box, ...] = ()
+
+
+@dataclass(frozen=True)
+class DatasetIndex:
+    """A dataset's images as records, and what its listing named that its folder lacks."""
+
+    name: str
+    classes: tuple[str, ...]
+    records: tuple[Record, ...]
+    absent: int  # images listed but not found under the folder
+
+    def split(self, name: str) -> list[Record]:
+        return [record for record in self.records if record.split == name]
+
+    def labels(self, records: list[Record]) -> np.ndarray:
+        """float32 (N, classes): 1 where the record has the finding."""
+        labels = np.zeros((len(records), len(self.classes)), dtype=np.float32)
+        for row, record in enumerate(records):
+            labels[row, [self.classes.index(finding) for finding in record.findings]] = 1.0
+        return labels
+
+
+def is_nih_chestxray14(folder: Path) -> bool:
+    return folder.is_dir() and _data_entry(folder) is not None
+
+
+def nih_chestxray14(folder: Path | str) -> DatasetIndex:
+    """NIH ChestX-ray14 in ``folder``, as published (see the module's docstring)."""
+    folder = Path(folder)
+    entries = _data_entry(folder)
+    if entries is None:
+        raise DatasetError(f"{folder} holds no Data_Entry_2017.csv: it is not NIH ChestX-ray14 as published.")
+    official = {name: _image_list(folder / f"{name}_list.txt") for name in ("train_val", "test")}
+    if both := official["train_val"] & official["test"]:
+        raise DatasetError(f"{sorted(both)[0]} is in both train_val_list.txt and test_list.txt.")
+    boxes = _boxes(folder / "BBox_List_2017.csv")
+    found = {path.name: path for path in folder.glob("images*/**/*.png")}
+    records, absent, patients_in = [], 0, {}
+    for line, row in _rows(entries):
+        image, findings, patient, view = row[0], _findings(entries, line, row[1]), row[3].strip(), row[6].strip()
+        if not patient:
+            raise DatasetError(f"{entries.name} line {line}: no Patient ID.")
+        official_split = (
+            "test" if image in official["test"] else "train_val" if image in official["train_val"] else None
+        )
+        if official_split is None:
+            raise DatasetError(
+                f"{entries.name} line {line}: {image} is in neither train_val_list.txt nor test_list.txt."
+            )
+        if patients_in.setdefault(patient, official_split) != official_split:
+            raise DatasetError(f"{entries.name} line {line}: patient {patient} has images in both official splits.")
+        if image not in found:
+            absent += 1
+            continue
+        split = "test" if official_split == "test" else _train_or_validation(patient)
+        records.append(Record(found[image], findings, patient, split, view, boxes.get(image, ())))
+    if not records:
+        raise DatasetError(f"None of the {absent} images {entries.name} lists is under {folder}/images*/.")
+    return DatasetIndex("NIH ChestX-ray14", NIH_FINDINGS, tuple(records), absent)
+
+
+def _data_entry(folder: Path) -> Path | None:
+    for name in ("Data_Entry_2017.csv", "Data_Entry_2017_v2020.csv"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _rows(path: Path) -> list[tuple[int, list[str]]]:
+    """The data rows with their line numbers, after a header that must be NIH's."""
+    try:
+        with path.open(newline="") as handle:
+            rows = list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise DatasetError(f"{path.name} cannot be read as a CSV file ({error}).") from None
+    if not rows or tuple(cell.strip() for cell in rows[0][: len(NIH_HEADER)]) != NIH_HEADER:
+        raise DatasetError(f"{path.name} does not begin with NIH's header ({', '.join(NIH_HEADER)}, …).")
+    numbered = [(line, row) for line, row in enumerate(rows[1:], start=2) if any(cell.strip() for cell in row)]
+    for line, row in numbered:
+        if len(row) < 7:
+            raise DatasetError(f"{path.name} line {line}: {len(row)} fields, where each row has at least 7.")
+    return numbered
+
+
+def _findings(path: Path, line: int, cell: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in cell.split("|") if name.strip())
+    if names == (NO_FINDING,):
+        return ()
+    if unknown := [name for name in names if name not in NIH_FINDINGS]:
+        raise DatasetError(f"{path.name} line {line}: {unknown[0]!r} is not one of ChestX-ray14's findings.")
+    return names
+
+
+def _image_list(path: Path) -> set[str]:
+    try:
+        return {line.strip() for line in path.read_text().splitlines() if line.strip()}
+    except (OSError, UnicodeDecodeError) as error:
+        raise DatasetError(f"{path.name} is needed beside Data_Entry_2017.csv ({error}).") from None
+
+
+def _boxes(path: Path) -> dict[str, tuple[Box, ...]]:
+    """Each image's boxes; none where the file is absent (it covers 880 images of 112,120)."""
+    if not path.is_file():
+        return {}
+    try:
+        with path.open(newline="") as handle:
+            rows = list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise DatasetError(f"{path.name} cannot be read as a CSV file ({error}).") from None
+    boxes: dict[str, list[Box]] = {}
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        try:
+            numbers = [float(cell) for cell in row[2:6]]
+        except ValueError:
+            numbers = []
+        if len(numbers) != 4:
+            raise DatasetError(f"{path.name} line {line}: not an image, a finding and a box's four numbers.")
+        image, finding = row[0].strip(), BOX_SPELLINGS.get(row[1].strip(), row[1].strip())
+        if finding not in NIH_FINDINGS:
+            raise DatasetError(f"{path.name} line {line}: {finding!r} is not one of ChestX-ray14's findings.")
+        boxes.setdefault(image, []).append(Box(finding, *numbers))
+    return {image: tuple(found) for image, found in boxes.items()}
+
+
+def _train_or_validation(patient: str) -> str:
+    """ "val" for VALIDATION_SHARE of the patients, by a hash of the patient, else "train": stable, and the same
+    for every image of a patient."""
+    digest = hashlib.sha256(f"patient:{patient}".encode()).digest()
+    return "val" if int.from_bytes(digest[:4], "big") / 2**32 < VALIDATION_SHARE else "train"

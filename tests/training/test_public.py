@@ -1,0 +1,111 @@
+"""Public datasets in their published layouts, from small fixtures written here in exactly those formats (headers,
+separators, file names), with synthetic pixels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from medattn.errors import DatasetError
+from medattn.training.datasets import open_dataset
+from medattn.training.public import NIH_FINDINGS, nih_chestxray14
+
+# Data_Entry_2017.csv's header as NIH publishes it: its bracketed names hold commas, and it ends with one.
+DATA_ENTRY_HEADER = (
+    "Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,View Position,"
+    "OriginalImage[Width,Height],OriginalImagePixelSpacing[x,y],"
+)
+BBOX_HEADER = "Image Index,Finding Label,Bbox [x,y,w,h],,,"
+# (image, findings, patient, official list): 6 patients, some with several images.
+NIH_ROWS = [
+    ("00000001_000.png", "Cardiomegaly", 1, "train_val"),
+    ("00000001_001.png", "Cardiomegaly|Emphysema", 1, "train_val"),
+    ("00000002_000.png", "No Finding", 2, "train_val"),
+    ("00000003_000.png", "Hernia|Infiltration", 3, "test"),
+    ("00000003_001.png", "No Finding", 3, "test"),
+    ("00000004_000.png", "Mass|Nodule", 4, "train_val"),
+    ("00000005_000.png", "Effusion", 5, "train_val"),
+    ("00000006_000.png", "Pleural_Thickening", 6, "train_val"),
+]
+
+
+def write_nih(folder: Path, rows=NIH_ROWS, absent: tuple[str, ...] = ()) -> Path:
+    """A ChestX-ray14 folder as its parts unpack: the CSVs, the official lists, images_001/images/*.png."""
+    images = folder / "images_001" / "images"
+    images.mkdir(parents=True)
+    lines = [DATA_ENTRY_HEADER]
+    for number, (image, findings, patient, _) in enumerate(rows):
+        lines.append(f"{image},{findings},{number % 3},{patient},{40 + number},M,PA,2500,2048,0.143,0.143")
+        if image not in absent:
+            pixels = np.random.default_rng(number).integers(0, 255, (64, 64), dtype=np.uint8)
+            Image.fromarray(pixels).save(images / image)
+    (folder / "Data_Entry_2017.csv").write_text("\n".join(lines) + "\n")
+    for listed in ("train_val", "test"):
+        names = [image for image, _, _, official in rows if official == listed]
+        (folder / f"{listed}_list.txt").write_text("\n".join(names) + "\n")
+    (folder / "BBox_List_2017.csv").write_text(
+        f"{BBOX_HEADER}\n00000003_000.png,Infiltrate,225.08,547.01,86.77,79.18,,,\n"
+        "00000004_000.png,Nodule,600.5,300.25,40.0,38.5,,,\n"
+    )
+    return folder
+
+
+def test_chestxray14_is_read_as_published_with_its_patient_level_split(tmp_path):
+    index = nih_chestxray14(write_nih(tmp_path))
+    assert index.classes == NIH_FINDINGS and len(index.records) == len(NIH_ROWS) and index.absent == 0
+    by_name = {record.path.name: record for record in index.records}
+    assert by_name["00000001_001.png"].findings == ("Cardiomegaly", "Emphysema")
+    assert by_name["00000002_000.png"].findings == ()  # "No Finding"
+    assert [r.path.name for r in index.split("test")] == ["00000003_000.png", "00000003_001.png"]  # the official list
+    (box,) = by_name["00000003_000.png"].boxes
+    assert box.finding == "Infiltration" and (box.x, box.y, box.width, box.height) == (225.08, 547.01, 86.77, 79.18)
+    patients = {split: {r.patient for r in index.split(split)} for split in ("train", "val", "test")}
+    assert not (
+        patients["train"] & patients["val"]
+        or patients["train"] & patients["test"]
+        or patients["val"] & patients["test"]
+    )
+    assert sum(map(len, patients.values())) == 6
+    labels = index.labels(index.split("test"))
+    assert labels.shape == (2, 14) and labels[0, NIH_FINDINGS.index("Hernia")] == 1 and labels[1].sum() == 0
+
+
+def test_a_download_of_some_parts_is_indexed_as_far_as_it_goes_and_says_what_it_lacks(tmp_path):
+    index = nih_chestxray14(write_nih(tmp_path, absent=("00000005_000.png", "00000006_000.png")))
+    assert index.absent == 2 and len(index.records) == len(NIH_ROWS) - 2
+
+
+@pytest.mark.parametrize(
+    ("rows", "says"),
+    [
+        ([*NIH_ROWS[:2], ("00000009_000.png", "Cardiomegaly|Tuberculosis", 9, "train_val")], "line 4: 'Tuberculosis'"),
+        ([*NIH_ROWS[:2], ("00000003_002.png", "No Finding", 3, "train_val"), *NIH_ROWS[3:5]], "patient 3"),
+    ],
+)
+def test_a_malformed_listing_is_refused_naming_the_row(tmp_path, rows, says):
+    with pytest.raises(DatasetError, match=says):
+        nih_chestxray14(write_nih(tmp_path, rows))
+
+
+def test_a_short_row_an_unlisted_image_and_a_wrong_header_are_refused_naming_them(tmp_path):
+    folder = write_nih(tmp_path)
+    entries = folder / "Data_Entry_2017.csv"
+    text = entries.read_text()
+    entries.write_text(text + "00000007_000.png,Mass,0\n")
+    with pytest.raises(DatasetError, match=r"line 10: 3 fields"):
+        nih_chestxray14(folder)
+    entries.write_text(text + "00000007_000.png,Mass,0,7,50,F,AP,2500,2048,0.143,0.143\n")
+    with pytest.raises(DatasetError, match=r"line 10: 00000007_000\.png is in neither train_val_list\.txt"):
+        nih_chestxray14(folder)
+    entries.write_text(text.replace("Patient ID", "Patient"))
+    with pytest.raises(DatasetError, match="does not begin with NIH's header"):
+        nih_chestxray14(folder)
+
+
+def test_training_opens_chestxray14_by_its_folder(tmp_path):
+    test_set = open_dataset(write_nih(tmp_path), "test")
+    assert test_set.task == "multi-label" and test_set.classes == NIH_FINDINGS and len(test_set) == 2
+    assert test_set.images[0].shape == (64, 64) and test_set.source == "NIH ChestX-ray14 test"
