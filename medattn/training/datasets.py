@@ -7,7 +7,7 @@
 - a CSV manifest ``path,label[,label...]`` (paths relative to the CSV); multi-label when any row has
   more than one label.
 - a public chest radiograph dataset's folder, as published (``medattn.training.public``): NIH ChestX-ray14, with
-  its official patient-level split.
+  its official patient-level split, or CheXpert (uncertain labels as negative, frontal views).
 
 Folders and manifests have no split of their own: each file goes to ``train``, ``val`` or ``test`` by a
 hash of its path, so the split is stable as files are added. ``val`` picks the epoch, fits the temperatures
@@ -78,8 +78,7 @@ def open_dataset(location: str | Path, split: str) -> LabelledImages:
         return medmnist(path, split)
     if path.suffix == ".csv":
         return manifest(path, split)
-    if public.is_nih_chestxray14(path):
-        index = public.nih_chestxray14(path)
+    if index := public.open_index(path):
         records = index.split(split)
         images = _read_images([record.path for record in records])
         return LabelledImages(

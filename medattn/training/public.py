@@ -14,8 +14,18 @@ https://nihcc.app.box.com/v/ChestXray-NIHCC, mirrored on Kaggle as nih-chest-xra
   is indexed as far as it goes, and says how many listed images it lacks.
 
 The official test list is the test split; the validation split is a share of the official train-and-validation
-patients, chosen by a hash of the patient: no patient is ever in two splits. The index holds paths, not
-pixels, so a dataset of 10⁵ films is indexed in a few seconds and read as it is used.
+patients, chosen by a hash of the patient: no patient is ever in two splits.
+
+**CheXpert** (Irvin et al., AAAI 2019; Stanford AIMI's release, full or "-small"), a folder holding ``train.csv``
+and ``valid.csv``, header ``Path,Sex,Age,Frontal/Lateral,AP/PA`` and then its 14 observations, each 1.0
+(positive), 0.0 (negative), -1.0 (uncertain) or empty (not mentioned); ``Path`` starts with the folder's own name
+(``CheXpert-v1.0-small/train/patient00001/study1/view1_frontal.jpg``). Its 13 observations other than "No Finding"
+are the classes. Uncertain labels follow a stated policy (``UNCERTAIN``: as negative by default, or as positive,
+the paper's U-Zeros and U-Ones); frontal views only by default. The official validation set (valid.csv, labelled by
+a consensus of radiologists; the test set is not public) is the test split, and a tenth of train.csv's patients,
+by a hash of the patient, the validation split.
+
+The index holds paths, not pixels, so a dataset of 10⁵ films is indexed in seconds and read as it is used.
 """
 
 from __future__ import annotations
@@ -37,6 +47,15 @@ NO_FINDING = "No Finding"
 NIH_HEADER = ("Image Index", "Finding Labels", "Follow-up #", "Patient ID")  # how each Data_Entry file begins
 BOX_SPELLINGS = {"Infiltrate": "Infiltration"}  # BBox_List_2017.csv's names where Data_Entry's differ
 VALIDATION_SHARE = 0.1  # of the official train-and-validation patients
+CHEXPERT_HEADER = ("Path", "Sex", "Age", "Frontal/Lateral", "AP/PA")
+CHEXPERT_OBSERVATIONS = (
+    "No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion", "Edema",
+    "Consolidation", "Pneumonia", "Atelectasis", "Pneumothorax", "Pleural Effusion", "Pleural Other", "Fracture",
+    "Support Devices",
+)  # fmt: skip
+CHEXPERT_FINDINGS = CHEXPERT_OBSERVATIONS[1:]
+UNCERTAIN = {"zeros": 0.0, "ones": 1.0}  # what an uncertain (-1.0) label is taken as
+CHEXPERT_VALUES = {"1.0": 1.0, "1": 1.0, "0.0": 0.0, "0": 0.0, "": 0.0}  # an empty cell: not mentioned
 
 
 @dataclass(frozen=True)
@@ -121,6 +140,84 @@ def nih_chestxray14(folder: Path | str) -> DatasetIndex:
     return DatasetIndex("NIH ChestX-ray14", NIH_FINDINGS, tuple(records), absent)
 
 
+def open_index(folder: Path) -> DatasetIndex | None:
+    """The public dataset in ``folder``, indexed, or None where it holds none this module reads."""
+    if not folder.is_dir():
+        return None
+    if is_nih_chestxray14(folder):
+        return nih_chestxray14(folder)
+    if is_chexpert(folder):
+        return chexpert(folder)
+    return None
+
+
+def is_chexpert(folder: Path) -> bool:
+    if not all((folder / name).is_file() for name in ("train.csv", "valid.csv")):
+        return False
+    try:
+        with (folder / "train.csv").open(newline="") as handle:
+            return tuple(next(csv.reader(handle), [])[: len(CHEXPERT_HEADER)]) == CHEXPERT_HEADER
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise DatasetError(f"train.csv cannot be read as a CSV file ({error}).") from None
+
+
+def chexpert(folder: Path | str, uncertain: str = "zeros", frontal_only: bool = True) -> DatasetIndex:
+    """CheXpert in ``folder``, as published (see the module's docstring)."""
+    folder = Path(folder)
+    if uncertain not in UNCERTAIN:
+        raise DatasetError(f"unknown policy for uncertain labels {uncertain!r}; choose from {', '.join(UNCERTAIN)}")
+    records, absent, patients_in = [], 0, {}
+    for listing, official in (("train.csv", "train"), ("valid.csv", "test")):
+        rows = _csv_rows(folder / listing)
+        header = [cell.strip() for cell in rows[0]] if rows else []
+        if tuple(header[: len(CHEXPERT_HEADER)]) != CHEXPERT_HEADER or tuple(header[5:]) != CHEXPERT_OBSERVATIONS:
+            raise DatasetError(f"{listing} does not have CheXpert's header ({', '.join(CHEXPERT_HEADER)}, …).")
+        for line, row in enumerate(rows[1:], start=2):
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                raise DatasetError(f"{listing} line {line}: {len(row)} fields, where the header has {len(header)}.")
+            relative = Path(row[0].strip())
+            patient = next((part for part in relative.parts if part.startswith("patient")), None)
+            if patient is None:
+                raise DatasetError(f"{listing} line {line}: no patient folder in its Path ({row[0]!r}).")
+            if patients_in.setdefault(patient, official) != official:
+                raise DatasetError(f"{listing} line {line}: {patient} is in both train.csv and valid.csv.")
+            if frontal_only and row[3].strip() != "Frontal":
+                continue
+            findings = tuple(
+                name
+                for name, cell in zip(CHEXPERT_OBSERVATIONS[1:], row[6:], strict=True)
+                if _chexpert_value(listing, line, name, cell, uncertain)
+            )
+            path = folder.parent / relative if relative.parts[0] == folder.name else folder / relative
+            if not path.is_file():
+                absent += 1
+                continue
+            split = "test" if official == "test" else _train_or_validation(patient)
+            records.append(Record(path, findings, patient, split, row[4].strip() or row[3].strip()))
+    if not records:
+        raise DatasetError(f"None of the {absent} images train.csv and valid.csv list is under {folder}.")
+    return DatasetIndex("CheXpert", CHEXPERT_FINDINGS, tuple(records), absent)
+
+
+def _chexpert_value(listing: str, line: int, name: str, cell: str, uncertain: str) -> bool:
+    value = cell.strip()
+    if value in ("-1.0", "-1"):
+        return bool(UNCERTAIN[uncertain])
+    if value not in CHEXPERT_VALUES:
+        raise DatasetError(f"{listing} line {line}: {name} is {value!r}, not 1.0, 0.0, -1.0 or empty.")
+    return bool(CHEXPERT_VALUES[value])
+
+
+def _csv_rows(path: Path) -> list[list[str]]:
+    try:
+        with path.open(newline="") as handle:
+            return list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise DatasetError(f"{path.name} cannot be read as a CSV file ({error}).") from None
+
+
 def _data_entry(folder: Path) -> Path | None:
     for name in ("Data_Entry_2017.csv", "Data_Entry_2017_v2020.csv"):
         if (folder / name).is_file():
@@ -130,11 +227,7 @@ def _data_entry(folder: Path) -> Path | None:
 
 def _rows(path: Path) -> list[tuple[int, list[str]]]:
     """The data rows with their line numbers, after a header that must be NIH's."""
-    try:
-        with path.open(newline="") as handle:
-            rows = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise DatasetError(f"{path.name} cannot be read as a CSV file ({error}).") from None
+    rows = _csv_rows(path)
     if not rows or tuple(cell.strip() for cell in rows[0][: len(NIH_HEADER)]) != NIH_HEADER:
         raise DatasetError(f"{path.name} does not begin with NIH's header ({', '.join(NIH_HEADER)}, …).")
     numbered = [(line, row) for line, row in enumerate(rows[1:], start=2) if any(cell.strip() for cell in row)]
@@ -164,11 +257,7 @@ def _boxes(path: Path) -> dict[str, tuple[Box, ...]]:
     """Each image's boxes; none where the file is absent (it covers 880 images of 112,120)."""
     if not path.is_file():
         return {}
-    try:
-        with path.open(newline="") as handle:
-            rows = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise DatasetError(f"{path.name} cannot be read as a CSV file ({error}).") from None
+    rows = _csv_rows(path)
     boxes: dict[str, list[Box]] = {}
     for line, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):

@@ -11,7 +11,7 @@ from PIL import Image
 
 from medattn.errors import DatasetError
 from medattn.training.datasets import open_dataset
-from medattn.training.public import NIH_FINDINGS, nih_chestxray14
+from medattn.training.public import CHEXPERT_FINDINGS, NIH_FINDINGS, chexpert, nih_chestxray14
 
 # Data_Entry_2017.csv's header as NIH publishes it: its bracketed names hold commas, and it ends with one.
 DATA_ENTRY_HEADER = (
@@ -109,3 +109,68 @@ def test_training_opens_chestxray14_by_its_folder(tmp_path):
     test_set = open_dataset(write_nih(tmp_path), "test")
     assert test_set.task == "multi-label" and test_set.classes == NIH_FINDINGS and len(test_set) == 2
     assert test_set.images[0].shape == (64, 64) and test_set.source == "NIH ChestX-ray14 test"
+
+
+CHEXPERT_HEADER = (
+    "Path,Sex,Age,Frontal/Lateral,AP/PA,No Finding,Enlarged Cardiomediastinum,Cardiomegaly,Lung Opacity,"
+    "Lung Lesion,Edema,Consolidation,Pneumonia,Atelectasis,Pneumothorax,Pleural Effusion,Pleural Other,Fracture,"
+    "Support Devices"
+)
+# (listing, patient, study/view, frontal or lateral, {observation: value as written})
+CHEXPERT_ROWS = [
+    ("train", 1, "study1/view1_frontal.jpg", "Frontal", {"Cardiomegaly": "1.0", "Edema": "-1.0"}),
+    ("train", 1, "study1/view2_lateral.jpg", "Lateral", {"Cardiomegaly": "1.0"}),
+    ("train", 2, "study1/view1_frontal.jpg", "Frontal", {"No Finding": "1.0", "Pleural Effusion": "0.0"}),
+    ("train", 3, "study2/view1_frontal.jpg", "Frontal", {"Pleural Effusion": "1.0", "Support Devices": "1.0"}),
+    ("valid", 64541, "study1/view1_frontal.jpg", "Frontal", {"Atelectasis": "1.0"}),
+]
+
+
+def write_chexpert(folder: Path, rows=CHEXPERT_ROWS) -> Path:
+    """CheXpert-v1.0-small as it unpacks: train.csv, valid.csv, and Paths that begin with the folder's name."""
+    observations = CHEXPERT_HEADER.split(",")[5:]
+    lines = {"train": [CHEXPERT_HEADER], "valid": [CHEXPERT_HEADER]}
+    for number, (listing, patient, view, frontal, values) in enumerate(rows):
+        relative = Path(folder.name) / listing / f"patient{patient:05d}" / view
+        image = folder.parent / relative
+        image.parent.mkdir(parents=True, exist_ok=True)
+        pixels = np.random.default_rng(number).integers(0, 255, (48, 40), dtype=np.uint8)
+        Image.fromarray(pixels).save(image, format="JPEG")
+        cells = [values.get(name, "") for name in observations]
+        lines[listing].append(
+            ",".join([relative.as_posix(), "Female", "68", frontal, "AP" if frontal == "Frontal" else "", *cells])
+        )
+    for listing, text in lines.items():
+        (folder / f"{listing}.csv").write_text("\n".join(text) + "\n")
+    return folder
+
+
+def test_chexpert_is_read_as_published_with_its_uncertain_labels_by_a_stated_policy(tmp_path):
+    folder = write_chexpert(tmp_path / "CheXpert-v1.0-small")
+    index = chexpert(folder)
+    assert index.classes == CHEXPERT_FINDINGS and len(index.records) == 4  # frontal views only
+    first = next(r for r in index.records if r.patient == "patient00001")
+    assert first.findings == ("Cardiomegaly",)  # uncertain Edema taken as negative by default (U-Zeros)
+    assert chexpert(folder, uncertain="ones").records[0].findings == ("Cardiomegaly", "Edema")  # U-Ones
+    assert len(chexpert(folder, frontal_only=False).records) == 5
+    assert [r.patient for r in index.split("test")] == ["patient64541"]  # valid.csv, the official validation set
+    patients = {split: {r.patient for r in index.split(split)} for split in ("train", "val", "test")}
+    assert not (patients["train"] & patients["val"]) and sum(map(len, patients.values())) == 4
+    assert open_dataset(folder, "test").source == "CheXpert test"
+    with pytest.raises(DatasetError, match="unknown policy"):
+        chexpert(folder, uncertain="ignore")
+
+
+@pytest.mark.parametrize(
+    ("rows", "says"),
+    [
+        (
+            [*CHEXPERT_ROWS[:2], ("train", 2, "study1/view1_frontal.jpg", "Frontal", {"Edema": "2.0"})],
+            "line 4: Edema is '2.0'",
+        ),
+        ([*CHEXPERT_ROWS, ("valid", 3, "study9/view1_frontal.jpg", "Frontal", {})], "patient00003 is in both"),
+    ],
+)
+def test_a_malformed_chexpert_listing_is_refused_naming_the_row(tmp_path, rows, says):
+    with pytest.raises(DatasetError, match=says):
+        chexpert(write_chexpert(tmp_path / "CheXpert-v1.0-small", rows))
