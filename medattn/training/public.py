@@ -25,6 +25,12 @@ the paper's U-Zeros and U-Ones); frontal views only by default. The official val
 a consensus of radiologists; the test set is not public) is the test split, and a tenth of train.csv's patients,
 by a hash of the patient, the validation split.
 
+**RSNA Pneumonia Detection Challenge** (Shih et al., Radiology: AI 2019; Kaggle, 2018), a folder holding
+``stage_2_train_labels.csv`` (``patientId,x,y,width,height,Target``: a row per box of lung opacity, or one row with
+Target 0 and no box) and the DICOM files ``stage_2_train_images/{patientId}.dcm``. One class, "Lung Opacity", with
+its boxes. Its own test images carry no labels, so its labelled images are split three ways by a hash of the
+patientId (each names one patient's one study), 70 / 15 / 15.
+
 The index holds paths, not pixels, so a dataset of 10⁵ films is indexed in seconds and read as it is used.
 """
 
@@ -47,6 +53,10 @@ NO_FINDING = "No Finding"
 NIH_HEADER = ("Image Index", "Finding Labels", "Follow-up #", "Patient ID")  # how each Data_Entry file begins
 BOX_SPELLINGS = {"Infiltrate": "Infiltration"}  # BBox_List_2017.csv's names where Data_Entry's differ
 VALIDATION_SHARE = 0.1  # of the official train-and-validation patients
+TEST_SHARE = 0.15  # of a dataset's patients where it has no labelled test set of its own; as many validate
+RSNA_LABELS = "stage_2_train_labels.csv"
+RSNA_HEADER = ("patientId", "x", "y", "width", "height", "Target")
+RSNA_CLASS = "Lung Opacity"
 CHEXPERT_HEADER = ("Path", "Sex", "Age", "Frontal/Lateral", "AP/PA")
 CHEXPERT_OBSERVATIONS = (
     "No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion", "Edema",
@@ -148,7 +158,48 @@ def open_index(folder: Path) -> DatasetIndex | None:
         return nih_chestxray14(folder)
     if is_chexpert(folder):
         return chexpert(folder)
+    if (folder / RSNA_LABELS).is_file():
+        return rsna_pneumonia(folder)
     return None
+
+
+def rsna_pneumonia(folder: Path | str) -> DatasetIndex:
+    """The RSNA Pneumonia Detection Challenge's labelled images in ``folder`` (see the module's docstring)."""
+    folder = Path(folder)
+    rows = _csv_rows(folder / RSNA_LABELS)
+    if not rows or tuple(cell.strip() for cell in rows[0]) != RSNA_HEADER:
+        raise DatasetError(f"{RSNA_LABELS} does not have the challenge's header ({','.join(RSNA_HEADER)}).")
+    targets: dict[str, bool] = {}
+    boxes: dict[str, list[Box]] = {}
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(RSNA_HEADER) or row[5].strip() not in ("0", "1"):
+            raise DatasetError(f"{RSNA_LABELS} line {line}: not a patientId, a box (or none) and a Target of 0 or 1.")
+        patient, target = row[0].strip(), row[5].strip() == "1"
+        if targets.setdefault(patient, target) != target:
+            raise DatasetError(f"{RSNA_LABELS} line {line}: {patient} has rows with Target 0 and Target 1.")
+        if target:
+            try:
+                boxes.setdefault(patient, []).append(Box(RSNA_CLASS, *(float(cell) for cell in row[1:5])))
+            except ValueError:
+                raise DatasetError(
+                    f"{RSNA_LABELS} line {line}: Target 1 with a box that is not four numbers."
+                ) from None
+    records, absent = [], 0
+    for patient, target in targets.items():
+        path = folder / "stage_2_train_images" / f"{patient}.dcm"
+        if not path.is_file():
+            absent += 1
+            continue
+        records.append(
+            Record(
+                path, (RSNA_CLASS,) if target else (), patient, _three_ways(patient), "", tuple(boxes.get(patient, ()))
+            )
+        )
+    if not records:
+        raise DatasetError(f"None of the {absent} images {RSNA_LABELS} lists is in {folder}/stage_2_train_images/.")
+    return DatasetIndex("RSNA Pneumonia", (RSNA_CLASS,), tuple(records), absent)
 
 
 def is_chexpert(folder: Path) -> bool:
@@ -273,6 +324,12 @@ def _boxes(path: Path) -> dict[str, tuple[Box, ...]]:
             raise DatasetError(f"{path.name} line {line}: {finding!r} is not one of ChestX-ray14's findings.")
         boxes.setdefault(image, []).append(Box(finding, *numbers))
     return {image: tuple(found) for image, found in boxes.items()}
+
+
+def _three_ways(patient: str) -> str:
+    """ "test" for TEST_SHARE of the patients, "val" for as many again, by a hash of the patient, else "train"."""
+    position = int.from_bytes(hashlib.sha256(f"patient:{patient}".encode()).digest()[:4], "big") / 2**32
+    return "test" if position < TEST_SHARE else "val" if position < 2 * TEST_SHARE else "train"
 
 
 def _train_or_validation(patient: str) -> str:

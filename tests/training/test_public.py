@@ -3,6 +3,7 @@ separators, file names), with synthetic pixels."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,8 @@ from PIL import Image
 
 from medattn.errors import DatasetError
 from medattn.training.datasets import open_dataset
-from medattn.training.public import CHEXPERT_FINDINGS, NIH_FINDINGS, chexpert, nih_chestxray14
+from medattn.training.public import CHEXPERT_FINDINGS, NIH_FINDINGS, chexpert, nih_chestxray14, rsna_pneumonia
+from tests.conftest import PYDICOM_FILES
 
 # Data_Entry_2017.csv's header as NIH publishes it: its bracketed names hold commas, and it ends with one.
 DATA_ENTRY_HEADER = (
@@ -174,3 +176,53 @@ def test_chexpert_is_read_as_published_with_its_uncertain_labels_by_a_stated_pol
 def test_a_malformed_chexpert_listing_is_refused_naming_the_row(tmp_path, rows, says):
     with pytest.raises(DatasetError, match=says):
         chexpert(write_chexpert(tmp_path / "CheXpert-v1.0-small", rows))
+
+
+RSNA_LABELS = """patientId,x,y,width,height,Target
+0004cfab-14fd-4e49-80ba-63a80b6bddd6,,,,,0
+00436515-870c-4b36-a041-de91049b9ab4,264.0,152.0,213.0,379.0,1
+00436515-870c-4b36-a041-de91049b9ab4,562.0,152.0,256.0,453.0,1
+00704310-78a8-4b38-8475-49f4573b2dbb,323.0,577.0,160.0,104.0,1
+00c0b293-48e7-4e16-ac76-9269ba535a62,,,,,0
+"""
+
+
+def write_rsna(folder: Path, labels: str = RSNA_LABELS) -> Path:
+    """The challenge's stage 2 layout: the labels CSV, and one DICOM file per patientId (pydicom's MR_small here)."""
+    images = folder / "stage_2_train_images"
+    images.mkdir(parents=True)
+    (folder / "stage_2_train_labels.csv").write_text(labels)
+    for line in labels.splitlines()[1:]:
+        shutil.copyfile(PYDICOM_FILES / "MR_small.dcm", images / f"{line.split(',')[0]}.dcm")
+    return folder
+
+
+def test_rsna_pneumonia_is_read_with_its_boxes_and_split_by_patient(tmp_path):
+    index = rsna_pneumonia(write_rsna(tmp_path))
+    assert index.classes == ("Lung Opacity",) and len(index.records) == 4 and index.absent == 0
+    by_patient = {record.patient: record for record in index.records}
+    two = by_patient["00436515-870c-4b36-a041-de91049b9ab4"]
+    assert two.findings == ("Lung Opacity",) and [(b.x, b.width) for b in two.boxes] == [(264.0, 213.0), (562.0, 256.0)]
+    assert (
+        by_patient["0004cfab-14fd-4e49-80ba-63a80b6bddd6"].findings == ()
+        and not by_patient["0004cfab-14fd-4e49-80ba-63a80b6bddd6"].boxes
+    )
+    assert {record.split for record in index.records} <= {"train", "val", "test"}
+    every = [open_dataset(tmp_path, split) for split in ("train", "val", "test")]
+    assert sum(map(len, every)) == 4 and all(s.classes == ("Lung Opacity",) for s in every)
+
+
+@pytest.mark.parametrize(
+    ("labels", "says"),
+    [
+        (RSNA_LABELS + "0100515c-5204-4f31-98e0-f35e4b00004a,1,2,3,4,2\n", "line 7: not a patientId"),
+        (
+            RSNA_LABELS + "00704310-78a8-4b38-8475-49f4573b2dbb,,,,,0\n",
+            "line 7: 00704310-78a8-4b38-8475-49f4573b2dbb has rows",
+        ),
+        (RSNA_LABELS.replace("Target", "target"), "does not have the challenge's header"),
+    ],
+)
+def test_a_malformed_rsna_listing_is_refused_naming_the_row(tmp_path, labels, says):
+    with pytest.raises(DatasetError, match=says):
+        rsna_pneumonia(write_rsna(tmp_path, labels))
