@@ -243,6 +243,7 @@ def draw_in_viewer(page: Page, finding: str, tool: str, path: list[tuple[float, 
     viewer.get_by_role("button", name=tool, exact=True).click()
     settle(page)
     page.locator(VIEWER).scroll_into_view_if_needed()  # the mouse reaches only what is on screen
+    wait_for_viewer(page)  # and where it stays: the viewer refits its height when the page above it changes
     (start, *rest) = [on_page(page, x - 0.5, y - 0.5) for x, y in path]  # on_page takes pixel centres
     page.mouse.move(*start)
     page.mouse.down()
