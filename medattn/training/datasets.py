@@ -18,7 +18,6 @@ held out. Files are read through ``Scan.model_pixels``, as the app reads them.
 from __future__ import annotations
 
 import csv
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,9 +147,7 @@ def manifest(csv_path: Path | str, split: str) -> LabelledImages:
 
 def _split_of(relative_path: Path) -> str:
     """ "test", "val" or "train", from a hash of the path: stable as files are added, and independent of them."""
-    digest = hashlib.sha256(relative_path.as_posix().encode()).digest()
-    position = int.from_bytes(digest[:4], "big") / 2**32
-    return "test" if position < TEST_SHARE else "val" if position < TEST_SHARE + VALIDATION_SHARE else "train"
+    return public.hashed_split(relative_path.as_posix(), TEST_SHARE, VALIDATION_SHARE)
 
 
 def _read_images(paths: list[Path]) -> list[np.ndarray]:

@@ -166,14 +166,12 @@ def open_index(folder: Path) -> DatasetIndex | None:
 def rsna_pneumonia(folder: Path | str) -> DatasetIndex:
     """The RSNA Pneumonia Detection Challenge's labelled images in ``folder`` (see the module's docstring)."""
     folder = Path(folder)
-    rows = _csv_rows(folder / RSNA_LABELS)
-    if not rows or tuple(cell.strip() for cell in rows[0]) != RSNA_HEADER:
+    header, rows = _csv_rows(folder / RSNA_LABELS)
+    if header != RSNA_HEADER:
         raise DatasetError(f"{RSNA_LABELS} does not have the challenge's header ({','.join(RSNA_HEADER)}).")
     targets: dict[str, bool] = {}
     boxes: dict[str, list[Box]] = {}
-    for line, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue
+    for line, row in rows:
         if len(row) != len(RSNA_HEADER) or row[5].strip() not in ("0", "1"):
             raise DatasetError(f"{RSNA_LABELS} line {line}: not a patientId, a box (or none) and a Target of 0 or 1.")
         patient, target = row[0].strip(), row[5].strip() == "1"
@@ -194,7 +192,12 @@ def rsna_pneumonia(folder: Path | str) -> DatasetIndex:
             continue
         records.append(
             Record(
-                path, (RSNA_CLASS,) if target else (), patient, _three_ways(patient), "", tuple(boxes.get(patient, ()))
+                path,
+                (RSNA_CLASS,) if target else (),
+                patient,
+                hashed_split(f"patient:{patient}", TEST_SHARE, TEST_SHARE),
+                "",
+                tuple(boxes.get(patient, ())),
             )
         )
     if not records:
@@ -219,13 +222,10 @@ def chexpert(folder: Path | str, uncertain: str = "zeros", frontal_only: bool = 
         raise DatasetError(f"unknown policy for uncertain labels {uncertain!r}; choose from {', '.join(UNCERTAIN)}")
     records, absent, patients_in = [], 0, {}
     for listing, official in (("train.csv", "train"), ("valid.csv", "test")):
-        rows = _csv_rows(folder / listing)
-        header = [cell.strip() for cell in rows[0]] if rows else []
-        if tuple(header[: len(CHEXPERT_HEADER)]) != CHEXPERT_HEADER or tuple(header[5:]) != CHEXPERT_OBSERVATIONS:
+        header, rows = _csv_rows(folder / listing)
+        if header[: len(CHEXPERT_HEADER)] != CHEXPERT_HEADER or header[5:] != CHEXPERT_OBSERVATIONS:
             raise DatasetError(f"{listing} does not have CheXpert's header ({', '.join(CHEXPERT_HEADER)}, …).")
-        for line, row in enumerate(rows[1:], start=2):
-            if not any(cell.strip() for cell in row):
-                continue
+        for line, row in rows:
             if len(row) != len(header):
                 raise DatasetError(f"{listing} line {line}: {len(row)} fields, where the header has {len(header)}.")
             relative = Path(row[0].strip())
@@ -261,12 +261,15 @@ def _chexpert_value(listing: str, line: int, name: str, cell: str, uncertain: st
     return bool(CHEXPERT_VALUES[value])
 
 
-def _csv_rows(path: Path) -> list[list[str]]:
+def _csv_rows(path: Path) -> tuple[tuple[str, ...], list[tuple[int, list[str]]]]:
+    """The header's cells, stripped, and the rows after it that hold anything, with their line numbers."""
     try:
         with path.open(newline="") as handle:
-            return list(csv.reader(handle))
+            rows = list(csv.reader(handle))
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise DatasetError(f"{path.name} cannot be read as a CSV file ({error}).") from None
+    header = tuple(cell.strip() for cell in rows[0]) if rows else ()
+    return header, [(line, row) for line, row in enumerate(rows[1:], start=2) if any(cell.strip() for cell in row)]
 
 
 def _data_entry(folder: Path) -> Path | None:
@@ -278,10 +281,9 @@ def _data_entry(folder: Path) -> Path | None:
 
 def _rows(path: Path) -> list[tuple[int, list[str]]]:
     """The data rows with their line numbers, after a header that must be NIH's."""
-    rows = _csv_rows(path)
-    if not rows or tuple(cell.strip() for cell in rows[0][: len(NIH_HEADER)]) != NIH_HEADER:
+    header, numbered = _csv_rows(path)
+    if header[: len(NIH_HEADER)] != NIH_HEADER:
         raise DatasetError(f"{path.name} does not begin with NIH's header ({', '.join(NIH_HEADER)}, …).")
-    numbered = [(line, row) for line, row in enumerate(rows[1:], start=2) if any(cell.strip() for cell in row)]
     for line, row in numbered:
         if len(row) < 7:
             raise DatasetError(f"{path.name} line {line}: {len(row)} fields, where each row has at least 7.")
@@ -308,11 +310,8 @@ def _boxes(path: Path) -> dict[str, tuple[Box, ...]]:
     """Each image's boxes; none where the file is absent (it covers 880 images of 112,120)."""
     if not path.is_file():
         return {}
-    rows = _csv_rows(path)
     boxes: dict[str, list[Box]] = {}
-    for line, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue
+    for line, row in _csv_rows(path)[1]:
         try:
             numbers = [float(cell) for cell in row[2:6]]
         except ValueError:
@@ -326,14 +325,13 @@ def _boxes(path: Path) -> dict[str, tuple[Box, ...]]:
     return {image: tuple(found) for image, found in boxes.items()}
 
 
-def _three_ways(patient: str) -> str:
-    """ "test" for TEST_SHARE of the patients, "val" for as many again, by a hash of the patient, else "train"."""
-    position = int.from_bytes(hashlib.sha256(f"patient:{patient}".encode()).digest()[:4], "big") / 2**32
-    return "test" if position < TEST_SHARE else "val" if position < 2 * TEST_SHARE else "train"
+def hashed_split(key: str, test_share: float, validation_share: float) -> str:
+    """ "test", "val" or "train" for ``key`` (a file's path, or a patient), from a hash of it: stable as items are
+    added, independent of them, and the same for every image of one patient."""
+    position = int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") / 2**32
+    return "test" if position < test_share else "val" if position < test_share + validation_share else "train"
 
 
 def _train_or_validation(patient: str) -> str:
-    """ "val" for VALIDATION_SHARE of the patients, by a hash of the patient, else "train": stable, and the same
-    for every image of a patient."""
-    digest = hashlib.sha256(f"patient:{patient}".encode()).digest()
-    return "val" if int.from_bytes(digest[:4], "big") / 2**32 < VALIDATION_SHARE else "train"
+    """ "val" for VALIDATION_SHARE of a dataset's patients outside its official test split, else "train"."""
+    return hashed_split(f"patient:{patient}", 0.0, VALIDATION_SHARE)
