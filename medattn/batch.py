@@ -252,25 +252,39 @@ def result_fields(classes: list[str], keep_paths: bool) -> list[str]:
     """The columns of a scoring run's rows, in order."""
     return [
         "file_key", "scan_key", *(["path"] if keep_paths else []), "status", "error",
-        *(f"probability_{c}" for c in classes), "labels", "unlikeness", "burned_in_annotation",
+        *(f"probability_{c}" for c in classes), "labels", *GATE_FIELDS, "burned_in_annotation",
     ]  # fmt: skip
 
 
-def scored_columns(probabilities: dict[str, float], labels: list[str], unlikeness: float | None) -> dict[str, str]:
+# The gate's figures beside a row's probabilities (medattn.model.unlikeness), and whether the app would withhold
+# them: "yes" means the probabilities and labels are not meaningful for that image.
+GATE_FIELDS = ("unlikeness", "noise", "withheld")
+
+
+def scored_columns(
+    probabilities: dict[str, float],
+    labels: list[str],
+    unlikeness: float | None,
+    noise: float | None,
+    withheld: bool | None,
+) -> dict[str, str]:
     """A readable file's model columns as its row writes them: probabilities to 6 decimals, the findings
-    above threshold joined by ';', the unlikeness to 3 decimals (empty without the card's statistics)."""
+    above threshold joined by ';', the unlikeness to 3 decimals and the relative noise to 4 (each empty where the
+    card has no such limit), and whether the gate withholds the output ("yes", "no"; empty without a gate)."""
     return {
         **{f"probability_{name}": f"{value:.6f}" for name, value in probabilities.items()},
         "labels": ";".join(labels),
         "unlikeness": "" if unlikeness is None else f"{unlikeness:.3f}",
+        "noise": "" if noise is None else f"{noise:.4f}",
+        "withheld": "" if withheld is None else ("yes" if withheld else "no"),
     }
 
 
 def result_schema(fields: list[str]) -> pa.Schema:
-    """The Parquet columns' types: probabilities and the unlikeness as numbers, everything else as text."""
+    """The Parquet columns' types: probabilities, the unlikeness and the noise as numbers, everything else as text."""
     import pyarrow as pa
 
-    numeric = {name for name in fields if name.startswith("probability_") or name == "unlikeness"}
+    numeric = {name for name in fields if name.startswith("probability_") or name in ("unlikeness", "noise")}
     return pa.schema([(name, pa.float64() if name in numeric else pa.string()) for name in fields])
 
 
@@ -294,17 +308,21 @@ def score_batch(
     rows = {item.index: row(item) for item in batch if item.error}
     if readable:
         model_started = time.perf_counter()
-        result = predictor.run(torch.stack([item.model_input for item in readable]))
+        inputs = torch.stack([item.model_input for item in readable])
+        result = predictor.run(inputs, [item.letterbox for item in readable])
         timings.model += time.perf_counter() - model_started
-        unlikeness = result.unlikeness if result.unlikeness is not None else [None] * len(readable)
+        nothing = [None] * len(readable)
+        unlikeness = nothing if result.unlikeness is None else result.unlikeness.tolist()
+        noise = nothing if result.noise is None else result.noise.tolist()
+        withheld = nothing if result.gate is None else result.withheld.tolist()
         maps_per_item = result.attention.numpy()
-        outputs = zip(readable, result.probabilities, result.decisions, maps_per_item, unlikeness, strict=True)
-        for item, p, chosen, maps, distance in outputs:
+        outputs = zip(readable, result.probabilities, result.decisions, maps_per_item, strict=True)
+        for (item, p, chosen, maps), gate in zip(outputs, zip(unlikeness, noise, withheld, strict=True), strict=True):
             labels = [c for c, yes in zip(predictor.classes, chosen, strict=True) if yes]
             probabilities = dict(zip(predictor.classes, p, strict=True))
             rows[item.index] = row(
                 item,
-                **scored_columns(probabilities, labels, distance),
+                **scored_columns(probabilities, labels, *gate),
                 burned_in_annotation={True: "yes", None: "unknown", False: "no"}[item.burned_in_annotation],
             )
             if overlays is not None and item.burned_in_annotation is False:  # else its pixels may name the patient

@@ -65,11 +65,14 @@ def test_an_archive_is_scored_like_one_file_at_a_time_and_bad_files_are_listed(p
         > predictor.card.unlikeness.threshold
         > float(results["case-0000.png"]["unlikeness"])
     )
+    assert (results["ct.dcm"]["withheld"], results["case-0000.png"]["withheld"]) == ("yes", "no")
+    assert float(results["case-0000.png"]["noise"]) < predictor.card.unlikeness.noise_limit
     for name in ("case-0000.png", "case-0003.png", "ct.dcm"):  # batched in workers = one at a time here
         alone = predictor.predict(load_scan(archive / ("ward-a") / name))
         for finding, probability in alone.probabilities.items():
             assert float(results[name][f"probability_{finding}"]) == pytest.approx(probability, abs=2e-6)
         assert results[name]["labels"].split(";") == (alone.labels or [""])
+        assert float(results[name]["noise"]) == pytest.approx(alone.noise, abs=1e-4)  # measured in the letterbox
 
 
 def test_globs_and_manifests_name_the_inputs(archive, tmp_path):

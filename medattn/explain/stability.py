@@ -128,3 +128,59 @@ def _top_overlap(first: np.ndarray, second: np.ndarray) -> float:
         return float(first_flat and second_flat)
     a, b = top_region(first, TOP_SHARE), top_region(second, TOP_SHARE)
     return float((a & b).sum() / (a | b).sum())
+
+
+# The maps whose stability the card records: the model's own, the two gradient maps nearest it, and the
+# randomised model's attention (the control a stable-looking map must beat).
+MEASURED_METHODS = ("attention", "hirescam", "gradcam")
+RANDOMISED = "randomised attention"
+
+
+def stability_checks(predictor: Predictor, images: np.ndarray, labels: np.ndarray) -> dict[tuple[str, str], list]:
+    """The check on every (image, finding) pair the model calls present and the labels (N, C) say is, image by
+    image, for each of ``MEASURED_METHODS`` and for the attention of the same network with every weight re-drawn
+    (the randomisation control of Adebayo et al., 2018): (finding, map) -> its Stability per pair, in image order."""
+    from medattn.explain import EXPLAINERS
+    from medattn.explain.quality import randomised_copy
+
+    randomised = randomised_copy(predictor.model)
+    checks: dict[tuple[str, str], list[Stability]] = {}
+    for image, truth in zip(images, labels, strict=True):
+        called = predictor.predict(image).labels
+        for finding in (f for f, present in zip(predictor.classes, truth, strict=True) if present and f in called):
+            for column in (*MEASURED_METHODS, RANDOMISED):
+                method, model = (column, None) if column != RANDOMISED else ("attention", randomised)
+                check = check_stability(predictor, image, EXPLAINERS[method], finding, model=model)
+                checks.setdefault((finding, column), []).append(check)
+    return checks
+
+
+def stability_figures(checks: dict[tuple[str, str], list]) -> dict:
+    """``stability_checks`` summed up, as the card holds them: per finding and map, the pairs, the median worst
+    overlap, the share called stable and the share where a change moved the model's answer; and per finding, how
+    well the worst overlap tells the trained attention from the randomised one (AUC, 0.5 for none)."""
+    per_finding: dict[str, dict[str, dict]] = {}
+    for (finding, column), results in checks.items():
+        worst = [r.worst for r in results if r.worst is not None]
+        per_finding.setdefault(finding, {})[column] = {
+            "pairs": len(results),
+            "median_worst": float(np.median(worst)) if worst else None,
+            "stable": sum(w >= STABLE_FROM for w in worst) / len(results),
+            "answer_changed": sum(bool(r.answer_changed) for r in results) / len(results),
+        }
+    separation = {
+        finding: _higher_share(
+            [r.worst for r in checks[finding, "attention"] if r.worst is not None],
+            [r.worst for r in checks[finding, RANDOMISED] if r.worst is not None],
+        )
+        for finding in per_finding
+    }
+    return {"methods": per_finding, "separation": separation}
+
+
+def _higher_share(higher: list[float], lower: list[float]) -> float | None:
+    """P(a value of ``higher`` > one of ``lower``), ties counted half: the AUC; None where either is empty."""
+    if not higher or not lower:
+        return None
+    a, b = np.asarray(higher)[:, None], np.asarray(lower)[None, :]
+    return float((a > b).mean() + 0.5 * (a == b).mean())

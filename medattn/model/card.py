@@ -43,12 +43,24 @@ class Architecture:
 
 @dataclass(frozen=True)
 class UnlikenessStatistics:
-    """The training features' Gaussian and the alarm limit on the distance from it (medattn.model.unlikeness)."""
+    """The training features' Gaussian, the alarm limit on the distance from it, and the limit on the input's
+    relative noise (medattn.model.unlikeness; None in a card fitted before there was one: distance alone)."""
 
     mean: tuple[float, ...]
     precision: tuple[tuple[float, ...], ...]
     threshold: float
     held_out_alarm_rate: float
+    noise_limit: float | None = None
+
+
+def withheld(
+    unlikeness: float | None, unlikeness_limit: float | None, noise: float | None, noise_limit: float | None
+) -> bool:
+    """The gate (medattn.model.unlikeness), for a stored review as for a prediction: beyond either limit. Written
+    so that a NaN raises the alarm ("not within the limit", not "beyond it"); a figure or limit not recorded gates
+    nothing."""
+    beyond = lambda value, limit: value is not None and limit is not None and not value <= limit  # noqa: E731
+    return beyond(unlikeness, unlikeness_limit) or beyond(noise, noise_limit)
 
 
 @dataclass(frozen=True)
@@ -291,6 +303,10 @@ def _unlikeness(fields: _Fields) -> UnlikenessStatistics:
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers):
         raise ModelError("The model card's 'unlikeness.mean' and 'unlikeness.precision' must hold finite numbers.")
     threshold = fields.get("threshold", (int, float))
-    if not (math.isfinite(threshold) and threshold > 0):
-        raise ModelError("The model card's 'unlikeness.threshold' must be finite and positive.")
-    return UnlikenessStatistics(mean, precision, threshold, fields.get("held_out_alarm_rate", (int, float)))
+    noise_limit = fields.get("noise_limit", (int, float), default=None)  # absent from cards fitted before it
+    for name, limit in (("threshold", threshold), ("noise_limit", noise_limit)):
+        if limit is not None and not (math.isfinite(limit) and limit > 0):
+            raise ModelError(f"The model card's 'unlikeness.{name}' must be finite and positive.")
+    return UnlikenessStatistics(
+        mean, precision, threshold, fields.get("held_out_alarm_rate", (int, float)), noise_limit
+    )

@@ -103,9 +103,26 @@ class Shift:
     ece: float
     macro_pointing: float
     pointing: dict[str, float]
-    flagged: float  # the share called unlike the training data
+    flagged: float  # the share whose output the gate withholds (unlike the training data, or too noisy)
     verdict: str  # "holds", "flagged" or "fails silently"
-    detection_auroc: float | None = None  # how well unlikeness tells it from clean cases; None for the clean one
+    detection_auroc: float | None = None  # how well the gate's score tells it from clean cases; None for the clean one
+    # Written by robustness since the gate became selective prediction (None in cards measured before): the share
+    # the unlikeness distance alone would withhold, the share of images with any finding called wrongly, and that
+    # share among the images shown (None where all are withheld).
+    flagged_by_distance: float | None = None
+    error: float | None = None
+    error_shown: float | None = None
+
+
+@dataclass(frozen=True)
+class MapStability:
+    """One map's check under changes no reader could see (medattn.explain.stability), over the (image, finding)
+    pairs the model called present correctly."""
+
+    pairs: int
+    median_worst: float | None  # the median of each map's least overlap with itself; None: no change kept the answer
+    stable: float  # the share called stable
+    answer_changed: float  # the share where a change moved the model's answer
 
 
 @dataclass(frozen=True)
@@ -114,6 +131,15 @@ class Robustness:
     cases_per_shift: int
     shifts: tuple[Shift, ...]
     capture_rates: dict[str, float] = field(default_factory=dict)  # "a -> b": a's attention peaking on b
+    # Selective prediction's view: per shift family (its shifts pooled with the clean cases), the error among the
+    # images kept, most familiar to the gate first, at each of the coverages (shares kept).
+    coverages: tuple[float, ...] = ()
+    risk_coverage: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    # The map-stability check on the first ``stability_cases`` clean cases: finding -> map -> figures, and per
+    # finding how well it tells the trained attention from a randomised model's (AUC; None where not measurable).
+    stability_cases: int | None = None
+    map_stability: dict[str, dict[str, MapStability]] = field(default_factory=dict)
+    stability_separation: dict[str, float | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -13,7 +14,7 @@ import torch
 from medattn.assets import DEFAULT_MODEL_DIR
 from medattn.errors import ModelError
 from medattn.model import calibration, unlikeness
-from medattn.model.card import ModelCard
+from medattn.model.card import ModelCard, withheld
 from medattn.model.checkpoint import load_model
 from medattn.model.network import AttentionNet, for_inference
 from medattn.model.preprocessing import Letterbox
@@ -53,10 +54,13 @@ class Prediction:
     thresholds: dict[str, float]  # empty for multi-class models, which pick the most probable class
     labels: list[str]
     attention: dict[str, Heatmap]  # on the original image's geometry
-    # How far the image's features lie from the training data's (medattn.model.unlikeness), and the alarm
-    # limit; None for a model whose card carries no such statistics.
+    # How far the image's features lie from the training data's, and how noisy its input is, with their alarm
+    # limits (medattn.model.unlikeness); None for a model whose card carries no such statistics (no noise limit:
+    # a card fitted before there was one).
     unlikeness: float | None = None
     unlikeness_limit: float | None = None
+    noise: float | None = None
+    noise_limit: float | None = None
     # Per class, the share of the image the attention is spread over: its perplexity (the exponential of
     # its entropy) over the number of tokens; 1 is uniform. See DIFFUSE_SPREAD.
     spread: dict[str, float] = field(default_factory=dict)
@@ -67,14 +71,35 @@ class Prediction:
 
     @property
     def unlike_training_data(self) -> bool:
-        # Written so that a NaN distance raises the alarm: "not within the limit", not "beyond it".
-        return self.unlikeness is not None and not self.unlikeness <= self.unlikeness_limit
+        """Whether the app withholds this output: the scan is beyond the unlikeness or the noise limit."""
+        return withheld(self.unlikeness, self.unlikeness_limit, self.noise, self.noise_limit)
+
+    @property
+    def too_noisy(self) -> bool:
+        """Withheld for its noise alone, its features within the limit: the warning then says so."""
+        return self.unlike_training_data and not withheld(self.unlikeness, self.unlikeness_limit, None, None)
+
+    @property
+    def gate_reason(self) -> str | None:
+        """Why the output is withheld, in a few words with the figures (a list's line), or None where it is not."""
+        if not self.unlike_training_data:
+            return None
+        if self.too_noisy:
+            return f"Noisier than the training images (noise {self.noise:.3f} > {self.noise_limit:.3f})"
+        return f"Unlike the training data (unlikeness {self.unlikeness:.0f} > {self.unlikeness_limit:.0f})"
 
     @property
     def unlikeness_warning(self) -> str | None:
         """The plain-words warning every screen and report carries beside this prediction's numbers."""
         if not self.unlike_training_data:
             return None
+        if self.too_noisy:
+            return (
+                f"This scan is noisier than the images this model was trained on (relative noise "
+                f"{self.noise:.3f}; the limit is {self.noise_limit:.3f}), and on such noise the model's calls are "
+                "often wrong. Its findings, probabilities and heatmaps are not meaningful here, however confident "
+                "they look."
+            )
         return (
             f"This scan does not look like the images this model was trained on (unlikeness "
             f"{self.unlikeness:.0f}; the limit is {self.unlikeness_limit:.0f}). Its findings, probabilities and "
@@ -88,6 +113,15 @@ class BatchResult:
     decisions: np.ndarray  # (B, C) bool
     attention: torch.Tensor  # (B, C, h, w)
     unlikeness: np.ndarray | None  # (B,), or None without the card's statistics
+    noise: np.ndarray | None = None  # (B,) relative noise, or None without the card's noise limit
+    # (B,) each image's nearest approach to withholding (medattn.model.unlikeness.gate_scores): above 1 or NaN,
+    # the app withholds its output; None without the card's statistics
+    gate: np.ndarray | None = None
+
+    @property
+    def withheld(self) -> np.ndarray:
+        """(B,) bool: the images whose output the app withholds."""
+        return np.zeros(len(self.probabilities), bool) if self.gate is None else ~(self.gate <= 1)
 
 
 class Predictor:
@@ -117,12 +151,13 @@ class Predictor:
         }
         inputs = torch.cat([self.prepare(probe)[0] for probe in probes.values()])
         limit = self.card.unlikeness.threshold
-        for probe, distance in zip(probes, self.run(inputs).unlikeness, strict=True):
-            if not distance > limit:
+        result = self.run(inputs)
+        for probe, distance, withheld_probe in zip(probes, result.unlikeness, result.withheld, strict=True):
+            if not withheld_probe:
                 raise ModelError(
-                    f"The model card's alarm limit on unlikeness ({limit:g}) lets {probe} through (its "
-                    f"unlikeness is {distance:.0f}): the gate that withholds scans unlike the training data would "
-                    "not work. Refit the limit on held-out images (medattn fit-ood)."
+                    f"The model card's alarm limits let {probe} through (its unlikeness is {distance:.0f}, the limit "
+                    f"{limit:g}): the gate that withholds scans unlike the training data would not work. Refit the "
+                    "limits on held-out images (medattn fit-ood)."
                 )
 
     @classmethod
@@ -155,7 +190,7 @@ class Predictor:
         screen's worth: at 4 megapixels, three full-size maps cost more than the model)."""
         started = time.perf_counter()
         model_input, letterbox = self.prepare(image, frame)
-        result = self.run(model_input)
+        result = self.run(model_input, [letterbox])
         seconds = time.perf_counter() - started
         tokens = result.attention.shape[-2] * result.attention.shape[-1]
         return Prediction(
@@ -169,22 +204,27 @@ class Predictor:
             spread=dict(zip(self.classes, attention_spread(result.attention[0]).tolist(), strict=True)),
             unlikeness=None if result.unlikeness is None else float(result.unlikeness[0]),
             unlikeness_limit=self.card.unlikeness.threshold if self.card.unlikeness else None,
+            noise=None if result.noise is None else float(result.noise[0]),
+            noise_limit=self.card.unlikeness.noise_limit if self.card.unlikeness else None,
         )
 
-    def run(self, model_inputs: torch.Tensor) -> BatchResult:
-        """A batch of prepared inputs (B, channels, S, S) through the model, once."""
+    def run(self, model_inputs: torch.Tensor, letterboxes: Sequence[Letterbox] | None = None) -> BatchResult:
+        """A batch of prepared inputs (B, channels, S, S) through the model, once. ``letterboxes``: where each image
+        lies in its input, for the noise measurement (None: each fills its input)."""
         device = next(self.model.parameters()).device  # a model moved to a GPU (cluster scoring) reads there
         with torch.inference_mode():
             features = self.model.encoder(model_inputs.to(device))  # (B, Cf, h, w), kept for the unlikeness
             logits, attention = self.model.classify(features)
         features, logits, attention = features.cpu(), logits.cpu(), attention.cpu()
         probs = calibration.probabilities(logits.numpy(), self.temperature, self.card.task)
-        distances = None
-        if self.card.unlikeness:
-            distances = unlikeness.distances(features.mean(dim=(2, 3)).numpy(), self.card.unlikeness)
-        return BatchResult(
-            probs, calibration.decisions(probs, list(self.thresholds.values()), self.card.task), attention, distances
-        )
+        decisions = calibration.decisions(probs, list(self.thresholds.values()), self.card.task)
+        statistics = self.card.unlikeness
+        if not statistics:
+            return BatchResult(probs, decisions, attention, None)
+        distances = unlikeness.distances(features.mean(dim=(2, 3)).numpy(), statistics)
+        noise = None if statistics.noise_limit is None else unlikeness.noise_levels(model_inputs, letterboxes)
+        gate = unlikeness.gate_scores(distances, noise, statistics)
+        return BatchResult(probs, decisions, attention, distances, noise, gate)
 
     def explain(
         self,

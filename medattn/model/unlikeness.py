@@ -1,18 +1,31 @@
-"""Is this scan like the images the model was trained on? A measured answer, not a disclaimer.
+"""Is this scan like the images the model was trained on, and noise-free enough to read? A measured answer.
 
-The model's features for an image (the encoder's feature map averaged over space) are compared with
-their distribution on the training data: a Gaussian fitted to them, and the Mahalanobis distance
-from it. The alarm threshold is a high percentile of the distances of held-out in-distribution
-images, so it raises few false alarms there by construction. Everything lives in the model card.
+Two measurements, each with a limit in the model card; beyond either, the app withholds the model's output:
+
+- **unlikeness**: the model's features for an image (the encoder's feature map averaged over space) compared
+  with their distribution on the training data: the Mahalanobis distance from a Gaussian fitted to them;
+- **relative noise**: the model input's noise as a Gaussian SD (the median absolute Laplacian, which a smooth
+  image leaves near 0) over its 1st-99th percentile range, inside the letterbox. Exposure and gamma do not
+  change it; film and electronic noise do, and they are what the distance alone cannot tell from exposure
+  (medattn.training.robustness measures both).
+
+The limits are the highest ALARM_PERCENTILE-th percentiles over groups of held-out images the model still
+calls well (``medattn fit-ood`` chooses the groups by their error: selective prediction's risk), so they
+raise few false alarms there by construction. Everything lives in the model card.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+
+import cv2
 import numpy as np
 import torch
 
 from medattn.model.card import UnlikenessStatistics
 from medattn.model.network import AttentionNet
+from medattn.model.preprocessing import Letterbox
 
 ALARM_PERCENTILE = 99.5
 SHRINKAGE = 1e-3  # added to the covariance's diagonal (relative to its mean variance): keeps it invertible
@@ -25,11 +38,42 @@ def features(model: AttentionNet, inputs: torch.Tensor, batch_size: int = 256) -
     return torch.cat([model.encoder(chunk).mean(dim=(2, 3)) for chunk in inputs.split(batch_size)]).numpy()
 
 
-def fit_statistics(train_features: np.ndarray, held_out_groups: list[np.ndarray]) -> UnlikenessStatistics:
-    """The card's unlikeness statistics: mean, precision matrix and the alarm threshold on the distance.
+def relative_noise(image: np.ndarray) -> float:
+    """An image's (H, W) noise as a Gaussian SD over its 1st-99th percentile range. The Laplacian of pure
+    Gaussian noise of SD s has SD s * sqrt(20); its median absolute value is 0.6745 of that."""
+    laplacian = cv2.Laplacian(np.ascontiguousarray(image, dtype=np.float32), cv2.CV_32F)
+    low, high = np.percentile(image, [1, 99])
+    return float(np.median(np.abs(laplacian)) / 0.6745 / np.sqrt(20) / max(high - low, 1e-6))
 
-    The threshold is the highest of the groups' ALARM_PERCENTILE-th percentiles, so each kind of
-    held-out image (say, each size it was drawn at) raises at most about 0.5% false alarms.
+
+def noise_levels(model_inputs: torch.Tensor, letterboxes: Sequence[Letterbox] | None = None) -> np.ndarray:
+    """The relative noise (B,) of each model input (B, channels, S, S), measured on its first channel inside
+    its letterbox (the padding is flat and would hide the noise); without letterboxes, on the whole input."""
+    first = model_inputs[:, 0].numpy()
+    if letterboxes is None:
+        return np.array([relative_noise(image) for image in first])
+    return np.array([relative_noise(image[box.inner]) for image, box in zip(first, letterboxes, strict=True)])
+
+
+def gate_scores(distances: np.ndarray, noise: np.ndarray, statistics: UnlikenessStatistics) -> np.ndarray:
+    """Each image's (B,) nearest approach to withholding: its distance over the distance limit or its noise over
+    the noise limit, whichever is larger; above 1 or NaN (np.maximum keeps a NaN), the app withholds the output.
+    A card without a noise limit gates on the distance alone."""
+    score = distances / statistics.threshold
+    if statistics.noise_limit is None:
+        return score
+    return np.maximum(score, noise / statistics.noise_limit)
+
+
+def fit_statistics(
+    train_features: np.ndarray, held_out_groups: list[np.ndarray], held_out_noise: list[np.ndarray] | None = None
+) -> UnlikenessStatistics:
+    """The card's unlikeness statistics: mean, precision matrix and the alarm limits on the distance and, given
+    the held-out groups' relative noise, on the noise.
+
+    Each limit is the highest of the groups' ALARM_PERCENTILE-th percentiles, so each kind of held-out image
+    (say, each size it was drawn at, or an exposure the model still reads well) raises at most about 0.5%
+    false alarms.
     """
     mean = train_features.mean(axis=0)
     covariance = np.cov(train_features, rowvar=False)
@@ -37,12 +81,19 @@ def fit_statistics(train_features: np.ndarray, held_out_groups: list[np.ndarray]
     precision = np.linalg.inv(covariance)
     held_out = [_mahalanobis(group, mean, precision) for group in held_out_groups]
     threshold = float(max(np.percentile(group, ALARM_PERCENTILE) for group in held_out))
-    return UnlikenessStatistics(
+    noise_limit = None
+    if held_out_noise:
+        noise_limit = float(max(np.percentile(group, ALARM_PERCENTILE) for group in held_out_noise))
+    statistics = UnlikenessStatistics(
         mean=tuple(mean.tolist()),
         precision=tuple(tuple(row) for row in precision.tolist()),
         threshold=threshold,
-        held_out_alarm_rate=float((np.concatenate(held_out) > threshold).mean()),
+        held_out_alarm_rate=0.0,
+        noise_limit=noise_limit,
     )
+    noise = held_out_noise or [np.zeros(len(group)) for group in held_out]
+    alarms = gate_scores(np.concatenate(held_out), np.concatenate(noise), statistics) > 1
+    return dataclasses.replace(statistics, held_out_alarm_rate=float(alarms.mean()))
 
 
 def distances(feature_rows: np.ndarray, statistics: UnlikenessStatistics) -> np.ndarray:

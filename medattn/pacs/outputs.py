@@ -58,6 +58,8 @@ THRESHOLD = hd.sr.CodedConcept("threshold", SCHEME, "Decision threshold of the f
 MODEL_CALL = hd.sr.CodedConcept("model-call", SCHEME, "Finding called present by the model")
 UNLIKENESS = hd.sr.CodedConcept("unlikeness", SCHEME, "Unlikeness to the model's training data")
 UNLIKENESS_LIMIT = hd.sr.CodedConcept("unlikeness-limit", SCHEME, "Unlikeness limit of the model")
+NOISE = hd.sr.CodedConcept("noise", SCHEME, "Relative noise of the model input")
+NOISE_LIMIT = hd.sr.CodedConcept("noise-limit", SCHEME, "Relative noise limit of the model")
 UNLIKE = hd.sr.CodedConcept("unlike-training", SCHEME, "Unlike the training data: output not meaningful")
 READER_VERDICT = hd.sr.CodedConcept("reader-verdict", SCHEME, "Reader's verdict on the model's call")
 READER_READING = hd.sr.CodedConcept("reader-reading", SCHEME, "Finding present in the reader's reading")
@@ -345,8 +347,14 @@ def _report(source: Dataset, scored: ScoredImage, uids: Callable[[str], str], re
                 algorithm_id=algorithm,
                 source_images=evidence,
                 measurements=[
-                    hd.sr.Measurement(name=UNLIKENESS, value=float(prediction.unlikeness), unit=UNITLESS),
-                    hd.sr.Measurement(name=UNLIKENESS_LIMIT, value=float(prediction.unlikeness_limit), unit=UNITLESS),
+                    hd.sr.Measurement(name=name, value=float(value), unit=UNITLESS)
+                    for name, value in (
+                        (UNLIKENESS, prediction.unlikeness),
+                        (UNLIKENESS_LIMIT, prediction.unlikeness_limit),
+                        (NOISE, prediction.noise),
+                        (NOISE_LIMIT, prediction.noise_limit),
+                    )
+                    if value is not None  # a card fitted before the noise limit has neither noise figure
                 ],
                 qualitative_evaluations=[
                     hd.sr.QualitativeEvaluation(name=UNLIKE, value=_yes_no(prediction.unlike_training_data))

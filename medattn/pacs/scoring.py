@@ -18,7 +18,7 @@ from pathlib import Path
 from pydicom.dataset import Dataset
 from tqdm import tqdm
 
-from medattn.batch import FORMATS, finished_keys, journal_to_parquet, open_journal, scored_columns
+from medattn.batch import FORMATS, GATE_FIELDS, finished_keys, journal_to_parquet, open_journal, scored_columns
 from medattn.errors import BatchError, PacsError, ScanError
 from medattn.installation import installation_secret, instance_key, scan_key
 from medattn.model.predictor import Predictor
@@ -52,7 +52,7 @@ def score_server(
     journal = out if out.suffix.lower() == ".csv" else out.with_name(out.name + ".partial.csv")
     fields = [
         "file_key", "scan_key", "status", "error", *(f"probability_{c}" for c in predictor.classes),
-        "labels", "unlikeness", "results",
+        "labels", *GATE_FIELDS, "results",
     ]  # fmt: skip
     studies = pacs.studies(secret, filters)  # first: a server that cannot be asked leaves no output behind
     done = open_journal(journal, fields) | finished_keys(out)
@@ -87,7 +87,9 @@ def _score_one(
         return {**row, "status": "error", "error": str(error)}
     scored = scored_image(predictor, scan)
     prediction = scored.prediction
-    row |= {"status": "ok", **scored_columns(prediction.probabilities, prediction.labels, prediction.unlikeness)}
+    withheld = None if prediction.unlikeness is None else prediction.unlike_training_data
+    gate = prediction.unlikeness, prediction.noise, withheld
+    row |= {"status": "ok", **scored_columns(prediction.probabilities, prediction.labels, *gate)}
     if not store:
         return row
     try:

@@ -28,7 +28,7 @@ from medattn.installation import data_directory
 
 MAX_NAME = 200  # a reviewer's, a reader's, a model's or a study's name
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 DB_URL_ENV = "MEDATTN_DB_URL"
 DATABASE_FILE = "reviews.sqlite3"
 BUSY_TIMEOUT_MS = 30_000
@@ -63,6 +63,10 @@ reviews = sa.Table(
     # subject it gives the user); NULL where the reviewer's name was typed (a personal app, or an older review).
     sa.Column("reviewer_issuer", sa.String(MAX_NAME)),
     sa.Column("reviewer_subject", sa.String(MAX_NAME)),
+    # Since schema version 7: the input's relative noise and the card's limit on it, the gate's second measure
+    # (medattn.model.unlikeness); NULL in reviews saved before, or by a model whose card has no noise limit.
+    sa.Column("noise", sa.Float),
+    sa.Column("noise_limit", sa.Float),
 )
 # Reader studies (medattn.study): a study's design, its readers in the order they joined, and their
 # readings. A reading is unique per (study, reader, case, arm): saving it again is a no-op.
@@ -183,6 +187,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     # study_enrolments, which opening the store creates. The version still moves on: an older medattn, which
     # knows no enrolment, must not open a store whose studies are closed to readers not enrolled.
     6: lambda connection: None,
+    7: _adding("noise", "noise_limit"),
 }
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from medattn.errors import ReviewError, StoreError
+from medattn.model.card import withheld
 from medattn.review.database import (
     MAX_NAME,
     audit_log,
@@ -51,6 +52,8 @@ class Review:
     model_labels: list[str] | None = None  # the findings the model called present; None: not recorded
     unlikeness: float | None = None
     unlikeness_limit: float | None = None
+    noise: float | None = None  # the input's relative noise and its limit; None: not recorded, or no limit
+    noise_limit: float | None = None
     marks: dict[str, dict] | None = None  # finding -> Mark.as_json(); None: saved before marks were recorded
     agreements: dict[str, dict[str, dict[str, float]]] | None = None  # finding -> method -> medattn.review.marks
     # The signed-in reviewer, as the identity provider names them; None where the name was typed.
@@ -67,10 +70,11 @@ class Review:
 
     @property
     def unlike_training_data(self) -> bool | None:
-        """Whether the scan was unlike the model's training data (its output then meant nothing)."""
+        """Whether the gate withheld the model's output (the scan was unlike its training data, or too noisy: the
+        output then meant nothing), as ``Prediction`` decides it; None where the review did not record it."""
         if self.unlikeness is None or self.unlikeness_limit is None:
             return None
-        return not self.unlikeness <= self.unlikeness_limit  # as Prediction does: NaN raises the alarm
+        return withheld(self.unlikeness, self.unlikeness_limit, self.noise, self.noise_limit)
 
     def contradictions(self) -> list[str]:
         """The findings on which the reader's own reading contradicts their verdict on the model's call:
@@ -105,6 +109,8 @@ class Review:
         agreements: dict[str, dict[str, dict[str, float]]] | None = None,
         reviewer_issuer: str | None = None,
         reviewer_subject: str | None = None,
+        noise: float | None = None,
+        noise_limit: float | None = None,
     ) -> Review:
         """The review a submitted form describes, keyed so that submitting the same answers again is a no-op.
 
@@ -116,8 +122,8 @@ class Review:
         model = f"{model_name} {model_version}".strip()
         return cls(
             reviewer, scan_key, model_name, model_version, probabilities, verdicts, corrected_labels, note,
-            model_labels, unlikeness, unlikeness_limit, marks or {}, agreements or {}, reviewer_issuer,
-            reviewer_subject, submission_id(case_key, model, frame, answers),
+            model_labels, unlikeness, unlikeness_limit, noise, noise_limit, marks or {}, agreements or {},
+            reviewer_issuer, reviewer_subject, submission_id(case_key, model, frame, answers),
         )  # fmt: skip
 
     def validated(self) -> Review:
@@ -264,7 +270,8 @@ class ReviewStore:
         header = (
             ["review_id", "created_at", "reviewer", "reviewer_signed_in", "scan_key", "model_name", "model_version"]
             + [f"{kind}_{finding}" for finding in findings for kind in ("probability", "verdict")]
-            + ["model_labels", "corrected_labels", "unlikeness", "unlikeness_limit", "unlike_training_data", "note"]
+            + ["model_labels", "corrected_labels", "unlikeness", "unlikeness_limit", "noise", "noise_limit"]
+            + ["unlike_training_data", "note"]
             + ["marks", "agreements"]
         )
         unknown = ""  # reviews saved before schema version 2 did not record these
@@ -279,7 +286,10 @@ class ReviewStore:
             ]
             + [unknown if review.model_labels is None else ";".join(review.model_labels)]
             + [";".join(review.corrected_labels)]
-            + [unknown if value is None else value for value in (review.unlikeness, review.unlikeness_limit)]
+            + [
+                unknown if value is None else value
+                for value in (review.unlikeness, review.unlikeness_limit, review.noise, review.noise_limit)
+            ]
             + [{None: unknown, True: "yes", False: "no"}[review.unlike_training_data], review.note]
             + [
                 unknown if value is None else json.dumps(value, sort_keys=True)

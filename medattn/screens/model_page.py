@@ -9,6 +9,7 @@ never digs through them by string keys.
 from __future__ import annotations
 
 from medattn.explain import EXPLAINERS
+from medattn.explain.stability import CHANGES, RANDOMISED, STABLE_FROM, TOP_SHARE
 from medattn.model.card import ModelCard
 from medattn.model.figures import MethodQuality
 from medattn.review.text import figure
@@ -33,6 +34,7 @@ HEADLINE_HELP = {
     "lies on the finding (its true outline, grown by one token cell).",
 }
 RANDOM_ORDER = "Random order (reference)"
+CONTROL_MAP = "Randomised model's attention (control)"
 SHIFT_VERDICTS = {"holds": "holds", "flagged": "flagged as unlike", "fails silently": "⚠ fails silently"}
 
 
@@ -234,10 +236,83 @@ def shift_table(card: ModelCard) -> dict[str, list]:
         "Macro AUC": [figure(s.macro_auc, 3) for s in shifts],
         "ECE": [figure(s.ece, 3) for s in shifts],
         "Pointing": [figure(s.macro_pointing) for s in shifts],
-        "Flagged": [f"{s.flagged:.0%}" for s in shifts],
-        "Unlikeness AUROC": [figure(s.detection_auroc) for s in shifts],
+        "Withheld": [f"{s.flagged:.0%}" for s in shifts],
+        "Error": [share(s.error) for s in shifts],
+        "Error shown": [share(s.error_shown) for s in shifts],
+        "Gate AUROC": [figure(s.detection_auroc) for s in shifts],
         "Verdict": [SHIFT_VERDICTS[s.verdict] for s in shifts],
     }
+
+
+def share(value: float | None) -> str:
+    """A share as a percentage to one decimal; a dash where it was not measured (or every image was withheld)."""
+    return "—" if value is None else f"{value:.1%}"
+
+
+def risk_coverage(card: ModelCard) -> dict[str, list]:
+    """The risk-coverage curve in long form, a row per (family, coverage): the error among the images a gate would
+    keep, most familiar first; empty where the card was measured before it was recorded."""
+    robustness = card.robustness
+    rows = [
+        (family, coverage, risk)
+        for family, risks in robustness.risk_coverage.items()
+        for coverage, risk in zip(robustness.coverages, risks, strict=True)
+    ]
+    return {
+        "Shift family": [family for family, _, _ in rows],
+        "Share of images shown": [coverage for _, coverage, _ in rows],
+        "Error among them": [risk for _, _, risk in rows],
+    }
+
+
+def gate_caption(card: ModelCard) -> str:
+    """What the curve says, and where the card's gate sits on it."""
+    limits = card.unlikeness
+    noise = "" if limits is None or limits.noise_limit is None else f" or relative noise above {limits.noise_limit:.3f}"
+    unlikeness = "" if limits is None else f" (unlikeness above {limits.threshold:.0f}{noise})"
+    return (
+        "Selective prediction: for each family of shifts pooled with the clean cases, the share of images with any "
+        "finding called wrongly among those a gate shows, keeping the most familiar first. Where the line falls as "
+        "fewer images are shown, the gate withholds what would mislead; where it is flat, withholding buys nothing. "
+        f"The app withholds the output of a scan beyond its limits{unlikeness}: the table's Withheld column. Its "
+        "limits were set by medattn fit-ood to keep every shift of a validation seed the model still reads well."
+    )
+
+
+def stability_table(card: ModelCard) -> dict[str, list]:
+    """The map-stability check, a row per finding and map; empty where the card was measured before it."""
+    rows = [
+        (finding, column, figures)
+        for finding, maps in card.robustness.map_stability.items()
+        for column, figures in maps.items()
+    ]
+    return {
+        "Finding": [card.display_name(finding) for finding, _, _ in rows],
+        "Map": [CONTROL_MAP if column == RANDOMISED else EXPLAINERS[column].title for _, column, _ in rows],
+        "Pairs": [figures.pairs for _, _, figures in rows],
+        "Median worst overlap": [figure(figures.median_worst) for _, _, figures in rows],
+        "Stable": [f"{figures.stable:.0%}" for _, _, figures in rows],
+        "Answer moved": [f"{figures.answer_changed:.0%}" for _, _, figures in rows],
+    }
+
+
+def stability_caption(card: ModelCard) -> str:
+    robustness = card.robustness
+    separation = ", ".join(
+        f"{card.display_name(finding).lower()} {figure(auc)}"
+        for finding, auc in robustness.stability_separation.items()
+    )
+    return (
+        f"The Review page's map-stability check on every finding the model called present correctly in the first "
+        f"{robustness.stability_cases} clean cases of {robustness.data}: the map computed again under "
+        f"{', '.join(CHANGES)} (changes no reader could see), and the overlap of its hottest {TOP_SHARE:.0%} with "
+        f"itself. Median worst overlap is the median over pairs of the least overlap over the changes that left the "
+        f"answer alone; stable is the share whose worst overlap is at least {STABLE_FROM}; answer moved is the share "
+        "where some change moved the model's probability or call (such a change is not counted). A randomised model's "
+        "maps are the control: a check that called them as stable as the trained model's would say nothing of the "
+        f"model. How well the worst overlap tells the trained attention from the control (AUC, 0.5 for none): "
+        f"{separation}."
+    )
 
 
 def shift_table_per_finding(card: ModelCard) -> dict[str, list]:
@@ -271,12 +346,13 @@ def shift_caption(card: ModelCard) -> str:
     robustness = card.robustness
     return (
         f"{robustness.cases_per_shift} cases of {robustness.data} per shift, each through the app's own "
-        "path; pointing is the attention's pointing game, a mean over findings; unlikeness AUROC is how well "
-        "the unlikeness score tells the shifted scans from clean ones; flagged is the share called unlike the "
-        f"training data. A shift holds when macro AUC ≥ {HOLDS_AUC} and pointing ≥ {HOLDS_POINTING}; it is "
-        f"flagged when at least {FLAGGED_SHARE:.0%} of its images are called unlike the training data, so the page "
-        "withholds their output. Otherwise it fails silently: the model is wrong more often and nothing on screen "
-        "says so. Means over findings are macro means: each finding counts once."
+        "path; pointing is the attention's pointing game, a mean over findings; withheld is the share whose output "
+        "the page withholds (unlike the training data, or too noisy); error is the share of images with any "
+        "finding called wrongly, error shown that share among the images not withheld; gate AUROC is how well the "
+        f"gate's score tells the shifted scans from clean ones. A shift holds when macro AUC ≥ {HOLDS_AUC} and "
+        f"pointing ≥ {HOLDS_POINTING}; it is flagged when at least {FLAGGED_SHARE:.0%} of its images are withheld. "
+        "Otherwise it fails silently: the model is wrong more often and nothing on screen says so. Means over "
+        "findings are macro means: each finding counts once."
     )
 
 

@@ -57,7 +57,7 @@ def findings_summary(prediction: Prediction, name: Name) -> str:
     """One line for a list: every finding above threshold, or that there is none; or, for a scan unlike
     the training data, only that (its numbers are withheld wherever it is listed)."""
     if prediction.unlike_training_data:
-        return f"Unlike the training data (unlikeness {prediction.unlikeness:.0f} > {prediction.unlikeness_limit:.0f})"
+        return prediction.gate_reason
     if prediction.labels:
         return ", ".join(f"{name(c)} {probability(prediction.probabilities[c])}" for c in called(prediction))
     top = prediction.top_class

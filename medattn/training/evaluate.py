@@ -7,6 +7,7 @@ The metrics are plain numpy with no model dependency; explanation quality lives 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import cv2
@@ -26,7 +27,7 @@ from medattn.model import calibration
 from medattn.model.calibration import MULTI_CLASS
 from medattn.model.card import ModelCard
 from medattn.model.network import AttentionNet
-from medattn.model.preprocessing import Preprocessing
+from medattn.model.preprocessing import Letterbox, Preprocessing
 from medattn.training.datasets import LabelledImages
 
 
@@ -81,7 +82,13 @@ def roc_curve(labels: np.ndarray, scores: np.ndarray, points: int = 101) -> dict
 
 def model_inputs(dataset: LabelledImages, recipe: Preprocessing) -> torch.Tensor:
     """(N, channels, S, S) through the one preprocessing path, as the app and batch scoring use it."""
-    return torch.from_numpy(np.stack([recipe.prepare(image)[0] for image in dataset.images]))
+    return letterboxed_inputs(dataset.images, recipe)[0]
+
+
+def letterboxed_inputs(images: Sequence[np.ndarray], recipe: Preprocessing) -> tuple[torch.Tensor, list[Letterbox]]:
+    """The model inputs (N, channels, S, S) of ``images``, and where each image lies in its input."""
+    prepared = [recipe.prepare(image) for image in images]
+    return torch.from_numpy(np.stack([model_input for model_input, _ in prepared])), [box for _, box in prepared]
 
 
 @torch.inference_mode()

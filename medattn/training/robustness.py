@@ -23,10 +23,18 @@ import torch
 
 from medattn.benchmark import SyntheticCase, generate_case
 from medattn.explain.quality import dilate, pointing_hit
+from medattn.explain.stability import stability_checks, stability_figures
 from medattn.model.predictor import Predictor
 from medattn.training.evaluate import expected_calibration_error, roc_auc
 
 HOLDS_AUC, HOLDS_POINTING, FLAGGED_SHARE = 0.95, 0.85, 0.9
+# A shift the model still reads: its error (any finding called wrongly) within 10 points of the clean cases'. The
+# gate's limits keep such images (medattn fit-ood); the shifts beyond it on the benchmark are 20-80 points out.
+ACCEPTABLE_EXTRA_ERROR = 0.10
+# Clean cases whose maps the stability check measures (about 1 min for 100 on 2 cores).
+STABILITY_CASES = 100
+# The shares of images kept, most familiar first, at which the risk-coverage curve is measured.
+COVERAGES = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2)
 # A held-out seed no training, validation or evaluation run uses.
 ROBUSTNESS_SEED = 31337
 
@@ -141,23 +149,29 @@ def shifted_cases(
     return np.stack([image for image, _ in pairs]), np.stack([masks for _, masks in pairs])
 
 
-def _run(predictor: Predictor, images: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Calibrated probabilities (N, C), attention (N, C, h, w) and unlikeness (N,; zeros without statistics)."""
+def _run(predictor: Predictor, images: np.ndarray, batch_size: int = 256) -> dict[str, np.ndarray]:
+    """Calibrated probabilities (N, C), attention (N, C, h, w), the unlikeness (N,) and the gate's score (N,; above
+    1 is withheld, medattn.model.unlikeness.gate_scores); zeros for the last two without the card's statistics."""
     inputs = torch.from_numpy(np.stack([predictor.preprocessing.prepare(image)[0] for image in images]))
     results = [predictor.run(chunk) for chunk in inputs.split(batch_size)]
-    return (
-        np.concatenate([r.probabilities for r in results]),
-        np.concatenate([r.attention.numpy() for r in results]),
-        np.concatenate([r.unlikeness if r.unlikeness is not None else np.zeros(len(r.probabilities)) for r in results]),
-    )
+    zeros = np.zeros(len(images))
+    return {
+        "probabilities": np.concatenate([r.probabilities for r in results]),
+        "attention": np.concatenate([r.attention.numpy() for r in results]),
+        "unlikeness": zeros if predictor.card.unlikeness is None else np.concatenate([r.unlikeness for r in results]),
+        "gate": zeros if predictor.card.unlikeness is None else np.concatenate([r.gate for r in results]),
+    }
 
 
 def wrong_calls(predictor: Predictor, images: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each image (N, S, S): whether any finding's call is wrong (N,) bool, and its unlikeness (N,)."""
-    probabilities, _, unlikeness = _run(predictor, images)
-    labels = masks.any(axis=(2, 3))
-    calls = probabilities >= np.asarray(predictor.card.thresholds)
-    return (calls != labels).any(axis=1), unlikeness
+    """For each image (N, S, S): whether any finding's call is wrong (N,) bool, and the gate's score (N,)."""
+    run = _run(predictor, images)
+    return _wrong(predictor, run["probabilities"], masks), run["gate"]
+
+
+def _wrong(predictor: Predictor, probabilities: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """(N,) bool: any finding's call (its probability against its threshold) differs from the truth."""
+    return ((probabilities >= np.asarray(predictor.card.thresholds)) != masks.any(axis=(2, 3))).any(axis=1)
 
 
 def risk_at_coverage(wrong: np.ndarray, score: np.ndarray, coverage: float) -> float:
@@ -177,15 +191,16 @@ def _peaks_in(attention: np.ndarray, masks: np.ndarray) -> np.ndarray:
     ], dtype=bool)  # fmt: skip
 
 
-def measure(
-    predictor: Predictor, images: np.ndarray, masks: np.ndarray, clean_unlikeness: np.ndarray | None = None
-) -> dict:
-    """AUC, ECE, attention pointing (per finding and macro) and the share flagged unlike, for labelled images;
-    given the unlikeness of clean cases, also how well the unlikeness tells these images from them (AUROC).
-    The attention (N, C, h, w) and unlikeness (N,) come back too, under those keys."""
+def measure(predictor: Predictor, images: np.ndarray, masks: np.ndarray, clean_gate: np.ndarray | None = None) -> dict:
+    """AUC, ECE, attention pointing (per finding and macro), the share the gate withholds (and the distance alone
+    would), and the error among all images and among those shown, for labelled images; given the gate's scores
+    of clean cases, also how well the score tells these images from them (AUROC). The attention (N, C, h, w),
+    the gate's scores (N,) and whether each image is wrong (N,) come back too, under those keys."""
     labels = masks.any(axis=(2, 3))
-    probabilities, attention, unlikeness = _run(predictor, images)
+    run = _run(predictor, images)
+    probabilities, attention, gate = run["probabilities"], run["attention"], run["gate"]
     limit = predictor.card.unlikeness.threshold if predictor.card.unlikeness else np.inf
+    withheld, wrong = ~(gate <= 1), _wrong(predictor, probabilities, masks)
     auc, pointing = {}, {}
     for c, finding in enumerate(predictor.classes):
         auc[finding] = roc_auc(labels[:, c], probabilities[:, c])
@@ -200,14 +215,16 @@ def measure(
         "ece": expected_calibration_error(labels, probabilities),
         "macro_pointing": float(np.nanmean(list(pointing.values()))),
         "pointing": pointing,
-        "flagged": float((unlikeness > limit).mean()),
+        "flagged": float(withheld.mean()),
+        "flagged_by_distance": float((run["unlikeness"] > limit).mean()),
+        "error": float(wrong.mean()),
+        "error_shown": float(wrong[~withheld].mean()) if (~withheld).any() else None,
         "attention": attention,
-        "unlikeness": unlikeness,
+        "gate": gate,
+        "wrong": wrong,
         "detection_auroc": None
-        if clean_unlikeness is None
-        else roc_auc(
-            np.r_[np.zeros(len(clean_unlikeness)), np.ones(len(unlikeness))], np.r_[clean_unlikeness, unlikeness]
-        ),
+        if clean_gate is None
+        else roc_auc(np.r_[np.zeros(len(clean_gate)), np.ones(len(gate))], np.r_[clean_gate, gate]),
     }
 
 
@@ -234,34 +251,102 @@ def capture_rates(classes: tuple[str, ...], attention: np.ndarray, masks: np.nda
     return rates
 
 
-def robustness(predictor: Predictor, count: int = 500, seed: int = ROBUSTNESS_SEED) -> dict:
-    """Every shift's figures and verdict, and the capture rates on the clean cases, as the card holds them."""
+def robustness(
+    predictor: Predictor, count: int = 500, seed: int = ROBUSTNESS_SEED, stability_cases: int = STABILITY_CASES
+) -> dict:
+    """Every shift's figures and verdict, the capture rates on the clean cases, per shift family (its shifts
+    pooled with the clean cases) the risk at each of COVERAGES, and the map-stability check on the first
+    ``stability_cases`` clean cases, as the card holds them."""
     drawn = [generate_case(seed, index) for index in range(count)]
-    shifts, clean_unlikeness, captures = [], None, None
+    shifts, clean, captures, by_family = [], None, None, {}
     for shift in SHIFTS:
         images, masks = shifted_cases(shift, count, seed, drawn)
-        figures = measure(predictor, images, masks, clean_unlikeness)
-        unlikeness, attention = figures.pop("unlikeness"), figures.pop("attention")
-        if clean_unlikeness is None:  # SHIFTS[0]: the cases as drawn
-            clean_unlikeness, captures = unlikeness, capture_rates(predictor.classes, attention, masks)
+        figures = measure(predictor, images, masks, None if clean is None else clean[1])
+        gate, wrong, attention = figures.pop("gate"), figures.pop("wrong"), figures.pop("attention")
+        if clean is None:  # SHIFTS[0]: the cases as drawn
+            clean, captures = (wrong, gate), capture_rates(predictor.classes, attention, masks)
+        by_family.setdefault(shift.family, [clean] if shift is not SHIFTS[0] else []).append((wrong, gate))
         shifts.append({"shift": shift.name, "family": shift.family, **figures, "verdict": verdict(figures)})
-    return {"data": f"synthetic seed {seed}", "cases_per_shift": count, "shifts": shifts, "capture_rates": captures}
+    risk_coverage = {}
+    for family, members in by_family.items():
+        wrong, gate = (np.concatenate(parts) for parts in zip(*members, strict=True))
+        risk_coverage[family] = [risk_at_coverage(wrong, gate, coverage) for coverage in COVERAGES]
+    checked = drawn[:stability_cases]
+    labels = np.stack([c.masks.any(axis=(1, 2)) for c in checked])
+    stability = stability_figures(stability_checks(predictor, np.stack([c.image for c in checked]), labels))
+    return {
+        "data": f"synthetic seed {seed}",
+        "cases_per_shift": count,
+        "shifts": shifts,
+        "capture_rates": captures,
+        "coverages": list(COVERAGES),
+        "risk_coverage": risk_coverage,
+        "stability_cases": len(checked),
+        "map_stability": stability["methods"],
+        "stability_separation": stability["separation"],
+    }
+
+
+def performing_shifts(predictor: Predictor, count: int, seed: int) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """The images (N, S, S) of every shift of cases ``0..count-1`` of ``seed`` on which the model still performs
+    (its error within ACCEPTABLE_EXTRA_ERROR of the clean cases'), and every shift's error: the groups whose
+    images the gate's limits must keep (``medattn fit-ood``). The card's gate plays no part in it."""
+    drawn = [generate_case(seed, index) for index in range(count)]
+    ungated = Predictor(predictor.model, predictor.card.with_changes(unlikeness=None))
+    kept, errors = {}, {}
+    for shift in SHIFTS:
+        images, masks = shifted_cases(shift, count, seed, drawn)
+        errors[shift.name] = float(wrong_calls(ungated, images, masks)[0].mean())
+        if errors[shift.name] <= errors[SHIFTS[0].name] + ACCEPTABLE_EXTRA_ERROR:
+            kept[shift.name] = images
+    return kept, errors
 
 
 def table(figures: dict) -> str:
-    """The figures as a Markdown table, a shift a row (the documentation and the benchmark print it)."""
+    """The figures as Markdown tables: a shift a row, then the risk-coverage curve a family a row (the
+    documentation and the benchmark print them)."""
     findings = list(figures["shifts"][0]["auc"])
     head = ["shift", "family", "macro AUC", *(f"AUC {f}" for f in findings), "ECE", "macro pointing",
-            *(f"pointing {f}" for f in findings), "flagged", "unlikeness AUROC", "verdict"]  # fmt: skip
+            *(f"pointing {f}" for f in findings), "withheld", "by distance alone", "error", "error shown",
+            "gate AUROC", "verdict"]  # fmt: skip
+    share = lambda value: "—" if value is None else f"{value:.0%}"  # noqa: E731
     rows = [
         [s["shift"], s["family"], f"{s['macro_auc']:.3f}", *(f"{s['auc'][f]:.3f}" for f in findings), f"{s['ece']:.3f}",
-         f"{s['macro_pointing']:.2f}", *(f"{s['pointing'][f]:.2f}" for f in findings), f"{s['flagged']:.0%}",
+         f"{s['macro_pointing']:.2f}", *(f"{s['pointing'][f]:.2f}" for f in findings), share(s["flagged"]),
+         share(s["flagged_by_distance"]), f"{s['error']:.1%}",
+         "—" if s["error_shown"] is None else f"{s['error_shown']:.1%}",
          "—" if s["detection_auroc"] is None else f"{s['detection_auroc']:.2f}", s["verdict"]]
         for s in figures["shifts"]
     ]  # fmt: skip
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows]
     captures = ", ".join(f"{pair} {rate:.0%}" for pair, rate in figures["capture_rates"].items())
-    return "\n".join(lines) + f"\n\nCapture rates on the clean cases (attention peaking on another finding): {captures}"
+    coverages = figures["coverages"]
+    curve = [["family", *(f"{coverage:.0%}" for coverage in coverages)]] + [
+        [family, *(f"{risk:.1%}" for risk in risks)] for family, risks in figures["risk_coverage"].items()
+    ]
+    stability = [["finding", "map", "pairs", "median worst overlap", "stable", "answer moved"]] + [
+        [finding, column, str(f["pairs"]), "—" if f["median_worst"] is None else f"{f['median_worst']:.2f}",
+         f"{f['stable']:.0%}", f"{f['answer_changed']:.0%}"]
+        for finding, maps in figures["map_stability"].items()
+        for column, f in maps.items()
+    ]  # fmt: skip
+    separation = ", ".join(
+        f"{finding} {'—' if auc is None else f'{auc:.2f}'}" for finding, auc in figures["stability_separation"].items()
+    )
+    return (
+        _markdown([head, *rows])
+        + f"\n\nCapture rates on the clean cases (attention peaking on another finding): {captures}"
+        + "\n\nError among the images kept at each coverage, most familiar to the gate first (a family's shifts "
+        + "pooled with the clean cases):\n\n"
+        + _markdown(curve)
+        + f"\n\nMap stability on the first {figures['stability_cases']} clean cases:\n\n"
+        + _markdown(stability)
+        + f"\n\nTrained attention against the randomised model's, by worst overlap (AUC): {separation}"
+    )
+
+
+def _markdown(rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join([lines[0], "|" + "---|" * len(rows[0]), *lines[1:]])
 
 
 def inserted_lesion_pointing(

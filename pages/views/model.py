@@ -128,6 +128,21 @@ with shared.page("Model card"):
         with st.expander("Per finding"):
             st.table(model_page.shift_table_per_finding(card), hide_index=True)
             st.caption(model_page.capture_caption(card))
+        if (curve := model_page.risk_coverage(card))["Shift family"]:
+            st.markdown("#### What the gate withholds: error against the share of images shown")
+            st.line_chart(
+                curve,
+                x="Share of images shown",
+                y="Error among them",
+                color="Shift family",
+                x_label="Share of images shown, most familiar first",
+                y_label="Share with a finding called wrongly",
+            )
+            st.caption(model_page.gate_caption(card))
+        if (stability := model_page.stability_table(card))["Finding"]:
+            st.markdown("#### Does the map stay put?")
+            st.table(stability, hide_index=True)
+            st.caption(model_page.stability_caption(card))
 
     if (curve := model_page.training_curve(card))["Epoch"]:
         st.markdown("#### Training")

@@ -101,6 +101,8 @@ def your_review(
             model_labels=prediction.labels,
             unlikeness=prediction.unlikeness,
             unlikeness_limit=prediction.unlikeness_limit,
+            noise=prediction.noise,
+            noise_limit=prediction.noise_limit,
             verdicts=verdicts,
             corrected_labels=corrected,
             note=note,

@@ -348,6 +348,11 @@ def test_model_page_shows_the_card_curves_and_explanation_quality():
     # Every shift that fails silently is named in words too, not only in the table.
     warnings = " ".join(warning.value for warning in at.warning)
     assert all(shift in warnings for shift in shifts["Shift"][shifts["Verdict"] == "⚠ fails silently"])
+    # The gate as selective prediction: what it withholds, the error among what it shows, and the curve.
+    withheld = dict(zip(shifts["Shift"], shifts["Withheld"], strict=True))
+    assert withheld["gamma 2.0"] == "0%" and withheld["film noise sd 0.05-0.08"] == "100%"
+    assert any('"field": "Shift family"' in chart.proto.spec for chart in at.get("vega_lite_chart"))
+    assert any("Selective prediction: for each family of shifts" in caption.value for caption in at.caption)
 
 
 def test_model_picker_offers_every_model_and_review_uses_the_choice(tmp_path, monkeypatch):

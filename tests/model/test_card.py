@@ -88,6 +88,7 @@ def set_path(card: dict, path: str, value) -> dict:
         ("architecture.heads", 5, "'architecture.embed_dim'"),
         ("thresholds", [0.5, 0.999999, 0.5], "'thresholds' must lie between 0.01 and 0.99"),  # never calls it
         ("unlikeness.threshold", math.nan, "'unlikeness.threshold'"),
+        ("unlikeness.noise_limit", -0.05, "'unlikeness.noise_limit'"),  # would withhold every scan
         ("display_names.nodule", "[Log in again](http://evil.example)", "holds markup ([ ] ://)"),
         ("intended_use", "Cleared for **clinical** diagnosis.", "holds markup (*)"),
         ("name", "<b>model</b>", "holds markup (< >)"),
@@ -134,9 +135,10 @@ def test_an_alarm_limit_that_lets_noise_through_is_refused(tmp_path, default_car
     shutil.copytree(DEFAULT_MODEL_DIR, tmp_path / "model")
     default_card["unlikeness"]["threshold"] = limit
     (tmp_path / "model" / "model.json").write_text(json.dumps(default_card))
-    with pytest.raises(ModelError, match=r"lets (uniform noise|a checkerboard) through \(its unlikeness is"):
+    with pytest.raises(ModelError, match=r"let (uniform noise|a checkerboard) through \(its unlikeness is"):
         Predictor.load(tmp_path / "model")
-    assert Predictor.load(DEFAULT_MODEL_DIR).card.unlikeness.threshold < 25  # the shipped limit passes
+    # The shipped limit passes, and it is below the least unlike real DICOM file's distance (68.7, docs/model.md).
+    assert Predictor.load(DEFAULT_MODEL_DIR).card.unlikeness.threshold < 60
 
 
 def test_a_card_whose_class_count_does_not_match_the_weights_is_refused(tmp_path, default_card):

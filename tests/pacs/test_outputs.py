@@ -106,6 +106,15 @@ def test_the_real_chest_radiograph_gets_only_a_report_unless_the_output_is_shown
     assert not [item for item in items if item.ConceptNameCodeSequence[0].CodeValue == "probability"]
     unlike = next(item for item in items if item.ConceptNameCodeSequence[0].CodeValue == "unlike-training")
     assert unlike.ConceptCodeSequence[0].CodeMeaning == "Yes"
+    # Both of the gate's figures and their limits, as the page and the review store hold them.
+    numbers = {
+        item.ConceptNameCodeSequence[0].CodeValue: float(item.MeasuredValueSequence[0].NumericValue)
+        for item in items
+        if item.ValueType == "NUM"
+    }
+    gate = predictor.card.unlikeness
+    assert numbers["unlikeness-limit"] == pytest.approx(gate.threshold) and numbers["unlikeness"] > gate.threshold
+    assert numbers["noise-limit"] == pytest.approx(gate.noise_limit) and numbers["noise"] >= 0
 
     scored = scored_image(predictor, scan, shown_anyway=True)
     shown = build_results(source, scored)

@@ -122,7 +122,7 @@ def test_a_version_1_store_is_upgraded_and_keeps_its_reviews(store_url):
     with old.engine.begin() as connection:  # back to the version 1 schema
         for column in (
             "model_labels", "unlikeness", "unlikeness_limit", "marks", "agreements", "reviewer_issuer",
-            "reviewer_subject",
+            "reviewer_subject", "noise", "noise_limit",
         ):  # fmt: skip
             connection.execute(sa.text(f"ALTER TABLE reviews DROP COLUMN {column}"))
         for table in ("reviews", "audit_log"):
@@ -156,9 +156,12 @@ def test_the_export_says_which_reviews_were_of_scans_unlike_the_training_data(st
     store.save(a_review(model_labels=["nodule"], unlikeness=95.5, unlikeness_limit=41.2))
     store.save(a_review(model_labels=[], unlikeness=12.0, unlikeness_limit=41.2, submission_id="in range"))
     store.save(a_review(submission_id="saved before version 2 recorded it"))
+    gate = {"unlikeness": 12.0, "unlikeness_limit": 41.2, "noise_limit": 0.057}
+    store.save(a_review(model_labels=[], noise=0.11, **gate, submission_id="too noisy"))
     exported = list(csv.DictReader(io.StringIO(store.export_csv("Dr Export", store.reviews()))))
-    assert [row["unlike_training_data"] for row in exported] == ["", "no", "yes"]  # newest first
-    assert exported[2]["unlikeness"] == "95.5" and exported[2]["model_labels"] == "nodule"
+    assert [row["unlike_training_data"] for row in exported] == ["yes", "", "no", "yes"]  # newest first
+    assert exported[3]["unlikeness"] == "95.5" and exported[3]["model_labels"] == "nodule"
+    assert exported[0]["noise"] == "0.11" and exported[0]["noise_limit"] == "0.057" and exported[2]["noise"] == ""
 
 
 @pytest.mark.parametrize(

@@ -104,3 +104,21 @@ def test_shifts_that_fail_silently_are_named_with_their_worst_finding(predictor)
     pair, rate = next(iter(card.robustness.capture_rates.items()))
     first, second = (card.display_names[f] for f in pair.split(" -> "))
     assert f"{first} on {second} {rate:.0%}" in model_page.capture_caption(card)
+
+
+def test_the_gate_s_curve_and_the_maps_stability_are_read_from_the_card_and_absent_from_older_cards(predictor):
+    card = predictor.card
+    curve = model_page.risk_coverage(card)
+    families = set(curve["Shift family"])
+    assert {"clean", "noise", "borders and text"} <= families
+    assert len(curve["Error among them"]) == len(families) * len(card.robustness.coverages)
+    caption = model_page.gate_caption(card)
+    assert f"unlikeness above {card.unlikeness.threshold:.0f}" in caption and "relative noise above 0.0" in caption
+    stability = model_page.stability_table(card)
+    assert model_page.CONTROL_MAP in stability["Map"] and EXPLAINERS["attention"].title in stability["Map"]
+    assert all(pairs > 0 for pairs in stability["Pairs"])
+    assert "Pulmonary nodule" in stability["Finding"] and "pulmonary nodule" in model_page.stability_caption(card)
+    older = card.with_changes(robustness=replace(card.robustness, coverages=(), risk_coverage={}, map_stability={}))
+    assert not model_page.risk_coverage(older)["Shift family"] and not model_page.stability_table(older)["Finding"]
+    table = model_page.shift_table(card)
+    assert table["Error shown"][table["Shift"].index("Gaussian noise sd 0.10")] == "—"  # every image withheld

@@ -111,8 +111,25 @@ def test_risk_at_coverage_keeps_the_most_familiar_images_first():
 
 def test_the_default_model_is_rarely_wrong_on_clean_held_out_cases_and_often_under_heavy_noise(predictor):
     drawn = [generate_case(ROBUSTNESS_SEED, index) for index in range(40)]
-    clean_wrong, clean_unlikeness = wrong_calls(predictor, *shifted_cases(SHIFTS[0], 40, ROBUSTNESS_SEED, drawn))
-    noisy = next(shift for shift in SHIFTS if shift.name == "Gaussian noise sd 0.10")
-    noisy_wrong, noisy_unlikeness = wrong_calls(predictor, *shifted_cases(noisy, 40, ROBUSTNESS_SEED, drawn))
+    clean_wrong, clean_gate = wrong_calls(predictor, *shifted_cases(SHIFTS[0], 40, ROBUSTNESS_SEED, drawn))
+    noisy_wrong, noisy_gate = wrong_calls(predictor, *shifted_cases(SHIFT["Gaussian noise sd 0.10"], 40, drawn=drawn))
     assert clean_wrong.mean() < 0.15 < noisy_wrong.mean()
-    assert np.median(noisy_unlikeness) > predictor.card.unlikeness.threshold > np.median(clean_unlikeness)
+    assert np.median(noisy_gate) > 1 > np.median(clean_gate)
+
+
+@pytest.mark.parametrize(
+    ("shift", "withheld_at_most", "withheld_at_least"),
+    [
+        ("gamma 2.0", 0.05, 0.0),  # the distance alone withheld 65% of these, the model calling them as well as clean
+        ("blur sigma 1.5 px", 0.05, 0.0),  # and 68% of these
+        ("zoomed out (0.85)", 0.05, 0.0),
+        ("film noise sd 0.05-0.08", 1.0, 0.9),  # half called wrongly; the distance alone withheld 13%
+        ("collimation borders", 1.0, 0.9),
+    ],
+)
+def test_the_gate_keeps_acquisition_variation_and_withholds_what_the_model_gets_wrong(
+    predictor, shift, withheld_at_most, withheld_at_least
+):
+    drawn = [generate_case(ROBUSTNESS_SEED, index) for index in range(40)]
+    _, gate = wrong_calls(predictor, *shifted_cases(SHIFT[shift], 40, drawn=drawn))
+    assert withheld_at_least <= (~(gate <= 1)).mean() <= withheld_at_most
