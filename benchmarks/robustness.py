@@ -15,6 +15,8 @@ The baseline defaults to the default model as committed before the robustness tr
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import subprocess
 import sys
 import tempfile
@@ -31,12 +33,16 @@ BEFORE_ROBUSTNESS_TRAINING = "53b10d1"
 
 
 def committed_model(commit: str, folder: Path) -> Path:
-    """The default model's two files as they were at ``commit``."""
+    """The default model's two files as they were at ``commit``. A card committed before cards recorded their
+    weights' SHA-256 gets it here: the pair was committed together, so these are the weights it describes."""
     for name in ("model.safetensors", "model.json"):
         blob = subprocess.run(
             ["git", "show", f"{commit}:assets/models/default/{name}"], cwd=ROOT, capture_output=True, check=True
         ).stdout
         (folder / name).write_bytes(blob)
+    card = json.loads((folder / "model.json").read_text())
+    card.setdefault("weights_sha256", hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest())
+    (folder / "model.json").write_text(json.dumps(card))
     return folder
 
 

@@ -83,6 +83,15 @@ def parser() -> argparse.ArgumentParser:
         "--no-augment", action="store_true", help="train on the images as given, without the robustness augmentation"
     )
     train_cmd.add_argument(
+        "--attention-mask-weight",
+        type=float,
+        default=0.0,
+        help="supervise the attention with the data's masks, with this weight (0: no masks used)",
+    )
+    train_cmd.add_argument(
+        "--attention-mask-share", type=float, default=0.25, help="share of training cases whose masks are used"
+    )
+    train_cmd.add_argument(
         "--subtle-share",
         type=float,
         default=0.0,
@@ -209,6 +218,8 @@ def train(args: argparse.Namespace) -> None:
         warmup_epochs=args.warmup_epochs if warmup else 0,
         augmentation=None if args.no_augment else Augmentation(),
         attention_overlap_weight=args.attention_overlap_weight,
+        attention_mask_weight=args.attention_mask_weight,
+        attention_mask_share=args.attention_mask_share,
     )
     context = distributed.start()  # a process group under torchrun; nothing otherwise
     model, card = train_model(config, train_set, val_set, model_config, context)

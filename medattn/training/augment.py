@@ -34,9 +34,15 @@ class Augmentation:
 
 
 def augment(
-    inputs: torch.Tensor, recipe: Preprocessing, plan: Augmentation, generator: torch.Generator
-) -> torch.Tensor:
-    """A new batch (B, channels, S, S) of prepared inputs, each drawn through ``plan`` with ``generator``."""
+    inputs: torch.Tensor,
+    recipe: Preprocessing,
+    plan: Augmentation,
+    generator: torch.Generator,
+    masks: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A new batch (B, channels, S, S) of prepared inputs, each drawn through ``plan`` with ``generator``, and
+    ``masks`` (B, C, h, w; any grid over the same image) moved with the image's positioning, or None. The masks
+    draw no random numbers: a batch without them is drawn exactly as before."""
     batch, _, size, _ = inputs.shape
 
     def uniform(low: float, high: float, *shape: int) -> torch.Tensor:
@@ -56,6 +62,9 @@ def augment(
     ], dim=1)  # (B, 2, 3), in grid_sample's [-1, 1] coordinates  # fmt: skip
     grid = F.affine_grid(theta, list(inputs.shape), align_corners=False)
     warped = F.grid_sample(inputs, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    if masks is not None:  # the same warp on the masks' grid (grid_sample's coordinates are shares of the side)
+        mask_grid = F.affine_grid(theta, list(masks.shape), align_corners=False)
+        masks = F.grid_sample(masks, mask_grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
     # Intensity, on the [0, 1] scale the recipe stretched to: collimation, gamma, then noise.
     intensity = (warped * recipe.std + recipe.mean).clamp(0, 1)
@@ -86,4 +95,4 @@ def augment(
             & (columns < (corner[:, 1] + sides[:, 1])[:, None, None])
         ) & chosen(plan.hidden_region)[:, None, None]
         augmented = torch.where(inside[:, None], torch.tensor(HIDDEN), augmented)
-    return augmented
+    return augmented, masks

@@ -57,6 +57,11 @@ class TrainConfig:
     # on the inputs as given. From the first step, it kept nodules from being learned at all (AUC 0.50 after
     # two warm-up epochs, against about 0.97 without it).
     augmentation: Augmentation | None = None
+    # Attention supervision: on ``attention_mask_share`` of the training cases (a fixed draw, where the data has
+    # masks), the cross-entropy of each present finding's attention against its mask spread evenly over the
+    # tokens it covers, with this weight, after warm-up. 0 trains without masks, as a real dataset must.
+    attention_mask_weight: float = 0.0
+    attention_mask_share: float = 0.25
 
 
 def classification_loss(
@@ -79,6 +84,15 @@ def attention_overlap(attention: torch.Tensor, labels: torch.Tensor) -> torch.Te
     present = labels > 0.5
     pairs = present[:, :, None] & present[:, None, :] & ~torch.eye(shared.shape[1], dtype=torch.bool)  # (B, C, C)
     return shared[pairs].sum() / pairs.sum().clamp_min(1)
+
+
+def attention_mask_loss(attention: torch.Tensor, masks: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of the attention (B, C, h, w) against each mask (B, C, h, w; the share of each token the
+    finding covers) normalised to a distribution, over the (image, finding) pairs ``present`` (B, C) marks."""
+    mass = masks.flatten(2).sum(dim=2)  # (B, C)
+    pairs = present & (mass > 0)
+    target = masks.flatten(2)[pairs] / mass[pairs][:, None]  # (P, N)
+    return -(target * (attention.flatten(2)[pairs] + 1e-8).log()).sum(dim=1).sum() / pairs.sum().clamp_min(1)
 
 
 def epoch_order(epoch: int, count: int, config: TrainConfig, context: Context, generator: torch.Generator):
@@ -135,6 +149,13 @@ def train(
     train_x, val_x = model_inputs(train_set, recipe), model_inputs(val_set, recipe)
     train_y = torch.from_numpy(train_set.labels)
     task = train_set.task
+    supervised = config.attention_mask_weight > 0 and train_set.masks is not None
+    if supervised:  # the masks on the token grid (N, C, g, g): each token's share covered by the finding
+        grid = model_config.grid_size
+        chunks = np.array_split(train_set.masks, 64)  # a float copy of every mask at once would take 2.4 GB
+        token_masks = torch.cat([F.adaptive_avg_pool2d(torch.from_numpy(c).float(), grid) for c in chunks])
+        chosen = torch.rand(len(train_x), generator=torch.Generator().manual_seed(config.seed + 1))
+        with_masks = chosen < config.attention_mask_share  # (N,) the cases whose masks are used
 
     model = AttentionNet(model_config).to(context.device)  # same seed, so the same start on every rank
     trained = DistributedDataParallel(model) if context.distributed else model
@@ -158,8 +179,9 @@ def train(
         for step in steps:
             batch = order[step * local_batch : (step + 1) * local_batch]
             images, labels = train_x[batch], train_y[batch].to(context.device)
+            masks = token_masks[batch] if supervised and class_weights is None else None
             if config.augmentation and class_weights is None:
-                images = augment(images, recipe, config.augmentation, augment_generator)
+                images, masks = augment(images, recipe, config.augmentation, augment_generator, masks)
             images = images.to(context.device)
             logits, attention, token_scores = trained(images, token_scores=True)
             best_token = token_scores.flatten(2).amax(dim=2)  # (B, C)
@@ -167,6 +189,11 @@ def train(
             loss = loss + config.max_token_weight * classification_loss(best_token, labels, task, class_weights)
             if config.attention_overlap_weight and class_weights is None:
                 loss = loss + config.attention_overlap_weight * attention_overlap(attention, labels)
+            if masks is not None:
+                present = (labels > 0.5) & with_masks[batch, None].to(context.device)
+                loss = loss + config.attention_mask_weight * attention_mask_loss(
+                    attention, masks.to(context.device), present
+                )
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
