@@ -9,7 +9,7 @@ from medattn.model.checkpoint import save_model
 from medattn.model.network import AttentionNet, ModelConfig
 from medattn.training.datasets import open_dataset, synthetic
 from medattn.training.evaluate import evaluate
-from medattn.training.train import TrainConfig, attention_overlap, train
+from medattn.training.train import TrainConfig, attention_mask_loss, attention_overlap, train
 from tests.training.test_datasets import write_medmnist
 
 TINY_WIDTHS = (4, 8, 8, 8)
@@ -95,3 +95,32 @@ def test_attention_overlap_is_0_for_findings_looking_apart_and_1_for_findings_lo
     half[0, 1, 0, 0] = half[0, 1, 3, 3] = 0.5  # half its weight where the first one looks
     assert attention_overlap(half, both).item() == pytest.approx(0.5**0.5, abs=1e-3)
     assert attention_overlap(alike, torch.tensor([[1.0, 0.0]])).item() == 0.0  # only findings both present count
+
+
+def test_the_attention_mask_loss_is_least_when_the_attention_spreads_over_the_mask_alone():
+    masks = torch.zeros(1, 2, 4, 4)
+    masks[0, 0, 1:3, 1:3] = 1.0  # four tokens
+    present = torch.tensor([[True, False]])  # the second finding is absent: its attention is free
+    on_mask = masks / 4
+    uniform = torch.full((1, 2, 4, 4), 1 / 16)
+    elsewhere = torch.full((1, 2, 4, 4), 0.9 / 12)
+    elsewhere[0, 0, 1:3, 1:3] = 0.1 / 4
+    losses = [attention_mask_loss(a, masks, present).item() for a in (on_mask, uniform, elsewhere)]
+    assert losses[0] == pytest.approx(np.log(4), abs=1e-5)  # the mask's own entropy: nothing lower is possible
+    assert losses[0] < losses[1] < losses[2]
+    assert attention_mask_loss(uniform, masks, torch.tensor([[False, True]])).item() == 0.0  # no mask, no pull
+
+
+def test_augmentation_moves_the_masks_with_the_image_and_draws_the_images_as_without_them():
+    from medattn.model.preprocessing import Preprocessing
+    from medattn.training.augment import Augmentation, augment
+
+    recipe = Preprocessing(128)
+    cases = synthetic(5, 4)
+    images = torch.from_numpy(np.stack([recipe.prepare(image)[0] for image in cases.images]))
+    masks = torch.nn.functional.adaptive_avg_pool2d(torch.from_numpy(cases.masks).float(), 32)
+    plan = Augmentation(mirror=1.0, rotation_degrees=0.0, scale=(1.0, 1.0), translation=0.0)
+    drawn, moved = augment(images, recipe, plan, torch.Generator().manual_seed(0), masks)
+    alone, _ = augment(images, recipe, plan, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(drawn, alone)
+    torch.testing.assert_close(moved, masks.flip(-1), atol=1e-5, rtol=0)
