@@ -90,20 +90,24 @@ class Prediction:
 
     @property
     def unlikeness_warning(self) -> str | None:
-        """The plain-words warning every screen and report carries beside this prediction's numbers."""
+        """The plain-words warning every screen and report carries beside this prediction's numbers: which limit
+        the scan is beyond, with its figure (both, where it is beyond both)."""
         if not self.unlike_training_data:
             return None
-        if self.too_noisy:
-            return (
-                f"This scan is noisier than the images this model was trained on (relative noise "
-                f"{self.noise:.3f}; the limit is {self.noise_limit:.3f}), and on such noise the model's calls are "
-                "often wrong. Its findings, probabilities and heatmaps are not meaningful here, however confident "
-                "they look."
+        reasons = []
+        if not self.too_noisy:
+            reasons.append(
+                f"does not look like the images this model was trained on (unlikeness {self.unlikeness:.0f}; the "
+                f"limit is {self.unlikeness_limit:.0f})"
+            )
+        if withheld(None, None, self.noise, self.noise_limit):
+            reasons.append(
+                f"is noisier than the images this model was trained on (relative noise {self.noise:.3f}; the limit "
+                f"is {self.noise_limit:.3f}), and on such noise the model's calls are often wrong"
             )
         return (
-            f"This scan does not look like the images this model was trained on (unlikeness "
-            f"{self.unlikeness:.0f}; the limit is {self.unlikeness_limit:.0f}). Its findings, probabilities and "
-            "heatmaps are not meaningful here, however confident they look."
+            f"This scan {' and '.join(reasons)}. Its findings, probabilities and heatmaps are not meaningful here, "
+            "however confident they look."
         )
 
 

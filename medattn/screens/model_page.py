@@ -249,20 +249,15 @@ def share(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
 
 
-def risk_coverage(card: ModelCard) -> dict[str, list]:
-    """The risk-coverage curve in long form, a row per (family, coverage): the error among the images a gate would
-    keep, most familiar first; empty where the card was measured before it was recorded."""
+def risk_coverage(card: ModelCard) -> list[dict]:
+    """The risk-coverage curve, a point per (family, coverage): the error among the images a gate would keep, most
+    familiar first; none where the card was measured before it was recorded."""
     robustness = card.robustness
-    rows = [
-        (family, coverage, risk)
+    return [
+        {"Shift family": family, "Share of images shown": coverage, "Error among them": risk}
         for family, risks in robustness.risk_coverage.items()
         for coverage, risk in zip(robustness.coverages, risks, strict=True)
     ]
-    return {
-        "Shift family": [family for family, _, _ in rows],
-        "Share of images shown": [coverage for _, coverage, _ in rows],
-        "Error among them": [risk for _, _, risk in rows],
-    }
 
 
 def gate_caption(card: ModelCard) -> str:
@@ -312,6 +307,13 @@ def stability_caption(card: ModelCard) -> str:
         "maps are the control: a check that called them as stable as the trained model's would say nothing of the "
         f"model. How well the worst overlap tells the trained attention from the control (AUC, 0.5 for none): "
         f"{separation}."
+        + (
+            " Here the randomised model's smooth maps hold better than the trained model's: the check says whether "
+            "the map on screen moves under such changes, not whether it shows what the model learned (the "
+            "faithfulness check does that)."
+            if any(auc is not None and auc < 0.5 for auc in robustness.stability_separation.values())
+            else ""
+        )
     )
 
 

@@ -128,16 +128,24 @@ with shared.page("Model card"):
         with st.expander("Per finding"):
             st.table(model_page.shift_table_per_finding(card), hide_index=True)
             st.caption(model_page.capture_caption(card))
-        if (curve := model_page.risk_coverage(card))["Shift family"]:
+        if curve := model_page.risk_coverage(card):
             st.markdown("#### What the gate withholds: error against the share of images shown")
-            st.line_chart(
-                curve,
-                x="Share of images shown",
-                y="Error among them",
-                color="Shift family",
-                x_label="Share of images shown, most familiar first",
-                y_label="Share with a finding called wrongly",
-            )
+            st.altair_chart(
+                alt.Chart(alt.Data(values=curve))
+                .mark_line(point=True)
+                .encode(
+                    x=alt.X("Share of images shown:Q", title="Share of images shown, most familiar first",
+                            axis=alt.Axis(format="%")),
+                    y=alt.Y("Error among them:Q", title="Share with a finding called wrongly",
+                            axis=alt.Axis(format="%")),
+                    color=alt.Color(
+                        "Shift family:N", scale=DISTINCT, legend=alt.Legend(orient="bottom", columns=4, labelLimit=0)
+                    ),
+                    tooltip=["Shift family:N", alt.Tooltip("Share of images shown:Q", format=".0%"),
+                             alt.Tooltip("Error among them:Q", format=".1%")],
+                ),
+                width="stretch",
+            )  # fmt: skip
             st.caption(model_page.gate_caption(card))
         if (stability := model_page.stability_table(card))["Finding"]:
             st.markdown("#### Does the map stay put?")

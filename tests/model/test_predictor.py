@@ -125,8 +125,12 @@ def test_a_grainy_radiograph_is_withheld_for_its_noise_and_the_warning_says_so(p
     clean, noisy = predictor.predict(case.image), predictor.predict(grainy)
     assert not clean.unlike_training_data and clean.noise < clean.noise_limit
     assert noisy.unlike_training_data and noisy.too_noisy and noisy.unlikeness < noisy.unlikeness_limit
-    assert "noisier than the images this model was trained on" in noisy.unlikeness_warning
+    assert noisy.unlikeness_warning.startswith("This scan is noisier than the images this model was trained on")
     assert noisy.gate_reason.startswith("Noisier than the training images (noise 0.")
+    # Far noisier still, it is unlike the training images too, and the warning names both limits.
+    noisier = predictor.predict(np.clip(case.image + np.random.default_rng(1).normal(0, 0.3, case.image.shape), 0, 1))
+    assert noisier.unlikeness > noisier.unlikeness_limit and noisier.noise > noisier.noise_limit
+    assert "(unlikeness" in noisier.unlikeness_warning and "and is noisier than" in noisier.unlikeness_warning
     # Its middle half, letterboxed with flat padding above and below: the noise is read inside the letterbox, so
     # the padding does not hide it.
     assert predictor.predict(grainy[32:96]).noise == pytest.approx(noisy.noise, rel=0.2)

@@ -109,9 +109,9 @@ def test_shifts_that_fail_silently_are_named_with_their_worst_finding(predictor)
 def test_the_gate_s_curve_and_the_maps_stability_are_read_from_the_card_and_absent_from_older_cards(predictor):
     card = predictor.card
     curve = model_page.risk_coverage(card)
-    families = set(curve["Shift family"])
+    families = {point["Shift family"] for point in curve}
     assert {"clean", "noise", "borders and text"} <= families
-    assert len(curve["Error among them"]) == len(families) * len(card.robustness.coverages)
+    assert len(curve) == len(families) * len(card.robustness.coverages)
     caption = model_page.gate_caption(card)
     assert f"unlikeness above {card.unlikeness.threshold:.0f}" in caption and "relative noise above 0.0" in caption
     stability = model_page.stability_table(card)
@@ -119,6 +119,6 @@ def test_the_gate_s_curve_and_the_maps_stability_are_read_from_the_card_and_abse
     assert all(pairs > 0 for pairs in stability["Pairs"])
     assert "Pulmonary nodule" in stability["Finding"] and "pulmonary nodule" in model_page.stability_caption(card)
     older = card.with_changes(robustness=replace(card.robustness, coverages=(), risk_coverage={}, map_stability={}))
-    assert not model_page.risk_coverage(older)["Shift family"] and not model_page.stability_table(older)["Finding"]
+    assert not model_page.risk_coverage(older) and not model_page.stability_table(older)["Finding"]
     table = model_page.shift_table(card)
     assert table["Error shown"][table["Shift"].index("Gaussian noise sd 0.10")] == "—"  # every image withheld
