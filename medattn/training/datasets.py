@@ -7,7 +7,8 @@
 - a CSV manifest ``path,label[,label...]`` (paths relative to the CSV); multi-label when any row has
   more than one label.
 - a public chest radiograph dataset's folder, as published (``medattn.training.public``): NIH ChestX-ray14, with
-  its official patient-level split, or CheXpert (uncertain labels as negative, frontal views).
+  its official patient-level split, CheXpert (uncertain labels as negative, frontal views), RSNA Pneumonia or
+  VinDr-CXR (the readers' majority, the consensus test set).
 
 Folders and manifests have no split of their own: each file goes to ``train``, ``val`` or ``test`` by a
 hash of its path, so the split is stable as files are added. ``val`` picks the epoch, fits the temperatures

@@ -31,6 +31,17 @@ Target 0 and no box) and the DICOM files ``stage_2_train_images/{patientId}.dcm`
 its boxes. Its own test images carry no labels, so its labelled images are split three ways by a hash of the
 patientId (each names one patient's one study), 70 / 15 / 15.
 
+**VinDr-CXR** (Nguyen et al., Scientific Data 2022; PhysioNet's release 1.0.0), a folder holding
+``annotations/image_labels_train.csv`` (``image_id,rad_id,`` then its 28 labels ending in ``No finding``, each 0 or
+1: a row per reading, three radiologists per training image), ``annotations/image_labels_test.csv`` (the same
+labels without ``rad_id``: a consensus of five radiologists), ``annotations/annotations_{train,test}.csv``
+(``image_id,rad_id,class_name,x_min,y_min,x_max,y_max``: a row per box, empty corners for "No finding") and the
+DICOM files ``train/{image_id}.dicom`` and ``test/{image_id}.dicom``. The classes are the label columns other than
+"No finding", as the training file's header names them (the test file spells "Other diseases" "Other disease").
+A training image has a finding where most of its readers marked it (``READERS_AGREEING``); the test images'
+consensus is the test split, and a tenth of the training images, by a hash of the image (each is one patient's one
+study), the validation split. Every reader's boxes are kept.
+
 The index holds paths, not pixels, so a dataset of 10⁵ films is indexed in seconds and read as it is used.
 """
 
@@ -66,6 +77,11 @@ CHEXPERT_OBSERVATIONS = (
 CHEXPERT_FINDINGS = CHEXPERT_OBSERVATIONS[1:]
 UNCERTAIN = {"zeros": 0.0, "ones": 1.0}  # what an uncertain (-1.0) label is taken as
 CHEXPERT_VALUES = {"1.0": 1.0, "1": 1.0, "0.0": 0.0, "0": 0.0, "": 0.0}  # an empty cell: not mentioned
+VINDR_LABELS = "annotations/image_labels_{}.csv"
+VINDR_BOXES = "annotations/annotations_{}.csv"
+VINDR_BOX_HEADER = ("image_id", "rad_id", "class_name", "x_min", "y_min", "x_max", "y_max")
+VINDR_SPELLINGS = {"Other disease": "Other diseases"}  # the test file's names where the training file's differ
+READERS_AGREEING = 0.5  # a training image has a finding where more than this share of its readers marked it
 
 
 @dataclass(frozen=True)
@@ -160,7 +176,70 @@ def open_index(folder: Path) -> DatasetIndex | None:
         return chexpert(folder)
     if (folder / RSNA_LABELS).is_file():
         return rsna_pneumonia(folder)
+    if (folder / VINDR_LABELS.format("train")).is_file():
+        return vindr_cxr(folder)
     return None
+
+
+def vindr_cxr(folder: Path | str) -> DatasetIndex:
+    """VinDr-CXR in ``folder``, as PhysioNet publishes it (see the module's docstring)."""
+    folder = Path(folder)
+    classes, records, absent = (), [], 0
+    for official in ("train", "test"):
+        listing = VINDR_LABELS.format(official)
+        header, rows = _csv_rows(folder / listing)
+        readers = len(header) > 1 and header[1].lower() == "rad_id"
+        names = tuple(VINDR_SPELLINGS.get(name, name) for name in header[1 + readers :])
+        if header[:1] != ("image_id",) or names[-1:] != ("No finding",) or (official == "train") != readers:
+            raise DatasetError(f"{listing} does not have VinDr-CXR's header (image_id, rad_id, …, No finding).")
+        classes = classes or names[:-1]
+        if names[:-1] != classes:
+            raise DatasetError(f"{listing} names other labels than image_labels_train.csv.")
+        votes: dict[str, list[np.ndarray]] = {}
+        for line, row in rows:
+            if len(row) != len(header):
+                raise DatasetError(f"{listing} line {line}: {len(row)} fields, where the header has {len(header)}.")
+            try:
+                marked = np.array([float(cell) for cell in row[1 + readers :]])[:-1] > 0  # all checked, No finding too
+            except ValueError:
+                raise DatasetError(f"{listing} line {line}: a label that is not 0 or 1.") from None
+            votes.setdefault(row[0].strip(), []).append(marked)
+        boxes = _vindr_boxes(folder, official, classes)
+        for image, marks in votes.items():
+            path = folder / official / f"{image}.dicom"
+            if not path.is_file():
+                absent += 1
+                continue
+            agreed = np.mean(marks, axis=0) > READERS_AGREEING
+            split = "test" if official == "test" else _train_or_validation(image)
+            findings = tuple(name for name, present in zip(classes, agreed, strict=True) if present)
+            records.append(Record(path, findings, image, split, "", boxes.get(image, ())))
+    if not records:
+        raise DatasetError(f"None of the {absent} images VinDr-CXR's label files list is under {folder}/train or test.")
+    return DatasetIndex("VinDr-CXR", classes, tuple(records), absent)
+
+
+def _vindr_boxes(folder: Path, official: str, classes: tuple[str, ...]) -> dict[str, tuple[Box, ...]]:
+    """Every reader's boxes per image, as (x, y, width, height); none where the split's box file is absent."""
+    listing = VINDR_BOXES.format(official)
+    if not (folder / listing).is_file():
+        return {}
+    header, rows = _csv_rows(folder / listing)
+    if header != VINDR_BOX_HEADER:
+        raise DatasetError(f"{listing} does not have VinDr-CXR's header ({','.join(VINDR_BOX_HEADER)}).")
+    boxes: dict[str, list[Box]] = {}
+    for line, row in rows:
+        finding = VINDR_SPELLINGS.get(row[2].strip(), row[2].strip()) if len(row) == len(header) else ""
+        if finding == "No finding" and not any(cell.strip() for cell in row[3:]):
+            continue
+        try:
+            x_min, y_min, x_max, y_max = (float(cell) for cell in row[3:])
+        except ValueError:
+            x_min = y_min = x_max = y_max = float("nan")
+        if finding not in classes or not (x_max >= x_min and y_max >= y_min):
+            raise DatasetError(f"{listing} line {line}: not an image, a reader, one of its findings and a box.")
+        boxes.setdefault(row[0].strip(), []).append(Box(finding, x_min, y_min, x_max - x_min, y_max - y_min))
+    return {image: tuple(found) for image, found in boxes.items()}
 
 
 def rsna_pneumonia(folder: Path | str) -> DatasetIndex:

@@ -12,7 +12,14 @@ from PIL import Image
 
 from medattn.errors import DatasetError
 from medattn.training.datasets import open_dataset
-from medattn.training.public import CHEXPERT_FINDINGS, NIH_FINDINGS, chexpert, nih_chestxray14, rsna_pneumonia
+from medattn.training.public import (
+    CHEXPERT_FINDINGS,
+    NIH_FINDINGS,
+    chexpert,
+    nih_chestxray14,
+    rsna_pneumonia,
+    vindr_cxr,
+)
 from tests.conftest import PYDICOM_FILES
 
 # Data_Entry_2017.csv's header as NIH publishes it: its bracketed names hold commas, and it ends with one.
@@ -226,3 +233,81 @@ def test_rsna_pneumonia_is_read_with_its_boxes_and_split_by_patient(tmp_path):
 def test_a_malformed_rsna_listing_is_refused_naming_the_row(tmp_path, labels, says):
     with pytest.raises(DatasetError, match=says):
         rsna_pneumonia(write_rsna(tmp_path, labels))
+
+
+# VinDr-CXR's 28 labels as PhysioNet's image_labels_train.csv names them, "No finding" last.
+VINDR_LABELS = (
+    "Aortic enlargement", "Atelectasis", "Calcification", "Cardiomegaly", "Clavicle fracture", "Consolidation",
+    "Edema", "Emphysema", "Enlarged PA", "ILD", "Infiltration", "Lung Opacity", "Lung cavity", "Lung cyst",
+    "Mediastinal shift", "Nodule/Mass", "Pleural effusion", "Pleural thickening", "Pneumothorax",
+    "Pulmonary fibrosis", "Rib fracture", "Other lesion", "COPD", "Lung tumor", "Pneumonia", "Tuberculosis",
+    "Other diseases", "No finding",
+)  # fmt: skip
+
+
+def vindr_row(image: str, marked: tuple[str, ...], reader: str | None = None) -> str:
+    cells = ["1" if name in marked or (name == "No finding" and not marked) else "0" for name in VINDR_LABELS]
+    return ",".join([image, *([reader] if reader else []), *cells])
+
+
+def write_vindr(folder: Path, train_labels: list[str] | None = None) -> Path:
+    """VinDr-CXR as PhysioNet's 1.0.0 unpacks: annotations/*.csv, train/*.dicom and test/*.dicom."""
+    (folder / "annotations").mkdir(parents=True)
+    train_labels = train_labels or [
+        vindr_row("9a5094b2563a1ef3ff50dc5c7ff71345", ("Cardiomegaly", "Aortic enlargement"), "R10"),
+        vindr_row("9a5094b2563a1ef3ff50dc5c7ff71345", ("Cardiomegaly",), "R8"),
+        vindr_row("9a5094b2563a1ef3ff50dc5c7ff71345", ("Cardiomegaly",), "R9"),  # Aortic enlargement: 1 of 3
+        vindr_row("47ed17dcb2cbeec15182ed335a8b5a9e", (), "R9"),
+        vindr_row("47ed17dcb2cbeec15182ed335a8b5a9e", ("Nodule/Mass",), "R10"),
+        vindr_row("47ed17dcb2cbeec15182ed335a8b5a9e", ("Nodule/Mass",), "R11"),
+    ]
+    header = "image_id,rad_id," + ",".join(VINDR_LABELS)
+    (folder / "annotations" / "image_labels_train.csv").write_text("\n".join([header, *train_labels]) + "\n")
+    test_header = "image_id," + ",".join(VINDR_LABELS).replace("Other diseases", "Other disease")
+    (folder / "annotations" / "image_labels_test.csv").write_text(
+        f"{test_header}\n{vindr_row('002a34c58c5b758217ed1f584ccbcfe9', ('Other diseases', 'Pleural effusion'))}\n"
+    )
+    (folder / "annotations" / "annotations_train.csv").write_text(
+        ",".join(("image_id", "rad_id", "class_name", "x_min", "y_min", "x_max", "y_max")) + "\n"
+        "9a5094b2563a1ef3ff50dc5c7ff71345,R10,Cardiomegaly,691.0,1375.0,1653.0,1831.0\n"
+        "9a5094b2563a1ef3ff50dc5c7ff71345,R10,Aortic enlargement,1264.0,743.0,1611.0,1019.0\n"
+        "47ed17dcb2cbeec15182ed335a8b5a9e,R9,No finding,,,,\n"
+    )
+    images = {"9a5094b2563a1ef3ff50dc5c7ff71345": "train", "47ed17dcb2cbeec15182ed335a8b5a9e": "train"}
+    for image, official in (images | {"002a34c58c5b758217ed1f584ccbcfe9": "test"}).items():
+        (folder / official).mkdir(exist_ok=True)
+        shutil.copyfile(PYDICOM_FILES / "MR_small.dcm", folder / official / f"{image}.dicom")
+    return folder
+
+
+def test_vindr_cxr_is_read_with_its_readers_majority_its_consensus_test_set_and_every_box(tmp_path):
+    index = vindr_cxr(write_vindr(tmp_path))
+    assert index.classes == VINDR_LABELS[:-1] and len(index.records) == 3 and index.absent == 0
+    by_image = {record.patient: record for record in index.records}
+    heart = by_image["9a5094b2563a1ef3ff50dc5c7ff71345"]
+    assert heart.findings == ("Cardiomegaly",)  # three of three; the aorta one of three
+    assert [(box.finding, box.x, box.width) for box in heart.boxes] == [
+        ("Cardiomegaly", 691.0, 962.0), ("Aortic enlargement", 1264.0, 347.0),
+    ]  # every reader's box, kept as drawn  # fmt: skip
+    assert by_image["47ed17dcb2cbeec15182ed335a8b5a9e"].findings == ("Nodule/Mass",)  # two of three
+    test = by_image["002a34c58c5b758217ed1f584ccbcfe9"]
+    assert test.split == "test" and test.findings == ("Pleural effusion", "Other diseases")
+    assert {heart.split, by_image["47ed17dcb2cbeec15182ed335a8b5a9e"].split} <= {"train", "val"}
+    opened = open_dataset(tmp_path, "test")
+    assert len(opened) == 1 and opened.labels[0, VINDR_LABELS.index("Pleural effusion")] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("rows", "says"),
+    [
+        ([vindr_row("a", ("Cardiomegaly",), "R1") + ",0"], "image_labels_train.csv line 2: 31 fields"),
+        ([vindr_row("a", (), "R1").replace(",1", ",yes")], "line 2: a label that is not 0 or 1"),
+        ([vindr_row("a", ())], "does not have VinDr-CXR's header"),  # a row without its reader: 29 fields
+    ],
+)
+def test_a_malformed_vindr_listing_is_refused_naming_the_row(tmp_path, rows, says):
+    folder = write_vindr(tmp_path, rows)
+    if "header" in says:
+        (folder / "annotations" / "image_labels_train.csv").write_text("image_id," + ",".join(VINDR_LABELS) + "\n")
+    with pytest.raises(DatasetError, match=says):
+        vindr_cxr(folder)
