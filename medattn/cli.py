@@ -132,6 +132,15 @@ def parser() -> argparse.ArgumentParser:
     ood_cmd.add_argument("--subtle-share", type=float, default=0.0, help="as the model was trained with")
     ood_cmd.add_argument("--subtle-findings", nargs="*", help="likewise")
 
+    hiding_cmd = commands.add_parser(
+        "fit-faithfulness",
+        help="choose per finding how the faithfulness check hides a region, on validation cases; write it to the card",
+    )
+    hiding_cmd.set_defaults(command=fit_faithfulness)
+    hiding_cmd.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
+    hiding_cmd.add_argument("--seed", type=int, default=1, help="the synthetic validation seed (training's seed + 1)")
+    hiding_cmd.add_argument("--cases", type=int, default=200)
+
     robust_cmd = commands.add_parser(
         "robustness", help="measure the model under realistic shifts of held-out cases and write it into the card"
     )
@@ -257,6 +266,24 @@ def fit_ood(args: argparse.Namespace) -> None:
     write_card(card.with_changes(unlikeness=statistics), args.model)
     noise = "none" if statistics.noise_limit is None else f"{statistics.noise_limit:.4f}"
     print(f"limits written to {args.model}: unlikeness {statistics.threshold:.2f}, relative noise {noise}")
+
+
+def fit_faithfulness(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from medattn.explain.faithfulness import best_hidings, hiding_checks, hiding_separation
+    from medattn.model.card import write_card
+    from medattn.model.predictor import Predictor
+    from medattn.training import datasets
+
+    predictor = Predictor.load(args.model)
+    cases = datasets.synthetic(args.seed, args.cases, predictor.card.preprocessing.input_size, "val")
+    separation = hiding_separation(hiding_checks(predictor, np.stack(cases.images), cases.labels > 0.5))
+    chosen = best_hidings(separation)
+    for finding, by_hiding in separation.items():
+        figures = ", ".join(f"{hiding} {share:.1%}" for hiding, share in by_hiding.items())
+        print(f"{finding}: {chosen[finding]} (separation from the controls: {figures})")
+    write_card(predictor.card.with_changes(faithfulness_hiding=chosen), args.model)
 
 
 def robustness(args: argparse.Namespace) -> None:

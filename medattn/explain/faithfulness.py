@@ -59,6 +59,7 @@ class Faithfulness:
     random_falls: np.ndarray  # (places,) hiding the same region at other places; fewer than asked if it is large
     random_probabilities: np.ndarray  # (places,) the finding's probability with each of those hidden
     seconds: float
+    hiding: str = "grey"  # how the regions were hidden: a key of HIDINGS
 
     @property
     def places_as_damaging(self) -> int:
@@ -126,6 +127,7 @@ def check_faithfulness(
         falls[1:],
         probabilities[2:],
         time.perf_counter() - started,
+        hiding,
     )
 
 
@@ -172,3 +174,68 @@ def places_elsewhere(region: np.ndarray, count: int, rng: np.random.Generator) -
             if len(places) == count:
                 break
     return places
+
+
+# The maps the hidings are compared on: the model's attention, and two controls that cannot reflect what the
+# trained model uses (the same network with every weight re-drawn, Adebayo et al. 2018; a map of random noise).
+ATTENTION, CONTROLS = "attention", ("randomised-model attention", "random noise")
+
+
+def hiding_checks(
+    predictor: Predictor, images: np.ndarray, labels: np.ndarray, extra: dict | None = None
+) -> dict[tuple[str, str, str], list[Faithfulness]]:
+    """The check, with every hiding of HIDINGS, on every (image, finding) pair the model calls present and the
+    labels (N, C) say is: of the attention, of each control, and of each ``extra`` method (name -> an Explainer):
+    (hiding, finding, map) -> the checks, pair by pair."""
+    from medattn.explain.quality import randomised_copy
+
+    randomised = randomised_copy(predictor.model)
+    noise = np.random.default_rng(0)
+    checks: dict[tuple[str, str, str], list[Faithfulness]] = {}
+    for image, truth in zip(images, labels, strict=True):
+        prediction = predictor.predict(image)
+        model_input, _ = predictor.prepare(image)
+        for c, finding in enumerate(predictor.classes):
+            if not (truth[c] and finding in prediction.labels):
+                continue
+            with torch.inference_mode():
+                random_attention = randomised(model_input)[1][0, c].numpy()
+            maps = {
+                ATTENTION: prediction.attention[finding],
+                CONTROLS[0]: Heatmap(random_attention, "attention", finding, 0.0),
+                CONTROLS[1]: Heatmap(noise.random((16, 16), dtype=np.float32), "noise", finding, 0.0),
+            } | {name: predictor.explain(image, finding, method) for name, method in (extra or {}).items()}
+            for name, heatmap in maps.items():
+                if heatmap.values.shape != image.shape:  # token-grid maps onto the image first
+                    resized = cv2.resize(heatmap.values.astype(np.float32), image.shape[::-1])
+                    heatmap = Heatmap(resized, name, finding, 0.0)
+                for hiding in HIDINGS:
+                    checks.setdefault((hiding, finding, name), []).append(
+                        check_faithfulness(predictor, image, heatmap, hiding=hiding)
+                    )
+    return checks
+
+
+def hiding_separation(checks: dict[tuple[str, str, str], list[Faithfulness]]) -> dict[str, dict[str, float]]:
+    """Per finding and hiding: the share of the attention's checks saying "relies", less the larger of the two
+    controls' shares: how well that hiding tells the maps the model relies on from maps it cannot."""
+
+    def relies(key: tuple[str, str, str]) -> float:
+        return sum(check.verdict is Verdict.RELIES for check in checks[key]) / max(1, len(checks[key]))
+
+    findings = dict.fromkeys(finding for _, finding, _ in checks)
+    return {
+        finding: {
+            hiding: relies((hiding, finding, ATTENTION)) - max(relies((hiding, finding, c)) for c in CONTROLS)
+            for hiding in HIDINGS
+        }
+        for finding in findings
+    }
+
+
+def best_hidings(separation: dict[str, dict[str, float]]) -> dict[str, str]:
+    """Per finding, the hiding that separates best; grey, what occlusion and deletion use, where none beats it."""
+    return {
+        finding: max(by_hiding, key=lambda hiding: (by_hiding[hiding], hiding == "grey"))
+        for finding, by_hiding in separation.items()
+    }

@@ -80,6 +80,9 @@ class ModelCard:
     metrics: Metrics | None = None  # figures written by ``evaluate``; shown on the Model page
     unlikeness: UnlikenessStatistics | None = None
     robustness: Robustness | None = None  # figures written by ``robustness``; shown on the Model page
+    # Per finding, how the faithfulness check hides a region (a key of medattn.explain.faithfulness.HIDINGS),
+    # chosen on validation cases by ``fit-faithfulness``; grey where a finding has none.
+    faithfulness_hiding: dict[str, str] = field(default_factory=dict)
     # The SHA-256 of model.safetensors as written with this card: weights swapped or altered under a card
     # (whose figures, thresholds and alarm limit describe other weights) are refused at load.
     weights_sha256: str = ""
@@ -169,6 +172,7 @@ class ModelCard:
             metrics=from_json(Metrics, values["metrics"], "metrics") if values.get("metrics") else None,
             unlikeness=_unlikeness(fields.nested("unlikeness")) if values.get("unlikeness") is not None else None,
             robustness=from_json(Robustness, values["robustness"], "robustness") if values.get("robustness") else None,
+            faithfulness_hiding=_hidings(fields.get("faithfulness_hiding", dict, default={}), classes),
             weights_sha256=fields.get("weights_sha256", str, default=""),
         )
 
@@ -291,6 +295,20 @@ def _architecture(fields: _Fields, input_size: int) -> Architecture:
 
 MIN_THRESHOLD = 0.01
 MARKUP_CHARACTERS = frozenset("[]<>*_`#|\\~$")
+
+
+# How the faithfulness check may hide a region: medattn.explain.faithfulness.HIDINGS's keys (a test keeps them one).
+HIDING_NAMES = ("grey", "blur", "inpaint")
+
+
+def _hidings(values: dict, classes: tuple[str, ...]) -> dict[str, str]:
+    for finding, hiding in values.items():
+        if finding not in classes or hiding not in HIDING_NAMES:
+            raise ModelError(
+                f"The model card's 'faithfulness_hiding' maps {finding!r} to {hiding!r}: each must be one of its "
+                f"classes and one of {', '.join(HIDING_NAMES)}."
+            )
+    return dict(values)
 
 
 def _unlikeness(fields: _Fields) -> UnlikenessStatistics:

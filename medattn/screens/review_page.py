@@ -225,7 +225,8 @@ def faithfulness_verdict(check: Faithfulness, finding_name: str) -> Faithfulness
     """The check's outcome in a clinician's words: probabilities as the rest of the page writes them (never
     "100%"), no log-odds, and "cannot tell" where nothing hidden moves the finding visibly."""
     verdict, before, after = check.verdict, probability(check.probability), probability(check.hidden_probability)
-    area = f"the highlighted area (the hottest {check.region_fraction:.0%} of the image)"
+    how = {"grey": "", "blur": ", blurred", "inpaint": ", filled in from its surroundings"}[check.hiding]
+    area = f"the highlighted area (the hottest {check.region_fraction:.0%} of the image{how})"
     places = len(check.random_falls)
     if verdict is Verdict.RELIES:
         lowest = probability(float(check.random_probabilities.min()))

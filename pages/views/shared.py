@@ -202,8 +202,9 @@ def explanation(case_key: str, model_dir: str, frame: int, method: str, finding:
 @st.cache_data(max_entries=256, show_spinner=False)
 def faithfulness(case_key: str, model_dir: str, frame: int, method: str, finding: str, _case: Case) -> Faithfulness:
     """The faithfulness check of the map on screen: about 20 forward passes, once per map."""
-    heatmap = explanation(case_key, model_dir, frame, method, finding, _case)
-    return check_faithfulness(predictor(model_dir), _case.scan, heatmap, frame)
+    heatmap, model = explanation(case_key, model_dir, frame, method, finding, _case), predictor(model_dir)
+    hiding = model.card.faithfulness_hiding.get(finding, "grey")  # the hiding that separated best on validation
+    return check_faithfulness(model, _case.scan, heatmap, frame, hiding=hiding)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)

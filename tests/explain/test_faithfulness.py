@@ -11,6 +11,7 @@ from medattn.explain.faithfulness import (
     RANDOM_REGIONS,
     REGION_FRACTION,
     Verdict,
+    best_hidings,
     check_faithfulness,
     hottest_region,
     places_elsewhere,
@@ -68,3 +69,15 @@ def test_every_hiding_changes_only_the_region_and_takes_a_bright_spot_away(hidin
     np.testing.assert_array_equal(hidden[0], image[0])
     np.testing.assert_array_equal(hidden[1, 0][~masks[1]], image[0, 0][~masks[1]])
     assert hidden[1, 0, 28:36, 28:36].mean() < 0.8 * 3.0  # the spot is gone, or faded, whatever hides it
+
+
+def test_the_best_hiding_per_finding_is_the_one_that_separates_best_and_grey_on_a_tie():
+    from medattn.model.card import HIDING_NAMES
+
+    assert tuple(HIDINGS) == HIDING_NAMES  # the card accepts exactly the hidings there are
+    chosen = best_hidings({
+        "nodule": {"grey": 0.74, "blur": 0.62, "inpaint": 0.92},
+        "effusion": {"grey": 0.56, "blur": 0.0, "inpaint": 0.28},
+        "cardiomegaly": {"grey": 0.0, "blur": 0.0, "inpaint": 0.0},
+    })  # fmt: skip
+    assert chosen == {"nodule": "inpaint", "effusion": "grey", "cardiomegaly": "grey"}

@@ -89,6 +89,8 @@ def set_path(card: dict, path: str, value) -> dict:
         ("thresholds", [0.5, 0.999999, 0.5], "'thresholds' must lie between 0.01 and 0.99"),  # never calls it
         ("unlikeness.threshold", math.nan, "'unlikeness.threshold'"),
         ("unlikeness.noise_limit", -0.05, "'unlikeness.noise_limit'"),  # would withhold every scan
+        ("faithfulness_hiding", {"nodule": "erase"}, "'faithfulness_hiding' maps 'nodule' to 'erase'"),
+        ("faithfulness_hiding", {"mass": "grey"}, "'faithfulness_hiding' maps 'mass' to 'grey'"),
         ("display_names.nodule", "[Log in again](http://evil.example)", "holds markup ([ ] ://)"),
         ("intended_use", "Cleared for **clinical** diagnosis.", "holds markup (*)"),
         ("name", "<b>model</b>", "holds markup (< >)"),

@@ -3,6 +3,8 @@ real chest CR; each test runs in milliseconds once the predictions are made."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -143,6 +145,11 @@ def test_the_faithfulness_verdict_in_a_clinicians_words():
     )
     elsewhere = review_page.faithfulness_verdict(check(0.9995, 0.40, [0.30, 0.35, *nineteen[1:]]), "Pulmonary nodule")
     assert elsewhere.verdict is Verdict.DOES_NOT_RELY and "at 2 of 19 other places lowered it as much" in elsewhere.text
+    # A region filled in from its surroundings (the card's hiding for nodules) is said as such.
+    inpainted = replace(check(0.9995, 0.015, [0.97, *nineteen]), hiding="inpaint")
+    assert "(the hottest 1% of the image, filled in from its surroundings) lowers" in (
+        review_page.faithfulness_verdict(inpainted, "Pulmonary nodule").text
+    )
     for verdict in (relies, saturated, raised, elsewhere):
         assert "log-odds" not in verdict.text and "100%" not in verdict.text
 
