@@ -1,5 +1,5 @@
-"""Command line: ``medattn train|evaluate|fit-ood|robustness|score|samples`` (or ``python -m medattn ...``), one
-function per command.
+"""Command line: ``medattn train|evaluate|fit-ood|fit-faithfulness|robustness|score|samples`` (or
+``python -m medattn ...``), one function per command.
 
 ``train`` also runs data-parallel under ``torchrun --nproc_per_node=N -m medattn train ...``.
 
