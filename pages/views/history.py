@@ -13,8 +13,8 @@ from medattn.access import visible_to
 from medattn.review.store import select_reviews
 from medattn.review.text import escape_markdown, probability
 
-# A review's scan was unlike the model's training data (its output meant nothing), or was not, or was
-# saved before that was recorded.
+# The gate withheld the model's output for a review's scan (unlike the training data, or too noisy: its output
+# meant nothing), or did not, or the review was saved before that was recorded.
 LISTED = 100  # reviews listed on the page, newest first; the export holds every one selected
 UNLIKE = {True: "yes — output not meaningful", False: "no", None: "not recorded"}
 
@@ -73,7 +73,7 @@ with shared.page("Review history"):
                 for r in listed
             ],
             "Model": [f"{r.model_name} {r.model_version}" for r in listed],
-            "Unlike training data": [UNLIKE[r.unlike_training_data] for r in listed],
+            "Output withheld": [UNLIKE[r.unlike_training_data] for r in listed],
             "Model's findings": [
                 ", ".join(
                     f"{name(f)} {probability(p)}" for f, p in sorted(r.probabilities.items(), key=lambda i: -i[1])

@@ -561,7 +561,7 @@ def test_a_review_of_an_unlike_scan_is_stored_and_listed_as_such(data_dir):
     store.close()
     at.switch_page("pages/views/history.py").run()
     history = at.table[0].value
-    assert history["Unlike training data"].iloc[0] == "yes — output not meaningful"
+    assert history["Output withheld"].iloc[0] == "yes — output not meaningful"
 
 
 def test_maps_are_on_a_model_wide_scale_and_an_absent_or_diffuse_finding_says_so():
