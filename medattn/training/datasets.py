@@ -22,6 +22,7 @@ import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 
@@ -151,11 +152,30 @@ def _split_of(relative_path: Path) -> str:
     return public.hashed_split(relative_path.as_posix(), TEST_SHARE, VALIDATION_SHARE)
 
 
-def _read_images(paths: list[Path]) -> list[np.ndarray]:
-    images = []
-    for path in paths:
+def _read_images(paths: list[Path]) -> ImageFiles:
+    return ImageFiles(paths)
+
+
+class ImageFiles(Sequence[np.ndarray]):
+    """Files' model pixels, each read when it is asked for: a set of 10⁵ radiographs is never whole in memory
+    (training keeps each one's model input, 64 KB at 128 px, where a 2,500 px film's pixels take 12 MB). A file
+    that cannot be read is a DatasetError naming it, when it is reached."""
+
+    def __init__(self, paths: Sequence[Path]):
+        self.paths = list(paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @overload
+    def __getitem__(self, index: int) -> np.ndarray: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[np.ndarray]: ...
+    def __getitem__(self, index: int | slice) -> np.ndarray | list[np.ndarray]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        path = self.paths[index]
         try:
-            images.append(load_scan(path).model_pixels())
+            return load_scan(path).model_pixels()
         except ScanError as error:
             raise DatasetError(f"{path}: {error}") from None
-    return images

@@ -84,7 +84,7 @@ def test_manifest_naming_a_broken_file_says_which(tmp_path):
     errors = []
     for split in ("train", "val", "test"):  # the file belongs to exactly one of them
         try:
-            open_dataset(tmp_path / "m.csv", split)
+            list(open_dataset(tmp_path / "m.csv", split).images)  # read when reached: never all held at once
         except DatasetError as error:
             errors.append(str(error))
     assert len(errors) == 1 and "bad.png" in errors[0]
