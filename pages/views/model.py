@@ -136,7 +136,7 @@ with shared.page("Model card"):
                 .encode(
                     x=alt.X("Share of images shown:Q", title="Share of images shown, most familiar first",
                             axis=alt.Axis(format="%")),
-                    y=alt.Y("Error among them:Q", title="Share with a finding called wrongly",
+                    y=alt.Y("Error among them:Q", title="Called wrongly",
                             axis=alt.Axis(format="%")),
                     color=alt.Color(
                         "Shift family:N", scale=DISTINCT, legend=alt.Legend(orient="bottom", columns=4, labelLimit=0)
