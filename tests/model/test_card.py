@@ -146,7 +146,7 @@ def test_an_alarm_limit_that_lets_noise_through_is_refused(tmp_path, default_car
 def test_a_card_whose_class_count_does_not_match_the_weights_is_refused(tmp_path, default_card):
     shutil.copytree(DEFAULT_MODEL_DIR, tmp_path / "model")
     card = default_card | {"classes": ["nodule", "effusion"], "temperature": [1.0, 1.0], "thresholds": [0.5, 0.5]}
-    card["display_names"] = {"nodule": "Pulmonary nodule"}
+    card |= {"display_names": {"nodule": "Pulmonary nodule"}, "faithfulness_hiding": {}}
     (tmp_path / "model" / "model.json").write_text(json.dumps(card))
     with pytest.raises(ModelError, match=r"lists 2 'classes', but the weights .* have 3"):
         load_model(tmp_path / "model")
