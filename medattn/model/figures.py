@@ -167,6 +167,8 @@ class Training:
     warmup_classes: tuple[str, ...] = ()
     warmup_epochs: int | None = None
     attention_overlap_weight: float | None = None
+    attention_mask_weight: float | None = None  # attention supervised by masks (medattn.training.train)
+    attention_mask_share: float | None = None
     augmentation: dict[str, Any] | None = None  # the recipe's settings, as medattn.training.augment records them
     history: tuple[Epoch, ...] = ()
     seconds: float | None = None

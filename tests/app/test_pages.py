@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from medattn import load_scan
+from medattn import Predictor, load_scan
 from medattn.assets import DEFAULT_MODEL_DIR, all_samples, real_samples, synthetic_samples
 from medattn.explain import EXPLAINERS
 from medattn.explain.overlay import TRUTH_COLOUR
@@ -374,7 +374,6 @@ def test_model_picker_offers_every_model_and_review_uses_the_choice(tmp_path, mo
 
 def test_moving_the_overlay_controls_never_reruns_the_model(monkeypatch):
     """The model and the explainers run once per file, frame, method and finding; the sliders only redraw."""
-    from medattn import Predictor
 
     calls = []
 
@@ -588,11 +587,14 @@ def test_the_faithfulness_check_stands_beside_the_map_of_a_present_finding():
     (verdict,) = [s.value for s in at.success if "Faithfulness check" in s.value]
     assert verdict.startswith("**Faithfulness check: the model relies on the highlighted area.** Hiding the")
     # The flagship case read "does not rely … 99.95% to 99.92% (+0.6 log-odds fall)": a 5% grey disc hid the
-    # nodule and drew a new one. Its attention now gets a region its own size, filled in from its surroundings
-    # as the card says for nodules (the hiding that separated best on validation cases), and the check says so.
+    # nodule and drew a new one. Its attention now gets a region its own size, hidden as the card says for
+    # nodules (the hiding that separated best on validation cases), and the check says so.
     at = open_sample("synthetic nodule")
     (verdict,) = [s.value for s in at.success if "Faithfulness check" in s.value]
-    assert "of the image, filled in from its surroundings) lowers Pulmonary nodule from > 99% to 1%" in verdict
+    filled = Predictor.default().card.faithfulness_hiding.get("nodule") == "inpaint"
+    assert (
+        "filled in from its surroundings" in verdict
+    ) == filled and "lowers Pulmonary nodule from > 99% to" in verdict
     assert "log-odds" not in verdict
     case = at.session_state["workspace"].current_case
     at.selectbox(key=f"shown-{case.key[:12]}").set_value("effusion").run()  # absent: no call to check
