@@ -60,7 +60,7 @@ UNLIKENESS = hd.sr.CodedConcept("unlikeness", SCHEME, "Unlikeness to the model's
 UNLIKENESS_LIMIT = hd.sr.CodedConcept("unlikeness-limit", SCHEME, "Unlikeness limit of the model")
 NOISE = hd.sr.CodedConcept("noise", SCHEME, "Relative noise of the model input")
 NOISE_LIMIT = hd.sr.CodedConcept("noise-limit", SCHEME, "Relative noise limit of the model")
-UNLIKE = hd.sr.CodedConcept("unlike-training", SCHEME, "Unlike the training data: output not meaningful")
+UNLIKE = hd.sr.CodedConcept("unlike-training", SCHEME, "Output withheld: unlike the training data or too noisy")
 READER_VERDICT = hd.sr.CodedConcept("reader-verdict", SCHEME, "Reader's verdict on the model's call")
 READER_READING = hd.sr.CodedConcept("reader-reading", SCHEME, "Finding present in the reader's reading")
 VERDICT_CODES = {
@@ -200,7 +200,8 @@ def build_results(source: Dataset, scored: ScoredImage, reader: str | None = Non
     datasets, left_out = [], []
     if scored.withheld:
         left_out.append(
-            "No map, segmentation or overlay: the scan is unlike the training data, so they would mean nothing. "
+            "No map, segmentation or overlay: the scan is unlike the training data or too noisy for the model, so "
+            "they would mean nothing. "
             "The structured report says so."
         )
     else:

@@ -165,7 +165,10 @@ class FaithfulnessVerdict:
 def unchecked_reason(prediction: Prediction, painted: bool, finding: str) -> str | None:
     """Why the map on screen gets no faithfulness check, or None where it gets one."""
     if prediction.unlike_training_data:
-        return "The faithfulness check is not run on a scan unlike the training data."
+        return (
+            "The faithfulness check is not run on a scan whose output is withheld (unlike the training data, or "
+            "too noisy)."
+        )
     if finding not in prediction.labels:
         return "The faithfulness check tests the map of a finding the model calls present."
     if not painted:
@@ -334,7 +337,9 @@ def report_content(
     overlay layer (laid on the image when the report is drawn, not on every rerun) and its caption; None where
     the screen withholds the model's output: the report then withholds the map and every number too, and
     says why in their place."""
-    layer, explanation = map_shown if map_shown else (None, "Withheld: unlike the training data")
+    # A panel's title: short (the warning below the image gives the figures).
+    withheld = f"Withheld: {'too noisy' if prediction.too_noisy else 'unlike the training data'}"
+    layer, explanation = map_shown if map_shown else (None, withheld)
     return ReportContent(
         image=image,
         layer=layer,
