@@ -340,7 +340,7 @@ def silent_failures(card: ModelCard) -> str | None:
             f"{s.shift} ({card.display_name(f).lower()}: AUC {s.auc[f]:.2f}, pointing {s.pointing[f]:.2f})"
             for s, f in worst
         )
-        + ". These scans are not called unlike the training data, so the Review page shows their output."
+        + ". The gate does not withhold these scans, so the Review page shows their output."
     )
 
 
