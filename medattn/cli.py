@@ -106,6 +106,18 @@ def parser() -> argparse.ArgumentParser:
     train_cmd.add_argument(
         "--explain-cases", type=int, default=EXPLAIN_CASES, help="cases per class to measure explanations on"
     )
+    train_cmd.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="processes decoding image files for training (0: the training process decodes them; on 2 cores "
+        "none is fastest, as for scoring); images already in memory are prepared once",
+    )
+    train_cmd.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="write the run's progress here after every epoch; a run given one that exists resumes from it",
+    )
 
     eval_cmd = commands.add_parser("evaluate", help="evaluate a model on held-out data")
     eval_cmd.set_defaults(command=evaluate)
@@ -119,6 +131,7 @@ def parser() -> argparse.ArgumentParser:
         "--write-card", action="store_true", help="replace the metrics in the model's card with these"
     )
     eval_cmd.add_argument("--explain-cases", type=int, default=EXPLAIN_CASES, help="cases per class to explain")
+    eval_cmd.add_argument("--workers", type=int, default=0, help="processes decoding image files")
 
     ood_cmd = commands.add_parser(
         "fit-ood", help="measure the training data's features and write the unlikeness limit into the card"
@@ -131,6 +144,7 @@ def parser() -> argparse.ArgumentParser:
     ood_cmd.add_argument("--val-size", type=int, default=1500)
     ood_cmd.add_argument("--subtle-share", type=float, default=0.0, help="as the model was trained with")
     ood_cmd.add_argument("--subtle-findings", nargs="*", help="likewise")
+    ood_cmd.add_argument("--workers", type=int, default=0, help="processes decoding image files")
 
     hiding_cmd = commands.add_parser(
         "fit-faithfulness",
@@ -231,9 +245,12 @@ def train(args: argparse.Namespace) -> None:
         attention_mask_share=args.attention_mask_share,
     )
     context = distributed.start()  # a process group under torchrun; nothing otherwise
-    model, card = train_model(config, train_set, val_set, model_config, context)
+    model, card = train_model(
+        config, train_set, val_set, model_config, context, workers=args.workers, checkpoint=args.checkpoint
+    )
     if context.is_main:
-        card = card.with_changes(unlikeness=_fit_unlikeness(model, card, train_set, val_set, args.data, args.seed + 1))
+        limits = _fit_unlikeness(model, card, train_set, val_set, args.data, args.seed + 1, args.workers)
+        card = card.with_changes(unlikeness=limits)
         held_out = _labelled(args.data, "test", HELD_OUT_SEED, args.eval_size, args.input_size)
         metrics = evaluate(model, card, held_out, explain_cases=args.explain_cases)
         save_model(model, card.with_changes(metrics=from_json(Metrics, metrics, "metrics")), args.out)
@@ -248,7 +265,9 @@ def evaluate(args: argparse.Namespace) -> None:
 
     model, card = load_model(args.model)
     held_out = _labelled(args.data, args.split, args.seed, args.size, card.preprocessing.input_size)
-    metrics = evaluate_model(model, card, held_out, explain_cases=args.explain_cases if args.explain else 0)
+    metrics = evaluate_model(
+        model, card, held_out, explain_cases=args.explain_cases if args.explain else 0, workers=args.workers
+    )
     if args.write_card:
         write_card(card.with_changes(metrics=from_json(Metrics, metrics, "metrics")), args.model)
     print(json.dumps(metrics, indent=2))
@@ -262,7 +281,7 @@ def fit_ood(args: argparse.Namespace) -> None:
     size = card.preprocessing.input_size
     train_set = _labelled(args.data, "train", args.seed, args.train_size, size, args.subtle_share, args.subtle_findings)
     val_set = _labelled(args.data, "val", args.seed + 1, args.val_size, size)
-    statistics = _fit_unlikeness(model, card, train_set, val_set, args.data, args.seed + 1)
+    statistics = _fit_unlikeness(model, card, train_set, val_set, args.data, args.seed + 1, args.workers)
     write_card(card.with_changes(unlikeness=statistics), args.model)
     noise = "none" if statistics.noise_limit is None else f"{statistics.noise_limit:.4f}"
     print(f"limits written to {args.model}: unlikeness {statistics.threshold:.2f}, relative noise {noise}")
@@ -398,7 +417,13 @@ def _labelled(
 
 
 def _fit_unlikeness(
-    model: AttentionNet, card: ModelCard, train_set: LabelledImages, val_set: LabelledImages, data: str, val_seed: int
+    model: AttentionNet,
+    card: ModelCard,
+    train_set: LabelledImages,
+    val_set: LabelledImages,
+    data: str,
+    val_seed: int,
+    workers: int = 0,
 ) -> UnlikenessStatistics:
     """The training features' Gaussian, and the gate's limits set on held-out images the model still reads well.
 
@@ -406,13 +431,15 @@ def _fit_unlikeness(
     suite on which the model's error stays within ACCEPTABLE_EXTRA_ERROR of the clean cases' (exposure, blur,
     positioning, compression: the variation of any department), and cases drawn at 256 and 512 px (as the
     sample cases are), so that none of them is withheld; shifts the model fails on (heavy noise, borders, text)
-    choose nothing. Other data: its validation split.
+    choose nothing. Other data: its validation split. Image files are read batch by batch (``workers``).
     """
+    import numpy as np
+
     from medattn.model import unlikeness
     from medattn.model.network import for_inference
     from medattn.model.predictor import Predictor
     from medattn.training import datasets
-    from medattn.training.evaluate import letterboxed_inputs
+    from medattn.training.inputs import ModelInputs
     from medattn.training.robustness import ACCEPTABLE_EXTRA_ERROR, performing_shifts
 
     recipe = card.preprocessing
@@ -427,9 +454,15 @@ def _fit_unlikeness(
         held_out = [*kept.values(), *(rendered.images for rendered in held_out)]
     else:
         held_out = [val_set.images]
-    groups = [letterboxed_inputs(images, recipe) for images in held_out]
+
+    def features(images: Sequence[np.ndarray]) -> np.ndarray:
+        batches = ModelInputs(images, recipe, workers).batches()
+        return np.concatenate([unlikeness.features(model, inputs) for inputs, _ in batches])
+
+    def noise(images: Sequence[np.ndarray]) -> np.ndarray:
+        batches = ModelInputs(images, recipe, workers).batches()
+        return np.concatenate([unlikeness.noise_levels(inputs, boxes) for inputs, boxes in batches])
+
     return unlikeness.fit_statistics(
-        unlikeness.features(model, letterboxed_inputs(train_set.images, recipe)[0]),
-        [unlikeness.features(model, inputs) for inputs, _ in groups],
-        [unlikeness.noise_levels(inputs, boxes) for inputs, boxes in groups],
+        features(train_set.images), [features(images) for images in held_out], [noise(images) for images in held_out]
     )

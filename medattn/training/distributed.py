@@ -68,3 +68,12 @@ def share_buffers(model: torch.nn.Module, context: Context) -> None:
     if context.distributed:
         for buffer in model.buffers():
             dist.broadcast(buffer, src=0)
+
+
+def gathered(tensor: torch.Tensor, context: Context) -> torch.Tensor:
+    """Every rank's ``tensor`` (on the CPU), stacked in rank order: (world size, ...)."""
+    if not context.distributed:
+        return tensor[None]
+    parts = [torch.empty_like(tensor, device=context.device) for _ in range(context.world_size)]
+    dist.all_gather(parts, tensor.to(context.device))  # NCCL gathers only what is on the GPU
+    return torch.stack(parts).cpu()

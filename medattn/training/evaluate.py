@@ -7,7 +7,6 @@ The metrics are plain numpy with no model dependency; explanation quality lives 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import cv2
@@ -27,8 +26,8 @@ from medattn.model import calibration
 from medattn.model.calibration import MULTI_CLASS
 from medattn.model.card import ModelCard
 from medattn.model.network import AttentionNet
-from medattn.model.preprocessing import Letterbox, Preprocessing
 from medattn.training.datasets import LabelledImages
+from medattn.training.inputs import ModelInputs
 
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -80,34 +79,27 @@ def roc_curve(labels: np.ndarray, scores: np.ndarray, points: int = 101) -> dict
     return {"fpr": [0.0, *fpr.round(4).tolist(), 1.0], "tpr": [0.0, *tpr.round(4).tolist(), 1.0]}
 
 
-def model_inputs(dataset: LabelledImages, recipe: Preprocessing) -> torch.Tensor:
-    """(N, channels, S, S) through the one preprocessing path, as the app and batch scoring use it."""
-    return letterboxed_inputs(dataset.images, recipe)[0]
-
-
-def letterboxed_inputs(images: Sequence[np.ndarray], recipe: Preprocessing) -> tuple[torch.Tensor, list[Letterbox]]:
-    """The model inputs (N, channels, S, S) of ``images``, and where each image lies in its input."""
-    prepared = [recipe.prepare(image) for image in images]
-    return torch.from_numpy(np.stack([model_input for model_input, _ in prepared])), [box for _, box in prepared]
-
-
 @torch.inference_mode()
-def run_model(model: AttentionNet, inputs: torch.Tensor, batch_size: int = 256) -> np.ndarray:
-    """Raw logits (N, C) for a stack of prepared inputs, on whatever device the model is on."""
+def run_model(model: AttentionNet, inputs: ModelInputs | torch.Tensor, batch_size: int = 256) -> np.ndarray:
+    """Raw logits (N, C) for prepared inputs (a set's, or a stack of them), on whatever device the model is on."""
     model.eval()
     device = next(model.parameters()).device
-    return torch.cat([model(chunk.to(device))[0].cpu() for chunk in inputs.split(batch_size)]).numpy()
+    chunks = inputs.split(batch_size) if isinstance(inputs, torch.Tensor) else (x for x, _ in inputs.batches())
+    return torch.cat([model(chunk.to(device))[0].cpu() for chunk in chunks]).numpy()
 
 
 def macro_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(np.nanmean([roc_auc(labels[:, c], scores[:, c]) for c in range(labels.shape[1])]))
 
 
-def evaluate(model: AttentionNet, card: ModelCard, dataset: LabelledImages, explain_cases: int = 0) -> dict[str, Any]:
+def evaluate(
+    model: AttentionNet, card: ModelCard, dataset: LabelledImages, explain_cases: int = 0, workers: int = 0
+) -> dict[str, Any]:
     """Classification and calibration figures; with ``explain_cases``, every explanation method's quality
-    on up to that many cases per class (``medattn.explain.quality``)."""
+    on up to that many cases per class (``medattn.explain.quality``). Image files are read batch by batch,
+    by ``workers`` processes (``medattn.training.inputs``)."""
     task, classes = card.task, card.classes
-    inputs = model_inputs(dataset, card.preprocessing)
+    inputs = ModelInputs(dataset.images, card.preprocessing, workers)
     labels = dataset.labels
     logits = run_model(model, inputs)
     raw = calibration.probabilities(logits, np.ones(1), task)
@@ -150,7 +142,7 @@ MASK_METRICS = {"pointing_game": pointing_hit, "mass_in_mask": mass_inside, "top
 
 def explanation_quality(
     model: AttentionNet,
-    inputs: torch.Tensor,
+    inputs: ModelInputs,
     dataset: LabelledImages,
     task: str,
     cases_per_class: int = 100,
@@ -162,7 +154,7 @@ def explanation_quality(
     Each class is explained on up to ``cases_per_class`` of the cases that have it. Masks are grown by
     one token cell, the resolution of the attention and Grad-CAM grids.
     """
-    size = inputs.shape[-1]
+    size = inputs.recipe.input_size
     cell = size // model.config.grid_size
     results = {"data": dataset.source, "cases_per_class": cases_per_class, "methods": {}}
     # Each class (index, name) with the cases it is explained on; a class no case has is left out.
@@ -174,18 +166,19 @@ def explanation_quality(
     # that order, since deletion_insertion breaks ties at random.
     random_order = {}
     for c, name, cases in explained:
-        deletion, insertion = deletion_insertion(model, inputs[cases], np.zeros((len(cases), size, size)), c, task)
+        deletion, insertion = deletion_insertion(model, inputs.take(cases), np.zeros((len(cases), size, size)), c, task)
         random_order[name] = {"cases": len(cases), "deletion_auc": float(deletion.mean()),
                               "insertion_auc": float(insertion.mean())}  # fmt: skip
     results["random_order"] = {"overall": _macro_mean(random_order), "per_class": random_order}
     for method, explainer in EXPLAINERS.items():
         per_class, seconds, images, sanity = {}, 0.0, 0, []
         for c, name, cases in explained:
+            cases_inputs = inputs.take(cases)
             started = time.perf_counter()
-            maps = explainer.maps(model, inputs[cases], c)
+            maps = explainer.maps(model, cases_inputs, c)
             seconds, images = seconds + time.perf_counter() - started, images + len(cases)
             on_input = np.stack([cv2.resize(m, (size, size), interpolation=cv2.INTER_LINEAR) for m in maps])
-            deletion, insertion = deletion_insertion(model, inputs[cases], on_input, c, task)
+            deletion, insertion = deletion_insertion(model, cases_inputs, on_input, c, task)
             # An empty map (no positive value anywhere) paints nothing on screen and misses the pointing game.
             empty = maps.reshape(len(maps), -1).max(axis=1) <= 0
             scores = {"deletion_auc": deletion.mean(), "insertion_auc": insertion.mean(), "empty_maps": empty.mean()}
@@ -194,7 +187,7 @@ def explanation_quality(
                 for key, metric in MASK_METRICS.items():
                     scores[key] = np.mean([metric(m, r) for m, r in zip(on_input, regions, strict=True)])
             per_class[name] = {"cases": len(cases)} | {key: float(value) for key, value in scores.items()}
-            sanity.append(randomisation_check(model, explainer, inputs[cases[:sanity_cases_per_class]], c))
+            sanity.append(randomisation_check(model, explainer, cases_inputs[:sanity_cases_per_class], c))
         results["methods"][method] = {
             "seconds_per_image": seconds / max(images, 1),
             "overall": _macro_mean(per_class),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,10 +24,12 @@ from medattn.model.checkpoint import count_parameters
 from medattn.model.figures import Training, from_json
 from medattn.model.network import AttentionNet, ModelConfig
 from medattn.model.preprocessing import Preprocessing
+from medattn.training import progress
 from medattn.training.augment import Augmentation, augment
 from medattn.training.datasets import LabelledImages
-from medattn.training.distributed import Context, mean_over_ranks, share_buffers
-from medattn.training.evaluate import macro_auc, model_inputs, run_model
+from medattn.training.distributed import Context, gathered, mean_over_ranks, share_buffers
+from medattn.training.evaluate import macro_auc, run_model
+from medattn.training.inputs import ModelInputs
 
 log = logging.getLogger(__name__)
 
@@ -119,12 +123,17 @@ def train(
     model_config: ModelConfig,
     context: Context | None = None,
     recipe: Preprocessing | None = None,
+    workers: int = 0,
+    checkpoint: Path | None = None,
 ) -> tuple[AttentionNet, ModelCard]:
     """Train, keep the best validation epoch, calibrate on validation; return the model and its card.
 
     ``recipe`` is the intensity recipe the card will carry (the default one if None); its input size and
     channels must be the network's. With a distributed ``context`` (torchrun), each process trains on its
     shard of every batch under DistributedDataParallel; ``config.batch_size`` stays the global batch size.
+    Image files are decoded batch by batch, by ``workers`` processes (``medattn.training.inputs``).
+    ``checkpoint``: the run's progress is written there after every epoch, and a run given one that exists
+    resumes from it (``medattn.training.progress``).
     """
     context = context or Context()
     recipe = recipe or Preprocessing(model_config.input_size, model_config.in_channels)
@@ -146,7 +155,7 @@ def train(
         )
     torch.manual_seed(config.seed)
     started = time.perf_counter()
-    train_x, val_x = model_inputs(train_set, recipe), model_inputs(val_set, recipe)
+    train_x, val_x = ModelInputs(train_set.images, recipe, workers), ModelInputs(val_set.images, recipe, workers)
     train_y = torch.from_numpy(train_set.labels)
     task = train_set.task
     supervised = config.attention_mask_weight > 0 and train_set.masks is not None
@@ -168,17 +177,30 @@ def train(
     generator = torch.Generator().manual_seed(config.seed)
     augment_generator = torch.Generator().manual_seed(config.seed * 1000 + context.rank)  # each rank its own draws
     warmup_weights = torch.tensor([float(c in config.warmup_classes) for c in model_config.classes])
-    best_auc, best_state, history = -1.0, None, []
-    for epoch in range(config.epochs):
+    run = json.loads(json.dumps({"config": asdict(config), "model": asdict(model_config), "data": train_set.source,
+                                 "train_size": len(train_set), "validation_data": val_set.source,
+                                 "processes": context.world_size}))  # fmt: skip
+    done = progress.Progress(history=[])
+    if checkpoint is not None and checkpoint.exists():
+        done = progress.resume(checkpoint, run, model, optimiser, schedule)
+        generator.set_state(done.states["order"])
+        augment_generator.set_state(done.states["augment"][context.rank])
+        torch.set_rng_state(done.states["torch"])
+        if context.is_main:
+            log.info("resuming from %s after epoch %d of %d", checkpoint, done.epochs_done, config.epochs)
+    best_auc, best_state, history = done.best_auc, done.best_state, done.history
+    started -= done.seconds  # the seconds trained before the run was stopped count too
+    for epoch in range(done.epochs_done, config.epochs):
         class_weights = warmup_weights if epoch < config.warmup_epochs and config.warmup_classes else None
         model.train()
         order = epoch_order(epoch, len(train_x), config, context, generator)
         running = 0.0
         steps = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch",
                      file=sys.stderr, disable=None if context.is_main else True, leave=False)  # fmt: skip
-        for step in steps:
+        batches = train_x.batches(order[: steps_per_epoch * local_batch], local_batch)
+        for step, (images, _) in zip(steps, batches, strict=True):
             batch = order[step * local_batch : (step + 1) * local_batch]
-            images, labels = train_x[batch], train_y[batch].to(context.device)
+            labels = train_y[batch].to(context.device)
             masks = token_masks[batch] if supervised and class_weights is None else None
             if config.augmentation and class_weights is None:
                 images, masks = augment(images, recipe, config.augmentation, augment_generator, masks)
@@ -209,6 +231,13 @@ def train(
                      running / steps_per_epoch, val_auc, time.perf_counter() - started)  # fmt: skip
         if val_auc > best_auc and epoch >= config.warmup_epochs:
             best_auc, best_state = val_auc, {k: v.clone() for k, v in model.state_dict().items()}
+        if checkpoint is not None:
+            states = {"order": generator.get_state(), "torch": torch.get_rng_state(),
+                      "augment": gathered(augment_generator.get_state(), context)}  # fmt: skip
+            if context.is_main:
+                seconds = time.perf_counter() - started
+                done = progress.Progress(epoch + 1, best_auc, best_state, history, seconds, states)
+                progress.save(checkpoint, run, model, optimiser, schedule, done)
     if best_state is not None:  # else every epoch was warm-up: keep the last
         model.load_state_dict(best_state)
     model = model.cpu().eval()

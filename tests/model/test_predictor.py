@@ -141,7 +141,7 @@ def test_the_app_training_and_batch_scoring_feed_the_model_the_same_input_for_a_
     folder and batch scoring the same input, and that input is the one training made from the case itself."""
     from medattn.batch import ScanFiles
     from medattn.training.datasets import image_folder
-    from medattn.training.evaluate import model_inputs
+    from medattn.training.inputs import ModelInputs
 
     cases = [generate_case(FRESH_SEED, i) for i in range(4)]
     for index, case in enumerate(cases):  # two class folders, so image_folder reads them as a dataset
@@ -154,7 +154,8 @@ def test_the_app_training_and_batch_scoring_feed_the_model_the_same_input_for_a_
     decoded = ScanFiles(files, recipe, previews=False, secret=b"secret")
     batch = [decoded[index].model_input.numpy() for index in range(len(files))]
     folders = [image_folder(tmp_path, split) for split in ("train", "val", "test")]
-    from_folders = np.concatenate([model_inputs(ds, recipe).numpy() for ds in folders if len(ds.images)])
+    from_folders = [ModelInputs(ds.images, recipe).take(range(len(ds))).numpy() for ds in folders if len(ds.images)]
+    from_folders = np.concatenate(from_folders)  # the files read batch by batch, as training reads them
     for app_input, batch_input in zip(app, batch, strict=True):
         np.testing.assert_array_equal(app_input, batch_input)
         assert any(np.array_equal(app_input, row) for row in from_folders)  # the same bytes, the same input
