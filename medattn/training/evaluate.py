@@ -81,7 +81,8 @@ def roc_curve(labels: np.ndarray, scores: np.ndarray, points: int = 101) -> dict
 
 @torch.inference_mode()
 def run_model(model: AttentionNet, inputs: ModelInputs | torch.Tensor, batch_size: int = 256) -> np.ndarray:
-    """Raw logits (N, C) for prepared inputs (a set's, or a stack of them), on whatever device the model is on."""
+    """Raw logits (N, C) for prepared inputs (a set's, in its own batches; or a stack, ``batch_size`` at a time), on
+    whatever device the model is on."""
     model.eval()
     device = next(model.parameters()).device
     chunks = inputs.split(batch_size) if isinstance(inputs, torch.Tensor) else (x for x, _ in inputs.batches())

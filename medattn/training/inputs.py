@@ -20,6 +20,9 @@ from medattn.model.preprocessing import Letterbox, Preprocessing
 from medattn.training.datasets import ImageFiles
 
 Batch = tuple[torch.Tensor, list[Letterbox]]  # inputs (B, channels, S, S) and where each image lies in its input
+# Inputs run through the model at once when nothing is learned (evaluation, features): 256 at 128 px, 16 at 512 px,
+# so that memory stays the same whatever the input size.
+PIXELS_AT_ONCE = 256 * 128 * 128
 
 
 def letterboxed_inputs(images: Sequence[np.ndarray], recipe: Preprocessing) -> Batch:
@@ -58,9 +61,13 @@ class ModelInputs(Dataset):
             return None, str(error)
         return torch.from_numpy(model_input), box
 
-    def batches(self, order: Sequence[int] | torch.Tensor | None = None, batch_size: int = 256) -> Iterator[Batch]:
-        """The inputs in ``order`` (all, in turn, by default), ``batch_size`` at a time; the last may be short."""
+    def batches(
+        self, order: Sequence[int] | torch.Tensor | None = None, batch_size: int | None = None
+    ) -> Iterator[Batch]:
+        """The inputs in ``order`` (all, in turn, by default), ``batch_size`` at a time (by default PIXELS_AT_ONCE);
+        the last may be short."""
         order = torch.arange(len(self)) if order is None else torch.as_tensor(order)
+        batch_size = batch_size or max(1, PIXELS_AT_ONCE // self.recipe.input_size**2)
         chunks = [chunk.tolist() for chunk in order.split(batch_size)]
         if self._held is not None:  # a gather from the held tensor: no per-item work
             for chunk in chunks:

@@ -58,9 +58,13 @@ def test_the_train_command_runs_under_torchrun_and_rank_zero_writes_the_model(tm
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "medattn"]
     command += ["train", "--train-size", "128", "--val-size", "32", "--eval-size", "32", "--epochs", "1"]
     command += ["--input-size", "64", "--explain-cases", "1", "--warmup-classes", "--out", str(out)]
+    command += ["--checkpoint", str(tmp_path / "run.progress")]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count('"macro_auc"') == 1  # one rank evaluated and reported
+    # Rank 0 wrote the progress, with each rank's own augmentation draws, to resume both where they were.
+    augment = load_file(tmp_path / "run.progress")["random.augment"]
+    assert augment.shape[0] == 2 and not torch.equal(augment[0], augment[1])
     predictor = Predictor.load(out)
     assert predictor.card.training.processes == 2
     assert set(predictor.predict(torch.zeros(64, 64).numpy()).probabilities) == {"nodule", "effusion", "cardiomegaly"}
