@@ -15,6 +15,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from numpy.typing import ArrayLike
+
 from medattn.errors import ModelError
 from medattn.model.calibration import MULTI_CLASS, MULTI_LABEL
 from medattn.model.figures import Metrics, Robustness, Training, from_json
@@ -53,14 +56,29 @@ class UnlikenessStatistics:
     noise_limit: float | None = None
 
 
+def gate_scores(
+    unlikeness: ArrayLike | None, unlikeness_limit: float | None, noise: ArrayLike | None, noise_limit: float | None
+) -> np.ndarray:
+    """Each image's nearest approach to withholding (medattn.model.unlikeness): its unlikeness over its limit or its
+    noise over its limit, whichever is larger; np.maximum keeps a NaN. A figure or limit not recorded gates
+    nothing (a card without a noise limit gates on the unlikeness alone)."""
+    pairs = ((unlikeness, unlikeness_limit), (noise, noise_limit))
+    ratios = [
+        np.asarray(value, dtype=np.float64) / limit for value, limit in pairs if value is not None and limit is not None
+    ]
+    return np.maximum.reduce(ratios) if ratios else np.zeros(np.shape(unlikeness if noise is None else noise))
+
+
+def withholds(gate: np.ndarray) -> np.ndarray:
+    """Which gate scores withhold the output: above 1, or NaN ("not within the limit", not "beyond it")."""
+    return ~(gate <= 1)
+
+
 def withheld(
     unlikeness: float | None, unlikeness_limit: float | None, noise: float | None, noise_limit: float | None
 ) -> bool:
-    """The gate (medattn.model.unlikeness), for a stored review as for a prediction: beyond either limit. Written
-    so that a NaN raises the alarm ("not within the limit", not "beyond it"); a figure or limit not recorded gates
-    nothing."""
-    beyond = lambda value, limit: value is not None and limit is not None and not value <= limit  # noqa: E731
-    return beyond(unlikeness, unlikeness_limit) or beyond(noise, noise_limit)
+    """The gate for one image: a stored review, a prediction."""
+    return bool(withholds(gate_scores(unlikeness, unlikeness_limit, noise, noise_limit)))
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import torch
 from medattn.assets import DEFAULT_MODEL_DIR
 from medattn.errors import ModelError
 from medattn.model import calibration, unlikeness
-from medattn.model.card import ModelCard, withheld
+from medattn.model.card import ModelCard, gate_scores, withheld, withholds
 from medattn.model.checkpoint import load_model
 from medattn.model.network import AttentionNet, for_inference
 from medattn.model.preprocessing import Letterbox
@@ -118,14 +118,14 @@ class BatchResult:
     attention: torch.Tensor  # (B, C, h, w)
     unlikeness: np.ndarray | None  # (B,), or None without the card's statistics
     noise: np.ndarray | None = None  # (B,) relative noise, or None without the card's noise limit
-    # (B,) each image's nearest approach to withholding (medattn.model.unlikeness.gate_scores): above 1 or NaN,
+    # (B,) each image's nearest approach to withholding (medattn.model.card.gate_scores): above 1 or NaN,
     # the app withholds its output; None without the card's statistics
     gate: np.ndarray | None = None
 
     @property
     def withheld(self) -> np.ndarray:
         """(B,) bool: the images whose output the app withholds."""
-        return np.zeros(len(self.probabilities), bool) if self.gate is None else ~(self.gate <= 1)
+        return np.zeros(len(self.probabilities), bool) if self.gate is None else withholds(self.gate)
 
 
 class Predictor:
@@ -227,7 +227,7 @@ class Predictor:
             return BatchResult(probs, decisions, attention, None)
         distances = unlikeness.distances(features.mean(dim=(2, 3)).numpy(), statistics)
         noise = None if statistics.noise_limit is None else unlikeness.noise_levels(model_inputs, letterboxes)
-        gate = unlikeness.gate_scores(distances, noise, statistics)
+        gate = gate_scores(distances, statistics.threshold, noise, statistics.noise_limit)
         return BatchResult(probs, decisions, attention, distances, noise, gate)
 
     def explain(

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import torch
 
-from medattn.model.card import UnlikenessStatistics
+from medattn.model.card import UnlikenessStatistics, gate_scores, withholds
 from medattn.model.network import AttentionNet
 from medattn.model.preprocessing import Letterbox
 
@@ -55,16 +55,6 @@ def noise_levels(model_inputs: torch.Tensor, letterboxes: Sequence[Letterbox] | 
     return np.array([relative_noise(image[box.inner]) for image, box in zip(first, letterboxes, strict=True)])
 
 
-def gate_scores(distances: np.ndarray, noise: np.ndarray, statistics: UnlikenessStatistics) -> np.ndarray:
-    """Each image's (B,) nearest approach to withholding: its distance over the distance limit or its noise over
-    the noise limit, whichever is larger; above 1 or NaN (np.maximum keeps a NaN), the app withholds the output.
-    A card without a noise limit gates on the distance alone."""
-    score = distances / statistics.threshold
-    if statistics.noise_limit is None:
-        return score
-    return np.maximum(score, noise / statistics.noise_limit)
-
-
 def fit_statistics(
     train_features: np.ndarray, held_out_groups: list[np.ndarray], held_out_noise: list[np.ndarray] | None = None
 ) -> UnlikenessStatistics:
@@ -92,7 +82,8 @@ def fit_statistics(
         noise_limit=noise_limit,
     )
     noise = held_out_noise or [np.zeros(len(group)) for group in held_out]
-    alarms = gate_scores(np.concatenate(held_out), np.concatenate(noise), statistics) > 1
+    gate = gate_scores(np.concatenate(held_out), statistics.threshold, np.concatenate(noise), statistics.noise_limit)
+    alarms = withholds(gate)
     return dataclasses.replace(statistics, held_out_alarm_rate=float(alarms.mean()))
 
 

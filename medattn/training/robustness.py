@@ -24,6 +24,7 @@ import torch
 from medattn.benchmark import SyntheticCase, generate_case
 from medattn.explain.quality import dilate, pointing_hit
 from medattn.explain.stability import stability_checks, stability_figures
+from medattn.model.card import withholds
 from medattn.model.predictor import Predictor
 from medattn.training.evaluate import expected_calibration_error, roc_auc
 
@@ -151,7 +152,7 @@ def shifted_cases(
 
 def _run(predictor: Predictor, images: np.ndarray, batch_size: int = 256) -> dict[str, np.ndarray]:
     """Calibrated probabilities (N, C), attention (N, C, h, w), the unlikeness (N,) and the gate's score (N,; above
-    1 is withheld, medattn.model.unlikeness.gate_scores); zeros for the last two without the card's statistics."""
+    1 is withheld, medattn.model.card.gate_scores); zeros for the last two without the card's statistics."""
     inputs = torch.from_numpy(np.stack([predictor.preprocessing.prepare(image)[0] for image in images]))
     results = [predictor.run(chunk) for chunk in inputs.split(batch_size)]
     zeros = np.zeros(len(images))
@@ -200,7 +201,7 @@ def measure(predictor: Predictor, images: np.ndarray, masks: np.ndarray, clean_g
     run = _run(predictor, images)
     probabilities, attention, gate = run["probabilities"], run["attention"], run["gate"]
     limit = predictor.card.unlikeness.threshold if predictor.card.unlikeness else np.inf
-    withheld, wrong = ~(gate <= 1), _wrong(predictor, probabilities, masks)
+    withheld, wrong = withholds(gate), _wrong(predictor, probabilities, masks)
     auc, pointing = {}, {}
     for c, finding in enumerate(predictor.classes):
         auc[finding] = roc_auc(labels[:, c], probabilities[:, c])

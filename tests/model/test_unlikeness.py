@@ -5,7 +5,7 @@ import torch
 
 from medattn.benchmark import generate_case
 from medattn.model import unlikeness
-from medattn.model.card import UnlikenessStatistics, withheld
+from medattn.model.card import gate_scores, withheld, withholds
 from medattn.model.preprocessing import Letterbox
 
 
@@ -46,14 +46,14 @@ def test_the_noise_is_measured_inside_the_letterbox():
 
 
 def test_the_gate_withholds_beyond_either_limit_and_on_nan():
-    statistics = UnlikenessStatistics((0.0,), ((1.0,),), threshold=50.0, held_out_alarm_rate=0.0, noise_limit=0.06)
     distances, noise = np.array([10.0, 60.0, 10.0, np.nan]), np.array([0.03, 0.03, 0.09, 0.03])
-    scores = unlikeness.gate_scores(distances, noise, statistics)
-    assert list(~(scores <= 1)) == [False, True, True, True]
+    scores = gate_scores(distances, 50.0, noise, 0.06)
+    assert scores.tolist()[:3] == pytest.approx([0.5, 1.2, 1.5]) and np.isnan(scores[3])
+    assert list(withholds(scores)) == [False, True, True, True]
     assert [withheld(d, 50.0, n, 0.06) for d, n in zip(distances, noise, strict=True)] == [False, True, True, True]
     assert not withheld(10.0, 50.0, 0.09, None)  # a card fitted before the noise limit gates on the distance alone
-    without_noise = UnlikenessStatistics((0.0,), ((1.0,),), threshold=50.0, held_out_alarm_rate=0.0)
-    assert list(unlikeness.gate_scores(distances[:3], noise[:3], without_noise) > 1) == [False, True, False]
+    assert list(withholds(gate_scores(distances[:3], 50.0, noise[:3], None))) == [False, True, False]
+    assert not withheld(None, 50.0, None, 0.06)  # a review stored without the figures is not called withheld
 
 
 def test_the_noise_limit_is_the_highest_groups_percentile():
