@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from medattn import Predictor, ScanError, load_scan
 from medattn.benchmark import generate_case
-from medattn.training.evaluate import roc_auc
+from medattn.model.calibration import roc_auc
 from tests.conftest import real_dicom_files
 
 HELD_OUT_SEED, HELD_OUT = 1000, 1000

@@ -10,7 +10,7 @@ from medattn.benchmark import (
     sample_pixels,
     subtle_findings,
 )
-from medattn.training.evaluate import roc_auc
+from medattn.model.calibration import roc_auc
 
 
 def test_cases_are_deterministic_by_seed_and_index():

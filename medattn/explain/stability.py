@@ -169,7 +169,7 @@ def stability_figures(checks: dict[tuple[str, str], list]) -> dict:
             "answer_changed": sum(bool(r.answer_changed) for r in results) / len(results),
         }
     separation = {
-        finding: _higher_share(
+        finding: _separation(
             [r.worst for r in checks[finding, "attention"] if r.worst is not None],
             [r.worst for r in checks[finding, RANDOMISED] if r.worst is not None],
         )
@@ -178,9 +178,7 @@ def stability_figures(checks: dict[tuple[str, str], list]) -> dict:
     return {"methods": per_finding, "separation": separation}
 
 
-def _higher_share(higher: list[float], lower: list[float]) -> float | None:
+def _separation(higher: list[float], lower: list[float]) -> float | None:
     """P(a value of ``higher`` > one of ``lower``), ties counted half: the AUC; None where either is empty."""
-    if not higher or not lower:
-        return None
-    a, b = np.asarray(higher)[:, None], np.asarray(lower)[None, :]
-    return float((a > b).mean() + 0.5 * (a == b).mean())
+    auc = calibration.roc_auc(np.r_[np.ones(len(higher)), np.zeros(len(lower))], np.r_[higher, lower])
+    return None if np.isnan(auc) else auc

@@ -2,6 +2,7 @@
 
 Multi-label: a temperature per class, sigmoid, and a decision threshold per class.
 Multi-class: one temperature, softmax, and the most probable class is the label.
+The ROC AUC lives here too, below training and the explanations, so both measure with the one rule.
 """
 
 from __future__ import annotations
@@ -75,3 +76,19 @@ def f1_score(labels: np.ndarray, predicted: np.ndarray) -> float:
     positive = np.asarray(labels) > 0
     true_pos = float((predicted & positive).sum())
     return 2 * true_pos / max(1.0, float(predicted.sum() + positive.sum()))
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U with tied scores averaged); NaN if one class is absent."""
+    labels = np.asarray(labels).astype(bool)
+    positives, negatives = labels.sum(), (~labels).sum()
+    if positives == 0 or negatives == 0:
+        return float("nan")
+    order = np.argsort(scores, kind="mergesort")
+    sorted_scores = np.asarray(scores)[order]
+    ranks = np.empty(len(order), dtype=np.float64)
+    # Average the ranks of tied scores.
+    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
+    for start, count in zip(first, counts, strict=True):
+        ranks[order[start : start + count]] = start + (count + 1) / 2
+    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))

@@ -23,27 +23,11 @@ from medattn.explain.quality import (
     top_region_iou,
 )
 from medattn.model import calibration
-from medattn.model.calibration import MULTI_CLASS
+from medattn.model.calibration import MULTI_CLASS, roc_auc
 from medattn.model.card import ModelCard
 from medattn.model.network import AttentionNet
 from medattn.training.datasets import LabelledImages
 from medattn.training.inputs import ModelInputs
-
-
-def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney U with tied scores averaged); NaN if one class is absent."""
-    labels = np.asarray(labels).astype(bool)
-    positives, negatives = labels.sum(), (~labels).sum()
-    if positives == 0 or negatives == 0:
-        return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    sorted_scores = np.asarray(scores)[order]
-    ranks = np.empty(len(order), dtype=np.float64)
-    # Average the ranks of tied scores.
-    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
-    for start, count in zip(first, counts, strict=True):
-        ranks[order[start : start + count]] = start + (count + 1) / 2
-    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
 def reliability(labels: np.ndarray, probabilities: np.ndarray, bins: int = 15) -> list[dict[str, float]]:

@@ -24,9 +24,10 @@ import torch
 from medattn.benchmark import SyntheticCase, generate_case
 from medattn.explain.quality import dilate, pointing_hit
 from medattn.explain.stability import stability_checks, stability_figures
+from medattn.model.calibration import roc_auc
 from medattn.model.card import withholds
 from medattn.model.predictor import Predictor
-from medattn.training.evaluate import expected_calibration_error, roc_auc
+from medattn.training.evaluate import expected_calibration_error
 
 HOLDS_AUC, HOLDS_POINTING, FLAGGED_SHARE = 0.95, 0.85, 0.9
 # A shift the model still reads: its error (any finding called wrongly) within 10 points of the clean cases'. The

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from medattn.explain.quality import dilate, mass_inside, pointing_hit, rank_correlation, top_region_iou
-from medattn.training.evaluate import expected_calibration_error, reliability, roc_auc, roc_curve
+from medattn.model.calibration import roc_auc
+from medattn.training.evaluate import expected_calibration_error, reliability, roc_curve
 
 
 def test_auc_equals_the_pairwise_definition_with_ties():

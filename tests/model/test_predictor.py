@@ -8,8 +8,8 @@ from medattn.assets import synthetic_samples
 from medattn.benchmark import FINDINGS, generate_case
 from medattn.explain import EXPLAINERS
 from medattn.explain.quality import dilate, pointing_hit
+from medattn.model.calibration import roc_auc
 from medattn.model.predictor import DIFFUSE_SPREAD, attention_spread
-from medattn.training.evaluate import roc_auc
 from tests.conftest import PYDICOM_DATA_FILES, all_frames
 
 FRESH_SEED = 7777  # a benchmark seed used by no training, validation or evaluation run
