@@ -114,6 +114,11 @@ def parser() -> argparse.ArgumentParser:
         "none is fastest, as for scoring); images already in memory are prepared once",
     )
     train_cmd.add_argument(
+        "--mixed-precision",
+        action="store_true",
+        help="run the forward pass and the losses in bfloat16 (torch.autocast), for a GPU; the weights stay float32",
+    )
+    train_cmd.add_argument(
         "--checkpoint",
         type=Path,
         help="write the run's progress here after every epoch; a run given one that exists resumes from it",
@@ -243,6 +248,7 @@ def train(args: argparse.Namespace) -> None:
         attention_overlap_weight=args.attention_overlap_weight,
         attention_mask_weight=args.attention_mask_weight,
         attention_mask_share=args.attention_mask_share,
+        mixed_precision=args.mixed_precision,
     )
     context = distributed.start()  # a process group under torchrun; nothing otherwise
     model, card = train_model(

@@ -170,11 +170,13 @@ class Training:
     attention_mask_weight: float | None = None  # attention supervised by masks (medattn.training.train)
     attention_mask_share: float | None = None
     augmentation: dict[str, Any] | None = None  # the recipe's settings, as medattn.training.augment records them
+    mixed_precision: bool | None = None  # bfloat16 under torch.autocast (medattn.training.train)
     history: tuple[Epoch, ...] = ()
     seconds: float | None = None
     torch: str | None = None
     threads: int | None = None
     processes: int | None = None
+    device: str | None = None  # "cpu" or "cuda"
 
 
 def from_json(kind: type[Section], values: Any, where: str) -> Section:

@@ -29,9 +29,10 @@ class Context:
 
 
 def start() -> Context:
-    """Join torchrun's process group if launched by it; else a single-process context."""
+    """Join torchrun's process group if launched by it; else a single-process context, on the GPU if there is
+    one."""
     if "LOCAL_RANK" not in os.environ:
-        return Context()
+        return Context(device=torch.device("cuda") if torch.cuda.is_available() else CPU)
     local_rank = int(os.environ["LOCAL_RANK"])
     if torch.cuda.is_available():
         torch.cuda.set_device(local_rank)

@@ -66,6 +66,8 @@ class TrainConfig:
     # tokens it covers, with this weight, after warm-up. 0 trains without masks, as a real dataset must.
     attention_mask_weight: float = 0.0
     attention_mask_share: float = 0.25
+    # Mixed precision: the forward pass and the losses in bfloat16 under torch.autocast, the weights in float32.
+    mixed_precision: bool = False
 
 
 def classification_loss(
@@ -205,17 +207,19 @@ def train(
             if config.augmentation and class_weights is None:
                 images, masks = augment(images, recipe, config.augmentation, augment_generator, masks)
             images = images.to(context.device)
-            logits, attention, token_scores = trained(images, token_scores=True)
-            best_token = token_scores.flatten(2).amax(dim=2)  # (B, C)
-            loss = classification_loss(logits, labels, task, class_weights)
-            loss = loss + config.max_token_weight * classification_loss(best_token, labels, task, class_weights)
-            if config.attention_overlap_weight and class_weights is None:
-                loss = loss + config.attention_overlap_weight * attention_overlap(attention, labels)
-            if masks is not None:
-                present = (labels > 0.5) & with_masks[batch, None].to(context.device)
-                loss = loss + config.attention_mask_weight * attention_mask_loss(
-                    attention, masks.to(context.device), present
-                )
+            # bfloat16 where asked: half the memory traffic on a GPU, and no loss scaling (its range is float32's).
+            with torch.autocast(context.device.type, torch.bfloat16, enabled=config.mixed_precision):
+                logits, attention, token_scores = trained(images, token_scores=True)
+                best_token = token_scores.flatten(2).amax(dim=2)  # (B, C)
+                loss = classification_loss(logits, labels, task, class_weights)
+                loss = loss + config.max_token_weight * classification_loss(best_token, labels, task, class_weights)
+                if config.attention_overlap_weight and class_weights is None:
+                    loss = loss + config.attention_overlap_weight * attention_overlap(attention, labels)
+                if masks is not None:
+                    present = (labels > 0.5) & with_masks[batch, None].to(context.device)
+                    loss = loss + config.attention_mask_weight * attention_mask_loss(
+                        attention, masks.to(context.device), present
+                    )
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -269,6 +273,7 @@ def train(
                 "torch": torch.__version__,
                 "threads": torch.get_num_threads(),
                 "processes": context.world_size,
+                "device": context.device.type,
             },
             "training",
         ),
