@@ -3,7 +3,8 @@
 Run: python benchmarks/real_anatomy.py [--baseline DIR] [--count N]
 The radiograph is pydicom-data's chest CR (RG1_J2KR.dcm, with round masses of its own), at 512 px. Each
 nodule is drawn as the benchmark draws a fuzzy one and placed in one lung field, then the other; a hit is
-the nodule attention's peak on it (grown by one token cell). Prints the hit rate of the model and of a
+the nodule attention's peak on it (grown by one token cell), or one of its three highest peaks a token cell
+apart (where a reader's eye goes first). Prints the hit rates of the model and of a
 baseline model (by default, the model before the robustness training), on the same insertions, and as a
 control the same insertions into the benchmark's normal sample (512 px).
 """
@@ -37,14 +38,16 @@ def main() -> None:
             SYNTHETIC_LUNG_FIELDS,
         ),
     }
-    print("| model | radiograph | nodules inserted | attention on the nodule |\n|---|---|---|---|")
+    print("| model | radiograph | nodules inserted | attention's peak on the nodule | among its top 3 peaks |")
+    print("|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as scratch:
         baseline = args.baseline or committed_model(BEFORE_ROBUSTNESS_TRAINING, Path(scratch))
         for name, folder in (("before", baseline), ("after", args.model)):
             predictor = Predictor.load(folder)
             for radiograph, (pixels, fields) in radiographs.items():
-                rate = inserted_lesion_pointing(predictor, pixels, fields, args.count)
-                print(f"| {name} ({folder}) | {radiograph} | {args.count} | {rate:.0%} |")
+                peak, top_three = (inserted_lesion_pointing(predictor, pixels, fields, args.count, among=among)
+                                   for among in (1, 3))  # fmt: skip
+                print(f"| {name} ({folder}) | {radiograph} | {args.count} | {peak:.0%} | {top_three:.0%} |")
 
 
 if __name__ == "__main__":

@@ -49,6 +49,21 @@ def pointing_hit(heatmap: np.ndarray, mask: np.ndarray) -> bool:
     return bool(mask[peak])
 
 
+def peaks(heatmap: np.ndarray, count: int, spacing: int) -> list[tuple[int, int]]:
+    """The positions (row, column) of the ``count`` highest local maxima of ``heatmap``, highest first, no two
+    within ``spacing`` pixels of each other (one token cell: one peak per bump of an upsampled map)."""
+    kernel = np.ones((2 * spacing + 1, 2 * spacing + 1), np.uint8)
+    rows, columns = np.nonzero(heatmap >= cv2.dilate(heatmap.astype(np.float32), kernel))
+    chosen: list[tuple[int, int]] = []
+    for index in np.argsort(-heatmap[rows, columns], kind="stable"):
+        row, column = int(rows[index]), int(columns[index])
+        if all(max(abs(row - r), abs(column - c)) > spacing for r, c in chosen):
+            chosen.append((row, column))
+            if len(chosen) == count:
+                break
+    return chosen
+
+
 def mass_inside(heatmap: np.ndarray, mask: np.ndarray) -> float:
     """Share of the (non-negative) heatmap's total inside ``mask``."""
     heatmap = np.clip(heatmap, 0, None)

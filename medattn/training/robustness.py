@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from medattn.benchmark import SyntheticCase, generate_case
-from medattn.explain.quality import dilate, pointing_hit
+from medattn.explain.quality import dilate, peaks, pointing_hit
 from medattn.explain.stability import stability_checks, stability_figures
 from medattn.model.calibration import roc_auc
 from medattn.model.card import withholds
@@ -357,8 +357,10 @@ def inserted_lesion_pointing(
     fields: list[tuple[tuple[float, float], tuple[float, float]]],
     count: int,
     seed: int = ROBUSTNESS_SEED,
+    among: int = 1,
 ) -> float:
-    """The share of nodules inserted into a real radiograph on which the nodule attention peaks.
+    """The share of nodules inserted into a real radiograph on which the nodule attention peaks (or, with
+    ``among``, has one of its ``among`` highest peaks, a token cell apart: where a reader looks first).
 
     ``pixels``: the radiograph's model pixels (H, W), dense tissue high; ``fields``: the lung fields as
     ((top, bottom), (left, right)) shares of the image. Each nodule is drawn as the benchmark draws a
@@ -379,5 +381,6 @@ def inserted_lesion_pointing(
         blob = np.exp(-(distance**2) / (2 * (0.6 * radius) ** 2))
         inserted = pixels + rng.uniform(0.12, 0.22) * (high - low) * blob
         heat = cv2.resize(predictor.predict(inserted).attention["nodule"].values, (width, height))
-        hits.append(pointing_hit(heat, dilate(distance < radius, cell)))
+        region = dilate(distance < radius, cell)
+        hits.append(any(region[peak] for peak in peaks(heat, among, cell)))
     return float(np.mean(hits))

@@ -3,7 +3,7 @@ import itertools
 import numpy as np
 import pytest
 
-from medattn.explain.quality import dilate, mass_inside, pointing_hit, rank_correlation, top_region_iou
+from medattn.explain.quality import dilate, mass_inside, peaks, pointing_hit, rank_correlation, top_region_iou
 from medattn.model.calibration import roc_auc
 from medattn.training.evaluate import expected_calibration_error, reliability, roc_curve
 
@@ -76,3 +76,12 @@ def test_reliability_bins_account_for_every_prediction():
     assert sum(b["share"] for b in bins) == pytest.approx(1.0)
     top = bins[-1]
     assert top["predicted"] == pytest.approx(0.95) and top["observed"] == pytest.approx(0.5)
+
+
+def test_peaks_are_the_highest_local_maxima_a_cell_apart_highest_first():
+    rows, columns = np.mgrid[0:64, 0:64]
+    heat = sum(height * np.exp(-((rows - row) ** 2 + (columns - column) ** 2) / 18.0)
+               for row, column, height in ((10, 10, 3.0), (40, 50, 2.0), (50, 12, 1.0), (30, 30, 0.5)))  # fmt: skip
+    assert peaks(heat, 3, spacing=4) == [(10, 10), (40, 50), (50, 12)]
+    assert peaks(heat, 1, spacing=4) == [np.unravel_index(np.argmax(heat), heat.shape)]  # the pointing game's peak
+    assert len(peaks(np.zeros((8, 8)), 3, spacing=2)) == 3  # a flat map: its peaks are anywhere, but apart
