@@ -72,6 +72,7 @@ class ExplanationQuality:
     cases_per_class: int
     methods: dict[str, MethodQuality]
     random_order: MethodQuality | None = None  # hiding pixels in random order: the reference to beat
+    regions: str | None = None  # what localisation was measured against: "masks" (the benchmark's) or "boxes"
 
 
 @dataclass(frozen=True)

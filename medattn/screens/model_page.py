@@ -172,10 +172,15 @@ def randomisation_table(card: ModelCard) -> dict[str, list]:
 
 def explanation_caption(card: ModelCard) -> str:
     quality = card.metrics.explanations
+    where = (
+        "the dataset's boxes, every reader's united, grown by one token cell; cases are those with a box"
+        if quality.regions == "boxes"
+        else "masks grown by one token cell"
+    )
     return (
         f"Up to {quality.cases_per_class} cases per finding of {quality.data}. Pointing: the share of maps whose "
         "hottest point lies on the finding; mass in mask: the share of a map's heat on it; top-region IoU: the "
-        "overlap of the map's hottest region, as large as the finding, with it (masks grown by one token cell). "
+        f"overlap of the map's hottest region, as large as the finding, with it ({where}). "
         "Deletion and insertion: the area under the finding's probability as pixels are hidden as mean grey, "
         f"hottest first, or revealed; the {RANDOM_ORDER.lower()} row hides them in random order, the figure a "
         "faithful map must beat. Empty maps: the share with no heat anywhere, which paint nothing and miss the "

@@ -47,6 +47,8 @@ class LabelledImages:
     source: str
     split: str  # "train", "val" or "test": only "test" was never used to train, select or calibrate a model
     masks: np.ndarray | None = None  # bool (N, classes, H, W) where ground truth exists
+    # Each image's boxes in its own pixels (a public dataset's readers'), where the dataset has them
+    boxes: Sequence[tuple[public.Box, ...]] | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -82,8 +84,9 @@ def open_dataset(location: str | Path, split: str) -> LabelledImages:
     if index := public.open_index(path):
         records = index.split(split)
         images = _read_images([record.path for record in records])
+        boxes = [record.boxes for record in records] if any(record.boxes for record in records) else None
         return LabelledImages(
-            images, index.labels(records), index.classes, "multi-label", f"{index.name} {split}", split
+            images, index.labels(records), index.classes, "multi-label", f"{index.name} {split}", split, boxes=boxes
         )
     if path.is_dir():
         return image_folder(path, split)

@@ -7,6 +7,7 @@ The metrics are plain numpy with no model dependency; explanation quality lives 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import cv2
@@ -26,8 +27,10 @@ from medattn.model import calibration
 from medattn.model.calibration import MULTI_CLASS, roc_auc
 from medattn.model.card import ModelCard
 from medattn.model.network import AttentionNet
+from medattn.model.preprocessing import Letterbox
 from medattn.training.datasets import LabelledImages
 from medattn.training.inputs import ModelInputs
+from medattn.training.public import Box
 
 
 def reliability(labels: np.ndarray, probabilities: np.ndarray, bins: int = 15) -> list[dict[str, float]]:
@@ -132,21 +135,27 @@ def explanation_quality(
     task: str,
     cases_per_class: int = 100,
     sanity_cases_per_class: int = 6,
+    methods: Sequence[str] = tuple(EXPLAINERS),
 ) -> dict:
-    """Every method's localisation (where masks exist), faithfulness, cost and sanity, per class and overall,
-    and random-order deletion and insertion beside them.
+    """Each of ``methods``' localisation (against the dataset's masks, or its boxes), faithfulness, cost and
+    sanity, per class and overall, and random-order deletion and insertion beside them.
 
-    Each class is explained on up to ``cases_per_class`` of the cases that have it. Masks are grown by
-    one token cell, the resolution of the attention and Grad-CAM grids.
+    Each class is explained on up to ``cases_per_class`` of the cases that have it (with boxes, that have a box
+    of it). Masks and boxes are grown by one token cell, the resolution of the attention and Grad-CAM grids.
     """
     size = inputs.recipe.input_size
     cell = size // model.config.grid_size
-    results = {"data": dataset.source, "cases_per_class": cases_per_class, "methods": {}}
-    # Each class (index, name) with the cases it is explained on; a class no case has is left out.
-    explained = [
-        (c, name, np.flatnonzero(dataset.labels[:, c])[:cases_per_class]) for c, name in enumerate(dataset.classes)
-    ]
-    explained = [(c, name, cases) for c, name, cases in explained if len(cases)]
+    regions = "masks" if dataset.masks is not None else "boxes" if dataset.boxes is not None else None
+    results = {"data": dataset.source, "cases_per_class": cases_per_class, "methods": {}, "regions": regions}
+    # Each class (index, name) with the cases it is explained on: with boxes, those that have one of the finding;
+    # a class no case has is left out.
+    explained = []
+    for c, name in enumerate(dataset.classes):
+        cases = np.flatnonzero(dataset.labels[:, c])
+        if regions == "boxes":
+            cases = np.array([i for i in cases if any(box.finding == name for box in dataset.boxes[i])], dtype=int)
+        if len(cases):
+            explained.append((c, name, cases[:cases_per_class]))
     # The reference a faithful map must beat: pixels hidden (or revealed) in random order. A flat map is
     # that order, since deletion_insertion breaks ties at random.
     random_order = {}
@@ -155,10 +164,11 @@ def explanation_quality(
         random_order[name] = {"cases": len(cases), "deletion_auc": float(deletion.mean()),
                               "insertion_auc": float(insertion.mean())}  # fmt: skip
     results["random_order"] = {"overall": _macro_mean(random_order), "per_class": random_order}
-    for method, explainer in EXPLAINERS.items():
+    for method in methods:
+        explainer = EXPLAINERS[method]
         per_class, seconds, images, sanity = {}, 0.0, 0, []
         for c, name, cases in explained:
-            cases_inputs = inputs.take(cases)
+            cases_inputs, letterboxes = next(inputs.batches(cases, len(cases)))
             started = time.perf_counter()
             maps = explainer.maps(model, cases_inputs, c)
             seconds, images = seconds + time.perf_counter() - started, images + len(cases)
@@ -167,10 +177,10 @@ def explanation_quality(
             # An empty map (no positive value anywhere) paints nothing on screen and misses the pointing game.
             empty = maps.reshape(len(maps), -1).max(axis=1) <= 0
             scores = {"deletion_auc": deletion.mean(), "insertion_auc": insertion.mean(), "empty_maps": empty.mean()}
-            if dataset.masks is not None:
-                regions = [dilate(dataset.masks[i, c], cell) for i in cases]
+            if regions is not None:
+                found = [_region(dataset, i, c, box, cell) for i, box in zip(cases, letterboxes, strict=True)]
                 for key, metric in MASK_METRICS.items():
-                    scores[key] = np.mean([metric(m, r) for m, r in zip(on_input, regions, strict=True)])
+                    scores[key] = np.mean([metric(m, r) for m, r in zip(on_input, found, strict=True)])
             per_class[name] = {"cases": len(cases)} | {key: float(value) for key, value in scores.items()}
             sanity.append(randomisation_check(model, explainer, cases_inputs[:sanity_cases_per_class], c))
         results["methods"][method] = {
@@ -183,6 +193,28 @@ def explanation_quality(
             ],
         }
     return results
+
+
+def box_region(boxes: Sequence[Box], letterbox: Letterbox) -> np.ndarray:
+    """Where ``boxes`` (in an image's own pixels) lie on its model input: (S, S) bool, every box united (a finding
+    two readers boxed is where either put it)."""
+    region = np.zeros((letterbox.size, letterbox.size), dtype=bool)
+    scale_x, scale_y = letterbox.inner_width / letterbox.width, letterbox.inner_height / letterbox.height
+    for box in boxes:
+        left, top = letterbox.left + box.x * scale_x, letterbox.top + box.y * scale_y
+        right, bottom = left + box.width * scale_x, top + box.height * scale_y
+        # Every input pixel the box covers any part of, so that a box narrower than a pixel still marks one.
+        region[int(np.floor(top)) : int(np.ceil(bottom)), int(np.floor(left)) : int(np.ceil(right))] = True
+    return region
+
+
+def _region(dataset: LabelledImages, index: int, c: int, letterbox: Letterbox, cell: int) -> np.ndarray:
+    """Where finding ``c`` is in image ``index``, on its model input, grown by one token cell: its mask, or its
+    boxes of that finding."""
+    if dataset.masks is not None:
+        return dilate(dataset.masks[index, c], cell)
+    boxes = [box for box in dataset.boxes[index] if box.finding == dataset.classes[c]]
+    return dilate(box_region(boxes, letterbox), cell)
 
 
 def _macro_mean(per_class: dict[str, dict]) -> dict[str, float]:
