@@ -72,7 +72,8 @@ class ExplanationQuality:
     cases_per_class: int
     methods: dict[str, MethodQuality]
     random_order: MethodQuality | None = None  # hiding pixels in random order: the reference to beat
-    regions: str | None = None  # what localisation was measured against: "masks" (the benchmark's) or "boxes"
+    # What localisation was measured against: "masks" (the benchmark's), or a dataset's "boxes" or "outlines"
+    regions: str | None = None
 
 
 @dataclass(frozen=True)

@@ -172,11 +172,10 @@ def randomisation_table(card: ModelCard) -> dict[str, list]:
 
 def explanation_caption(card: ModelCard) -> str:
     quality = card.metrics.explanations
-    where = (
-        "the dataset's boxes, every reader's united, grown by one token cell; cases are those with a box"
-        if quality.regions == "boxes"
-        else "masks grown by one token cell"
-    )
+    where = {
+        "boxes": "the dataset's boxes, every reader's united, grown by one token cell; cases are those with a box",
+        "outlines": "the dataset's outlines, grown by one token cell; cases are those with an outline",
+    }.get(quality.regions, "masks grown by one token cell")
     return (
         f"Up to {quality.cases_per_class} cases per finding of {quality.data}. Pointing: the share of maps whose "
         "hottest point lies on the finding; mass in mask: the share of a map's heat on it; top-region IoU: the "

@@ -7,8 +7,8 @@
 - a CSV manifest ``path,label[,label...]`` (paths relative to the CSV); multi-label when any row has
   more than one label.
 - a public chest radiograph dataset's folder, as published (``medattn.training.public``): NIH ChestX-ray14, with
-  its official patient-level split, CheXpert (uncertain labels as negative, frontal views), RSNA Pneumonia or
-  VinDr-CXR (the readers' majority, the consensus test set).
+  its official patient-level split, CheXpert (uncertain labels as negative, frontal views), RSNA Pneumonia,
+  VinDr-CXR (the readers' majority, the consensus test set) or SIIM-ACR (its pneumothorax outlines).
 
 Folders and manifests have no split of their own: each file goes to ``train``, ``val`` or ``test`` by a
 hash of its path, so the split is stable as files are added. ``val`` picks the epoch, fits the temperatures
@@ -47,8 +47,8 @@ class LabelledImages:
     source: str
     split: str  # "train", "val" or "test": only "test" was never used to train, select or calibrate a model
     masks: np.ndarray | None = None  # bool (N, classes, H, W) where ground truth exists
-    # Each image's boxes in its own pixels (a public dataset's readers'), where the dataset has them
-    boxes: Sequence[tuple[public.Box, ...]] | None = None
+    # Where a public dataset's readers put each image's findings (boxes, outlines), where it has them
+    regions: Sequence[tuple[public.Region, ...]] | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -84,9 +84,9 @@ def open_dataset(location: str | Path, split: str) -> LabelledImages:
     if index := public.open_index(path):
         records = index.split(split)
         images = _read_images([record.path for record in records])
-        boxes = [record.boxes for record in records] if any(record.boxes for record in records) else None
+        regions = [record.regions for record in records] if any(record.regions for record in records) else None
         return LabelledImages(
-            images, index.labels(records), index.classes, "multi-label", f"{index.name} {split}", split, boxes=boxes
+            images, index.labels(records), index.classes, "multi-label", f"{index.name} {split}", split, regions=regions
         )
     if path.is_dir():
         return image_folder(path, split)

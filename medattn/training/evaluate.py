@@ -30,7 +30,7 @@ from medattn.model.network import AttentionNet
 from medattn.model.preprocessing import Letterbox
 from medattn.training.datasets import LabelledImages
 from medattn.training.inputs import ModelInputs
-from medattn.training.public import Box
+from medattn.training.public import Outline
 
 
 def reliability(labels: np.ndarray, probabilities: np.ndarray, bins: int = 15) -> list[dict[str, float]]:
@@ -145,15 +145,17 @@ def explanation_quality(
     """
     size = inputs.recipe.input_size
     cell = size // model.config.grid_size
-    regions = "masks" if dataset.masks is not None else "boxes" if dataset.boxes is not None else None
+    regions = None if dataset.regions is None else "outlines" if _outlined(dataset) else "boxes"
+    regions = "masks" if dataset.masks is not None else regions
     results = {"data": dataset.source, "cases_per_class": cases_per_class, "methods": {}, "regions": regions}
-    # Each class (index, name) with the cases it is explained on: with boxes, those that have one of the finding;
+    # Each class (index, name) with the cases it is explained on: with a dataset's regions, those that have one of
+    # the finding;
     # a class no case has is left out.
     explained = []
     for c, name in enumerate(dataset.classes):
         cases = np.flatnonzero(dataset.labels[:, c])
-        if regions == "boxes":
-            cases = np.array([i for i in cases if any(box.finding == name for box in dataset.boxes[i])], dtype=int)
+        if regions in ("boxes", "outlines"):
+            cases = np.array([i for i in cases if any(r.finding == name for r in dataset.regions[i])], dtype=int)
         if len(cases):
             explained.append((c, name, cases[:cases_per_class]))
     # The reference a faithful map must beat: pixels hidden (or revealed) in random order. A flat map is
@@ -195,26 +197,17 @@ def explanation_quality(
     return results
 
 
-def box_region(boxes: Sequence[Box], letterbox: Letterbox) -> np.ndarray:
-    """Where ``boxes`` (in an image's own pixels) lie on its model input: (S, S) bool, every box united (a finding
-    two readers boxed is where either put it)."""
-    region = np.zeros((letterbox.size, letterbox.size), dtype=bool)
-    scale_x, scale_y = letterbox.inner_width / letterbox.width, letterbox.inner_height / letterbox.height
-    for box in boxes:
-        left, top = letterbox.left + box.x * scale_x, letterbox.top + box.y * scale_y
-        right, bottom = left + box.width * scale_x, top + box.height * scale_y
-        # Every input pixel the box covers any part of, so that a box narrower than a pixel still marks one.
-        region[int(np.floor(top)) : int(np.ceil(bottom)), int(np.floor(left)) : int(np.ceil(right))] = True
-    return region
-
-
 def _region(dataset: LabelledImages, index: int, c: int, letterbox: Letterbox, cell: int) -> np.ndarray:
-    """Where finding ``c`` is in image ``index``, on its model input, grown by one token cell: its mask, or its
-    boxes of that finding."""
+    """Where finding ``c`` is in image ``index``, on its model input, grown by one token cell: its mask, or the
+    dataset's regions of that finding, every reader's united (a finding two readers boxed is where either put it)."""
     if dataset.masks is not None:
         return dilate(dataset.masks[index, c], cell)
-    boxes = [box for box in dataset.boxes[index] if box.finding == dataset.classes[c]]
-    return dilate(box_region(boxes, letterbox), cell)
+    drawn = [region.on_input(letterbox) for region in dataset.regions[index] if region.finding == dataset.classes[c]]
+    return dilate(np.logical_or.reduce(drawn), cell)
+
+
+def _outlined(dataset: LabelledImages) -> bool:
+    return any(isinstance(region, Outline) for regions in dataset.regions for region in regions)
 
 
 def _macro_mean(per_class: dict[str, dict]) -> dict[str, float]:

@@ -42,6 +42,13 @@ A training image has a finding where most of its readers marked it (``READERS_AG
 consensus is the test split, and a tenth of the training images, by a hash of the image (each is one patient's one
 study), the validation split. Every reader's boxes are kept.
 
+**SIIM-ACR Pneumothorax Segmentation** (Kaggle, 2019; its stage 1 release), a folder holding ``train-rle.csv``
+(header ``ImageId, EncodedPixels``: a row per pneumothorax outline, several for one image where it has several, or
+one row of ``-1`` for an image without) and the DICOM files ``dicom-images-train/{study}/{series}/{ImageId}.dcm``.
+One class, "Pneumothorax", with its outlines, run-length encoded as the challenge's ``mask_functions.py`` reads
+them (``Outline``). Its test images carry no labels, and the listing names no patient, so its labelled images are
+split three ways by a hash of the image, 70 / 15 / 15.
+
 The index holds paths, not pixels, so a dataset of 10⁵ films is indexed in seconds and read as it is used.
 """
 
@@ -52,9 +59,11 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from medattn.errors import DatasetError
+from medattn.model.preprocessing import Letterbox
 
 NIH_FINDINGS = (
     "Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia", "Pneumothorax",
@@ -68,6 +77,10 @@ TEST_SHARE = 0.15  # of a dataset's patients where it has no labelled test set o
 RSNA_LABELS = "stage_2_train_labels.csv"
 RSNA_HEADER = ("patientId", "x", "y", "width", "height", "Target")
 RSNA_CLASS = "Lung Opacity"
+SIIM_LABELS = "train-rle.csv"
+SIIM_HEADER = ("ImageId", "EncodedPixels")
+SIIM_CLASS = "Pneumothorax"
+SIIM_SIZE = 1024  # every image of the challenge is 1024 x 1024; its outlines are encoded over that
 CHEXPERT_HEADER = ("Path", "Sex", "Age", "Frontal/Lateral", "AP/PA")
 CHEXPERT_OBSERVATIONS = (
     "No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion", "Edema",
@@ -94,6 +107,57 @@ class Box:
     width: float
     height: float
 
+    def on_input(self, letterbox: Letterbox) -> np.ndarray:
+        """Where the box lies on the image's model input: (S, S) bool, every input pixel it covers any part of (a
+        box narrower than a pixel still marks one)."""
+        region = np.zeros((letterbox.size, letterbox.size), dtype=bool)
+        scale_x, scale_y = letterbox.inner_width / letterbox.width, letterbox.inner_height / letterbox.height
+        left, top = letterbox.left + self.x * scale_x, letterbox.top + self.y * scale_y
+        right, bottom = left + self.width * scale_x, top + self.height * scale_y
+        region[int(np.floor(top)) : int(np.ceil(bottom)), int(np.floor(left)) : int(np.ceil(right))] = True
+        return region
+
+
+@dataclass(frozen=True)
+class Outline:
+    """A finding's mask as SIIM-ACR encodes it over its ``width`` x ``height`` image: pairs of (start, length)
+    whose starts count from the end of the run before, over the pixels taken column by column, as the challenge's
+    own ``mask_functions.rle2mask`` reads them (``mask.reshape(width, height).T``)."""
+
+    finding: str
+    runs: tuple[int, ...]
+    width: int
+    height: int
+
+    @classmethod
+    def parse(cls, finding: str, encoded: str, width: int, height: int) -> Outline:
+        """The outline ``encoded`` describes; a ValueError where it is not pairs of whole numbers that stay inside
+        the image."""
+        runs = tuple(int(cell) for cell in encoded.split())
+        ends = np.cumsum(runs)  # each run's start and end, counted from the first pixel
+        if not runs or len(runs) % 2 or min(runs) < 0 or min(runs[1::2]) < 1 or ends[-1] > width * height:
+            raise ValueError(encoded)
+        return cls(finding, runs, width, height)
+
+    def pixels(self) -> np.ndarray:
+        """The mask, (height, width) bool."""
+        flat = np.zeros(self.width * self.height, dtype=bool)
+        ends = np.cumsum(self.runs)
+        for start, end in zip(ends[0::2], ends[1::2], strict=True):
+            flat[start:end] = True
+        return flat.reshape(self.width, self.height).T
+
+    def on_input(self, letterbox: Letterbox) -> np.ndarray:
+        """Where the mask lies on the image's model input: (S, S) bool, every input pixel it covers any part of."""
+        region = np.zeros((letterbox.size, letterbox.size), dtype=bool)
+        covered = cv2.resize(self.pixels().astype(np.float32), (letterbox.inner_width, letterbox.inner_height),
+                             interpolation=cv2.INTER_AREA) > 0  # fmt: skip
+        region[letterbox.inner] = covered
+        return region
+
+
+Region = Box | Outline  # where a dataset's readers put a finding
+
 
 @dataclass(frozen=True)
 class Record:
@@ -104,7 +168,7 @@ class Record:
     patient: str
     split: str  # "train", "val" or "test"
     view: str  # "PA", "AP", ...
-    boxes: tuple[Box, ...] = ()
+    regions: tuple[Region, ...] = ()  # where its readers put its findings: boxes, or SIIM-ACR's outlines
 
 
 @dataclass(frozen=True)
@@ -178,7 +242,47 @@ def open_index(folder: Path) -> DatasetIndex | None:
         return rsna_pneumonia(folder)
     if (folder / VINDR_LABELS.format("train")).is_file():
         return vindr_cxr(folder)
+    if (folder / SIIM_LABELS).is_file():
+        return siim_acr(folder)
     return None
+
+
+def siim_acr(folder: Path | str) -> DatasetIndex:
+    """SIIM-ACR Pneumothorax Segmentation's labelled images in ``folder`` (see the module's docstring)."""
+    folder = Path(folder)
+    header, rows = _csv_rows(folder / SIIM_LABELS)
+    if header != SIIM_HEADER:
+        raise DatasetError(f"{SIIM_LABELS} does not have the challenge's header ({', '.join(SIIM_HEADER)}).")
+    outlines: dict[str, list[Outline]] = {}
+    without: set[str] = set()  # the images listed with -1: no pneumothorax
+    for line, row in rows:
+        image, encoded = (row[0].strip(), row[1].strip()) if len(row) == 2 else ("", "")
+        if not image or not encoded:
+            raise DatasetError(f"{SIIM_LABELS} line {line}: not an ImageId and its EncodedPixels.")
+        drawn = outlines.setdefault(image, [])
+        if (encoded == "-1" and drawn) or (encoded != "-1" and image in without):
+            raise DatasetError(f"{SIIM_LABELS} line {line}: {image} has both outlines and a row of -1.")
+        if encoded == "-1":
+            without.add(image)
+            continue
+        try:
+            drawn.append(Outline.parse(SIIM_CLASS, encoded, SIIM_SIZE, SIIM_SIZE))
+        except ValueError:
+            raise DatasetError(
+                f"{SIIM_LABELS} line {line}: EncodedPixels are not pairs of whole numbers (start, length) inside a "
+                f"{SIIM_SIZE} x {SIIM_SIZE} image."
+            ) from None
+    found = {path.stem: path for path in (folder / "dicom-images-train").rglob("*.dcm")}
+    records = []
+    for image, drawn in outlines.items():
+        if image in found:
+            split = hashed_split(f"image:{image}", TEST_SHARE, TEST_SHARE)
+            records.append(Record(found[image], (SIIM_CLASS,) if drawn else (), image, split, "", tuple(drawn)))
+    if not records:
+        raise DatasetError(
+            f"None of the {len(outlines)} images {SIIM_LABELS} lists is under {folder}/dicom-images-train/."
+        )
+    return DatasetIndex("SIIM-ACR Pneumothorax", (SIIM_CLASS,), tuple(records), len(outlines) - len(records))
 
 
 def vindr_cxr(folder: Path | str) -> DatasetIndex:

@@ -1,4 +1,5 @@
-"""Localisation measured against a public dataset's boxes (its readers'), as against the benchmark's masks."""
+"""Localisation measured against a public dataset's boxes and outlines (its readers'), as against the benchmark's
+masks."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ import pytest
 from medattn.benchmark import FINDINGS
 from medattn.model.preprocessing import Letterbox
 from medattn.training.datasets import LabelledImages, synthetic
-from medattn.training.evaluate import box_region, explanation_quality
+from medattn.training.evaluate import explanation_quality
 from medattn.training.inputs import ModelInputs
-from medattn.training.public import Box
+from medattn.training.public import Box, Outline
 
 
 def test_a_box_lands_where_its_image_lies_in_the_model_input():
     letterbox = Letterbox.fit(100, 200, 64)  # a wide image: scaled by 0.32, 16 rows of padding above
-    region = box_region([Box("Nodule", 100.0, 50.0, 50.0, 25.0), Box("Nodule", 0.0, 0.0, 1.0, 1.0)], letterbox)
+    region = Box("Nodule", 100.0, 50.0, 50.0, 25.0).on_input(letterbox) | Box("Nodule", 0, 0, 1, 1).on_input(letterbox)
     rows, columns = np.nonzero(region)
     assert (rows.min(), columns.min()) == (16, 0)  # the second box: narrower than a pixel, still one
     first = region[24:, 10:]  # the first box alone: image rows 50-75 and columns 100-150
@@ -36,7 +37,24 @@ def boxed(dataset: LabelledImages) -> LabelledImages:
                 top, left = rows.min(), columns.min()
                 found.append(Box(name, float(left), float(top), columns.max() + 1.0 - left, rows.max() + 1.0 - top))
         boxes.append(tuple(found))
-    return dataclasses.replace(dataset, masks=None, boxes=boxes)
+    return dataclasses.replace(dataset, masks=None, regions=boxes)
+
+
+def outlined(dataset: LabelledImages) -> LabelledImages:
+    """The benchmark's cases with each finding's mask run-length encoded as SIIM-ACR encodes its outlines: runs
+    over the pixels taken column by column, each start counted from the end of the run before."""
+    regions = []
+    for masks in dataset.masks:
+        found = []
+        for name, mask in zip(FINDINGS, masks, strict=True):
+            if mask.any():
+                flat = np.concatenate([[False], mask.T.ravel(), [False]])
+                edges = np.flatnonzero(flat[1:] != flat[:-1])  # each run's start and end
+                steps = np.diff(np.concatenate([[0], edges]))  # start, length, gap to the next start, length…
+                encoded = " ".join(str(step) for step in steps)
+                found.append(Outline.parse(name, encoded, mask.shape[1], mask.shape[0]))
+        regions.append(tuple(found))
+    return dataclasses.replace(dataset, masks=None, regions=regions)
 
 
 def localisation(predictor, dataset: LabelledImages) -> tuple[str, dict]:
@@ -51,7 +69,9 @@ def test_boxes_around_the_benchmarks_masks_localise_as_the_masks_do_at_any_size(
     cases = synthetic(1000, 60, 128, "test")
     regions, by_masks = localisation(predictor, cases)
     boxed_regions, by_boxes = localisation(predictor, boxed(cases))
-    assert (regions, boxed_regions) == ("masks", "boxes")
+    outlined_regions, by_outlines = localisation(predictor, outlined(cases))
+    assert (regions, boxed_regions, outlined_regions) == ("masks", "boxes", "outlines")
+    assert by_outlines == by_masks  # an outline of the mask, decoded and laid on the input, is the mask
     for finding in FINDINGS:  # the same maps: a peak in a mask is in the box around it
         assert by_boxes[finding]["cases"] == by_masks[finding]["cases"] == 12
         assert by_masks[finding]["pointing_game"] <= by_boxes[finding]["pointing_game"]

@@ -11,13 +11,16 @@ import pytest
 from PIL import Image
 
 from medattn.errors import DatasetError
+from medattn.model.preprocessing import Letterbox
 from medattn.training.datasets import open_dataset
 from medattn.training.public import (
     CHEXPERT_FINDINGS,
     NIH_FINDINGS,
+    Outline,
     chexpert,
     nih_chestxray14,
     rsna_pneumonia,
+    siim_acr,
     vindr_cxr,
 )
 from tests.conftest import PYDICOM_FILES
@@ -69,7 +72,7 @@ def test_chestxray14_is_read_as_published_with_its_patient_level_split(tmp_path)
     assert by_name["00000001_001.png"].findings == ("Cardiomegaly", "Emphysema")
     assert by_name["00000002_000.png"].findings == ()  # "No Finding"
     assert [r.path.name for r in index.split("test")] == ["00000003_000.png", "00000003_001.png"]  # the official list
-    (box,) = by_name["00000003_000.png"].boxes
+    (box,) = by_name["00000003_000.png"].regions
     assert box.finding == "Infiltration" and (box.x, box.y, box.width, box.height) == (225.08, 547.01, 86.77, 79.18)
     patients = {split: {r.patient for r in index.split(split)} for split in ("train", "val", "test")}
     assert not (
@@ -209,10 +212,13 @@ def test_rsna_pneumonia_is_read_with_its_boxes_and_split_by_patient(tmp_path):
     assert index.classes == ("Lung Opacity",) and len(index.records) == 4 and index.absent == 0
     by_patient = {record.patient: record for record in index.records}
     two = by_patient["00436515-870c-4b36-a041-de91049b9ab4"]
-    assert two.findings == ("Lung Opacity",) and [(b.x, b.width) for b in two.boxes] == [(264.0, 213.0), (562.0, 256.0)]
+    assert two.findings == ("Lung Opacity",) and [(b.x, b.width) for b in two.regions] == [
+        (264.0, 213.0),
+        (562.0, 256.0),
+    ]
     assert (
         by_patient["0004cfab-14fd-4e49-80ba-63a80b6bddd6"].findings == ()
-        and not by_patient["0004cfab-14fd-4e49-80ba-63a80b6bddd6"].boxes
+        and not by_patient["0004cfab-14fd-4e49-80ba-63a80b6bddd6"].regions
     )
     assert {record.split for record in index.records} <= {"train", "val", "test"}
     every = [open_dataset(tmp_path, split) for split in ("train", "val", "test")]
@@ -286,7 +292,7 @@ def test_vindr_cxr_is_read_with_its_readers_majority_its_consensus_test_set_and_
     by_image = {record.patient: record for record in index.records}
     heart = by_image["9a5094b2563a1ef3ff50dc5c7ff71345"]
     assert heart.findings == ("Cardiomegaly",)  # three of three; the aorta one of three
-    assert [(box.finding, box.x, box.width) for box in heart.boxes] == [
+    assert [(box.finding, box.x, box.width) for box in heart.regions] == [
         ("Cardiomegaly", 691.0, 962.0), ("Aortic enlargement", 1264.0, 347.0),
     ]  # every reader's box, kept as drawn  # fmt: skip
     assert by_image["47ed17dcb2cbeec15182ed335a8b5a9e"].findings == ("Nodule/Mass",)  # two of three
@@ -311,3 +317,60 @@ def test_a_malformed_vindr_listing_is_refused_naming_the_row(tmp_path, rows, say
         (folder / "annotations" / "image_labels_train.csv").write_text("image_id," + ",".join(VINDR_LABELS) + "\n")
     with pytest.raises(DatasetError, match=says):
         vindr_cxr(folder)
+
+
+# train-rle.csv's rows as the challenge's overview shows one (relative run lengths over the pixels taken column by
+# column), one image with two outlines, and images without pneumothorax (-1).
+SIIM_SHOWN = "1.2.276.0.7230010.3.1.4.8323329.14508.1517875252.443873"
+SIIM_ROWS = (
+    f"{SIIM_SHOWN},387620 23 996 33 986 43 977 51 968 58 962 65 956 70 952 74 949 76 946 79\n"
+    "1.2.276.0.7230010.3.1.4.8323329.1034.1517875166.8504,-1\n"
+    "1.2.276.0.7230010.3.1.4.8323329.5597.1517875188.959090,-1\n"
+    "1.2.276.0.7230010.3.1.4.8323329.4904.1517875185.355709,100 10 1014 10\n"
+    "1.2.276.0.7230010.3.1.4.8323329.4904.1517875185.355709,900000 5\n"
+)
+
+
+def write_siim(folder: Path, rows: str = SIIM_ROWS) -> Path:
+    """The stage 1 layout: train-rle.csv, and dicom-images-train/{study}/{series}/{ImageId}.dcm (pydicom's CT here)."""
+    (folder / "train-rle.csv").write_text("ImageId, EncodedPixels\n" + rows)
+    for number, image in enumerate(dict.fromkeys(line.split(",")[0] for line in rows.splitlines())):
+        series = (
+            folder / "dicom-images-train" / f"1.2.276.0.7230010.3.1.2.{number}" / f"1.2.276.0.7230010.3.1.3.{number}"
+        )
+        series.mkdir(parents=True)
+        shutil.copyfile(PYDICOM_FILES / "CT_small.dcm", series / f"{image}.dcm")
+    return folder
+
+
+def test_siim_acr_is_read_with_its_outlines_decoded_as_the_challenges_own_functions_decode_them(tmp_path):
+    index = siim_acr(write_siim(tmp_path))
+    assert index.classes == ("Pneumothorax",) and len(index.records) == 4 and index.absent == 0
+    by_image = {record.patient: record for record in index.records}
+    assert [len(by_image[image].regions) for image in by_image] == [1, 0, 0, 2]
+    assert [bool(by_image[image].findings) for image in by_image] == [True, False, False, True]
+    mask = by_image[SIIM_SHOWN].regions[0].pixels()
+    # 387620 = 378 x 1024 + 548: column 378 from row 548, 23 pixels; then 996 on, column 379 from row 543, 33.
+    assert mask.shape == (1024, 1024) and mask[548:571, 378].all() and not mask[[547, 571], 378].any()
+    assert mask[543:576, 379].all() and not mask[[542, 576], 379].any() and mask.sum() == 572  # the lengths' sum
+    tiny = Outline.parse("Pneumothorax", "5 3 2 1", 4, 4).pixels()
+    assert sorted(zip(*np.nonzero(tiny), strict=True)) == [(1, 1), (2, 1), (2, 2), (3, 1)]
+    on_input = by_image[SIIM_SHOWN].regions[0].on_input(Letterbox.fit(1024, 1024, 128))
+    assert np.array_equal(on_input, mask.reshape(128, 8, 128, 8).any(axis=(1, 3)))  # every 8 x 8 block it touches
+    every = [open_dataset(tmp_path, split) for split in ("train", "val", "test")]
+    assert sum(map(len, every)) == 4 and all(s.classes == ("Pneumothorax",) for s in every)
+
+
+@pytest.mark.parametrize(
+    ("rows", "says"),
+    [
+        (SIIM_ROWS + f"{SIIM_SHOWN},-1\n", f"line 7: {SIIM_SHOWN} has both outlines and a row of -1"),
+        (SIIM_ROWS + "1.2.276.0.7230010.3.1.4.8323329.1034.1517875166.8504,5 5\n", "line 7: .* has both outlines"),
+        (SIIM_ROWS + "1.2.276.9,10 20 30\n", "line 7: EncodedPixels are not pairs of whole numbers"),
+        (SIIM_ROWS + "1.2.276.9,1048570 10\n", "line 7: EncodedPixels are not pairs of whole numbers"),
+        (SIIM_ROWS + "1.2.276.9\n", "line 7: not an ImageId and its EncodedPixels"),
+    ],
+)
+def test_a_malformed_siim_acr_listing_is_refused_naming_the_row(tmp_path, rows, says):
+    with pytest.raises(DatasetError, match=says):
+        siim_acr(write_siim(tmp_path, rows))
