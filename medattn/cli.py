@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from medattn import runtime
 from medattn.assets import DEFAULT_MODEL_DIR, SAMPLES_DIR
 from medattn.errors import MedattnError
+from medattn.model.backbones import BACKBONES
 from medattn.model.figures import Metrics, Robustness, from_json
 
 if TYPE_CHECKING:
@@ -112,6 +113,17 @@ def parser() -> argparse.ArgumentParser:
         default=0,
         help="processes decoding image files for training (0: the training process decodes them; on 2 cores "
         "none is fastest, as for scoring); images already in memory are prepared once",
+    )
+    train_cmd.add_argument(
+        "--backbone",
+        choices=BACKBONES,
+        default=BACKBONES[0],
+        help="the encoder: medattn's own (tokens every 4 px), or a MONAI network (tokens every 32 px)",
+    )
+    train_cmd.add_argument(
+        "--encoder-weights",
+        type=Path,
+        help="pretrained weights for a MONAI backbone, a safetensors file keyed as MONAI names them (no download)",
     )
     train_cmd.add_argument(
         "--mixed-precision",
@@ -234,7 +246,9 @@ def train(args: argparse.Namespace) -> None:
         args.data, "train", args.seed, args.train_size, args.input_size, args.subtle_share, args.subtle_findings
     )
     val_set = _labelled(args.data, "val", args.seed + 1, args.val_size, args.input_size)
-    model_config = ModelConfig(train_set.classes, in_channels=args.channels, input_size=args.input_size)
+    model_config = ModelConfig(
+        train_set.classes, in_channels=args.channels, input_size=args.input_size, backbone=args.backbone
+    )
     warmup = args.warmup_classes
     if warmup is None:
         warmup = ["nodule"] if args.data == SYNTHETIC else []
@@ -249,6 +263,7 @@ def train(args: argparse.Namespace) -> None:
         attention_mask_weight=args.attention_mask_weight,
         attention_mask_share=args.attention_mask_share,
         mixed_precision=args.mixed_precision,
+        encoder_weights=str(args.encoder_weights) if args.encoder_weights else None,
     )
     context = distributed.start()  # a process group under torchrun; nothing otherwise
     model, card = train_model(

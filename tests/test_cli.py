@@ -34,6 +34,26 @@ def test_cli_trains_on_a_dataset_file_and_reports_a_bad_one(tmp_path, capsys):
     assert "missing.csv" in capsys.readouterr().err
 
 
+def test_cli_trains_a_monai_backbone_from_the_weights_a_user_gives(tmp_path, capsys):
+    from monai.networks import nets
+    from safetensors.torch import save_file
+
+    path = tmp_path / "tiny.npz"
+    write_medmnist(
+        path, {"train": [[i % 2] for i in range(16)], "val": [[i % 2] for i in range(8)], "test": [[0], [1]]}
+    )
+    pretrained = nets.resnet18(spatial_dims=2, n_input_channels=1, num_classes=1000).state_dict()
+    save_file({name: value.contiguous() for name, value in pretrained.items()}, tmp_path / "resnet18.safetensors")
+    command = ["train", "--data", str(path), "--epochs", "1", "--input-size", "32", "--explain-cases", "0"]
+    command += ["--backbone", "resnet18", "--out", str(tmp_path / "m")]
+    assert main([*command, "--encoder-weights", str(tmp_path / "resnet18.safetensors")]) == 0
+    card = Predictor.load(tmp_path / "m").card
+    assert card.architecture.backbone == "resnet18" and card.training.encoder_weights.endswith("resnet18.safetensors")
+    capsys.readouterr()
+    assert main([*command, "--encoder-weights", str(path)]) == 2  # not safetensors: one line, no traceback
+    assert one_line_error(capsys).startswith(f"error: {path} is not a readable safetensors file (")
+
+
 def test_cli_evaluates_the_default_model(capsys):
     assert main(["evaluate", "--size", "60", "--seed", "4242"]) == 0
     assert '"macro_auc"' in capsys.readouterr().out

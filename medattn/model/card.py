@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from medattn.errors import ModelError
+from medattn.model import backbones
 from medattn.model.calibration import MULTI_CLASS, MULTI_LABEL
 from medattn.model.figures import Metrics, Robustness, Training, from_json
 from medattn.model.network import ModelConfig
@@ -38,10 +39,11 @@ class Architecture:
     widths: tuple[int, ...]
     embed_dim: int
     heads: int
+    backbone: str = backbones.OWN  # medattn.model.backbones; cards before it had medattn's own
 
     @classmethod
     def of(cls, config: ModelConfig) -> Architecture:
-        return cls(config.widths, config.embed_dim, config.heads)
+        return cls(config.widths, config.embed_dim, config.heads, config.backbone)
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,7 @@ class ModelCard:
             self.architecture.widths,
             self.architecture.embed_dim,
             self.architecture.heads,
+            self.architecture.backbone,
         )
 
     @property
@@ -299,12 +302,23 @@ def _architecture(fields: _Fields, input_size: int) -> Architecture:
         widths=tuple(fields.get("widths", list, item=int)),
         embed_dim=fields.get("embed_dim", int),
         heads=fields.get("heads", int),
+        backbone=fields.get("backbone", str, default=backbones.OWN),
     )
-    stride = 2 ** (len(architecture.widths) - 1)
-    if not architecture.widths or min(architecture.widths) < 1 or input_size % stride:
+    if architecture.backbone not in backbones.BACKBONES:
         raise ModelError(
-            f"The model card's 'architecture.widths' ({len(architecture.widths)} stages) do not fit an input of "
-            f"{input_size} px: the input size must be a multiple of {stride}."
+            f"The model card's 'architecture.backbone' is {architecture.backbone!r}: this medattn builds "
+            f"{', '.join(backbones.BACKBONES)}."
+        )
+    stride = ModelConfig((), widths=architecture.widths, backbone=architecture.backbone).stride
+    if not architecture.widths or min(architecture.widths) < 1 or input_size % stride:
+        shape = (
+            f"'architecture.widths' ({len(architecture.widths)} stages) do"
+            if architecture.backbone == backbones.OWN
+            else f"'architecture.backbone' ({architecture.backbone}) does"
+        )
+        raise ModelError(
+            f"The model card's {shape} not fit an input of {input_size} px: the input size must be a multiple of "
+            f"{stride}."
         )
     if architecture.heads < 1 or architecture.embed_dim % architecture.heads or architecture.embed_dim % 4:
         raise ModelError("The model card's 'architecture.embed_dim' must be a multiple of 4 and of 'heads'.")

@@ -173,6 +173,7 @@ class Training:
     attention_mask_share: float | None = None
     augmentation: dict[str, Any] | None = None  # the recipe's settings, as medattn.training.augment records them
     mixed_precision: bool | None = None  # bfloat16 under torch.autocast (medattn.training.train)
+    encoder_weights: str | None = None  # the pretrained encoder weights it started from, where it did
     history: tuple[Epoch, ...] = ()
     seconds: float | None = None
     torch: str | None = None

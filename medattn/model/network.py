@@ -15,6 +15,8 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from medattn.model import backbones
+
 
 @dataclass
 class ModelConfig:
@@ -28,10 +30,17 @@ class ModelConfig:
     widths: tuple[int, ...] = (24, 48, 96)
     embed_dim: int = 96
     heads: int = 4
+    # medattn's own encoder (the stages above), or a MONAI network's (medattn.model.backbones)
+    backbone: str = backbones.OWN
+
+    @property
+    def stride(self) -> int:
+        """Input pixels per token, along each side."""
+        return 2 ** (len(self.widths) - 1) if self.backbone == backbones.OWN else backbones.MONAI_STRIDE
 
     @property
     def grid_size(self) -> int:
-        return self.input_size // 2 ** (len(self.widths) - 1)
+        return self.input_size // self.stride
 
 
 def _stage(c_in: int, c_out: int, downsample: bool) -> nn.Sequential:
@@ -107,14 +116,17 @@ class AttentionNet(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        widths = config.widths
-        stages = [_stage(config.in_channels, widths[0], downsample=True)]
-        stages += [
-            _stage(c_in, c_out, downsample=i < len(widths) - 2)
-            for i, (c_in, c_out) in enumerate(itertools.pairwise(widths))
-        ]
-        self.encoder = nn.Sequential(*stages)
-        self.project = nn.Sequential(nn.Linear(widths[-1], config.embed_dim), nn.LayerNorm(config.embed_dim))
+        if config.backbone == backbones.OWN:
+            widths = config.widths
+            stages = [_stage(config.in_channels, widths[0], downsample=True)]
+            stages += [
+                _stage(c_in, c_out, downsample=i < len(widths) - 2)
+                for i, (c_in, c_out) in enumerate(itertools.pairwise(widths))
+            ]
+            self.encoder, channels = nn.Sequential(*stages), widths[-1]
+        else:
+            self.encoder, channels = backbones.monai_encoder(config.backbone, config.in_channels)
+        self.project = nn.Sequential(nn.Linear(channels, config.embed_dim), nn.LayerNorm(config.embed_dim))
         grid = config.grid_size
         self.register_buffer("position", positional_encoding_2d(config.embed_dim, grid, grid), persistent=False)
         num_classes = len(config.classes)
@@ -151,6 +163,8 @@ def for_inference(model: AttentionNet) -> AttentionNet:
     test_network.py); at batch 16 on 2 cores the forward pass took 0.50 of the eager time
     (benchmarks/inference.py). Training and the card's figures use the model as it is."""
     served = copy.deepcopy(model).eval()
+    if model.config.backbone != backbones.OWN:  # MONAI's networks as they are
+        return served.to(memory_format=torch.channels_last)
     stages = []
     for stage in served.encoder:
         layers, folded = list(stage), []

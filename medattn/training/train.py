@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from medattn.errors import TrainingError
 from medattn.model import calibration
+from medattn.model.backbones import load_encoder_weights
 from medattn.model.calibration import MULTI_CLASS
 from medattn.model.card import Architecture, ModelCard
 from medattn.model.checkpoint import count_parameters
@@ -68,6 +69,8 @@ class TrainConfig:
     attention_mask_share: float = 0.25
     # Mixed precision: the forward pass and the losses in bfloat16 under torch.autocast, the weights in float32.
     mixed_precision: bool = False
+    # Pretrained weights for a MONAI backbone's encoder, a safetensors file (medattn.model.backbones); None: random.
+    encoder_weights: str | None = None
 
 
 def classification_loss(
@@ -168,7 +171,10 @@ def train(
         chosen = torch.rand(len(train_x), generator=torch.Generator().manual_seed(config.seed + 1))
         with_masks = chosen < config.attention_mask_share  # (N,) the cases whose masks are used
 
-    model = AttentionNet(model_config).to(context.device)  # same seed, so the same start on every rank
+    model = AttentionNet(model_config)  # same seed, so the same start on every rank
+    if config.encoder_weights:
+        load_encoder_weights(model.encoder, Path(config.encoder_weights))
+    model = model.to(context.device)
     trained = DistributedDataParallel(model) if context.distributed else model
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     local_batch = config.batch_size // context.world_size

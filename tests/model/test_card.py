@@ -86,6 +86,7 @@ def set_path(card: dict, path: str, value) -> dict:
         ("preprocessing.std", math.inf, "'preprocessing.std'"),
         ("preprocessing.low_percentile", 99.9, "'preprocessing' percentiles"),
         ("architecture.heads", 5, "'architecture.embed_dim'"),
+        ("architecture.backbone", "vgg16", "'architecture.backbone' is 'vgg16': this medattn builds medattn, densenet"),
         ("thresholds", [0.5, 0.999999, 0.5], "'thresholds' must lie between 0.01 and 0.99"),  # never calls it
         ("unlikeness.threshold", math.nan, "'unlikeness.threshold'"),
         ("unlikeness.noise_limit", -0.05, "'unlikeness.noise_limit'"),  # would withhold every scan
