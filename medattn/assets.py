@@ -30,6 +30,14 @@ REAL_SAMPLES = {
 }
 
 
+def models_in(directory: Path | str) -> dict[str, Path]:
+    """Name -> folder of every model in ``directory``: each sub-folder holding a card, or a MONAI bundle medattn
+    exported (its card in models/, medattn.model.bundle)."""
+    cards = [*Path(directory).glob("*/model.json"), *Path(directory).glob("*/models/model.json")]
+    folders = [card.parent.parent if card.parent.name == "models" else card.parent for card in cards]
+    return {folder.name: folder for folder in sorted(folders)}
+
+
 def synthetic_samples(directory: Path | str = SAMPLES_DIR) -> dict[str, Path]:
     """Label -> path: "nodule", "nodule-effusion", "normal"… from the file names."""
     return {path.stem.removeprefix("synthetic-"): path for path in sorted(Path(directory).glob("*.png"))}

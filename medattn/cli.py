@@ -180,6 +180,13 @@ def parser() -> argparse.ArgumentParser:
     robust_cmd.add_argument("--cases", type=int, default=ROBUSTNESS_CASES, help="held-out cases per shift")
     robust_cmd.add_argument("--write-card", action="store_true", help="write the figures into the model card")
 
+    bundle_cmd = commands.add_parser(
+        "export-bundle", help="write a model as a MONAI bundle (metadata, TorchScript, and medattn's own card)"
+    )
+    bundle_cmd.set_defaults(command=export_bundle)
+    bundle_cmd.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
+    bundle_cmd.add_argument("--out", type=Path, required=True, help="a new folder for the bundle")
+
     score_cmd = commands.add_parser("score", help="score an archive of scans into a CSV or Parquet file")
     score_cmd.set_defaults(command=score)
     score_cmd.add_argument("sources", nargs="*", help="folders (searched recursively), glob patterns, CSV manifests")
@@ -324,6 +331,12 @@ def fit_faithfulness(args: argparse.Namespace) -> None:
         figures = ", ".join(f"{hiding} {share:.1%}" for hiding, share in by_hiding.items())
         print(f"{finding}: {chosen[finding]} (separation from the controls: {figures})")
     write_card(predictor.card.with_changes(faithfulness_hiding=chosen), args.model)
+
+
+def export_bundle(args: argparse.Namespace) -> None:
+    from medattn.model.bundle import export_bundle as export
+
+    print(f"MONAI bundle written to {export(args.model, args.out)}")
 
 
 def robustness(args: argparse.Namespace) -> None:

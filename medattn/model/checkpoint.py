@@ -36,8 +36,11 @@ def weights_digest(path: Path) -> str:
 
 
 def load_model(directory: Path | str) -> tuple[AttentionNet, ModelCard]:
-    """The network in eval mode and its validated card. Refuses anything but safetensors weights."""
+    """The network in eval mode and its validated card, from a model directory or a MONAI bundle medattn exported
+    (medattn.model.bundle: its models/ holds the same two files). Refuses anything but safetensors weights."""
     directory = Path(directory)
+    if (directory / "configs" / "metadata.json").is_file() and (directory / "models" / WEIGHTS_FILE).is_file():
+        directory = directory / "models"
     if not directory.is_dir():
         raise ModelError(f"{directory} is not a folder: point to a model directory (model.json + model.safetensors).")
     weights = directory / WEIGHTS_FILE

@@ -19,7 +19,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from pathlib import Path
 
 # Each session runs on its own thread. Libraries that import lazily, imported by several sessions at once on
 # a cold server, can hand one of them a partially initialised module (seen: pandas inside altair). They are
@@ -34,7 +33,7 @@ from streamlit.runtime import Runtime
 
 from medattn import RESEARCH_NOTICE, Heatmap, Prediction, Predictor, runtime
 from medattn.access import LOCAL_USER, PACS, Identity, Refusal, admit, deployment, identity, session_hours
-from medattn.assets import DEFAULT_MODEL_DIR, MODELS_DIR, synthetic_samples
+from medattn.assets import DEFAULT_MODEL_DIR, MODELS_DIR, models_in, synthetic_samples
 from medattn.benchmark import SyntheticCase, sample_cases
 from medattn.errors import MedattnError, PacsError, ReviewError, StoreError
 from medattn.explain import EXPLAINERS, map_of
@@ -160,7 +159,7 @@ def predictor(model_dir: str) -> Predictor:
 
 def available_models() -> dict[str, str]:
     """Model directory name -> path, for every folder under the models directory that holds a card."""
-    return {path.parent.name: str(path.parent) for path in sorted(Path(MODELS_DIR).glob("*/model.json"))}
+    return {name: str(path) for name, path in models_in(MODELS_DIR).items()}
 
 
 def chosen_model_dir() -> str:
