@@ -197,13 +197,19 @@ RSNA_LABELS = """patientId,x,y,width,height,Target
 """
 
 
+def copy_dicom(paths: list[Path], source: str = "MR_small.dcm") -> None:
+    """One of pydicom's test files at each of ``paths``, its folders made: a dataset's images, by their names."""
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(PYDICOM_FILES / source, path)
+
+
 def write_rsna(folder: Path, labels: str = RSNA_LABELS) -> Path:
     """The challenge's stage 2 layout: the labels CSV, and one DICOM file per patientId (pydicom's MR_small here)."""
-    images = folder / "stage_2_train_images"
-    images.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "stage_2_train_labels.csv").write_text(labels)
-    for line in labels.splitlines()[1:]:
-        shutil.copyfile(PYDICOM_FILES / "MR_small.dcm", images / f"{line.split(',')[0]}.dcm")
+    patients = [line.split(",")[0] for line in labels.splitlines()[1:]]
+    copy_dicom([folder / "stage_2_train_images" / f"{patient}.dcm" for patient in patients])
     return folder
 
 
@@ -280,9 +286,8 @@ def write_vindr(folder: Path, train_labels: list[str] | None = None) -> Path:
         "47ed17dcb2cbeec15182ed335a8b5a9e,R9,No finding,,,,\n"
     )
     images = {"9a5094b2563a1ef3ff50dc5c7ff71345": "train", "47ed17dcb2cbeec15182ed335a8b5a9e": "train"}
-    for image, official in (images | {"002a34c58c5b758217ed1f584ccbcfe9": "test"}).items():
-        (folder / official).mkdir(exist_ok=True)
-        shutil.copyfile(PYDICOM_FILES / "MR_small.dcm", folder / official / f"{image}.dicom")
+    images |= {"002a34c58c5b758217ed1f584ccbcfe9": "test"}
+    copy_dicom([folder / official / f"{image}.dicom" for image, official in images.items()])
     return folder
 
 
@@ -334,12 +339,10 @@ SIIM_ROWS = (
 def write_siim(folder: Path, rows: str = SIIM_ROWS) -> Path:
     """The stage 1 layout: train-rle.csv, and dicom-images-train/{study}/{series}/{ImageId}.dcm (pydicom's CT here)."""
     (folder / "train-rle.csv").write_text("ImageId, EncodedPixels\n" + rows)
-    for number, image in enumerate(dict.fromkeys(line.split(",")[0] for line in rows.splitlines())):
-        series = (
-            folder / "dicom-images-train" / f"1.2.276.0.7230010.3.1.2.{number}" / f"1.2.276.0.7230010.3.1.3.{number}"
-        )
-        series.mkdir(parents=True)
-        shutil.copyfile(PYDICOM_FILES / "CT_small.dcm", series / f"{image}.dcm")
+    images = dict.fromkeys(line.split(",")[0] for line in rows.splitlines())
+    study, series = "1.2.276.0.7230010.3.1.2.{}", "1.2.276.0.7230010.3.1.3.{}"
+    where = [Path(study.format(n), series.format(n), f"{image}.dcm") for n, image in enumerate(images)]
+    copy_dicom([folder / "dicom-images-train" / path for path in where], "CT_small.dcm")
     return folder
 
 
