@@ -23,6 +23,7 @@ from medattn.assets import DEFAULT_MODEL_DIR, SAMPLES_DIR
 from medattn.errors import MedattnError
 from medattn.model.backbones import BACKBONES
 from medattn.model.figures import Metrics, Robustness, from_json
+from medattn.training.public import UNCERTAIN_POLICIES
 
 if TYPE_CHECKING:
     from medattn.model.card import ModelCard, UnlikenessStatistics
@@ -62,6 +63,12 @@ def parser() -> argparse.ArgumentParser:
     train_cmd = commands.add_parser("train", help="train a model and write its directory")
     train_cmd.set_defaults(command=train)
     train_cmd.add_argument("--data", default=SYNTHETIC, help="'synthetic', a .npz, a class-folder tree or a .csv")
+    train_cmd.add_argument(
+        "--chexpert-uncertain",
+        choices=UNCERTAIN_POLICIES,
+        default=UNCERTAIN_POLICIES[0],
+        help="CheXpert's uncertain labels as negative (U-Zeros) or positive (U-Ones)",
+    )
     train_cmd.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR)
     train_cmd.add_argument("--seed", type=int, default=0)
     train_cmd.add_argument("--epochs", type=int, default=10)
@@ -140,6 +147,12 @@ def parser() -> argparse.ArgumentParser:
     eval_cmd.set_defaults(command=evaluate)
     eval_cmd.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
     eval_cmd.add_argument("--data", default=SYNTHETIC)
+    eval_cmd.add_argument(
+        "--chexpert-uncertain",
+        choices=UNCERTAIN_POLICIES,
+        default=UNCERTAIN_POLICIES[0],
+        help="CheXpert's uncertain labels as negative (U-Zeros) or positive (U-Ones)",
+    )
     eval_cmd.add_argument("--seed", type=int, default=HELD_OUT_SEED, help="synthetic benchmark seed")
     eval_cmd.add_argument("--size", type=int, default=2000, help="synthetic cases")
     eval_cmd.add_argument("--split", default="test", help="split of a dataset file (train, val or test)")
@@ -156,6 +169,12 @@ def parser() -> argparse.ArgumentParser:
     ood_cmd.set_defaults(command=fit_ood)
     ood_cmd.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
     ood_cmd.add_argument("--data", default=SYNTHETIC, help="the data the model was trained on")
+    ood_cmd.add_argument(
+        "--chexpert-uncertain",
+        choices=UNCERTAIN_POLICIES,
+        default=UNCERTAIN_POLICIES[0],
+        help="CheXpert's uncertain labels as negative (U-Zeros) or positive (U-Ones)",
+    )
     ood_cmd.add_argument("--seed", type=int, default=0, help="the training seed (validation uses seed + 1)")
     ood_cmd.add_argument("--train-size", type=int, default=12000)
     ood_cmd.add_argument("--val-size", type=int, default=1500)
@@ -249,10 +268,12 @@ def train(args: argparse.Namespace) -> None:
     from medattn.training.train import TrainConfig
     from medattn.training.train import train as train_model
 
+    uncertain = args.chexpert_uncertain
     train_set = _labelled(
-        args.data, "train", args.seed, args.train_size, args.input_size, args.subtle_share, args.subtle_findings
-    )
-    val_set = _labelled(args.data, "val", args.seed + 1, args.val_size, args.input_size)
+        args.data, "train", args.seed, args.train_size, args.input_size, args.subtle_share, args.subtle_findings,
+        uncertain,
+    )  # fmt: skip
+    val_set = _labelled(args.data, "val", args.seed + 1, args.val_size, args.input_size, uncertain=uncertain)
     model_config = ModelConfig(
         train_set.classes, in_channels=args.channels, input_size=args.input_size, backbone=args.backbone
     )
@@ -279,7 +300,7 @@ def train(args: argparse.Namespace) -> None:
     if context.is_main:
         limits = _fit_unlikeness(model, card, train_set, val_set, args.data, args.seed + 1, args.workers)
         card = card.with_changes(unlikeness=limits)
-        held_out = _labelled(args.data, "test", HELD_OUT_SEED, args.eval_size, args.input_size)
+        held_out = _labelled(args.data, "test", HELD_OUT_SEED, args.eval_size, args.input_size, uncertain=uncertain)
         metrics = evaluate(model, card, held_out, explain_cases=args.explain_cases)
         save_model(model, card.with_changes(metrics=from_json(Metrics, metrics, "metrics")), args.out)
         print(json.dumps(metrics, indent=2))
@@ -292,7 +313,9 @@ def evaluate(args: argparse.Namespace) -> None:
     from medattn.training.evaluate import evaluate as evaluate_model
 
     model, card = load_model(args.model)
-    held_out = _labelled(args.data, args.split, args.seed, args.size, card.preprocessing.input_size)
+    held_out = _labelled(
+        args.data, args.split, args.seed, args.size, card.preprocessing.input_size, uncertain=args.chexpert_uncertain
+    )
     metrics = evaluate_model(
         model, card, held_out, explain_cases=args.explain_cases if args.explain else 0, workers=args.workers
     )
@@ -307,8 +330,11 @@ def fit_ood(args: argparse.Namespace) -> None:
 
     model, card = load_model(args.model)
     size = card.preprocessing.input_size
-    train_set = _labelled(args.data, "train", args.seed, args.train_size, size, args.subtle_share, args.subtle_findings)
-    val_set = _labelled(args.data, "val", args.seed + 1, args.val_size, size)
+    uncertain = args.chexpert_uncertain
+    train_set = _labelled(
+        args.data, "train", args.seed, args.train_size, size, args.subtle_share, args.subtle_findings, uncertain
+    )
+    val_set = _labelled(args.data, "val", args.seed + 1, args.val_size, size, uncertain=uncertain)
     statistics = _fit_unlikeness(model, card, train_set, val_set, args.data, args.seed + 1, args.workers)
     write_card(card.with_changes(unlikeness=statistics), args.model)
     noise = "none" if statistics.noise_limit is None else f"{statistics.noise_limit:.4f}"
@@ -439,15 +465,17 @@ def _labelled(
     size: int,
     subtle_share: float = 0.0,
     subtle: Sequence[str] | None = None,
+    uncertain: str = "zeros",
 ) -> LabelledImages:
     """The benchmark (``seed`` picks its cases; ``subtle_share`` of the ``subtle`` findings, every one if None,
-    are drawn subtler: see ``synthetic.generate``) or one split of a dataset file or folder."""
+    are drawn subtler: see ``synthetic.generate``) or one split of a dataset file or folder (CheXpert's uncertain
+    labels taken as ``uncertain`` says)."""
     from medattn.benchmark import FINDINGS
     from medattn.training import datasets
 
     if location == SYNTHETIC:
         return datasets.synthetic(seed, count, size, split, subtle_share, FINDINGS if subtle is None else tuple(subtle))
-    return datasets.open_dataset(location, split)
+    return datasets.open_dataset(location, split, uncertain)
 
 
 def _fit_unlikeness(

@@ -72,8 +72,9 @@ def synthetic(
     return LabelledImages(list(images), labels, benchmark.FINDINGS, "multi-label", source, split, masks)
 
 
-def open_dataset(location: str | Path, split: str) -> LabelledImages:
-    """A MedMNIST .npz file, a class-folder tree or a CSV manifest at ``location``, one split of it."""
+def open_dataset(location: str | Path, split: str, uncertain: str = "zeros") -> LabelledImages:
+    """A MedMNIST .npz file, a class-folder tree, a CSV manifest or a public dataset's folder at ``location``, one
+    split of it; CheXpert's uncertain labels as ``uncertain`` says (``public.UNCERTAIN``)."""
     if split not in SPLITS:
         raise DatasetError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
     path = Path(location)
@@ -81,7 +82,7 @@ def open_dataset(location: str | Path, split: str) -> LabelledImages:
         return medmnist(path, split)
     if path.suffix == ".csv":
         return manifest(path, split)
-    if index := public.open_index(path):
+    if index := public.open_index(path, uncertain):
         records = index.split(split)
         images = _read_images([record.path for record in records])
         regions = [record.regions for record in records] if any(record.regions for record in records) else None

@@ -89,6 +89,7 @@ CHEXPERT_OBSERVATIONS = (
 )  # fmt: skip
 CHEXPERT_FINDINGS = CHEXPERT_OBSERVATIONS[1:]
 UNCERTAIN = {"zeros": 0.0, "ones": 1.0}  # what an uncertain (-1.0) label is taken as
+UNCERTAIN_POLICIES = tuple(UNCERTAIN)
 CHEXPERT_VALUES = {"1.0": 1.0, "1": 1.0, "0.0": 0.0, "0": 0.0, "": 0.0}  # an empty cell: not mentioned
 VINDR_LABELS = "annotations/image_labels_{}.csv"
 VINDR_BOXES = "annotations/annotations_{}.csv"
@@ -230,14 +231,15 @@ def nih_chestxray14(folder: Path | str) -> DatasetIndex:
     return DatasetIndex("NIH ChestX-ray14", NIH_FINDINGS, tuple(records), absent)
 
 
-def open_index(folder: Path) -> DatasetIndex | None:
-    """The public dataset in ``folder``, indexed, or None where it holds none this module reads."""
+def open_index(folder: Path, uncertain: str = "zeros") -> DatasetIndex | None:
+    """The public dataset in ``folder``, indexed, or None where it holds none this module reads; CheXpert's
+    uncertain labels as ``uncertain`` says (``UNCERTAIN``)."""
     if not folder.is_dir():
         return None
     if is_nih_chestxray14(folder):
         return nih_chestxray14(folder)
     if is_chexpert(folder):
-        return chexpert(folder)
+        return chexpert(folder, uncertain)
     if (folder / RSNA_LABELS).is_file():
         return rsna_pneumonia(folder)
     if (folder / VINDR_LABELS.format("train")).is_file():

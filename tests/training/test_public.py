@@ -16,6 +16,7 @@ from medattn.training.datasets import open_dataset
 from medattn.training.public import (
     CHEXPERT_FINDINGS,
     NIH_FINDINGS,
+    UNCERTAIN,
     Outline,
     chexpert,
     nih_chestxray14,
@@ -169,6 +170,9 @@ def test_chexpert_is_read_as_published_with_its_uncertain_labels_by_a_stated_pol
     patients = {split: {r.patient for r in index.split(split)} for split in ("train", "val", "test")}
     assert not (patients["train"] & patients["val"]) and sum(map(len, patients.values())) == 4
     assert open_dataset(folder, "test").source == "CheXpert test"
+    edema = CHEXPERT_FINDINGS.index("Edema")  # patient 1's uncertain Edema, as train and evaluate's flag asks
+    uncertain = {p: sum(open_dataset(folder, s, p).labels[:, edema].sum() for s in ("train", "val")) for p in UNCERTAIN}
+    assert uncertain == {"zeros": 0, "ones": 1}
     with pytest.raises(DatasetError, match="unknown policy"):
         chexpert(folder, uncertain="ignore")
 
