@@ -79,6 +79,20 @@ def top_region_iou(heatmap: np.ndarray, mask: np.ndarray) -> float:
     return float((region & mask).sum() / (region | mask).sum())
 
 
+def otsu_iou(heatmap: np.ndarray, mask: np.ndarray) -> float:
+    """IoU with the mask of the map cut as CheXlocalize cuts saliency maps by default (Saporta et al. 2022): scaled
+    to 0-255 and binarised at Otsu's threshold. Unlike ``top_region_iou`` it is not told how large the finding is.
+    A flat map, which no threshold cuts, scores 0."""
+    if not mask.any():
+        return float("nan")
+    low, high = float(heatmap.min()), float(heatmap.max())
+    if high <= low:
+        return 0.0
+    scaled = np.round((heatmap - low) / (high - low) * 255).astype(np.uint8)
+    region = cv2.threshold(scaled, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[1] > 0
+    return float((region & mask).sum() / (region | mask).sum())
+
+
 def rank_correlation(first: np.ndarray, second: np.ndarray) -> float:
     """Spearman's correlation with tied values given their mean rank; 0 where either map is flat."""
     a, b = _ranks(np.ravel(first)), _ranks(np.ravel(second))

@@ -19,6 +19,7 @@ from medattn.explain.quality import (
     deletion_insertion,
     dilate,
     mass_inside,
+    otsu_iou,
     pointing_hit,
     randomisation_check,
     top_region_iou,
@@ -125,7 +126,12 @@ def evaluate(
     return metrics
 
 
-MASK_METRICS = {"pointing_game": pointing_hit, "mass_in_mask": mass_inside, "top_region_iou": top_region_iou}
+MASK_METRICS = {
+    "pointing_game": pointing_hit,
+    "mass_in_mask": mass_inside,
+    "top_region_iou": top_region_iou,
+    "otsu_iou": otsu_iou,  # CheXlocalize's IoU
+}
 
 
 def explanation_quality(

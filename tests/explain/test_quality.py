@@ -3,7 +3,15 @@ import itertools
 import numpy as np
 import pytest
 
-from medattn.explain.quality import dilate, mass_inside, peaks, pointing_hit, rank_correlation, top_region_iou
+from medattn.explain.quality import (
+    dilate,
+    mass_inside,
+    otsu_iou,
+    peaks,
+    pointing_hit,
+    rank_correlation,
+    top_region_iou,
+)
 from medattn.model.calibration import roc_auc
 from medattn.training.evaluate import expected_calibration_error, reliability, roc_curve
 
@@ -85,3 +93,14 @@ def test_peaks_are_the_highest_local_maxima_a_cell_apart_highest_first():
     assert peaks(heat, 3, spacing=4) == [(10, 10), (40, 50), (50, 12)]
     assert peaks(heat, 1, spacing=4) == [np.unravel_index(np.argmax(heat), heat.shape)]  # the pointing game's peak
     assert len(peaks(np.zeros((8, 8)), 3, spacing=2)) == 3  # a flat map: its peaks are anywhere, but apart
+
+
+def test_otsu_iou_cuts_the_map_where_chexlocalize_does_without_being_told_the_findings_size():
+    mask = np.zeros((64, 64), dtype=bool)
+    mask[20:36, 10:30] = True
+    noisy = mask + np.random.default_rng(0).normal(0, 0.1, mask.shape)
+    assert otsu_iou(noisy, mask) > 0.9 and otsu_iou(~mask * 1.0, mask) == 0.0
+    assert otsu_iou(np.ones((64, 64)), mask) == 0.0 and np.isnan(otsu_iou(noisy, np.zeros_like(mask)))
+    wide = np.zeros((64, 64))
+    wide[10:50, 5:45] = 1.0  # four times the finding: top_region_iou would cut it to the finding's size
+    assert otsu_iou(wide, mask) == pytest.approx(mask.sum() / 1600)

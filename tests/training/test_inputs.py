@@ -110,3 +110,29 @@ def test_a_training_run_killed_after_an_epoch_resumes_to_the_model_one_run_gives
 
     expected, got = (load_file(tmp_path / run / WEIGHTS_FILE) for run in ("whole", "resumed"))
     assert expected.keys() == got.keys() and all(torch.equal(expected[name], got[name]) for name in expected)
+
+
+PEAK_OF_ONE_RUN = """
+import resource, sys
+from medattn.model.network import ModelConfig
+from medattn.training.datasets import open_dataset
+from medattn.training.train import TrainConfig, train
+config = ModelConfig(("clear", "nodule"), input_size=512, widths=(4, 8, 8, 8))
+train_set, val_set = open_dataset(sys.argv[1], "train"), open_dataset(sys.argv[1], "val")
+train(TrainConfig(epochs=1, batch_size=32), train_set, val_set, config)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+@pytest.mark.slow
+def test_training_memory_does_not_grow_with_the_set_of_files(tmp_path):
+    """Each run in a process of its own, at 512 px, where a held input takes 1 MB: 280 more files held would add
+    about 280 MB (and their pixels as much again, as training held them before)."""
+    peaks = []
+    for count in (120, 400):  # both with full training batches and a full evaluation batch of 16 at 512 px
+        folder = write_cases(tmp_path / str(count), count, size=512)
+        run = subprocess.run([sys.executable, "-c", PEAK_OF_ONE_RUN, str(folder)], cwd=ROOT, capture_output=True,
+                             text=True, timeout=300)  # fmt: skip
+        assert run.returncode == 0, run.stderr[-2000:]
+        peaks.append(int(run.stdout.split()[-1]))
+    assert peaks[1] - peaks[0] < 60, peaks  # MB; measured 5.4 MB per 100 files by benchmarks/streaming.py
