@@ -8,6 +8,7 @@ object rather than through pyplot, whose global state is not safe across Streaml
 from __future__ import annotations
 
 import io
+import textwrap
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -48,6 +49,10 @@ class ReportContent:
     unlike_training_data: str | None = None
 
 
+# Characters a line of 11 pt text holds between the A4 page's margins (6% of its width each side).
+BOLD_LINE, PLAIN_LINE = 80, 90
+
+
 def render_report(content: ReportContent, file_format: str) -> bytes:
     if file_format not in FORMATS:
         raise ValueError(f"unknown report format {file_format!r}; choose from {sorted(FORMATS)}")
@@ -79,11 +84,13 @@ def render_report(content: ReportContent, file_format: str) -> bytes:
         axes.set_title(title, fontsize=10, wrap=True)
         axes.set_axis_off()
     if content.unlike_training_data:
-        figure.text(0.06, 0.455, content.unlike_training_data, fontsize=11, color="#b91c1c", weight="bold", wrap=True)
+        # Wrapped here, not by matplotlib, whose wrap runs to the page's edge: the same margin on both sides.
+        warning = textwrap.fill(content.unlike_training_data, BOLD_LINE)
+        figure.text(0.06, 0.455, warning, fontsize=11, color="#b91c1c", weight="bold")
     if content.probabilities:
         _probability_chart(figure.add_axes((0.3, 0.12, 0.62, 0.3)), content)
     else:  # as on screen: no number is shown beside the warning that says it means nothing
-        figure.text(0.06, 0.38, OUTPUT_WITHHELD.replace("\n", " "), fontsize=11, wrap=True)
+        figure.text(0.06, 0.38, textwrap.fill(OUTPUT_WITHHELD.replace("\n", " "), PLAIN_LINE), fontsize=11)
     buffer = io.BytesIO()
     figure.savefig(buffer, format=file_format)
     return buffer.getvalue()
