@@ -122,3 +122,20 @@ def test_the_gate_s_curve_and_the_maps_stability_are_read_from_the_card_and_abse
     assert not model_page.risk_coverage(older) and not model_page.stability_table(older)["Finding"]
     table = model_page.shift_table(card)
     assert table["Error shown"][table["Shift"].index("Gaussian noise sd 0.10")] == "—"  # every image withheld
+
+
+def test_the_caption_says_what_localisation_was_measured_against(predictor):
+    """The benchmark's masks, or a public dataset's boxes or outlines, as evaluate --explain records them."""
+    card = predictor.card
+    said = {}
+    for regions in (None, "masks", "boxes", "outlines"):
+        explanations = replace(card.metrics.explanations, regions=regions)
+        said[regions] = model_page.explanation_caption(
+            card.with_changes(metrics=replace(card.metrics, explanations=explanations))
+        )
+    assert "(masks grown by one token cell)" in said[None] and said[None] == said["masks"]
+    assert (
+        "the dataset's boxes, every reader's united, grown by one token cell; cases are those with a box"
+        in said["boxes"]
+    )
+    assert "the dataset's outlines, grown by one token cell; cases are those with an outline" in said["outlines"]
