@@ -53,7 +53,8 @@ def peaks(heatmap: np.ndarray, count: int, spacing: int) -> list[tuple[int, int]
     """The positions (row, column) of the ``count`` highest local maxima of ``heatmap``, highest first, no two
     within ``spacing`` pixels of each other (one token cell: one peak per bump of an upsampled map)."""
     kernel = np.ones((2 * spacing + 1, 2 * spacing + 1), np.uint8)
-    rows, columns = np.nonzero(heatmap >= cv2.dilate(heatmap.astype(np.float32), kernel))
+    heatmap = heatmap.astype(np.float32)  # as cv2 dilates it: a float64 peak would not equal its dilation
+    rows, columns = np.nonzero(heatmap >= cv2.dilate(heatmap, kernel))
     chosen: list[tuple[int, int]] = []
     for index in np.argsort(-heatmap[rows, columns], kind="stable"):
         row, column = int(rows[index]), int(columns[index])

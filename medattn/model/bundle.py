@@ -99,6 +99,7 @@ def export_bundle(model_directory: Path, bundle_directory: Path) -> Path:
     model, card = load_model(model_directory)
     if bundle_directory.exists():
         raise ModelError(f"{bundle_directory} exists already: give a new folder for the bundle.")
+    bundle_directory.parent.mkdir(parents=True, exist_ok=True)  # MONAI's init_bundle makes only the last folder
     described = metadata(card)
     network = {"_target_": "medattn.model.network.AttentionNet", "config": {
         "_target_": "medattn.model.network.ModelConfig", **asdict(card.network)}}  # fmt: skip

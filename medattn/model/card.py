@@ -228,8 +228,14 @@ def read_card(directory: Path | str) -> ModelCard:
 
 
 def write_card(card: ModelCard, directory: Path | str) -> None:
-    """Replace the card of a model directory (its weights are left alone)."""
-    (Path(directory) / CARD_FILE).write_text(json.dumps(card.to_dict(), indent=2) + "\n")
+    """Replace the card of a model directory (its weights are left alone). A MONAI bundle is refused: its
+    metadata and TorchScript were written from the card, and would no longer say what the card says."""
+    directory = Path(directory)
+    if (directory / "configs" / "metadata.json").is_file():
+        raise ModelError(
+            f"{directory} is a MONAI bundle: change the model directory it was exported from, then export it again."
+        )
+    (directory / CARD_FILE).write_text(json.dumps(card.to_dict(), indent=2) + "\n")
 
 
 def held_out_wording(metrics: Metrics) -> str:

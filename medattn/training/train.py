@@ -91,7 +91,8 @@ def attention_overlap(attention: torch.Tensor, labels: torch.Tensor) -> torch.Te
     root = (attention.flatten(2) + 1e-8).sqrt()  # (B, C, N); without the 1e-8, a weight of 0 has no gradient but NaN
     shared = root @ root.transpose(1, 2)  # (B, C, N) x (B, N, C) -> (B, C, C)
     present = labels > 0.5
-    pairs = present[:, :, None] & present[:, None, :] & ~torch.eye(shared.shape[1], dtype=torch.bool)  # (B, C, C)
+    others = ~torch.eye(shared.shape[1], dtype=torch.bool, device=shared.device)  # (C, C), on the GPU too
+    pairs = present[:, :, None] & present[:, None, :] & others  # (B, C, C)
     return shared[pairs].sum() / pairs.sum().clamp_min(1)
 
 
@@ -147,6 +148,11 @@ def train(
             f"The recipe's input ({recipe.input_size} px, {recipe.channels} channels) is not the network's "
             f"({model_config.input_size} px, {model_config.in_channels}): give the network the recipe's size."
         )
+    if recipe.input_size % model_config.stride:
+        raise TrainingError(
+            f"The input size {recipe.input_size} px is not a multiple of the {model_config.backbone} encoder's "
+            f"{model_config.stride} px tokens: give an --input-size that is."
+        )
     if config.batch_size % context.world_size:
         raise TrainingError(
             f"The batch size {config.batch_size} does not split over {context.world_size} processes: give a "
@@ -184,7 +190,7 @@ def train(
     )
     generator = torch.Generator().manual_seed(config.seed)
     augment_generator = torch.Generator().manual_seed(config.seed * 1000 + context.rank)  # each rank its own draws
-    warmup_weights = torch.tensor([float(c in config.warmup_classes) for c in model_config.classes])
+    warmup_weights = torch.tensor([float(c in config.warmup_classes) for c in model_config.classes]).to(context.device)
     run = json.loads(json.dumps({"config": asdict(config), "model": asdict(model_config), "data": train_set.source,
                                  "train_size": len(train_set), "validation_data": val_set.source,
                                  "processes": context.world_size}))  # fmt: skip

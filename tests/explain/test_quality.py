@@ -93,6 +93,9 @@ def test_peaks_are_the_highest_local_maxima_a_cell_apart_highest_first():
     assert peaks(heat, 3, spacing=4) == [(10, 10), (40, 50), (50, 12)]
     assert peaks(heat, 1, spacing=4) == [np.unravel_index(np.argmax(heat), heat.shape)]  # the pointing game's peak
     assert len(peaks(np.zeros((8, 8)), 3, spacing=2)) == 3  # a flat map: its peaks are anywhere, but apart
+    faint = np.zeros((6, 6))
+    faint[2, 2] = 0.1 + 1e-12  # float64: compared with its float32 dilation, it would not be its own maximum
+    assert peaks(faint, 1, spacing=1) == [(2, 2)]
 
 
 def test_otsu_iou_cuts_the_map_where_chexlocalize_does_without_being_told_the_findings_size():

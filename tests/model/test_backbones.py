@@ -9,7 +9,7 @@ from monai.networks import nets
 from safetensors.torch import save_file
 
 from medattn import Predictor
-from medattn.errors import ModelError
+from medattn.errors import ModelError, TrainingError
 from medattn.explain import EXPLAINERS
 from medattn.model.backbones import MONAI_BACKBONES, load_encoder_weights
 from medattn.model.checkpoint import load_model, save_model
@@ -60,3 +60,9 @@ def test_pretrained_weights_of_a_whole_monai_network_load_into_the_encoder_and_o
     (tmp_path / "model.pt").write_bytes(b"\x80\x04pickled")
     with pytest.raises(ModelError, match="is not a readable safetensors file"):
         load_encoder_weights(model.encoder, tmp_path / "model.pt")
+
+
+def test_an_input_size_the_encoders_tokens_do_not_divide_is_refused_before_training():
+    config = ModelConfig(CLASSES, input_size=100, backbone="resnet18")
+    with pytest.raises(TrainingError, match="100 px is not a multiple of the resnet18 encoder's 32 px tokens"):
+        train(TrainConfig(epochs=1, batch_size=8), synthetic(0, 8, 100), synthetic(1, 8, 100), config)

@@ -13,13 +13,14 @@ from safetensors.torch import load_file
 from medattn import Predictor
 from medattn.assets import DEFAULT_MODEL_DIR, SAMPLES_DIR, models_in
 from medattn.cli import USAGE_ERROR, main
+from medattn.errors import ModelError
+from medattn.model.card import write_card
 from medattn.scan import load_scan
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")  # MONAI Deploy's format is TorchScript
 def test_a_bundle_holds_the_model_monai_reads_it_and_medattn_serves_it(tmp_path, predictor, capsys):
-    bundle = tmp_path / "models" / "default-bundle"
-    bundle.parent.mkdir()
+    bundle = tmp_path / "models" / "default-bundle"  # its parent made by the export, as any --out
     assert main(["export-bundle", "--model", str(DEFAULT_MODEL_DIR), "--out", str(bundle)]) == 0
     card = predictor.card
     metadata = json.loads((bundle / "configs" / "metadata.json").read_text())
@@ -56,3 +57,5 @@ def test_a_bundle_holds_the_model_monai_reads_it_and_medattn_serves_it(tmp_path,
     capsys.readouterr()
     assert main(["export-bundle", "--out", str(bundle)]) == USAGE_ERROR
     assert "exists already: give a new folder" in capsys.readouterr().err
+    with pytest.raises(ModelError, match="is a MONAI bundle: change the model directory it was exported from"):
+        write_card(card, bundle)  # its metadata and TorchScript would no longer say what its card says
