@@ -151,53 +151,55 @@ def explanation_quality(
     """
     size = inputs.recipe.input_size
     cell = size // model.config.grid_size
-    regions = None if dataset.regions is None else "outlines" if _outlined(dataset) else "boxes"
-    regions = "masks" if dataset.masks is not None else regions
+    regions = _regions_kind(dataset)
     results = {"data": dataset.source, "cases_per_class": cases_per_class, "methods": {}, "regions": regions}
-    # Each class (index, name) with the cases it is explained on: with a dataset's regions, those that have one of
-    # the finding;
-    # a class no case has is left out.
-    explained = []
+    tallies = {method: {"per_class": {}, "seconds": 0.0, "images": 0, "sanity": []} for method in methods}
+    random_order = {}
     for c, name in enumerate(dataset.classes):
+        # The cases it is explained on: with a dataset's regions, those that have one of the finding; a class no
+        # case has is left out. Read and prepared once for every method (files are decoded when reached).
         cases = np.flatnonzero(dataset.labels[:, c])
         if regions in ("boxes", "outlines"):
             cases = np.array([i for i in cases if any(r.finding == name for r in dataset.regions[i])], dtype=int)
-        if len(cases):
-            explained.append((c, name, cases[:cases_per_class]))
-    # The reference a faithful map must beat: pixels hidden (or revealed) in random order. A flat map is
-    # that order, since deletion_insertion breaks ties at random.
-    random_order = {}
-    for c, name, cases in explained:
-        deletion, insertion = deletion_insertion(model, inputs.take(cases), np.zeros((len(cases), size, size)), c, task)
+        cases = cases[:cases_per_class]
+        if not len(cases):
+            continue
+        cases_inputs, letterboxes = next(inputs.batches(cases, len(cases)))
+        found = (
+            None
+            if regions is None
+            else [_region(dataset, i, c, b, cell) for i, b in zip(cases, letterboxes, strict=True)]
+        )
+        # The reference a faithful map must beat: pixels hidden (or revealed) in random order. A flat map is
+        # that order, since deletion_insertion breaks ties at random.
+        deletion, insertion = deletion_insertion(model, cases_inputs, np.zeros((len(cases), size, size)), c, task)
         random_order[name] = {"cases": len(cases), "deletion_auc": float(deletion.mean()),
                               "insertion_auc": float(insertion.mean())}  # fmt: skip
-    results["random_order"] = {"overall": _macro_mean(random_order), "per_class": random_order}
-    for method in methods:
-        explainer = EXPLAINERS[method]
-        per_class, seconds, images, sanity = {}, 0.0, 0, []
-        for c, name, cases in explained:
-            cases_inputs, letterboxes = next(inputs.batches(cases, len(cases)))
+        for method, tally in tallies.items():
+            explainer = EXPLAINERS[method]
             started = time.perf_counter()
             maps = explainer.maps(model, cases_inputs, c)
-            seconds, images = seconds + time.perf_counter() - started, images + len(cases)
+            tally["seconds"] += time.perf_counter() - started
+            tally["images"] += len(cases)
             on_input = np.stack([cv2.resize(m, (size, size), interpolation=cv2.INTER_LINEAR) for m in maps])
             deletion, insertion = deletion_insertion(model, cases_inputs, on_input, c, task)
             # An empty map (no positive value anywhere) paints nothing on screen and misses the pointing game.
             empty = maps.reshape(len(maps), -1).max(axis=1) <= 0
             scores = {"deletion_auc": deletion.mean(), "insertion_auc": insertion.mean(), "empty_maps": empty.mean()}
-            if regions is not None:
-                found = [_region(dataset, i, c, box, cell) for i, box in zip(cases, letterboxes, strict=True)]
+            if found is not None:
                 for key, metric in MASK_METRICS.items():
                     scores[key] = np.mean([metric(m, r) for m, r in zip(on_input, found, strict=True)])
-            per_class[name] = {"cases": len(cases)} | {key: float(value) for key, value in scores.items()}
-            sanity.append(randomisation_check(model, explainer, cases_inputs[:sanity_cases_per_class], c))
+            tally["per_class"][name] = {"cases": len(cases)} | {key: float(value) for key, value in scores.items()}
+            tally["sanity"].append(randomisation_check(model, explainer, cases_inputs[:sanity_cases_per_class], c))
+    results["random_order"] = {"overall": _macro_mean(random_order), "per_class": random_order}
+    for method, tally in tallies.items():
         results["methods"][method] = {
-            "seconds_per_image": seconds / max(images, 1),
-            "overall": _macro_mean(per_class),
-            "per_class": per_class,
+            "seconds_per_image": tally["seconds"] / max(tally["images"], 1),
+            "overall": _macro_mean(tally["per_class"]),
+            "per_class": tally["per_class"],
             "randomisation": [
                 {"layer": steps[0]["layer"], "rank_correlation": float(np.mean([s["rank_correlation"] for s in steps]))}
-                for steps in zip(*sanity, strict=True)
+                for steps in zip(*tally["sanity"], strict=True)
             ],
         }
     return results
@@ -212,8 +214,14 @@ def _region(dataset: LabelledImages, index: int, c: int, letterbox: Letterbox, c
     return dilate(np.logical_or.reduce(drawn), cell)
 
 
-def _outlined(dataset: LabelledImages) -> bool:
-    return any(isinstance(region, Outline) for regions in dataset.regions for region in regions)
+def _regions_kind(dataset: LabelledImages) -> str | None:
+    """What localisation is measured against: the benchmark's "masks", a dataset's "boxes" or "outlines", or
+    nothing."""
+    if dataset.masks is not None:
+        return "masks"
+    if dataset.regions is None:
+        return None
+    return "outlines" if any(isinstance(r, Outline) for regions in dataset.regions for r in regions) else "boxes"
 
 
 def _macro_mean(per_class: dict[str, dict]) -> dict[str, float]:

@@ -68,7 +68,7 @@ class ModelInputs(Dataset):
         the last may be short."""
         order = torch.arange(len(self)) if order is None else torch.as_tensor(order)
         batch_size = batch_size or max(1, PIXELS_AT_ONCE // self.recipe.input_size**2)
-        chunks = [chunk.tolist() for chunk in order.split(batch_size)]
+        chunks = [chunk.tolist() for chunk in order.split(batch_size) if len(chunk)]  # an empty set: one empty chunk
         if self._held is not None:  # a gather from the held tensor: no per-item work
             for chunk in chunks:
                 yield self._held[0][chunk], [self._held[1][i] for i in chunk]
@@ -80,7 +80,3 @@ class ModelInputs(Dataset):
             if model_inputs is None:
                 raise DatasetError(boxes)
             yield model_inputs, boxes
-
-    def take(self, indices: Sequence[int] | np.ndarray) -> torch.Tensor:
-        """The inputs (len(indices), channels, S, S) at ``indices``, in that order."""
-        return next(self.batches(np.asarray(indices, dtype=np.int64), max(len(indices), 1)))[0]

@@ -12,7 +12,7 @@ import numpy as np
 from medattn.explain import EXPLAINERS
 from medattn.explain.quality import dilate, pointing_hit
 from medattn.training.datasets import synthetic
-from medattn.training.inputs import ModelInputs
+from medattn.training.inputs import letterboxed_inputs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +25,7 @@ def test_grad_cams_empty_maps_and_pointing_on_nodules_are_the_cards_and_the_docs
     assert quality.data == dataset.source
     cases = np.flatnonzero(dataset.labels[:, 0])[: quality.cases_per_class]
     assert len(cases) == figures["cases"]
-    inputs = ModelInputs(dataset.images, card.preprocessing).take(cases)
+    inputs = letterboxed_inputs([dataset.images[i] for i in cases], card.preprocessing)[0]
     maps = EXPLAINERS["gradcam"].maps(model, inputs, 0)
     size, cell = inputs.shape[-1], inputs.shape[-1] // model.config.grid_size
     empty = float(np.mean([not (m > 0).any() for m in maps]))

@@ -154,7 +154,7 @@ def test_the_app_training_and_batch_scoring_feed_the_model_the_same_input_for_a_
     decoded = ScanFiles(files, recipe, previews=False, secret=b"secret")
     batch = [decoded[index].model_input.numpy() for index in range(len(files))]
     folders = [image_folder(tmp_path, split) for split in ("train", "val", "test")]
-    from_folders = [ModelInputs(ds.images, recipe).take(range(len(ds))).numpy() for ds in folders if len(ds.images)]
+    from_folders = [x.numpy() for ds in folders for x, _ in ModelInputs(ds.images, recipe).batches()]
     from_folders = np.concatenate(from_folders)  # the files read batch by batch, as training reads them
     for app_input, batch_input in zip(app, batch, strict=True):
         np.testing.assert_array_equal(app_input, batch_input)
