@@ -517,14 +517,15 @@ def _fit_unlikeness(
     else:
         held_out = [val_set.images]
 
-    def features(images: Sequence[np.ndarray]) -> np.ndarray:
-        batches = ModelInputs(images, recipe, workers).batches()
-        return np.concatenate([unlikeness.features(model, inputs) for inputs, _ in batches])
+    def measured(images: Sequence[np.ndarray], with_noise: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The encoder's features of ``images``' model inputs and, ``with_noise``, their noise: one pass."""
+        features, noise = [], [np.empty(0)]
+        for inputs, boxes in ModelInputs(images, recipe, workers).batches():
+            features.append(unlikeness.features(model, inputs))
+            noise += [unlikeness.noise_levels(inputs, boxes)] if with_noise else []
+        return np.concatenate(features), np.concatenate(noise)
 
-    def noise(images: Sequence[np.ndarray]) -> np.ndarray:
-        batches = ModelInputs(images, recipe, workers).batches()
-        return np.concatenate([unlikeness.noise_levels(inputs, boxes) for inputs, boxes in batches])
-
+    groups = [measured(images, with_noise=True) for images in held_out]
     return unlikeness.fit_statistics(
-        features(train_set.images), [features(images) for images in held_out], [noise(images) for images in held_out]
+        measured(train_set.images, with_noise=False)[0], [f for f, _ in groups], [n for _, n in groups]
     )
