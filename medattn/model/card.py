@@ -227,11 +227,16 @@ def read_card(directory: Path | str) -> ModelCard:
     return ModelCard.from_dict(values)
 
 
+def is_bundle(directory: Path) -> bool:
+    """Whether ``directory`` is a MONAI bundle (medattn.model.bundle): its models/ holds the weights and the card."""
+    return (directory / "configs" / "metadata.json").is_file()
+
+
 def write_card(card: ModelCard, directory: Path | str) -> None:
     """Replace the card of a model directory (its weights are left alone). A MONAI bundle is refused: its
     metadata and TorchScript were written from the card, and would no longer say what the card says."""
     directory = Path(directory)
-    if (directory / "configs" / "metadata.json").is_file():
+    if is_bundle(directory):
         raise ModelError(
             f"{directory} is a MONAI bundle: change the model directory it was exported from, then export it again."
         )

@@ -13,7 +13,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from medattn.errors import ModelError
-from medattn.model.card import ModelCard, read_card, write_card
+from medattn.model.card import ModelCard, is_bundle, read_card, write_card
 from medattn.model.network import AttentionNet
 
 WEIGHTS_FILE = "model.safetensors"
@@ -39,7 +39,7 @@ def load_model(directory: Path | str) -> tuple[AttentionNet, ModelCard]:
     """The network in eval mode and its validated card, from a model directory or a MONAI bundle medattn exported
     (medattn.model.bundle: its models/ holds the same two files). Refuses anything but safetensors weights."""
     directory = Path(directory)
-    if (directory / "configs" / "metadata.json").is_file() and (directory / "models" / WEIGHTS_FILE).is_file():
+    if is_bundle(directory):
         directory = directory / "models"
     if not directory.is_dir():
         raise ModelError(f"{directory} is not a folder: point to a model directory (model.json + model.safetensors).")
