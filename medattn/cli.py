@@ -63,12 +63,7 @@ def parser() -> argparse.ArgumentParser:
     train_cmd = commands.add_parser("train", help="train a model and write its directory")
     train_cmd.set_defaults(command=train)
     train_cmd.add_argument("--data", default=SYNTHETIC, help="'synthetic', a .npz, a class-folder tree or a .csv")
-    train_cmd.add_argument(
-        "--chexpert-uncertain",
-        choices=UNCERTAIN_POLICIES,
-        default=UNCERTAIN_POLICIES[0],
-        help="CheXpert's uncertain labels as negative (U-Zeros) or positive (U-Ones)",
-    )
+    _uncertain_option(train_cmd)
     train_cmd.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR)
     train_cmd.add_argument("--seed", type=int, default=0)
     train_cmd.add_argument("--epochs", type=int, default=10)
@@ -147,12 +142,7 @@ def parser() -> argparse.ArgumentParser:
     eval_cmd.set_defaults(command=evaluate)
     eval_cmd.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
     eval_cmd.add_argument("--data", default=SYNTHETIC)
-    eval_cmd.add_argument(
-        "--chexpert-uncertain",
-        choices=UNCERTAIN_POLICIES,
-        default=UNCERTAIN_POLICIES[0],
-        help="CheXpert's uncertain labels as negative (U-Zeros) or positive (U-Ones)",
-    )
+    _uncertain_option(eval_cmd)
     eval_cmd.add_argument("--seed", type=int, default=HELD_OUT_SEED, help="synthetic benchmark seed")
     eval_cmd.add_argument("--size", type=int, default=2000, help="synthetic cases")
     eval_cmd.add_argument("--split", default="test", help="split of a dataset file (train, val or test)")
@@ -169,12 +159,7 @@ def parser() -> argparse.ArgumentParser:
     ood_cmd.set_defaults(command=fit_ood)
     ood_cmd.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
     ood_cmd.add_argument("--data", default=SYNTHETIC, help="the data the model was trained on")
-    ood_cmd.add_argument(
-        "--chexpert-uncertain",
-        choices=UNCERTAIN_POLICIES,
-        default=UNCERTAIN_POLICIES[0],
-        help="CheXpert's uncertain labels as negative (U-Zeros) or positive (U-Ones)",
-    )
+    _uncertain_option(ood_cmd)
     ood_cmd.add_argument("--seed", type=int, default=0, help="the training seed (validation uses seed + 1)")
     ood_cmd.add_argument("--train-size", type=int, default=12000)
     ood_cmd.add_argument("--val-size", type=int, default=1500)
@@ -254,6 +239,16 @@ def parser() -> argparse.ArgumentParser:
     samples_cmd.set_defaults(command=samples)
     samples_cmd.add_argument("--out", type=Path, default=SAMPLES_DIR)
     return root
+
+
+def _uncertain_option(command: argparse.ArgumentParser) -> None:
+    """For every command that reads a dataset: how CheXpert's uncertain labels are taken."""
+    command.add_argument(
+        "--chexpert-uncertain",
+        choices=UNCERTAIN_POLICIES,
+        default=UNCERTAIN_POLICIES[0],
+        help="CheXpert's uncertain labels as negative (U-Zeros) or positive (U-Ones)",
+    )
 
 
 # Each command imports what it needs when it runs, so that --help answers without loading torch.
