@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open, save_file
+from safetensors.torch import safe_open, save_file
 
 from medattn.errors import TrainingError
 
@@ -80,7 +80,7 @@ def resume(
     try:
         with safe_open(path, "pt") as handle:
             header = json.loads((handle.metadata() or {})[_HEADER])
-        tensors = load_file(path)
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118 (not a dict)
     except (SafetensorError, OSError, KeyError, ValueError) as error:
         raise TrainingError(
             f"{path} is not a training progress file ({error}): remove it, or give another --checkpoint."
@@ -91,7 +91,10 @@ def resume(
             f"{path} is the progress of another run ({', '.join(differs)} differ): remove it to start this one "
             "afresh, or give another --checkpoint."
         )
-    part = lambda prefix: {name[len(prefix) :]: value for name, value in tensors.items() if name.startswith(prefix)}  # noqa: E731
+
+    def part(prefix: str) -> dict[str, torch.Tensor]:
+        return {name.removeprefix(prefix): value for name, value in tensors.items() if name.startswith(prefix)}
+
     model.load_state_dict(part("model."))
     moments: dict[int, dict[str, torch.Tensor]] = {}
     for name, value in part("optimiser.").items():

@@ -115,7 +115,10 @@ class Box:
         scale_x, scale_y = letterbox.inner_width / letterbox.width, letterbox.inner_height / letterbox.height
         left, top = letterbox.left + self.x * scale_x, letterbox.top + self.y * scale_y
         right, bottom = left + self.width * scale_x, top + self.height * scale_y
-        region[int(np.floor(top)) : int(np.ceil(bottom)), int(np.floor(left)) : int(np.ceil(right))] = True
+        # Clipped at 0: a box drawn past the image's top or left edge would otherwise slice from the far side.
+        rows = slice(max(0, int(np.floor(top))), int(np.ceil(bottom)))
+        columns = slice(max(0, int(np.floor(left))), int(np.ceil(right)))
+        region[rows, columns] = True
         return region
 
 

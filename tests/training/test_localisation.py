@@ -24,6 +24,8 @@ def test_a_box_lands_where_its_image_lies_in_the_model_input():
     first = region[24:, 10:]  # the first box alone: image rows 50-75 and columns 100-150
     rows, columns = np.nonzero(first)
     assert (rows.min() + 24, rows.max() + 24, columns.min() + 10, columns.max() + 10) == (32, 39, 32, 47)
+    past_the_edge = Box("Nodule", -10.0, 0.0, 20.0, 10.0).on_input(Letterbox.fit(100, 100, 100))
+    assert past_the_edge[:10, :10].all() and past_the_edge.sum() == 100  # the part inside the image, not wrapped
 
 
 def boxed(dataset: LabelledImages) -> LabelledImages:
