@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 
 from medattn import runtime
 from medattn.assets import DEFAULT_MODEL_DIR, SAMPLES_DIR
-from medattn.errors import MedattnError
+from medattn.errors import DatasetError, MedattnError
 from medattn.model.backbones import BACKBONES
-from medattn.model.figures import Metrics, Robustness, from_json
+from medattn.model.figures import ExplanationQuality, Metrics, Robustness, from_json
 from medattn.training.public import UNCERTAIN_POLICIES
 
 if TYPE_CHECKING:
@@ -149,6 +149,19 @@ def parser() -> argparse.ArgumentParser:
     eval_cmd.add_argument("--explain", action="store_true", help="also measure every explanation method")
     eval_cmd.add_argument(
         "--write-card", action="store_true", help="replace the metrics in the model's card with these"
+    )
+    eval_cmd.add_argument(
+        "--methods",
+        nargs="+",
+        metavar="METHOD",
+        help="with --explain: only these explanation methods (attention, hirescam, gradcam, integrated_gradients, "
+        "occlusion; default every one: the last two cost most at large inputs)",
+    )
+    eval_cmd.add_argument(
+        "--add-localisation",
+        action="store_true",
+        help="with --explain: keep the card's metrics and add this data's localisation beside them (replacing "
+        "an earlier one of the same data)",
     )
     eval_cmd.add_argument("--explain-cases", type=int, default=EXPLAIN_CASES, help="cases per class to explain")
     eval_cmd.add_argument("--workers", type=int, default=0, help="processes decoding image files")
@@ -303,19 +316,31 @@ def train(args: argparse.Namespace) -> None:
 
 
 def evaluate(args: argparse.Namespace) -> None:
+    from medattn.explain import EXPLAINERS
     from medattn.model.card import write_card
     from medattn.model.checkpoint import load_model
     from medattn.training.evaluate import evaluate as evaluate_model
 
+    if args.add_localisation and not args.explain:
+        raise DatasetError("--add-localisation adds what --explain measures: give both.")
+    if unknown := set(args.methods or ()) - set(EXPLAINERS):
+        raise DatasetError(f"no explanation method {', '.join(sorted(unknown))}; choose from {', '.join(EXPLAINERS)}.")
     model, card = load_model(args.model)
     held_out = _labelled(
         args.data, args.split, args.seed, args.size, card.preprocessing.input_size, uncertain=args.chexpert_uncertain
     )
-    metrics = evaluate_model(
-        model, card, held_out, explain_cases=args.explain_cases if args.explain else 0, workers=args.workers
-    )
+    if args.add_localisation and held_out.masks is None and not held_out.regions:
+        raise DatasetError(f"{held_out.source} has no boxes, outlines or masks to measure localisation against.")
+    explain_cases = args.explain_cases if args.explain else 0
+    metrics = evaluate_model(model, card, held_out, explain_cases, args.workers, args.methods or tuple(EXPLAINERS))
     if args.write_card:
-        write_card(card.with_changes(metrics=from_json(Metrics, metrics, "metrics")), args.model)
+        card = card.with_changes(metrics=from_json(Metrics, metrics, "metrics"))
+    if args.add_localisation:
+        measured = from_json(ExplanationQuality, metrics["explanations"], "explanations")
+        kept = tuple(quality for quality in card.localisation_elsewhere if quality.data != measured.data)
+        card = card.with_changes(localisation_elsewhere=(*kept, measured))
+    if args.write_card or args.add_localisation:
+        write_card(card, args.model)
     print(json.dumps(metrics, indent=2))
 
 

@@ -101,6 +101,11 @@ def broken_model(tmp_path: Path, **card_changes) -> Path:
         (["score", "{tmp}", "--model", "{broken}", "--out", "{tmp}/r.csv"], "'temperature' values"),
         (["evaluate", "--data", "{tmp}/missing.csv"], "cannot be read as a CSV manifest"),
         (["evaluate", "--data", "{tmp}", "--split", "holdout"], "unknown split"),
+        (["evaluate", "--add-localisation"], "--add-localisation adds what --explain measures: give both."),
+        (
+            ["evaluate", "--explain", "--methods", "shap", "gradcam"],
+            "no explanation method shap; choose from attention,",
+        ),
         (
             ["train", "--train-size", "8", "--val-size", "8", "--input-size", "32", "--warmup-classes", "fracture"],
             "Warm-up needs multi-label classes of this model (nodule, effusion, cardiomegaly); got fracture",

@@ -21,7 +21,7 @@ from numpy.typing import ArrayLike
 from medattn.errors import ModelError
 from medattn.model import backbones
 from medattn.model.calibration import MULTI_CLASS, MULTI_LABEL
-from medattn.model.figures import Metrics, Robustness, Training, from_json
+from medattn.model.figures import ExplanationQuality, Metrics, Robustness, Training, from_json
 from medattn.model.network import ModelConfig
 from medattn.model.preprocessing import Preprocessing
 
@@ -100,6 +100,9 @@ class ModelCard:
     metrics: Metrics | None = None  # figures written by ``evaluate``; shown on the Model page
     unlikeness: UnlikenessStatistics | None = None
     robustness: Robustness | None = None  # figures written by ``robustness``; shown on the Model page
+    # Localisation measured on other data than ``metrics`` (``evaluate --explain --add-localisation``), against
+    # its boxes, outlines or masks: a public dataset's real films beside the benchmark's; one entry per data.
+    localisation_elsewhere: tuple[ExplanationQuality, ...] = ()
     # Per finding, how the faithfulness check hides a region (a key of medattn.explain.faithfulness.HIDINGS),
     # chosen on validation cases by ``fit-faithfulness``; grey where a finding has none.
     faithfulness_hiding: dict[str, str] = field(default_factory=dict)
@@ -193,6 +196,9 @@ class ModelCard:
             metrics=from_json(Metrics, values["metrics"], "metrics") if values.get("metrics") else None,
             unlikeness=_unlikeness(fields.nested("unlikeness")) if values.get("unlikeness") is not None else None,
             robustness=from_json(Robustness, values["robustness"], "robustness") if values.get("robustness") else None,
+            localisation_elsewhere=from_json(
+                tuple[ExplanationQuality, ...], values.get("localisation_elsewhere", []), "localisation_elsewhere"
+            ),
             faithfulness_hiding=_hidings(fields.get("faithfulness_hiding", dict, default={}), classes),
             weights_sha256=fields.get("weights_sha256", str, default=""),
         )

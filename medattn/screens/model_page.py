@@ -20,6 +20,7 @@ EXPLANATION_COLUMNS = {
     "pointing_game": "Pointing ↑",
     "mass_in_mask": "Mass in mask ↑",
     "top_region_iou": "Top-region IoU ↑",
+    "otsu_iou": "Otsu IoU ↑",
     "deletion_auc": "Deletion ↓",
     "insertion_auc": "Insertion ↑",
     "empty_maps": "Empty maps ↓",
@@ -33,6 +34,8 @@ HEADLINE_HELP = {
     "Attention pointing game": "The share of held-out scans with a finding on which the attention's hottest point "
     "lies on the finding (its true outline, grown by one token cell).",
 }
+# Localisation on other data (a public dataset's boxes or outlines) beside the card's own.
+LOCALISATION_COLUMNS = {"pointing_game": "Pointing ↑", "otsu_iou": "Otsu IoU ↑", "mass_in_mask": "Mass in region ↑"}
 RANDOM_ORDER = "Random order (reference)"
 CONTROL_MAP = "Randomised model's attention (control)"
 SHIFT_VERDICTS = {"holds": "holds", "flagged": "flagged as unlike", "fails silently": "⚠ fails silently"}
@@ -126,12 +129,18 @@ def _quality_rows(card: ModelCard) -> list[tuple[str, MethodQuality]]:
     return rows + ([(RANDOM_ORDER, reference)] if reference else [])
 
 
+def _measured_columns(rows: list[tuple[str, MethodQuality]]) -> dict[str, str]:
+    """The explanation columns the card has figures for (a card measured before CheXlocalize's IoU has none)."""
+    return {key: title for key, title in EXPLANATION_COLUMNS.items() if any(key in f.overall for _, f in rows)}
+
+
 def explanation_table(card: ModelCard) -> dict[str, list]:
     """Explanation quality overall, one row per method and the random-order reference last."""
     rows = _quality_rows(card)
+    columns = _measured_columns(rows)
     return (
         {"Method": [title for title, _ in rows]}
-        | {title: [_share(figures.overall, key) for _, figures in rows] for key, title in EXPLANATION_COLUMNS.items()}
+        | {title: [_share(figures.overall, key) for _, figures in rows] for key, title in columns.items()}
         | {
             "s / image": [figure(figures.seconds_per_image, 3) for _, figures in rows],
             "Randomised ρ": [
@@ -150,7 +159,7 @@ def explanation_table_per_finding(card: ModelCard) -> dict[str, list]:
         "Finding": [card.display_name(c) for _, figures in rows for c in figures.per_class],
     } | {
         title: [_share(v, key) for _, figures in rows for v in figures.per_class.values()]
-        for key, title in EXPLANATION_COLUMNS.items()
+        for key, title in _measured_columns(rows).items()
     }
 
 
@@ -158,6 +167,44 @@ def _share(figures: dict[str, float], key: str) -> str:
     """One explanation figure as the tables write it; empty maps as a percentage, since they are a share."""
     value = figures.get(key)
     return f"{value:.0%}" if key == "empty_maps" and value is not None else figure(value)
+
+
+def localisation_elsewhere(card: ModelCard) -> dict[str, list] | None:
+    """Each method's localisation per finding on every other data measured (``evaluate --add-localisation``: a
+    public dataset's films against its readers' boxes or outlines), each row beside the same method and finding
+    on the card's own held-out data (the benchmark's masks, for the default model); None where no other was."""
+    if not card.localisation_elsewhere:
+        return None
+    own = (card.metrics.explanations,) if card.metrics and card.metrics.explanations else ()
+    sources = own + card.localisation_elsewhere
+    measured = {(m, c) for q in card.localisation_elsewhere for m, f in q.methods.items() for c in f.per_class}
+    rows = [
+        (method, finding, quality)
+        for method in EXPLAINERS
+        for finding in card.classes
+        if (method, finding) in measured
+        for quality in sources
+    ]
+    figures = [q.methods[m].per_class.get(c, {}) if m in q.methods else {} for m, c, q in rows]
+    return {
+        "Method": [EXPLAINERS[m].title for m, _, _ in rows],
+        "Finding": [card.display_name(c) for _, c, _ in rows],
+        "Measured on": [f"{q.data} ({q.regions or 'masks'})" for _, _, q in rows],
+        "Cases": [f"{f['cases']:.0f}" if "cases" in f else "—" for f in figures],
+    } | {title: [figure(f.get(key)) for f in figures] for key, title in LOCALISATION_COLUMNS.items()}
+
+
+def localisation_elsewhere_caption() -> str:
+    return (
+        "Each finding on the cases that have it, up to the number `evaluate --explain` was given. Pointing: the "
+        "share of maps whose hottest point lies in the finding's region, grown by one token cell; Otsu IoU: the "
+        "overlap of the map cut at Otsu's threshold with it, as CheXlocalize (Saporta et al. 2022) measures "
+        "saliency maps against radiologists' outlines; mass: the share of the map's heat in it. A box holds more "
+        "than the finding, so pointing and mass read higher against boxes than against an outline or mask, and "
+        "IoU lower (the map is not a rectangle). Where the real films are unlike the data the model was trained "
+        "on, the app withholds its output on them: these figures say where its maps would point, not that they "
+        "may be shown."
+    )
 
 
 def randomisation_table(card: ModelCard) -> dict[str, list]:

@@ -19,7 +19,9 @@ held out. Files are read through ``Scan.model_pixels``, as the app reads them.
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+import dataclasses
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import overload
@@ -52,6 +54,46 @@ class LabelledImages:
 
     def __len__(self) -> int:
         return len(self.images)
+
+
+def for_model(dataset: LabelledImages, classes: Sequence[str], names: Mapping[str, str]) -> LabelledImages:
+    """``dataset`` with a model's ``classes`` as its columns, in the model's order, so that column ``c`` is the
+    model's output ``c``. A dataset's class matches a model's class by name or display name (``names``), ignoring
+    case, spaces and underscores: NIH's "Effusion" and CheXpert's "Pleural Effusion" are the benchmark's
+    "effusion" (display name "Pleural effusion"). A model's class the dataset lacks has unknown labels (NaN), no
+    mask and no regions; its regions' findings take the model's names. A DatasetError where no class matches, or
+    where a multi-class dataset's classes are not the model's, one to one (a case of a class the model lacks would
+    have no label at all)."""
+    if dataset.classes == tuple(classes):
+        return dataset
+    wanted = {_comparable(alias): c for c in classes for alias in (c, names.get(c, c))}
+    matched = {i: wanted[_comparable(name)] for i, name in enumerate(dataset.classes) if _comparable(name) in wanted}
+    one_to_one = len(matched) == len(dataset.classes) and set(matched.values()) == set(classes)
+    if not matched or (dataset.task == "multi-class" and not one_to_one):
+        raise DatasetError(
+            f"{dataset.source} labels {', '.join(dataset.classes)}; the model finds {', '.join(classes)}: "
+            + ("none of them match by name." if not matched else "multi-class data needs the model's classes, each.")
+        )
+    column = {model_class: i for i, model_class in matched.items()}
+    labels = np.full((len(dataset), len(classes)), np.nan, dtype=np.float32)
+    masks = None if dataset.masks is None else np.zeros((len(dataset), len(classes), *dataset.masks.shape[2:]), bool)
+    for c, model_class in enumerate(classes):
+        if model_class in column:
+            labels[:, c] = dataset.labels[:, column[model_class]]
+            if masks is not None:
+                masks[:, c] = dataset.masks[:, column[model_class]]
+    regions = None
+    if dataset.regions is not None:
+        model_name = {name: matched[i] for i, name in enumerate(dataset.classes) if i in matched}
+        regions = [
+            tuple(dataclasses.replace(r, finding=model_name[r.finding]) for r in found if r.finding in model_name)
+            for found in dataset.regions
+        ]
+    return dataclasses.replace(dataset, labels=labels, classes=tuple(classes), masks=masks, regions=regions)
+
+
+def _comparable(name: str) -> str:
+    return re.sub(r"[\s_]+", " ", name).strip().casefold()
 
 
 def synthetic(

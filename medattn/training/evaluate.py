@@ -29,7 +29,7 @@ from medattn.model.calibration import MULTI_CLASS, roc_auc
 from medattn.model.card import ModelCard
 from medattn.model.network import AttentionNet
 from medattn.model.preprocessing import Letterbox
-from medattn.training.datasets import LabelledImages
+from medattn.training.datasets import LabelledImages, for_model
 from medattn.training.inputs import ModelInputs
 from medattn.training.public import Outline
 
@@ -82,21 +82,29 @@ def macro_auc(labels: np.ndarray, scores: np.ndarray) -> float:
 
 
 def evaluate(
-    model: AttentionNet, card: ModelCard, dataset: LabelledImages, explain_cases: int = 0, workers: int = 0
+    model: AttentionNet,
+    card: ModelCard,
+    dataset: LabelledImages,
+    explain_cases: int = 0,
+    workers: int = 0,
+    methods: Sequence[str] = tuple(EXPLAINERS),
 ) -> dict[str, Any]:
-    """Classification and calibration figures; with ``explain_cases``, every explanation method's quality
+    """Classification and calibration figures; with ``explain_cases``, each of the explanation ``methods``' quality
     on up to that many cases per class (``medattn.explain.quality``). Image files are read batch by batch,
     by ``workers`` processes (``medattn.training.inputs``)."""
     task, classes = card.task, card.classes
+    dataset = for_model(dataset, classes, card.display_names)
     inputs = ModelInputs(dataset.images, card.preprocessing, workers)
     labels = dataset.labels
     logits = run_model(model, inputs)
     raw = calibration.probabilities(logits, np.ones(1), task)
     calibrated = calibration.probabilities(logits, np.asarray(card.temperature), task)
     decided = calibration.decisions(calibrated, np.asarray(card.thresholds), task)
+    # The classes the data labels (``datasets.for_model`` leaves the others NaN): every figure is of them alone.
+    known = [c for c in range(len(classes)) if not np.isnan(labels[:, c]).any()]
     per_class = {}
-    for c, name in enumerate(classes):
-        truth = labels[:, c] > 0
+    for c in known:
+        name, truth = classes[c], labels[:, c] > 0
         per_class[name] = {
             "auc": roc_auc(truth, calibrated[:, c]),
             "accuracy": float((decided[:, c] == truth).mean()),
@@ -113,16 +121,19 @@ def evaluate(
         "split": dataset.split,
         "cases": len(dataset),
         "macro_auc": float(np.nanmean([v["auc"] for v in per_class.values()])),
-        "ece_before_calibration": expected_calibration_error(labels, raw),
-        "ece_after_calibration": expected_calibration_error(labels, calibrated),
+        "ece_before_calibration": expected_calibration_error(labels[:, known], raw[:, known]),
+        "ece_after_calibration": expected_calibration_error(labels[:, known], calibrated[:, known]),
         "per_class": per_class,
-        "roc": {name: roc_curve(labels[:, c] > 0, calibrated[:, c]) for c, name in enumerate(classes)},
-        "reliability": {"before": reliability(labels, raw), "after": reliability(labels, calibrated)},
+        "roc": {classes[c]: roc_curve(labels[:, c] > 0, calibrated[:, c]) for c in known},
+        "reliability": {
+            "before": reliability(labels[:, known], raw[:, known]),
+            "after": reliability(labels[:, known], calibrated[:, known]),
+        },
     }
     if task == MULTI_CLASS:
         metrics["accuracy"] = float((decided.argmax(axis=1) == labels.argmax(axis=1)).mean())
     if explain_cases:
-        metrics["explanations"] = explanation_quality(model, inputs, dataset, task, explain_cases)
+        metrics["explanations"] = explanation_quality(model, inputs, dataset, task, explain_cases, methods=methods)
     return metrics
 
 
@@ -158,7 +169,7 @@ def explanation_quality(
     for c, name in enumerate(dataset.classes):
         # The cases it is explained on: with a dataset's regions, those that have one of the finding; a class no
         # case has is left out. Read and prepared once for every method (files are decoded when reached).
-        cases = np.flatnonzero(dataset.labels[:, c])
+        cases = np.flatnonzero(dataset.labels[:, c] > 0)  # NaN: a class the data does not label
         if regions in ("boxes", "outlines"):
             cases = np.array([i for i in cases if any(r.finding == name for r in dataset.regions[i])], dtype=int)
         cases = cases[:cases_per_class]

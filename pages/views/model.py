@@ -103,6 +103,11 @@ with shared.page("Model card"):
             st.table(model_page.randomisation_table(card), hide_index=True)
             st.caption("Mean rank correlation of each map with the trained model's map, as layers are re-initialised.")
 
+    if elsewhere := model_page.localisation_elsewhere(card):
+        st.markdown("#### Localisation on other data, beside the model's own")
+        st.table(elsewhere, hide_index=True)
+        st.caption(model_page.localisation_elsewhere_caption())
+
     agreed, store = {}, shared.review_store()
     if store is not None:
         try:

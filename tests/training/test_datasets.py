@@ -1,8 +1,11 @@
+import dataclasses
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from medattn.training.datasets import DatasetError, open_dataset, synthetic
+from medattn.training.datasets import DatasetError, LabelledImages, for_model, open_dataset, synthetic
+from medattn.training.public import Box
 
 
 def write_medmnist(path, labels_per_split):
@@ -94,3 +97,30 @@ def test_synthetic_carries_masks():
     data = synthetic(seed=5, count=3, size=64)
     assert data.masks.shape == (3, 3, 64, 64) and data.task == "multi-label"
     assert (data.masks.any(axis=(2, 3)) == data.labels.astype(bool)).all()
+
+
+def test_a_datasets_classes_are_matched_to_the_models_by_name_in_the_models_order():
+    pixels = [np.zeros((8, 8), np.float32)] * 3
+    nih = LabelledImages(
+        pixels,
+        np.array([[1, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], np.float32),
+        ("Cardiomegaly", "Effusion", "Hernia", "Nodule"),
+        "multi-label",
+        "NIH ChestX-ray14 test",
+        "test",
+        regions=[(Box("Cardiomegaly", 1, 1, 4, 4), Box("Hernia", 0, 0, 2, 2)), (), (Box("Nodule", 2, 2, 1, 1),)],
+    )
+    names = {"nodule": "Pulmonary nodule", "effusion": "Pleural effusion", "cardiomegaly": "Cardiomegaly"}
+    seen = for_model(nih, ("nodule", "effusion", "cardiomegaly", "fracture"), names)
+    assert seen.classes == ("nodule", "effusion", "cardiomegaly", "fracture")
+    np.testing.assert_array_equal(seen.labels[:, :3], [[0, 0, 1], [0, 1, 0], [1, 0, 0]])
+    assert np.isnan(seen.labels[:, 3]).all()  # NIH does not label it: unknown, not absent
+    assert seen.regions == [(Box("cardiomegaly", 1, 1, 4, 4),), (), (Box("nodule", 2, 2, 1, 1),)]
+    chexpert = dataclasses.replace(nih, classes=("Enlarged Cardiomediastinum", "Pleural Effusion", "Edema", "Fracture"))
+    assert for_model(chexpert, ("effusion",), names).labels.tolist() == [[0], [1], [0]]
+    with pytest.raises(DatasetError, match="labels Cardiomegaly, Effusion, Hernia, Nodule; the model finds x, y: none"):
+        for_model(nih, ("x", "y"), {})
+    folders = dataclasses.replace(nih, task="multi-class", regions=None)
+    with pytest.raises(DatasetError, match="multi-class data needs the model's classes, each"):
+        for_model(folders, ("nodule", "effusion", "cardiomegaly"), names)
+    assert for_model(nih, nih.classes, {}) is nih

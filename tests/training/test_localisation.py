@@ -4,16 +4,25 @@ masks."""
 from __future__ import annotations
 
 import dataclasses
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
+from medattn.assets import DEFAULT_MODEL_DIR
 from medattn.benchmark import FINDINGS
+from medattn.cli import main
+from medattn.explain import EXPLAINERS
+from medattn.model.card import read_card, write_card
 from medattn.model.preprocessing import Letterbox
-from medattn.training.datasets import LabelledImages, synthetic
+from medattn.screens import model_page
+from medattn.training.datasets import LabelledImages, open_dataset, synthetic
 from medattn.training.evaluate import explanation_quality
 from medattn.training.inputs import ModelInputs
 from medattn.training.public import Box, Outline
+from tests.training.test_public import BBOX_HEADER, DATA_ENTRY_HEADER
 
 
 def test_a_box_lands_where_its_image_lies_in_the_model_input():
@@ -83,3 +92,71 @@ def test_boxes_around_the_benchmarks_masks_localise_as_the_masks_do_at_any_size(
     for finding in FINDINGS:
         assert larger[finding]["pointing_game"] == pytest.approx(by_boxes[finding]["pointing_game"], abs=0.1)
         assert larger[finding]["mass_in_mask"] == pytest.approx(by_boxes[finding]["mass_in_mask"], abs=0.1)
+
+
+def write_nih_from_benchmark(folder: Path, cases: LabelledImages, boxed_too: bool = True) -> Path:
+    """The benchmark's cases as a ChestX-ray14 download holds its films: 16-bit PNGs, Data_Entry_2017.csv with
+    NIH's names for the findings, every case in test_list.txt, and (``boxed_too``) BBox_List_2017.csv with the box
+    around each finding's mask in the image's pixels."""
+    images = folder / "images_001" / "images"
+    images.mkdir(parents=True)
+    entries, boxes = [DATA_ENTRY_HEADER], [BBOX_HEADER]
+    for number, (pixels, found) in enumerate(zip(cases.images, boxed(cases).regions, strict=True)):
+        name = f"{number + 1:08d}_000.png"
+        Image.fromarray(np.round(pixels / pixels.max() * 65535).astype(np.uint16)).save(images / name)
+        labels = "|".join(NIH_NAME[box.finding] for box in found) or "No Finding"
+        entries.append(f"{name},{labels},0,{number + 1},50,F,PA,128,128,0.143,0.143")
+        boxes += [f"{name},{NIH_NAME[b.finding]},{b.x},{b.y},{b.width},{b.height},,," for b in found]
+    (folder / "Data_Entry_2017.csv").write_text("\n".join(entries) + "\n")
+    (folder / "BBox_List_2017.csv").write_text("\n".join(boxes if boxed_too else boxes[:1]) + "\n")
+    (folder / "train_val_list.txt").write_text("")
+    (folder / "test_list.txt").write_text("\n".join(f"{n + 1:08d}_000.png" for n in range(len(cases))) + "\n")
+    return folder
+
+
+NIH_NAME = {"nodule": "Nodule", "effusion": "Effusion", "cardiomegaly": "Cardiomegaly"}
+
+
+@pytest.mark.slow
+def test_the_model_is_measured_on_chestxray14s_boxes_and_shown_beside_its_benchmark(tmp_path, predictor, capsys):
+    cases = synthetic(1000, 16, 128, "test")
+    write_nih_from_benchmark(tmp_path / "nih", cases)
+    model = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL_DIR, model)
+    earlier = dataclasses.replace(predictor.card.metrics.explanations, data="NIH ChestX-ray14 test")
+    write_card(predictor.card.with_changes(localisation_elsewhere=(earlier,)), model)  # as a run before left it
+    command = ["evaluate", "--model", str(model), "--data", str(tmp_path / "nih"), "--explain", "--explain-cases", "4"]
+    assert main([*command, "--methods", "attention", "gradcam", "--add-localisation"]) == 0
+    card = read_card(model)
+    assert card.metrics == predictor.card.metrics  # the benchmark's figures are kept
+    (elsewhere,) = card.localisation_elsewhere  # the earlier measurement of the same data is replaced
+    assert (elsewhere.data, elsewhere.regions, set(elsewhere.methods)) == (
+        "NIH ChestX-ray14 test",
+        "boxes",
+        {"attention", "gradcam"},
+    )
+    # The same films, read from the same PNGs, measured in the model's own classes against the benchmark's masks:
+    # NIH's names and column order (Cardiomegaly, Effusion, ..., Nodule) reach the model's findings, so each
+    # finding's maps are measured against its own boxes, which hold its mask.
+    films = open_dataset(tmp_path / "nih", "test").images
+    on_masks = dataclasses.replace(cases, images=films)
+    inputs = ModelInputs(films, predictor.preprocessing)
+    measured = explanation_quality(predictor.model, inputs, on_masks, predictor.card.task, 4, methods=("attention",))
+    by_masks = measured["methods"]["attention"]["per_class"]
+    by_boxes = elsewhere.methods["attention"].per_class
+    assert set(by_boxes) == set(FINDINGS)
+    for finding in FINDINGS:
+        assert by_boxes[finding]["cases"] == by_masks[finding]["cases"] > 0
+        assert by_boxes[finding]["pointing_game"] >= by_masks[finding]["pointing_game"]
+        assert by_boxes[finding]["mass_in_mask"] >= by_masks[finding]["mass_in_mask"]
+        assert 0 <= by_boxes[finding]["otsu_iou"] <= 1
+    table = model_page.localisation_elsewhere(card)
+    attention = [i for i, method in enumerate(table["Method"]) if method == EXPLAINERS["attention"].title]
+    beside = [table["Measured on"][i] for i in attention[:2]]
+    assert beside == ["synthetic seed 1000 (masks)", "NIH ChestX-ray14 test (boxes)"]
+    assert table["Pointing ↑"][attention[1]] == f"{by_boxes[FINDINGS[0]]['pointing_game']:.2f}"
+    capsys.readouterr()
+    unboxed = write_nih_from_benchmark(tmp_path / "unboxed", cases, boxed_too=False)
+    assert main(["evaluate", "--model", str(model), "--data", str(unboxed), "--explain", "--add-localisation"]) == 2
+    assert "NIH ChestX-ray14 test has no boxes, outlines or masks" in capsys.readouterr().err
+    assert read_card(model) == card  # nothing lost
