@@ -319,18 +319,22 @@ def evaluate(args: argparse.Namespace) -> None:
     from medattn.explain import EXPLAINERS
     from medattn.model.card import write_card
     from medattn.model.checkpoint import load_model
+    from medattn.training.datasets import for_model
     from medattn.training.evaluate import evaluate as evaluate_model
 
     if args.add_localisation and not args.explain:
         raise DatasetError("--add-localisation adds what --explain measures: give both.")
+    if args.add_localisation and args.write_card:
+        raise DatasetError("--add-localisation keeps the card's figures, --write-card replaces them: give one.")
     if unknown := set(args.methods or ()) - set(EXPLAINERS):
         raise DatasetError(f"no explanation method {', '.join(sorted(unknown))}; choose from {', '.join(EXPLAINERS)}.")
     model, card = load_model(args.model)
     held_out = _labelled(
         args.data, args.split, args.seed, args.size, card.preprocessing.input_size, uncertain=args.chexpert_uncertain
     )
-    if args.add_localisation and held_out.masks is None and not held_out.regions:
-        raise DatasetError(f"{held_out.source} has no boxes, outlines or masks to measure localisation against.")
+    held_out = for_model(held_out, card.classes, card.display_names, card.task)
+    if args.add_localisation and held_out.masks is None and not any(held_out.regions or ()):
+        raise DatasetError(f"{held_out.source} has no boxes, outlines or masks of this model's findings.")
     explain_cases = args.explain_cases if args.explain else 0
     metrics = evaluate_model(model, card, held_out, explain_cases, args.workers, args.methods or tuple(EXPLAINERS))
     if args.write_card:
@@ -349,6 +353,8 @@ def fit_ood(args: argparse.Namespace) -> None:
     from medattn.model.checkpoint import load_model
 
     model, card = load_model(args.model)
+    if args.data == SYNTHETIC:
+        _benchmark_findings(card.classes, "fit-ood on the benchmark")
     size = card.preprocessing.input_size
     uncertain = args.chexpert_uncertain
     train_set = _labelled(
@@ -370,6 +376,7 @@ def fit_faithfulness(args: argparse.Namespace) -> None:
     from medattn.training import datasets
 
     predictor = Predictor.load(args.model)
+    _benchmark_findings(predictor.classes, "fit-faithfulness")
     cases = datasets.synthetic(args.seed, args.cases, predictor.card.preprocessing.input_size, "val")
     separation = hiding_separation(hiding_checks(predictor, np.stack(cases.images), cases.labels > 0.5))
     chosen = best_hidings(separation)
@@ -392,6 +399,7 @@ def robustness(args: argparse.Namespace) -> None:
     from medattn.training.robustness import table
 
     predictor = Predictor.load(args.model)
+    _benchmark_findings(predictor.classes, "robustness")
     figures = measure_robustness(predictor, args.cases)
     if args.write_card:
         write_card(predictor.card.with_changes(robustness=from_json(Robustness, figures, "robustness")), args.model)
@@ -475,6 +483,17 @@ def samples(args: argparse.Namespace) -> None:
 
     for path in write_samples(args.out):
         print(path)
+
+
+def _benchmark_findings(classes: Sequence[str], command: str) -> None:
+    """Refuse a command that measures a model on the benchmark's findings, in their order, unless they are its."""
+    from medattn.benchmark import FINDINGS
+
+    if tuple(classes) != FINDINGS:
+        raise DatasetError(
+            f"{command} measures a model of the benchmark's findings ({', '.join(FINDINGS)}, in that order); "
+            f"this model finds {', '.join(classes)}."
+        )
 
 
 def _labelled(

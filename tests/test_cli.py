@@ -102,6 +102,9 @@ def broken_model(tmp_path: Path, **card_changes) -> Path:
         (["evaluate", "--data", "{tmp}/missing.csv"], "cannot be read as a CSV manifest"),
         (["evaluate", "--data", "{tmp}", "--split", "holdout"], "unknown split"),
         (["evaluate", "--add-localisation"], "--add-localisation adds what --explain measures: give both."),
+        (["evaluate", "--explain", "--add-localisation", "--write-card"], "--write-card replaces them: give one."),
+        (["robustness", "--model", "{reordered}"], "robustness measures a model of the benchmark's findings (nodule,"),
+        (["fit-faithfulness", "--model", "{reordered}"], "this model finds cardiomegaly, effusion, nodule."),
         (
             ["evaluate", "--explain", "--methods", "shap", "gradcam"],
             "no explanation method shap; choose from attention,",
@@ -114,7 +117,8 @@ def broken_model(tmp_path: Path, **card_changes) -> Path:
 )
 def test_every_bad_input_gets_one_line_and_status_2(tmp_path, capsys, args, message):
     broken = broken_model(tmp_path / "models", temperature=[1.0, -1.0, 1.0])
-    filled = [arg.format(tmp=tmp_path, broken=broken) for arg in args]
+    reordered = broken_model(tmp_path / "reordered", classes=["cardiomegaly", "effusion", "nodule"])
+    filled = [arg.format(tmp=tmp_path, broken=broken, reordered=reordered) for arg in args]
     assert main(filled) == USAGE_ERROR
     assert message in one_line_error(capsys)
 

@@ -197,7 +197,7 @@ class ModelCard:
             unlikeness=_unlikeness(fields.nested("unlikeness")) if values.get("unlikeness") is not None else None,
             robustness=from_json(Robustness, values["robustness"], "robustness") if values.get("robustness") else None,
             localisation_elsewhere=from_json(
-                tuple[ExplanationQuality, ...], values.get("localisation_elsewhere", []), "localisation_elsewhere"
+                tuple[ExplanationQuality, ...], values.get("localisation_elsewhere") or [], "localisation_elsewhere"
             ),
             faithfulness_hiding=_hidings(fields.get("faithfulness_hiding", dict, default={}), classes),
             weights_sha256=fields.get("weights_sha256", str, default=""),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from medattn.explain import EXPLAINERS
 from medattn.explain.stability import CHANGES, RANDOMISED, STABLE_FROM, TOP_SHARE
 from medattn.model.card import ModelCard
-from medattn.model.figures import MethodQuality
+from medattn.model.figures import ExplanationQuality, MethodQuality
 from medattn.review.text import figure
 from medattn.training.robustness import FLAGGED_SHARE, HOLDS_AUC, HOLDS_POINTING
 
@@ -189,9 +189,15 @@ def localisation_elsewhere(card: ModelCard) -> dict[str, list] | None:
     return {
         "Method": [EXPLAINERS[m].title for m, _, _ in rows],
         "Finding": [card.display_name(c) for _, c, _ in rows],
-        "Measured on": [f"{q.data} ({q.regions or 'masks'})" for _, _, q in rows],
+        "Measured on": [f"{q.data} ({_against(q)})" for _, _, q in rows],
         "Cases": [f"{f['cases']:.0f}" if "cases" in f else "—" for f in figures],
     } | {title: [figure(f.get(key)) for f in figures] for key, title in LOCALISATION_COLUMNS.items()}
+
+
+def _against(quality: ExplanationQuality) -> str:
+    """What localisation was measured against; a card from before ``regions`` was recorded measured masks."""
+    localised = any("pointing_game" in figures.overall for figures in quality.methods.values())
+    return quality.regions or ("masks" if localised else "no regions: not localised")
 
 
 def localisation_elsewhere_caption() -> str:

@@ -56,23 +56,42 @@ class LabelledImages:
         return len(self.images)
 
 
-def for_model(dataset: LabelledImages, classes: Sequence[str], names: Mapping[str, str]) -> LabelledImages:
+def for_model(dataset: LabelledImages, classes: Sequence[str], names: Mapping[str, str], task: str) -> LabelledImages:
     """``dataset`` with a model's ``classes`` as its columns, in the model's order, so that column ``c`` is the
     model's output ``c``. A dataset's class matches a model's class by name or display name (``names``), ignoring
-    case, spaces and underscores: NIH's "Effusion" and CheXpert's "Pleural Effusion" are the benchmark's
-    "effusion" (display name "Pleural effusion"). A model's class the dataset lacks has unknown labels (NaN), no
-    mask and no regions; its regions' findings take the model's names. A DatasetError where no class matches, or
-    where a multi-class dataset's classes are not the model's, one to one (a case of a class the model lacks would
-    have no label at all)."""
+    case, spaces and underscores, or by one of its names joined by "/": NIH's "Effusion" and CheXpert's "Pleural
+    Effusion" are the benchmark's "effusion" (display name "Pleural effusion"), VinDr-CXR's "Nodule/Mass" its
+    "nodule". A model's class the dataset lacks has unknown labels (NaN), no mask and no regions; its regions'
+    findings take the model's names. A DatasetError where no class matches, where two match one, or where the
+    data or the model (``task``) is multi-class and their classes do not match one to one (a case of an unmatched
+    class would have no label at all, and the top class would be taken among the known ones)."""
     if dataset.classes == tuple(classes):
         return dataset
-    wanted = {_comparable(alias): c for c in classes for alias in (c, names.get(c, c))}
-    matched = {i: wanted[_comparable(name)] for i, name in enumerate(dataset.classes) if _comparable(name) in wanted}
+    wanted = {}
+    for c in classes:
+        for alias in {_comparable(c), _comparable(names.get(c, c))}:
+            if wanted.setdefault(alias, c) != c:
+                raise DatasetError(f"The model's classes {wanted[alias]} and {c} share the name {alias!r}.")
+    matched = {}
+    for i, name in enumerate(dataset.classes):
+        found = {wanted[alias] for alias in _aliases(name) if alias in wanted}
+        if len(found) > 1:
+            raise DatasetError(f"{dataset.source}'s {name} matches the model's {' and '.join(sorted(found))}.")
+        if found:
+            matched[i] = found.pop()
+    twice = [c for c in classes if list(matched.values()).count(c) > 1]
     one_to_one = len(matched) == len(dataset.classes) and set(matched.values()) == set(classes)
-    if not matched or (dataset.task == "multi-class" and not one_to_one):
+    multi_class = "multi-class" in (dataset.task, task)
+    problem = None
+    if not matched:
+        problem = "none of them match by name."
+    elif twice:
+        problem = f"two of them match {twice[0]}."
+    elif multi_class and not one_to_one:
+        problem = "a multi-class model or data needs the same classes, each matched once."
+    if problem:
         raise DatasetError(
-            f"{dataset.source} labels {', '.join(dataset.classes)}; the model finds {', '.join(classes)}: "
-            + ("none of them match by name." if not matched else "multi-class data needs the model's classes, each.")
+            f"{dataset.source} labels {', '.join(dataset.classes)}; the model finds {', '.join(classes)}: {problem}"
         )
     column = {model_class: i for i, model_class in matched.items()}
     labels = np.full((len(dataset), len(classes)), np.nan, dtype=np.float32)
@@ -94,6 +113,11 @@ def for_model(dataset: LabelledImages, classes: Sequence[str], names: Mapping[st
 
 def _comparable(name: str) -> str:
     return re.sub(r"[\s_]+", " ", name).strip().casefold()
+
+
+def _aliases(name: str) -> set[str]:
+    """A dataset's class as it may name a model's: whole, or each of its names joined by "/"."""
+    return {_comparable(name)} | {_comparable(part) for part in name.split("/") if part.strip()}
 
 
 def synthetic(

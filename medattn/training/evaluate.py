@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import torch
 
+from medattn.errors import DatasetError
 from medattn.explain import EXPLAINERS
 from medattn.explain.quality import (
     deletion_insertion,
@@ -93,7 +94,7 @@ def evaluate(
     on up to that many cases per class (``medattn.explain.quality``). Image files are read batch by batch,
     by ``workers`` processes (``medattn.training.inputs``)."""
     task, classes = card.task, card.classes
-    dataset = for_model(dataset, classes, card.display_names)
+    dataset = for_model(dataset, classes, card.display_names, task)
     inputs = ModelInputs(dataset.images, card.preprocessing, workers)
     labels = dataset.labels
     logits = run_model(model, inputs)
@@ -202,6 +203,8 @@ def explanation_quality(
                     scores[key] = np.mean([metric(m, r) for m, r in zip(on_input, found, strict=True)])
             tally["per_class"][name] = {"cases": len(cases)} | {key: float(value) for key, value in scores.items()}
             tally["sanity"].append(randomisation_check(model, explainer, cases_inputs[:sanity_cases_per_class], c))
+    if not random_order:
+        raise DatasetError(f"No case of {dataset.source} has a finding of this model to explain (with its region).")
     results["random_order"] = {"overall": _macro_mean(random_order), "per_class": random_order}
     for method, tally in tallies.items():
         results["methods"][method] = {

@@ -111,16 +111,41 @@ def test_a_datasets_classes_are_matched_to_the_models_by_name_in_the_models_orde
         regions=[(Box("Cardiomegaly", 1, 1, 4, 4), Box("Hernia", 0, 0, 2, 2)), (), (Box("Nodule", 2, 2, 1, 1),)],
     )
     names = {"nodule": "Pulmonary nodule", "effusion": "Pleural effusion", "cardiomegaly": "Cardiomegaly"}
-    seen = for_model(nih, ("nodule", "effusion", "cardiomegaly", "fracture"), names)
+    seen = for_model(nih, ("nodule", "effusion", "cardiomegaly", "fracture"), names, "multi-label")
     assert seen.classes == ("nodule", "effusion", "cardiomegaly", "fracture")
     np.testing.assert_array_equal(seen.labels[:, :3], [[0, 0, 1], [0, 1, 0], [1, 0, 0]])
     assert np.isnan(seen.labels[:, 3]).all()  # NIH does not label it: unknown, not absent
     assert seen.regions == [(Box("cardiomegaly", 1, 1, 4, 4),), (), (Box("nodule", 2, 2, 1, 1),)]
     chexpert = dataclasses.replace(nih, classes=("Enlarged Cardiomediastinum", "Pleural Effusion", "Edema", "Fracture"))
-    assert for_model(chexpert, ("effusion",), names).labels.tolist() == [[0], [1], [0]]
-    with pytest.raises(DatasetError, match="labels Cardiomegaly, Effusion, Hernia, Nodule; the model finds x, y: none"):
-        for_model(nih, ("x", "y"), {})
-    folders = dataclasses.replace(nih, task="multi-class", regions=None)
-    with pytest.raises(DatasetError, match="multi-class data needs the model's classes, each"):
-        for_model(folders, ("nodule", "effusion", "cardiomegaly"), names)
-    assert for_model(nih, nih.classes, {}) is nih
+    assert for_model(chexpert, ("effusion",), names, "multi-label").labels.tolist() == [[0], [1], [0]]
+    vindr = dataclasses.replace(nih, classes=("Aortic enlargement", "Pleural effusion", "ILD", "Nodule/Mass"))
+    assert for_model(vindr, ("nodule",), names, "multi-label").labels.tolist() == [[0], [0], [1]]
+    assert for_model(nih, nih.classes, {}, "multi-label") is nih
+
+
+@pytest.mark.parametrize(
+    "classes, task, model, says",
+    [
+        (
+            ("Cardiomegaly", "Effusion"),
+            "multi-label",
+            ("x", "y"),
+            "labels Cardiomegaly, Effusion; the model finds x, y: none",
+        ),
+        (("Effusion", "Pleural effusion"), "multi-label", ("effusion",), "two of them match effusion"),
+        (
+            ("Nodule", "Effusion", "Hernia"),
+            "multi-class",
+            ("nodule", "effusion"),
+            "the same classes, each matched once",
+        ),
+        (("Nodule", "Effusion"), "multi-label", ("nodule", "effusion", "fracture"), "multi-class model or data needs"),
+    ],
+)
+def test_classes_that_cannot_be_matched_one_for_one_are_refused_naming_them(classes, task, model, says):
+    data = LabelledImages(
+        [np.zeros((8, 8), np.float32)], np.zeros((1, len(classes)), np.float32), classes, task, "d", "test"
+    )
+    model_task = "multi-class" if "fracture" in model else "multi-label"
+    with pytest.raises(DatasetError, match=says):
+        for_model(data, model, {"effusion": "Pleural effusion"}, model_task)
