@@ -21,19 +21,36 @@ import torch
 
 from medattn.explain.base import HIDDEN, Explainer
 from medattn.explain.overlay import top_region
-from medattn.model import calibration
+from medattn.model import backbones, calibration
 from medattn.model.network import AttentionNet
 
 DELETION_STEPS = 16
-# Top-down: each step re-initialises one more part of the network, keeping the ones before it random.
-RANDOMISATION_CASCADE = (
+# Top-down: each step re-initialises one more part of the network, keeping the ones before it random; the
+# encoder's parts follow these (``randomisation_cascade``).
+ABOVE_THE_ENCODER = (
     ("classifier head", ("head_weight", "head_bias")),
     ("attention pooling", ("pool",)),
     ("token projection", ("project",)),
-    ("encoder stage 3", ("encoder.2",)),
-    ("encoder stage 2", ("encoder.1",)),
-    ("encoder stage 1", ("encoder.0",)),
 )
+
+
+def randomisation_cascade(model: AttentionNet) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(step, parameter or module names) from the classifier head down to the encoder's first part: medattn's
+    own stages ("encoder stage 3" to 1), or a MONAI encoder's layers as MONAI names them (a ResNet's layer4 to
+    conv1; a DenseNet's norm5 to conv0, inside its one 'features' module)."""
+    prefix, parts = "encoder", _learned_children(model.encoder)
+    while len(parts) == 1:
+        prefix, parts = f"{prefix}.{parts[0][0]}", _learned_children(parts[0][1])
+    own = model.config.backbone == backbones.OWN
+    encoder = [
+        (f"encoder stage {i + 1}" if own else f"encoder {name}", (f"{prefix}.{name}",))
+        for i, (name, _) in enumerate(parts)
+    ]
+    return ABOVE_THE_ENCODER + tuple(reversed(encoder))
+
+
+def _learned_children(module: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
+    return [(name, child) for name, child in module.named_children() if any(True for _ in child.parameters())]
 
 
 def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
@@ -161,7 +178,7 @@ def randomisation_check(
     steps = []
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        for layer, names in RANDOMISATION_CASCADE:
+        for layer, names in randomisation_cascade(model):
             for name in names:
                 reinitialise(randomised, name)
             maps = explainer.maps(randomised, inputs, class_index)
@@ -171,12 +188,12 @@ def randomisation_check(
 
 
 def randomised_copy(model: AttentionNet, seed: int = 0) -> AttentionNet:
-    """A copy of ``model`` with every part of ``RANDOMISATION_CASCADE`` re-drawn: the control whose maps cannot
+    """A copy of ``model`` with every part of its ``randomisation_cascade`` re-drawn: the control whose maps cannot
     reflect what the trained model learned (the benchmarks' randomised-model attention)."""
     randomised = copy.deepcopy(model)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        for _, names in RANDOMISATION_CASCADE:
+        for _, names in randomisation_cascade(model):
             for name in names:
                 reinitialise(randomised, name)
     return randomised

@@ -8,7 +8,8 @@ from captum.attr import Occlusion
 
 from medattn.benchmark import generate_case
 from medattn.explain import EXPLAINERS, HIDDEN, IntegratedGradientsExplainer, OcclusionExplainer, map_of
-from medattn.explain.quality import deletion_insertion, randomisation_check
+from medattn.explain.quality import deletion_insertion, randomisation_cascade, randomisation_check, randomised_copy
+from medattn.model.network import AttentionNet, ModelConfig
 from medattn.model.preprocessing import Preprocessing
 
 
@@ -217,3 +218,19 @@ def test_the_attention_map_comes_with_the_prediction_and_every_other_map_is_comp
     computed = map_of(predictor, pixels, "nodule", "hirescam", prediction)
     expected = predictor.explain(pixels, "nodule", EXPLAINERS["hirescam"])
     assert computed.method == "hirescam" and np.array_equal(computed.values, expected.values)
+
+
+@pytest.mark.parametrize(
+    "backbone, last",
+    [("medattn", "encoder stage 1"), ("resnet18", "encoder conv1"), ("densenet121", "encoder conv0")],
+)
+def test_the_randomisation_check_redraws_every_learned_part_of_any_encoder(backbone, last):
+    model = AttentionNet(ModelConfig(("a", "b"), input_size=64, backbone=backbone)).eval()
+    with torch.no_grad():  # as if trained: no parameter left at a value re-initialising could draw again
+        for parameter in model.parameters():
+            parameter.add_(torch.randn_like(parameter))
+    trained = {name: value.clone() for name, value in model.named_parameters()}
+    redrawn = dict(randomised_copy(model).named_parameters())
+    assert [name for name, value in trained.items() if torch.equal(redrawn[name], value)] == []
+    steps = randomisation_check(model, EXPLAINERS["attention"], torch.rand(2, 1, 64, 64), 0)
+    assert steps[-1]["layer"] == last and len(steps) == len(randomisation_cascade(model))
