@@ -17,8 +17,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +27,6 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-import medattn.batch
 from medattn import Predictor, load_scan, runtime
 from medattn.batch import score
 from medattn.benchmark import generate
@@ -94,17 +91,6 @@ def bare_forward_rate(predictor: Predictor, inputs: torch.Tensor) -> float:
     return len(inputs) / (time.perf_counter() - started)
 
 
-@contextmanager
-def ahead(read_ahead: bool) -> Iterator[None]:
-    """Scoring as it is (``read_ahead``), or with each batch decoded before the model runs it: the baseline."""
-    kept = medattn.batch._read_ahead
-    medattn.batch._read_ahead = kept if read_ahead else iter
-    try:
-        yield
-    finally:
-        medattn.batch._read_ahead = kept
-
-
 def main() -> None:
     runtime.keep_freed_memory()
     predictor = Predictor.default()
@@ -114,19 +100,16 @@ def main() -> None:
         paths = write_pngs(folder)
         preloaded = torch.cat([predictor.prepare(load_scan(path))[0] for path in paths])
         print(f"{FILES} synthetic {SIZE} px 16-bit PNGs; {torch.get_num_threads()} torch threads")
-        print(f"{'workers':>10}{'images/s':>10}{'x bare':>8}{'waiting %':>11}{'model %':>9}{'writing %':>11}")
+        print(f"{'workers':>8}{'images/s':>10}{'x bare':>8}{'waiting %':>11}{'model %':>9}{'writing %':>11}")
         bare = [bare_forward_rate(predictor, preloaded)]
-        # The baseline, alternated with the default: no worker, each batch decoded before the model runs it.
-        settings = [("0 in turn", 0, False), ("0", 0, True)] * 3 + [("1", 1, True), ("2", 2, True)]
-        for run, (name, workers, read_ahead) in enumerate(settings):
-            out = Path(scratch) / f"results-{run}.csv"
-            with ahead(read_ahead):
-                timings = score(predictor, [str(folder)], out, workers=workers, batch_size=64, progress=False)
+        for workers in (0, 1, 2):
+            out = Path(scratch) / f"results-{workers}.csv"
+            timings = score(predictor, [str(folder)], out, workers=workers, batch_size=64, progress=False)
             bare.append(bare_forward_rate(predictor, preloaded))
             total = timings.seconds
             rate = timings.files / total
             print(
-                f"{name:>10}{rate:>10.0f}{rate / statistics.median(bare[-2:]):>8.2f}"
+                f"{workers:>8}{rate:>10.0f}{rate / statistics.median(bare[-2:]):>8.2f}"
                 f"{100 * timings.waiting / total:>11.0f}{100 * timings.model / total:>9.0f}"
                 f"{100 * timings.writing / total:>11.0f}"
             )

@@ -18,8 +18,7 @@ import glob
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,17 +171,6 @@ def _as_list(batch: list[Scored]) -> list[Scored]:
     return batch
 
 
-def _read_ahead(batches: Iterable[list[Scored]]) -> Iterator[list[Scored]]:
-    """Each batch, the next one decoded in a thread meanwhile: the decoders (Pillow, OpenJPEG, OpenCV) release
-    the GIL, so decoding runs beside the model instead of before it."""
-    iterator = iter(batches)
-    with ThreadPoolExecutor(1, thread_name_prefix="decode") as pool:
-        pending = pool.submit(next, iterator, None)
-        while (batch := pending.result()) is not None:
-            pending = pool.submit(next, iterator, None)
-            yield batch
-
-
 def score(
     predictor: Predictor,
     sources: list[str],
@@ -232,7 +220,7 @@ def score(
     ):
         writer = csv.DictWriter(handle, fields)
         waited = time.perf_counter()
-        for batch in loader if workers else _read_ahead(loader):
+        for batch in loader:
             timings.waiting += time.perf_counter() - waited
             rows = score_batch(predictor, batch, todo, keys, overlays, keep_paths, timings)
             wrote = time.perf_counter()
