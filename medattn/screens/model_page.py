@@ -232,7 +232,8 @@ def explanation_caption(card: ModelCard) -> str:
     return (
         f"Up to {quality.cases_per_class} cases per finding of {quality.data}. Pointing: the share of maps whose "
         "hottest point lies on the finding; mass in mask: the share of a map's heat on it; top-region IoU: the "
-        f"overlap of the map's hottest region, as large as the finding, with it ({where}). "
+        f"overlap of the map's hottest region, as large as the finding, with it ({where}); Otsu IoU, where "
+        "measured: the overlap of the map cut at Otsu's threshold, as CheXlocalize measures saliency maps. "
         "Deletion and insertion: the area under the finding's probability as pixels are hidden as mean grey, "
         f"hottest first, or revealed; the {RANDOM_ORDER.lower()} row hides them in random order, the figure a "
         "faithful map must beat. Empty maps: the share with no heat anywhere, which paint nothing and miss the "
