@@ -333,7 +333,7 @@ def evaluate(args: argparse.Namespace) -> None:
         args.data, args.split, args.seed, args.size, card.preprocessing.input_size, uncertain=args.chexpert_uncertain
     )
     held_out = for_model(held_out, card.classes, card.display_names, card.task)
-    if args.add_localisation and held_out.masks is None and not any(held_out.regions or ()):
+    if args.add_localisation and held_out.masks is None and held_out.regions is None:
         raise DatasetError(f"{held_out.source} has no boxes, outlines or masks of this model's findings.")
     explain_cases = args.explain_cases if args.explain else 0
     metrics = evaluate_model(model, card, held_out, explain_cases, args.workers, args.methods or tuple(EXPLAINERS))

@@ -62,9 +62,10 @@ def for_model(dataset: LabelledImages, classes: Sequence[str], names: Mapping[st
     case, spaces and underscores, or by one of its names joined by "/": NIH's "Effusion" and CheXpert's "Pleural
     Effusion" are the benchmark's "effusion" (display name "Pleural effusion"), VinDr-CXR's "Nodule/Mass" its
     "nodule". A model's class the dataset lacks has unknown labels (NaN), no mask and no regions; its regions'
-    findings take the model's names. A DatasetError where no class matches, where two match one, or where the
-    data or the model (``task``) is multi-class and their classes do not match one to one (a case of an unmatched
-    class would have no label at all, and the top class would be taken among the known ones)."""
+    findings take the model's names (None where none is of the model's findings). A DatasetError where no class
+    matches, where two match one, or where the data or the model (``task``) is multi-class and their classes do
+    not match one to one (a case of an unmatched class would have no label at all, and the top class would be
+    taken among the known ones)."""
     if dataset.classes == tuple(classes):
         return dataset
     wanted = {}
@@ -103,11 +104,12 @@ def for_model(dataset: LabelledImages, classes: Sequence[str], names: Mapping[st
                 masks[:, c] = dataset.masks[:, column[model_class]]
     regions = None
     if dataset.regions is not None:
-        model_name = {name: matched[i] for i, name in enumerate(dataset.classes) if i in matched}
+        model_name = {dataset.classes[i]: model_class for i, model_class in matched.items()}
         regions = [
             tuple(dataclasses.replace(r, finding=model_name[r.finding]) for r in found if r.finding in model_name)
             for found in dataset.regions
         ]
+        regions = regions if any(regions) else None  # as open_dataset leaves data with no region: none at all
     return dataclasses.replace(dataset, labels=labels, classes=tuple(classes), masks=masks, regions=regions)
 
 

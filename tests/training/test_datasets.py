@@ -116,6 +116,7 @@ def test_a_datasets_classes_are_matched_to_the_models_by_name_in_the_models_orde
     np.testing.assert_array_equal(seen.labels[:, :3], [[0, 0, 1], [0, 1, 0], [1, 0, 0]])
     assert np.isnan(seen.labels[:, 3]).all()  # NIH does not label it: unknown, not absent
     assert seen.regions == [(Box("cardiomegaly", 1, 1, 4, 4),), (), (Box("nodule", 2, 2, 1, 1),)]
+    assert for_model(nih, ("effusion",), names, "multi-label").regions is None  # no box of its findings: none
     chexpert = dataclasses.replace(nih, classes=("Enlarged Cardiomediastinum", "Pleural Effusion", "Edema", "Fracture"))
     assert for_model(chexpert, ("effusion",), names, "multi-label").labels.tolist() == [[0], [1], [0]]
     vindr = dataclasses.replace(nih, classes=("Aortic enlargement", "Pleural effusion", "ILD", "Nodule/Mass"))
