@@ -95,6 +95,13 @@ def parser() -> argparse.ArgumentParser:
         "--attention-mask-share", type=float, default=0.25, help="share of training cases whose masks are used"
     )
     train_cmd.add_argument(
+        "--label-smoothing",
+        type=float,
+        default=0.0,
+        help="pull the training labels from 0 and 1 to this share / 2 and 1 - it / 2 (keeps probabilities "
+        "from saturating)",
+    )
+    train_cmd.add_argument(
         "--subtle-share",
         type=float,
         default=0.0,
@@ -298,6 +305,7 @@ def train(args: argparse.Namespace) -> None:
         attention_overlap_weight=args.attention_overlap_weight,
         attention_mask_weight=args.attention_mask_weight,
         attention_mask_share=args.attention_mask_share,
+        label_smoothing=args.label_smoothing,
         mixed_precision=args.mixed_precision,
         encoder_weights=str(args.encoder_weights) if args.encoder_weights else None,
     )

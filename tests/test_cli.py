@@ -24,11 +24,12 @@ def test_cli_trains_on_a_dataset_file_and_reports_a_bad_one(tmp_path, capsys):
         path, {"train": [[i % 2] for i in range(40)], "val": [[i % 2] for i in range(10)], "test": [[0], [1]]}
     )
     assert (
-        main(["train", "--data", str(path), "--out", str(tmp_path / "m"), "--epochs", "1", "--input-size", "32"]) == 0
-    )
+        main(["train", "--data", str(path), "--out", str(tmp_path / "m"), "--epochs", "1", "--input-size", "32",
+              "--label-smoothing", "0.05"]) == 0
+    )  # fmt: skip
     assert '"macro_auc"' in capsys.readouterr().out
     card = Predictor.load(tmp_path / "m").card
-    assert card.training.data == "tiny.npz train"
+    assert card.training.data == "tiny.npz train" and card.training.label_smoothing == 0.05
     assert (card.metrics.data, card.metrics.split) == ("tiny.npz test", "test")
     assert main(["train", "--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "x")]) == 2
     assert "missing.csv" in capsys.readouterr().err

@@ -171,6 +171,7 @@ class Training:
     attention_overlap_weight: float | None = None
     attention_mask_weight: float | None = None  # attention supervised by masks (medattn.training.train)
     attention_mask_share: float | None = None
+    label_smoothing: float | None = None  # targets pulled from 0 and 1 (medattn.training.train)
     augmentation: dict[str, Any] | None = None  # the recipe's settings, as medattn.training.augment records them
     mixed_precision: bool | None = None  # bfloat16 under torch.autocast (medattn.training.train)
     encoder_weights: str | None = None  # the pretrained encoder weights it started from, where it did

@@ -67,6 +67,10 @@ class TrainConfig:
     # tokens it covers, with this weight, after warm-up. 0 trains without masks, as a real dataset must.
     attention_mask_weight: float = 0.0
     attention_mask_share: float = 0.25
+    # Label smoothing: multi-label targets pulled from 0 and 1 to eps/2 and 1 - eps/2 (multi-class: torch's own).
+    # Without it a model that separates the benchmark drives its logits without bound, and probabilities
+    # beyond 99.99% leave the faithfulness check nothing to see move (docs/model.md, the mask-supervised candidate).
+    label_smoothing: float = 0.0
     # Mixed precision: the forward pass and the losses in bfloat16 under torch.autocast, the weights in float32.
     mixed_precision: bool = False
     # Pretrained weights for a MONAI backbone's encoder, a safetensors file (medattn.model.backbones); None: random.
@@ -74,11 +78,17 @@ class TrainConfig:
 
 
 def classification_loss(
-    logits: torch.Tensor, labels: torch.Tensor, task: str, class_weights: torch.Tensor | None = None
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    task: str,
+    class_weights: torch.Tensor | None = None,
+    smoothing: float = 0.0,
 ) -> torch.Tensor:
-    """Cross-entropy (multi-class) or mean binary cross-entropy over the weighted classes (multi-label)."""
+    """Cross-entropy (multi-class) or mean binary cross-entropy over the weighted classes (multi-label), against
+    labels smoothed by ``smoothing``."""
     if task == MULTI_CLASS:
-        return F.cross_entropy(logits, labels.argmax(dim=1))
+        return F.cross_entropy(logits, labels.argmax(dim=1), label_smoothing=smoothing)
+    labels = labels * (1 - smoothing) + smoothing / 2
     if class_weights is None:
         return F.binary_cross_entropy_with_logits(logits, labels)
     per_class = F.binary_cross_entropy_with_logits(logits, labels, reduction="none").mean(dim=0)  # (C,)
@@ -223,8 +233,11 @@ def train(
             with torch.autocast(context.device.type, torch.bfloat16, enabled=config.mixed_precision):
                 logits, attention, token_scores = trained(images, token_scores=True)
                 best_token = token_scores.flatten(2).amax(dim=2)  # (B, C)
-                loss = classification_loss(logits, labels, task, class_weights)
-                loss = loss + config.max_token_weight * classification_loss(best_token, labels, task, class_weights)
+                smoothing = config.label_smoothing
+                loss = classification_loss(logits, labels, task, class_weights, smoothing)
+                loss = loss + config.max_token_weight * classification_loss(
+                    best_token, labels, task, class_weights, smoothing
+                )
                 if config.attention_overlap_weight and class_weights is None:
                     loss = loss + config.attention_overlap_weight * attention_overlap(attention, labels)
                 if masks is not None:

@@ -9,7 +9,13 @@ from medattn.model.checkpoint import save_model
 from medattn.model.network import AttentionNet, ModelConfig
 from medattn.training.datasets import open_dataset, synthetic
 from medattn.training.evaluate import evaluate
-from medattn.training.train import TrainConfig, attention_mask_loss, attention_overlap, train
+from medattn.training.train import (
+    TrainConfig,
+    attention_mask_loss,
+    attention_overlap,
+    classification_loss,
+    train,
+)
 from tests.training.test_datasets import write_medmnist
 
 TINY_WIDTHS = (4, 8, 8, 8)
@@ -109,6 +115,19 @@ def test_the_attention_mask_loss_is_least_when_the_attention_spreads_over_the_ma
     assert losses[0] == pytest.approx(np.log(4), abs=1e-5)  # the mask's own entropy: nothing lower is possible
     assert losses[0] < losses[1] < losses[2]
     assert attention_mask_loss(uniform, masks, torch.tensor([[False, True]])).item() == 0.0  # no mask, no pull
+
+
+def test_label_smoothing_stops_the_loss_from_pushing_logits_without_bound():
+    """Smoothed by eps, a present finding's loss is least at logit log((1 - eps/2) / (eps/2)), not at infinity, so
+    a model that separates its data keeps probabilities a hidden region can still move."""
+    labels = torch.tensor([[1.0, 0.0]])
+    logits = torch.linspace(0, 12, 241)[:, None] * torch.tensor([[1.0, -1.0]])  # (241, 2): ever surer, both right
+    for eps, best in ((0.0, 12.0), (0.05, np.log(0.975 / 0.025))):
+        losses = torch.stack([classification_loss(row[None], labels, "multi-label", smoothing=eps) for row in logits])
+        assert logits[losses.argmin(), 0].item() == pytest.approx(best, abs=0.05)
+    one_class = torch.tensor([[0.0, 1.0]])  # multi-class: torch's own smoothing
+    loss = classification_loss(torch.tensor([[0.0, 30.0]]), one_class, "multi-class", smoothing=0.1)
+    assert loss > classification_loss(torch.tensor([[0.0, 30.0]]), one_class, "multi-class")
 
 
 def test_augmentation_moves_the_masks_with_the_image_and_draws_the_images_as_without_them():
