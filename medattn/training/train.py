@@ -69,7 +69,7 @@ class TrainConfig:
     attention_mask_share: float = 0.25
     # Label smoothing: multi-label targets pulled from 0 and 1 to eps/2 and 1 - eps/2 (multi-class: torch's own).
     # Without it a model that separates the benchmark drives its logits without bound, and probabilities
-    # beyond 99.99% leave the faithfulness check nothing to see move (docs/model.md, the mask-supervised candidate).
+    # beyond 99.99% leave the faithfulness check nothing to see move (docs/model.md, the label-smoothed candidate).
     label_smoothing: float = 0.0
     # Mixed precision: the forward pass and the losses in bfloat16 under torch.autocast, the weights in float32.
     mixed_precision: bool = False
@@ -200,6 +200,7 @@ def train(
     )
     generator = torch.Generator().manual_seed(config.seed)
     augment_generator = torch.Generator().manual_seed(config.seed * 1000 + context.rank)  # each rank its own draws
+    smoothing = config.label_smoothing
     warmup_weights = torch.tensor([float(c in config.warmup_classes) for c in model_config.classes]).to(context.device)
     run = json.loads(json.dumps({"config": asdict(config), "model": asdict(model_config), "data": train_set.source,
                                  "train_size": len(train_set), "validation_data": val_set.source,
@@ -233,7 +234,6 @@ def train(
             with torch.autocast(context.device.type, torch.bfloat16, enabled=config.mixed_precision):
                 logits, attention, token_scores = trained(images, token_scores=True)
                 best_token = token_scores.flatten(2).amax(dim=2)  # (B, C)
-                smoothing = config.label_smoothing
                 loss = classification_loss(logits, labels, task, class_weights, smoothing)
                 loss = loss + config.max_token_weight * classification_loss(
                     best_token, labels, task, class_weights, smoothing
