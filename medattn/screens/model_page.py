@@ -44,10 +44,16 @@ SHIFT_VERDICTS = {"holds": "holds", "flagged": "flagged as unlike", "fails silen
 def summary(card: ModelCard) -> str:
     """One sentence under the card's name: the task, the size, and what it was trained on, for how long."""
     training = card.training
+    how = [training.data or "unrecorded data"]
+    if training.attention_mask_weight:  # two models on the same data can differ in this alone
+        share = training.attention_mask_share
+        how.append("attention supervised by masks" + (f" on {share:.0%} of cases" if share is not None else ""))
+    if training.label_smoothing:
+        how.append(f"labels smoothed by {training.label_smoothing:g}")
     return (
         f"{card.task.capitalize()} classifier of {len(card.classes)} findings, {card.parameters:,} parameters, "
         f"trained in {(training.seconds or 0) / 60:.1f} min on {training.train_size or 0:,} cases "
-        f"({training.data or 'unrecorded data'})."
+        f"({'; '.join(how)})."
     )
 
 
