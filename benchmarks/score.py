@@ -113,7 +113,8 @@ def main() -> None:
                 f"{100 * timings.waiting / total:>11.0f}{100 * timings.model / total:>9.0f}"
                 f"{100 * timings.writing / total:>11.0f}"
             )
-            model_per_image = timings.model / timings.files
+            if workers == 0:  # the command's default; beside workers, the model shares the cores with them
+                model_per_image = timings.model / timings.files
         print(f"bare forward on preloaded tensors, batches of 64: {statistics.median(bare):.0f} images/s")
         decode = statistics.median(decode_seconds(paths[i : i + 200], predictor) for i in (0, 200, 400))
         heavy = Path(scratch) / "radiographs"
@@ -133,7 +134,7 @@ def main() -> None:
         print(f"bare decode of the radiograph in this process, on every core: {statistics.median(bare_decodes):.3f} s")
     flops, peak, bound = flop_bound_seconds(predictor)
     print(f"decode + prepare, one process: {decode * 1000:.2f} ms/image")
-    print(f"model, batches of 64: {model_per_image * 1000:.2f} ms/image")
+    print(f"model while scoring with no worker, batches of 64: {model_per_image * 1000:.2f} ms/image")
     print(
         f"model FLOPs {flops / 1e6:.0f} M/image; float32 matmul here {peak / 1e9:.0f} GFLOP/s; "
         f"FLOP-bound limit {bound * 1000:.3f} ms/image; model time / limit = {model_per_image / bound:.1f}"
