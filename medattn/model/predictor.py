@@ -128,6 +128,14 @@ class BatchResult:
         return np.zeros(len(self.probabilities), bool) if self.gate is None else withholds(self.gate)
 
 
+def gate_probes(side: int) -> dict[str, np.ndarray]:
+    """Images that are plainly no scan, ``side`` px square, which a model's gate must withhold (``Predictor``)."""
+    return {
+        "uniform noise": np.random.default_rng(0).random((side, side)),
+        "a checkerboard": (np.indices((side, side)).sum(axis=0) // max(side // 16, 1) % 2).astype(np.float64),
+    }
+
+
 class Predictor:
     """Thread-safe for prediction: the model is only read, under ``torch.inference_mode``."""
 
@@ -148,11 +156,7 @@ class Predictor:
         the gate off (a card edited to 1e12 let a real chest CR show 99% with no warning): it is refused."""
         if not self.card.unlikeness:
             return
-        side = self.preprocessing.input_size
-        probes = {
-            "uniform noise": np.random.default_rng(0).random((side, side)),
-            "a checkerboard": (np.indices((side, side)).sum(axis=0) // max(side // 16, 1) % 2).astype(np.float64),
-        }
+        probes = gate_probes(self.preprocessing.input_size)
         inputs = torch.cat([self.prepare(probe)[0] for probe in probes.values()])
         limit = self.card.unlikeness.threshold
         result = self.run(inputs)

@@ -11,7 +11,7 @@ from medattn.errors import MedattnError, ModelError
 from medattn.model.card import Architecture, ModelCard, read_card
 from medattn.model.checkpoint import count_parameters, load_model
 from medattn.model.network import AttentionNet
-from medattn.model.predictor import Predictor
+from medattn.model.predictor import Predictor, gate_probes
 from medattn.model.preprocessing import Preprocessing
 
 
@@ -132,13 +132,20 @@ def test_weights_changed_under_their_card_are_refused(tmp_path, default_card):
         load_model(tmp_path / "model")
 
 
-@pytest.mark.parametrize("limit", [1e12, 1000.0])
-def test_an_alarm_limit_that_lets_noise_through_is_refused(tmp_path, default_card, limit):
-    """A card edited to 1e12 let pydicom-data's real chest CR show 'Pulmonary nodule (99%)' with no warning."""
+@pytest.mark.parametrize("past_the_checkerboard", [False, True])
+def test_an_alarm_limit_that_lets_noise_through_is_refused(tmp_path, default_card, past_the_checkerboard):
+    """A card edited to 1e12 let pydicom-data's real chest CR show 'Pulmonary nodule (99%)' with no warning. A limit
+    just past the checkerboard's own unlikeness lets it through too: it has no noise for the other limit to see."""
     shutil.copytree(DEFAULT_MODEL_DIR, tmp_path / "model")
+    limit = 1e12
+    if past_the_checkerboard:
+        shipped = Predictor.load(DEFAULT_MODEL_DIR)
+        checkerboard, _ = shipped.prepare(gate_probes(shipped.preprocessing.input_size)["a checkerboard"])
+        limit = float(shipped.run(checkerboard).unlikeness[0]) + 1
     default_card["unlikeness"]["threshold"] = limit
     (tmp_path / "model" / "model.json").write_text(json.dumps(default_card))
-    with pytest.raises(ModelError, match=r"let (uniform noise|a checkerboard) through \(its unlikeness is"):
+    probe = "a checkerboard" if past_the_checkerboard else "(uniform noise|a checkerboard)"
+    with pytest.raises(ModelError, match=rf"let {probe} through \(its unlikeness is"):
         Predictor.load(tmp_path / "model")
     # The shipped limit passes, and it is below the least unlike real DICOM file's distance (68.7, docs/model.md).
     assert Predictor.load(DEFAULT_MODEL_DIR).card.unlikeness.threshold < 60
