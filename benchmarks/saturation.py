@@ -17,11 +17,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from medattn import Predictor, load_scan
-from medattn.assets import DEFAULT_MODEL_DIR, SAMPLES_DIR
+from medattn.assets import ASSETS_DIR, DEFAULT_MODEL_DIR, SAMPLES_DIR
 from medattn.training.datasets import synthetic
 from medattn.training.inputs import ModelInputs
 
-CANDIDATE = DEFAULT_MODEL_DIR.parents[1] / "candidates" / "label-smoothed"
+CANDIDATE = ASSETS_DIR / "candidates" / "label-smoothed"
 CASES, SEED, SATURATED = 2000, 1000, 1e-4
 
 
