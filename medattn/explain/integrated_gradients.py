@@ -18,12 +18,16 @@ class IntegratedGradientsExplainer(Explainer):
     each image's path (Gauss-Legendre) go through the model ``steps`` images at a time, or, for a larger
     batch, one point of every image at a time (Captum's smallest chunk, below which it warns): memory
     stays bounded whatever the batch size.
+
+    128 points: at 32, the attributions of the default model fell short of the logit's rise from grey by more
+    than 5% on 7-13 of 24 held-out cases per finding (Captum's convergence delta up to 0.38), at 64 on 2-5; at
+    128 on none. The completeness test holds the count to that.
     """
 
     name, title = "integrated_gradients", "Integrated Gradients"
     when_empty = "no pixel, changed from mean grey to what the scan shows, raises the model's score for it."
 
-    def __init__(self, steps: int = 32):
+    def __init__(self, steps: int = 128):
         self.steps = steps
 
     def maps(self, model: AttentionNet, inputs: torch.Tensor, class_index: int) -> np.ndarray:
