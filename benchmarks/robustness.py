@@ -9,7 +9,8 @@ ECE <= 0.02, flagged <= 2%. Means over findings are macro means.
 
 The baseline defaults to the default model as committed before the robustness training (git history):
 ``git show 53b10d1:assets/models/default/model.safetensors`` and ``model.json``, extracted to a folder;
-``--commit`` names another commit (d673a18: the same weights, with the gate on the unlikeness distance alone).
+``--commit`` names another commit (d673a18: the same weights, with the gate on the unlikeness distance alone;
+``PREVIOUS_DEFAULT``, fcc157f: the default model before attention supervision and label smoothing).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from medattn.training.robustness import robustness
 
 ROOT = Path(__file__).resolve().parent.parent
 BEFORE_ROBUSTNESS_TRAINING = "53b10d1"
+PREVIOUS_DEFAULT = "fcc157f"  # before attention supervision and label smoothing
 
 
 def committed_model(commit: str, folder: Path) -> Path:

@@ -49,7 +49,8 @@ def main() -> None:
     print(f"{'finding':<14}{'pairs':>6}" + "".join(f"{column:>26}" for column in columns))
     for finding, maps in figures["methods"].items():
         cells = [
-            f"{maps[c]['median_worst'] or float('nan'):.2f} [{maps[c]['stable']:.0%}] ({maps[c]['answer_changed']:.0%})"
+            f"{np.nan if maps[c]['median_worst'] is None else maps[c]['median_worst']:.2f} "
+            f"[{maps[c]['stable']:.0%}] ({maps[c]['answer_changed']:.0%})"
             for c in columns
         ]
         print(f"{finding:<14}{maps['attention']['pairs']:>6}" + "".join(f"{cell:>26}" for cell in cells))

@@ -82,6 +82,19 @@ def dicom_with(path: Path, **attributes) -> bytes:
     return buffer.getvalue()
 
 
+def model_with_diffuse_attention(finding: str, directory: Path) -> Path:
+    """The default model with ``finding``'s query zeroed, saved in ``directory``: its scores QK^T are all 0, so
+    its attention is uniform over the tokens (spread 1, peak 1x uniform), a diffuse map the app must say is one.
+    The default model's own attention is focal on every benchmark case (``benchmarks/map_scale.py``)."""
+    from medattn.assets import DEFAULT_MODEL_DIR
+    from medattn.model.checkpoint import load_model, save_model
+
+    model, card = load_model(DEFAULT_MODEL_DIR)
+    with torch.no_grad():
+        model.pool.queries[card.classes.index(finding)] = 0
+    return save_model(model, card.with_changes(version=f"{card.version}-diffuse-{finding}"), directory)
+
+
 @pytest.fixture(scope="session")
 def predictor() -> Predictor:
     return Predictor.default()

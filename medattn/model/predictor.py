@@ -152,7 +152,7 @@ class Predictor:
 
     def _check_the_gate(self) -> None:
         """The card's alarm limit must flag images that are plainly no scan: uniform noise and a checkerboard
-        (the shipped model puts them 9 and 26 times past its limit). A limit that lets them through switches
+        (the shipped model puts them 9 and 33 times past its limit). A limit that lets them through switches
         the gate off (a card edited to 1e12 let a real chest CR show 99% with no warning): it is refused."""
         if not self.card.unlikeness:
             return

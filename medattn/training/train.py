@@ -69,7 +69,7 @@ class TrainConfig:
     attention_mask_share: float = 0.25
     # Label smoothing: multi-label targets pulled from 0 and 1 to eps/2 and 1 - eps/2 (multi-class: torch's own).
     # Without it a model that separates the benchmark drives its logits without bound, and probabilities
-    # beyond 99.99% leave the faithfulness check nothing to see move (docs/model.md, the label-smoothed candidate).
+    # beyond 99.99% leave the faithfulness check nothing to see move (docs/model.md, "The default model").
     label_smoothing: float = 0.0
     # Mixed precision: the forward pass and the losses in bfloat16 under torch.autocast, the weights in float32.
     mixed_precision: bool = False

@@ -26,7 +26,7 @@ from medattn.scan.windowing import IMAGE_RANGE
 from medattn.study.design import SyntheticCaseSet
 from medattn.study.records import StudyStore
 from medattn.training.robustness import SHIFTS
-from tests.conftest import PYDICOM_FILES
+from tests.conftest import PYDICOM_FILES, model_with_diffuse_attention
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 120
@@ -563,7 +563,7 @@ def test_a_review_of_an_unlike_scan_is_stored_and_listed_as_such(data_dir):
     assert history["Output withheld"].iloc[0] == "yes — output not meaningful"
 
 
-def test_maps_are_on_a_model_wide_scale_and_an_absent_or_diffuse_finding_says_so():
+def test_maps_are_on_a_model_wide_scale_and_an_absent_or_diffuse_finding_says_so(tmp_path, monkeypatch):
     at = open_sample("synthetic normal")
     case = at.session_state["workspace"].current_case
     at.selectbox(key=f"shown-{case.key[:12]}").set_value("cardiomegaly").run()
@@ -571,14 +571,21 @@ def test_maps_are_on_a_model_wide_scale_and_an_absent_or_diffuse_finding_says_so
     assert at.toggle(key=f"absent-{case.key[:12]}").value is False  # an absent finding's map: only on request
     assert any(i.value.startswith("The model does not call Cardiomegaly present") for i in at.info)
     at.toggle(key=f"absent-{case.key[:12]}").set_value(True).run()
-    (diffuse,) = [i.value for i in at.info if "diffuse" in i.value]
-    assert diffuse.startswith("The attention for Cardiomegaly is diffuse: spread over 5")  # 59% of the image
-    assert at.toggle(key=f"diffuse-{case.key[:12]}").value is False  # painted only on request
+    assert not [i for i in at.info if "diffuse" in i.value]  # the default model's attention is focal
     at.radio(key="scale").set_value("peak").run()
     assert image_captions(at)[0] == "Attention relative to this map's own peak"
     at.radio(key="scale").set_value("model-wide").run()
     at.selectbox(key="method").set_value("gradcam").run()
     assert image_captions(at)[0] == "Grad-CAM relative to this map's own peak (it has no model-wide scale)"
+    # A model whose attention for a finding is spread evenly over the image: the page says so, in words.
+    monkeypatch.setattr("pages.views.shared.MODELS_DIR", tmp_path)
+    model_with_diffuse_attention("cardiomegaly", tmp_path / "diffuse")
+    at.session_state["model"] = "diffuse"
+    at.selectbox(key="method").set_value("attention").run()
+    (diffuse,) = [i.value for i in at.info if "diffuse" in i.value]
+    assert diffuse.startswith("The attention for Cardiomegaly is diffuse: spread over 100% of the image")
+    assert at.toggle(key=f"diffuse-{case.key[:12]}").value is False  # painted only on request
+    at.selectbox(key="method").set_value("gradcam").run()
     assert not [i for i in at.info if "diffuse" in i.value]  # a property of the attention, not of Grad-CAM
 
 

@@ -204,18 +204,26 @@ def test_the_ground_truth_names_a_samples_findings_and_outlines_only_a_finding_i
     assert absent.region is None
 
 
-def test_an_empty_map_is_said_in_words_with_its_reason_and_how_often_it_happens(predictions, predictor):
-    """Grad-CAM's nodule map of the nodule sample is zero everywhere: the overlay equalled the scan and the page
-    only said "No map is painted, so there is no highlighted region to check"."""
-    _, scan = predictions["nodule"]
-    gradcam = predictor.explain(scan, "nodule", EXPLAINERS["gradcam"], max_side=256)
-    assert not (gradcam.values > 0).any()
+def test_an_empty_map_is_said_in_words_with_its_reason_and_how_often_it_happens(predictor):
+    """Grad-CAM's map of a finding the model calls present can be zero everywhere (the previous model's, on the
+    nodule sample): the overlay equalled the scan and the page only said "No map is painted, so there is no
+    highlighted region to check". The case is chosen by what the model gives: the first sample with one."""
+    empty = []
+    for path in sorted(SAMPLES_DIR.glob("synthetic-*.png")):
+        scan = load_scan(path)
+        for finding in predictor.predict(scan, 0, max_side=64).labels:
+            gradcam = predictor.explain(scan, finding, EXPLAINERS["gradcam"], max_side=256)
+            if not (gradcam.values > 0).any():
+                empty.append((scan, gradcam))
+    assert empty, "Grad-CAM painted every called finding on every sample"  # its known failure here (the docs)
+    scan, gradcam = empty[0]
+    finding = predictor.display_name(gradcam.class_name)
     notice = review_page.empty_map_notice(gradcam, predictor.card, predictor.display_name)
-    share = predictor.card.metrics.explanations.methods["gradcam"].per_class["nodule"]["empty_maps"]
-    assert notice.startswith("Grad-CAM paints nothing for Pulmonary nodule on this image:")
+    share = predictor.card.metrics.explanations.methods["gradcam"].per_class[gradcam.class_name]["empty_maps"]
+    assert notice.startswith(f"Grad-CAM paints nothing for {finding} on this image:")
     assert "averaged over the whole image" in notice and "choose it to see where the evidence lies" in notice
-    assert f"empty on {share:.0%} of the benchmark's cases with Pulmonary nodule" in notice
-    hirescam = predictor.explain(scan, "nodule", EXPLAINERS["hirescam"], max_side=256)
+    assert f"empty on {share:.0%} of the benchmark's cases with {finding}" in notice
+    hirescam = predictor.explain(scan, gradcam.class_name, EXPLAINERS["hirescam"], max_side=256)
     assert review_page.empty_map_notice(hirescam, predictor.card, predictor.display_name) is None
 
 
