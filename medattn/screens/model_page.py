@@ -13,7 +13,7 @@ from medattn.explain.stability import CHANGES, RANDOMISED, STABLE_FROM, TOP_SHAR
 from medattn.model.card import ModelCard
 from medattn.model.figures import ExplanationQuality, MethodQuality
 from medattn.review.text import figure
-from medattn.training.robustness import FLAGGED_SHARE, HOLDS_AUC, HOLDS_POINTING
+from medattn.training.robustness import ACCEPTABLE_EXTRA_ERROR, FLAGGED_SHARE, HOLDS_AUC, HOLDS_POINTING
 
 # Short headers, so that every column fits the page at 1280 px; the caption under the table defines each.
 EXPLANATION_COLUMNS = {
@@ -401,7 +401,8 @@ def silent_failures(card: ModelCard) -> str | None:
     return (
         "**Where this model is wrong more often and nothing on screen says so:** "
         + "; ".join(
-            f"{s.shift} ({card.display_name(f).lower()}: AUC {s.auc[f]:.2f}, pointing {s.pointing[f]:.2f})"
+            f"{s.shift} ({'' if s.error is None else f'{s.error:.0%} of images called wrongly; '}"
+            f"{card.display_name(f).lower()}: AUC {s.auc[f]:.2f}, pointing {s.pointing[f]:.2f})"
             for s, f in worst
         )
         + ". The gate does not withhold these scans, so the Review page shows their output."
@@ -415,8 +416,9 @@ def shift_caption(card: ModelCard) -> str:
         "path; pointing is the attention's pointing game, a mean over findings; withheld is the share whose output "
         "the page withholds (unlike the training data, or too noisy); error is the share of images with any "
         "finding called wrongly, error shown that share among the images not withheld; gate AUROC is how well the "
-        f"gate's score tells the shifted scans from clean ones. A shift holds when macro AUC ≥ {HOLDS_AUC} and "
-        f"pointing ≥ {HOLDS_POINTING}; it is flagged when at least {FLAGGED_SHARE:.0%} of its images are withheld. "
+        f"gate's score tells the shifted scans from clean ones. A shift holds when macro AUC ≥ {HOLDS_AUC}, "
+        f"pointing ≥ {HOLDS_POINTING} and its error at most {ACCEPTABLE_EXTRA_ERROR * 100:.0f} points above the clean "
+        f"cases'; it is flagged when at least {FLAGGED_SHARE:.0%} of its images are withheld. "
         "Otherwise it fails silently: the model is wrong more often and nothing on screen says so. Means over "
         "findings are macro means: each finding counts once."
     )

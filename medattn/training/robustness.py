@@ -6,9 +6,11 @@ resolution, compression), positioning (rotation, scale, translation, mirroring),
 the app uses (the card's preprocessing, then ``Predictor.run``) and is measured like the clean held-out
 set: AUC and attention pointing per finding, ECE, and the share the unlikeness score flags.
 
-A shift **holds** when its macro AUC is at least ``HOLDS_AUC`` and its macro pointing at least
-``HOLDS_POINTING``; it is **flagged** when at least ``FLAGGED_SHARE`` of its images are called unlike the
-training data; otherwise it **fails silently**, the case that must not happen. Every mean over findings
+A shift **holds** when its macro AUC is at least ``HOLDS_AUC``, its macro pointing at least ``HOLDS_POINTING``,
+and its images are called wrongly at most ``ACCEPTABLE_EXTRA_ERROR`` more often than the clean cases (a model that
+still ranks well can call a blurred vessel a nodule in one image of five); it is **flagged** when at least
+``FLAGGED_SHARE`` of its images are called unlike the training data; otherwise it **fails silently**, the case that
+must not happen. Every mean over findings
 is a macro mean (each finding counts once, however many cases have it).
 """
 
@@ -230,9 +232,10 @@ def measure(predictor: Predictor, images: np.ndarray, masks: np.ndarray, clean_g
     }
 
 
-def verdict(figures: dict) -> str:
-    """'holds', 'flagged' or 'fails silently' (see the module's docstring)."""
-    if figures["macro_auc"] >= HOLDS_AUC and figures["macro_pointing"] >= HOLDS_POINTING:
+def verdict(figures: dict, clean_error: float) -> str:
+    """'holds', 'flagged' or 'fails silently' (see the module's docstring), given the clean cases' error."""
+    ranks = figures["macro_auc"] >= HOLDS_AUC and figures["macro_pointing"] >= HOLDS_POINTING
+    if ranks and figures["error"] <= clean_error + ACCEPTABLE_EXTRA_ERROR:
         return "holds"
     return "flagged" if figures["flagged"] >= FLAGGED_SHARE else "fails silently"
 
@@ -268,7 +271,9 @@ def robustness(
         if clean is None:  # SHIFTS[0]: the cases as drawn
             clean, captures = (wrong, gate), capture_rates(predictor.classes, attention, masks)
         by_family.setdefault(shift.family, [clean] if shift is not SHIFTS[0] else []).append((wrong, gate))
-        shifts.append({"shift": shift.name, "family": shift.family, **figures, "verdict": verdict(figures)})
+        shifts.append(
+            {"shift": shift.name, "family": shift.family, **figures, "verdict": verdict(figures, clean[0].mean())}
+        )
     risk_coverage = {}
     for family, members in by_family.items():
         wrong, gate = (np.concatenate(parts) for parts in zip(*members, strict=True))

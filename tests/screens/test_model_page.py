@@ -106,10 +106,15 @@ def test_shifts_that_fail_silently_are_named_with_their_worst_finding(predictor)
         verdict="fails silently",
         auc={"nodule": 0.61, "effusion": 0.99},
         pointing={"nodule": 0.4, "effusion": 0.9},
+        error=0.22,
     )
     edited = replace(card.robustness, shifts=(failing, *holding[1:]))
     named = model_page.silent_failures(card.with_changes(robustness=edited))
-    assert f"{failing.shift} (pulmonary nodule: AUC 0.61, pointing 0.40)" in named
+    assert f"{failing.shift} (22% of images called wrongly; pulmonary nodule: AUC 0.61, pointing 0.40)" in named
+    unmeasured = replace(edited, shifts=(replace(failing, error=None), *holding[1:]))  # a card from before errors
+    assert f"{failing.shift} (pulmonary nodule: AUC 0.61" in model_page.silent_failures(
+        card.with_changes(robustness=unmeasured)
+    )
     pair, rate = next(iter(card.robustness.capture_rates.items()))
     first, second = (card.display_names[f] for f in pair.split(" -> "))
     assert f"{first} on {second} {rate:.0%}" in model_page.capture_caption(card)
