@@ -86,6 +86,12 @@ def parser() -> argparse.ArgumentParser:
         "--no-augment", action="store_true", help="train on the images as given, without the robustness augmentation"
     )
     train_cmd.add_argument(
+        "--augment-blur",
+        type=float,
+        default=0.0,
+        help="with the augmentation, blur this share of the images (Gaussian, SD 0.5-2 px of the model input)",
+    )
+    train_cmd.add_argument(
         "--attention-mask-weight",
         type=float,
         default=0.0,
@@ -283,6 +289,8 @@ def train(args: argparse.Namespace) -> None:
     from medattn.training.train import TrainConfig
     from medattn.training.train import train as train_model
 
+    if not 0 <= args.augment_blur <= 1 or (args.augment_blur and args.no_augment):
+        raise DatasetError("--augment-blur is the share of images blurred, from 0 to 1, with the augmentation on.")
     uncertain = args.chexpert_uncertain
     train_set = _labelled(
         args.data, "train", args.seed, args.train_size, args.input_size, args.subtle_share, args.subtle_findings,
@@ -301,7 +309,7 @@ def train(args: argparse.Namespace) -> None:
         batch_size=args.batch_size,
         warmup_classes=tuple(warmup),
         warmup_epochs=args.warmup_epochs if warmup else 0,
-        augmentation=None if args.no_augment else Augmentation(),
+        augmentation=None if args.no_augment else Augmentation(blur=args.augment_blur),
         attention_overlap_weight=args.attention_overlap_weight,
         attention_mask_weight=args.attention_mask_weight,
         attention_mask_share=args.attention_mask_share,

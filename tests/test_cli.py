@@ -25,11 +25,15 @@ def test_cli_trains_on_a_dataset_file_and_reports_a_bad_one(tmp_path, capsys):
     )
     assert (
         main(["train", "--data", str(path), "--out", str(tmp_path / "m"), "--epochs", "1", "--input-size", "32",
-              "--label-smoothing", "0.05"]) == 0
+              "--label-smoothing", "0.05", "--augment-blur", "0.3"]) == 0
     )  # fmt: skip
     assert '"macro_auc"' in capsys.readouterr().out
     card = Predictor.load(tmp_path / "m").card
     assert card.training.data == "tiny.npz train" and card.training.label_smoothing == 0.05
+    assert card.training.augmentation["blur"] == 0.3  # the recipe says what it blurred
+    for refused in (["--augment-blur", "1.5"], ["--augment-blur", "0.3", "--no-augment"]):
+        assert main(["train", "--data", str(path), "--out", str(tmp_path / "x"), *refused]) == 2
+        assert "--augment-blur is the share of images blurred" in capsys.readouterr().err
     assert (card.metrics.data, card.metrics.split) == ("tiny.npz test", "test")
     assert main(["train", "--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "x")]) == 2
     assert "missing.csv" in capsys.readouterr().err

@@ -1,8 +1,8 @@
 """Augmentation of prepared model inputs, batch by batch, for the shifts a model meets off its benchmark.
 
 Each family mirrors one the robustness suite (``medattn.training.robustness``) measures: positioning
-(mirroring, rotation, scale, translation), exposure (gamma), film noise, collimation borders, and hidden
-regions. A hidden region is set to ``HIDDEN``, the grey that occlusion, deletion and the faithfulness
+(mirroring, rotation, scale, translation), blur where asked, exposure (gamma), film noise, collimation borders,
+and hidden regions. A hidden region is set to ``HIDDEN``, the grey that occlusion, deletion and the faithfulness
 check hide with, so that hiding part of an image never draws a finding of its own. Labels are unchanged:
 none of these moves a finding out of the image or changes what it is.
 """
@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from monai.networks.layers.convutils import gaussian_1d
+from monai.networks.layers.simplelayers import separable_filtering
 
 from medattn.explain.base import HIDDEN
 from medattn.model.preprocessing import Preprocessing
@@ -31,6 +33,10 @@ class Augmentation:
     collimation: float = 0.15  # probability of bright unexposed bands along the edges
     hidden_region: float = 0.25  # probability of each of three hidden rectangles: 58% of images get one or more
     hidden_side: tuple[float, float] = (0.06, 0.3)  # each rectangle's sides, as shares of the image's side
+    # Probability of a Gaussian blur (a soft film, a detector's spread) of an SD drawn from ``blur_sigma``, in
+    # pixels of the model input. 0 draws no random number, so a recipe without it is drawn exactly as before.
+    blur: float = 0.0
+    blur_sigma: tuple[float, float] = (0.5, 2.0)
 
 
 def augment(
@@ -65,6 +71,12 @@ def augment(
     if masks is not None:  # the same warp on the masks' grid (grid_sample's coordinates are shares of the side)
         mask_grid = F.affine_grid(theta, list(masks.shape), align_corners=False)
         masks = F.grid_sample(masks, mask_grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+    if plan.blur:
+        sigma, blurred = uniform(*plan.blur_sigma), chosen(plan.blur)
+        for index in blurred.nonzero().flatten().tolist():  # a kernel of each image's own width (MONAI's filter)
+            kernel = gaussian_1d(sigma[index], truncated=3.0)
+            warped[index : index + 1] = separable_filtering(warped[index : index + 1], [kernel, kernel], "replicate")
 
     # Intensity, on the [0, 1] scale the recipe stretched to: collimation, gamma, then noise.
     intensity = (warped * recipe.std + recipe.mean).clamp(0, 1)

@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import torch
 
@@ -46,3 +47,21 @@ def test_the_same_generator_draws_the_same_batch_and_the_defaults_change_every_i
     torch.testing.assert_close(first, second)
     assert ((first - batch).abs().flatten(1).amax(dim=1) > 0.1).all()
     assert first.shape == batch.shape and first.dtype == batch.dtype
+
+
+def test_a_blur_is_a_gaussian_of_the_drawn_width_and_off_it_draws_nothing():
+    batch = inputs()
+    blurred = draw(Augmentation(**{**NOTHING.__dict__, "blur": 1.0, "blur_sigma": (1.5, 1.5)}), batch)
+    # The robustness suite's blur, OpenCV's, on the same images: MONAI's kernel is cut at 3 SD and integrates the
+    # Gaussian over each pixel, so the two differ by a little.
+    expected = [cv2.GaussianBlur(image[0].numpy(), (0, 0), 1.5, borderType=cv2.BORDER_REPLICATE) for image in batch]
+    expected = torch.from_numpy(np.stack(expected)[:, None]).clamp(-RECIPE.mean / RECIPE.std, 0.5 / RECIPE.std)
+    torch.testing.assert_close(blurred, expected, atol=0.03, rtol=0)
+    assert (blurred - batch).abs().amax() > 0.5  # it did blur: edges moved far more than that
+    # Off, it draws no random number: the default model's recipe is drawn as it was before blur existed.
+    states = []
+    for plan in (Augmentation(), Augmentation(blur_sigma=(9.0, 9.0))):
+        generator = torch.Generator().manual_seed(0)
+        augment(batch, RECIPE, plan, generator)
+        states.append(generator.get_state())
+    assert torch.equal(*states)
