@@ -63,13 +63,28 @@ def test_a_file_that_cannot_be_shown_says_why_from_the_worker_too(pool):
     assert pool.load_scan((PYDICOM_FILES / "CT_small.dcm").read_bytes()).modality == "CT"
 
 
+def cpu_seconds(pid: int) -> float:
+    """The process's user and system time so far (Linux's /proc/PID/stat, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def kill_once_busy(pid: int, busy_seconds: float = 0.05) -> None:
+    """SIGKILL ``pid`` once it has spent ``busy_seconds`` of CPU, as a decoder crash would: mid-decode on a machine
+    of any speed. A fixed delay of 0.2 s was passed by a quiet machine's whole decode, and nothing was killed."""
+    start = cpu_seconds(pid)
+    while cpu_seconds(pid) - start < busy_seconds:
+        time.sleep(0.005)
+    os.kill(pid, signal.SIGKILL)
+
+
 def test_a_worker_that_dies_in_a_decode_costs_that_file_a_message_and_the_next_file_nothing(monkeypatch):
     monkeypatch.setenv("OPJ_NUM_THREADS", "1")
     pool = DecoderPool(1)
     try:
         (worker,) = pool.pids()
         content = (PYDICOM_DATA_FILES / "RG1_J2KR.dcm").read_bytes()  # 0.5 s of JPEG 2000 on one core
-        threading.Timer(0.2, os.kill, (worker, signal.SIGKILL)).start()  # as a decoder crash would
+        threading.Thread(target=kill_once_busy, args=(worker,), daemon=True).start()
         with pytest.raises(ScanError, match="The decoder stopped while reading this file"):
             pool.load_scan(content)
         assert pool.load_scan((PYDICOM_FILES / "CT_small.dcm").read_bytes()).modality == "CT"
