@@ -10,8 +10,7 @@ A shift **holds** when its macro AUC is at least ``HOLDS_AUC``, its macro pointi
 and its images are called wrongly at most ``ACCEPTABLE_EXTRA_ERROR`` more often than the clean cases (a model that
 still ranks well can call a blurred vessel a nodule in one image of five); it is **flagged** when at least
 ``FLAGGED_SHARE`` of its images are called unlike the training data; otherwise it **fails silently**, the case that
-must not happen. Every mean over findings
-is a macro mean (each finding counts once, however many cases have it).
+must not happen. Every mean over findings is a macro mean (each finding counts once, however many cases have it).
 """
 
 from __future__ import annotations
@@ -232,10 +231,16 @@ def measure(predictor: Predictor, images: np.ndarray, masks: np.ndarray, clean_g
     }
 
 
+def still_reads(error: float, clean_error: float) -> bool:
+    """Whether a shift's error (any finding called wrongly) is within ACCEPTABLE_EXTRA_ERROR of the clean cases':
+    the one rule behind both the verdict and the images the gate's limits must keep."""
+    return error <= clean_error + ACCEPTABLE_EXTRA_ERROR
+
+
 def verdict(figures: dict, clean_error: float) -> str:
     """'holds', 'flagged' or 'fails silently' (see the module's docstring), given the clean cases' error."""
     ranks = figures["macro_auc"] >= HOLDS_AUC and figures["macro_pointing"] >= HOLDS_POINTING
-    if ranks and figures["error"] <= clean_error + ACCEPTABLE_EXTRA_ERROR:
+    if ranks and still_reads(figures["error"], clean_error):
         return "holds"
     return "flagged" if figures["flagged"] >= FLAGGED_SHARE else "fails silently"
 
@@ -304,7 +309,7 @@ def performing_shifts(predictor: Predictor, count: int, seed: int) -> tuple[dict
     for shift in SHIFTS:
         images, masks = shifted_cases(shift, count, seed, drawn)
         errors[shift.name] = float(wrong_calls(ungated, images, masks)[0].mean())
-        if errors[shift.name] <= errors[SHIFTS[0].name] + ACCEPTABLE_EXTRA_ERROR:
+        if still_reads(errors[shift.name], errors[SHIFTS[0].name]):
             kept[shift.name] = images
     return kept, errors
 
